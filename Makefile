@@ -1,0 +1,55 @@
+# The two commands: `make local` + `make run`, and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION ?= 0.13.8
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+GENERATED := app/grpc/generated
+
+.PHONY: help env proto local local-down run worker relay test test-unit test-integration lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m pip install --quiet --user "uv==$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+env: $(VENV)/.synced ## Create the virtual environment from the lock file
+
+proto: env ## Regenerate the Python code from proto/
+	PATH=$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -Iproto \
+		--python_out=$(GENERATED) --grpc_python_out=$(GENERATED) \
+		--mypy_out=$(GENERATED) --mypy_grpc_out=$(GENERATED) proto/user_service.proto
+	sed -i 's/^import user_service_pb2 as/from . import user_service_pb2 as/' $(GENERATED)/user_service_pb2_grpc.py $(GENERATED)/user_service_pb2_grpc.pyi
+
+local: env ## Start PostgreSQL and Redis (docker compose, or native binaries)
+	$(PY) scripts/local_stack.py up
+
+local-down: env ## Stop what `make local` started
+	$(PY) scripts/local_stack.py down
+
+run: env ## Serve: create the database, apply migrations, start the gRPC server
+	$(PY) scripts/local_stack.py ensure
+	$(PY) -m app.main
+
+test: env ## Run the whole suite against real PostgreSQL and Redis
+	$(PY) scripts/local_stack.py ensure
+	$(PY) -m pytest
+
+lint: env ## ruff and mypy
+	$(VENV)/bin/ruff check app tests scripts
+	$(VENV)/bin/ruff format --check app tests scripts
+	$(VENV)/bin/mypy
+
+format: env ## Format the code
+	$(VENV)/bin/ruff format app tests scripts
+	$(VENV)/bin/ruff check --fix app tests scripts
+
+clean: ## Remove the environment and local data
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
