@@ -1,0 +1,92 @@
+"""The database's life: create it if missing, migrate it, open and close the pool."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import structlog
+from yoyo import get_backend, read_migrations
+
+logger = structlog.get_logger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
+
+
+def _with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def database_name(dsn: str) -> str:
+    return urlsplit(dsn).path.lstrip("/") or "postgres"
+
+
+async def ensure_database(dsn: str, timeout: float = 5.0) -> bool:
+    """Create the DSN's database when it does not exist; True if it was created."""
+    name = database_name(dsn)
+    connection = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=timeout)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        quoted = '"' + name.replace('"', '""') + '"'
+        try:
+            await connection.execute(f"CREATE DATABASE {quoted}")
+        except asyncpg.exceptions.DuplicateDatabaseError:
+            return False
+        logger.info("database created", database=name)
+        return True
+    finally:
+        await connection.close()
+
+
+async def drop_database(dsn: str, timeout: float = 5.0) -> None:
+    """Drop the DSN's database (tests only), ending any connection still open to it."""
+    name = database_name(dsn)
+    connection = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=timeout)
+    try:
+        quoted = '"' + name.replace('"', '""') + '"'
+        await connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+    finally:
+        await connection.close()
+
+
+def _apply_migrations_sync(dsn: str) -> int:
+    scheme, rest = dsn.split("://", 1)
+    backend = get_backend(f"postgresql+psycopg://{rest}" if scheme.startswith("postgres") else dsn)
+    migrations = read_migrations(str(MIGRATIONS_DIR))
+    with backend.lock():
+        pending = backend.to_apply(migrations)
+        backend.apply_migrations(pending)
+    backend.connection.close()
+    return len(pending)
+
+
+async def apply_migrations(dsn: str) -> int:
+    """Apply pending migrations (yoyo, under its lock); the number applied."""
+    applied = await asyncio.to_thread(_apply_migrations_sync, dsn)
+    logger.info("migrations applied", count=applied)
+    return applied
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int,
+    max_size: int,
+    command_timeout: float,
+    connect_timeout: float,
+) -> asyncpg.Pool:
+    """An asyncpg pool whose every query is bounded by ``command_timeout``."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=command_timeout,
+        timeout=connect_timeout,
+    )
+    assert pool is not None
+    return pool

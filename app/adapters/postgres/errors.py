@@ -1,0 +1,41 @@
+"""Turn asyncpg's failures into domain errors, in one place for every query."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
+
+from app.domain.errors import InvalidInput, StoreUnavailable
+
+# Input PostgreSQL refuses as text (a NUL byte, bytes invalid in the encoding)
+# is the client's mistake, not ours.
+_BAD_INPUT = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+    asyncpg.exceptions.StringDataRightTruncationError,
+    asyncpg.exceptions.InvalidTextRepresentationError,
+)
+
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.QueryCanceledError,
+)
+
+
+@contextmanager
+def postgres_errors() -> Iterator[None]:
+    """Re-raise bad text as ``InvalidInput`` and lost connections as ``StoreUnavailable``."""
+    try:
+        yield
+    except _BAD_INPUT as err:
+        raise InvalidInput("request", "contains text the database cannot store") from err
+    except _UNAVAILABLE as err:
+        raise StoreUnavailable() from err

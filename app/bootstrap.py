@@ -1,0 +1,142 @@
+"""The composition root: the only module that names concrete classes.
+
+``build_application`` turns a :class:`~app.config.Settings` into a running
+set of pools, adapters, use cases and the gRPC server. ``main`` and the tests
+both go through it, so what is tested is what is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import asyncpg
+import grpc
+import structlog
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from app.adapters.passwords import Argon2PasswordHasher
+from app.adapters.postgres.database import apply_migrations, create_pool, ensure_database
+from app.adapters.postgres.users import UserPgRepository
+from app.adapters.redis.sessions import SessionRedisRepository
+from app.adapters.redis.user_cache import UserRedisCache
+from app.config import Settings
+from app.grpc.health import HealthReporter
+from app.grpc.interceptors import ErrorInterceptor, LoggingInterceptor
+from app.grpc.server import build_server
+from app.grpc.servicer import UserServiceServicer
+from app.usecases.sessions import SessionUseCase
+from app.usecases.users import UserUseCase
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass
+class Application:
+    """Everything the process owns, in the order it must be closed."""
+
+    settings: Settings
+    server: grpc.aio.Server
+    port: int
+    health: HealthReporter
+    pool: asyncpg.Pool
+    redis: Redis
+    passwords: Argon2PasswordHasher
+    users: UserUseCase
+    sessions: SessionUseCase
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        await self.health.start()
+        await self.server.start()
+        logger.info("serving", port=self.port)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, let in-flight calls finish within ``grace``, close the pools."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.settings.grpc.grace_period_seconds if grace is None else grace
+        logger.info("shutting down", grace_seconds=grace)
+        await self.health.shutdown()
+        await self.server.stop(grace)
+        await self.pool.close()
+        await self.redis.aclose()
+        self.passwords.close()
+        logger.info("stopped")
+
+
+def build_redis(settings: Settings) -> Redis:
+    """A Redis client whose pool waits for a free connection instead of failing."""
+    redis_settings = settings.redis
+    pool = BlockingConnectionPool.from_url(
+        redis_settings.url.get_secret_value(),
+        max_connections=redis_settings.max_connections,
+        timeout=redis_settings.socket_timeout_seconds,
+        socket_timeout=redis_settings.socket_timeout_seconds,
+        socket_connect_timeout=redis_settings.socket_timeout_seconds,
+    )
+    return Redis(connection_pool=pool)
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Create the database if it is missing and apply pending migrations."""
+    dsn = settings.postgres.dsn.get_secret_value()
+    await ensure_database(dsn, timeout=settings.postgres.connect_timeout_seconds)
+    await apply_migrations(dsn)
+
+
+async def build_application(settings: Settings) -> Application:
+    """Build (but do not start) the whole service from ``settings``."""
+    await prepare_database(settings)
+    postgres = settings.postgres
+    pool = await create_pool(
+        postgres.dsn.get_secret_value(),
+        min_size=postgres.pool_min_size,
+        max_size=postgres.pool_max_size,
+        command_timeout=postgres.command_timeout_seconds,
+        connect_timeout=postgres.connect_timeout_seconds,
+    )
+    redis = build_redis(settings)
+    passwords = Argon2PasswordHasher(
+        memory_cost_kib=settings.passwords.memory_cost_kib,
+        time_cost=settings.passwords.time_cost,
+        parallelism=settings.passwords.parallelism,
+        max_workers=settings.passwords.max_workers,
+    )
+    prefix = settings.redis.key_prefix
+    session_store = SessionRedisRepository(
+        redis, key_prefix=prefix, ttl_seconds=settings.sessions.ttl_seconds
+    )
+    users = UserUseCase(
+        users=UserPgRepository(pool),
+        cache=UserRedisCache(redis, key_prefix=prefix, ttl_seconds=settings.cache.user_ttl_seconds),
+        sessions=session_store,
+        passwords=passwords,
+    )
+    sessions = SessionUseCase(session_store)
+    health = HealthReporter(
+        [("postgresql", lambda: pool.fetchval("SELECT 1")), ("redis", redis.ping)],
+        interval=settings.health.check_interval_seconds,
+        timeout=settings.health.check_timeout_seconds,
+    )
+    servicer = UserServiceServicer(
+        users,
+        sessions,
+        password_min_length=settings.passwords.min_length,
+        password_max_length=settings.passwords.max_length,
+    )
+    server, port = build_server(
+        settings.grpc, servicer, health, interceptors=[LoggingInterceptor(), ErrorInterceptor()]
+    )
+    return Application(
+        settings=settings,
+        server=server,
+        port=port,
+        health=health,
+        pool=pool,
+        redis=redis,
+        passwords=passwords,
+        users=users,
+        sessions=sessions,
+    )

@@ -1,0 +1,60 @@
+"""Domain errors: what can go wrong, as types.
+
+Use cases and adapters raise these (chaining the cause with ``raise … from``);
+the gRPC edge turns each type into a status code in one table
+(``app/grpc/errors.py``). Messages are safe to show to a client: they never
+carry a password, a hash or a session id.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the service expects and reports to clients."""
+
+    message = "request failed"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+
+    @property
+    def public_message(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidInput(DomainError):
+    """A request field is malformed; ``field`` names it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+class EmailTaken(DomainError):
+    message = "a user with this email already exists"
+
+
+class UserNotFound(DomainError):
+    message = "user not found"
+
+
+class InvalidCredentials(DomainError):
+    """Unknown email or wrong password: deliberately indistinguishable."""
+
+    message = "invalid email or password"
+
+
+class Unauthenticated(DomainError):
+    """No session, or one that is unknown, expired or logged out."""
+
+    message = "a valid session is required"
+
+
+class PermissionDenied(DomainError):
+    message = "permission denied"
+
+
+class StoreUnavailable(DomainError):
+    """PostgreSQL or Redis did not answer in time; the call may be retried."""
+
+    message = "a backing store is unavailable, try again later"

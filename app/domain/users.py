@@ -1,0 +1,155 @@
+"""The user: entity, value objects and the rules for valid input."""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from email_validator import EmailNotValidError, validate_email
+
+from app.domain.errors import InvalidInput
+
+EMAIL_MAX_LENGTH = 254
+NAME_MAX_LENGTH = 64
+AVATAR_MAX_LENGTH = 250
+
+
+class Role(enum.StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A registered user as clients see it: no password, no hash."""
+
+    id: UUID
+    email: str
+    first_name: str
+    last_name: str
+    role: Role
+    avatar: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    """A validated registration, ready to be stored."""
+
+    email: str
+    first_name: str
+    last_name: str
+    role: Role
+    avatar: str | None
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What a client asked to register, validated and normalised."""
+
+    email: str
+    first_name: str
+    last_name: str
+    password: str
+    role: Role
+    avatar: str | None
+
+
+def _has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn") for char in value)
+
+
+def normalise_email(raw: str, field: str = "email") -> str:
+    """Trim, check syntax and length, and lower-case an email address.
+
+    Raises :class:`InvalidInput` naming ``field`` when it is not a valid address.
+    """
+    candidate = raw.strip()
+    if not candidate:
+        raise InvalidInput(field, "is required")
+    if len(candidate) > EMAIL_MAX_LENGTH:
+        raise InvalidInput(field, f"must be at most {EMAIL_MAX_LENGTH} characters")
+    if _has_control_characters(candidate):
+        raise InvalidInput(field, "must not contain control characters")
+    try:
+        validated = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as err:
+        raise InvalidInput(field, "is not a valid email address") from err
+    return validated.normalized.lower()
+
+
+def _name(raw: str, field: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise InvalidInput(field, "is required")
+    if len(value) > NAME_MAX_LENGTH:
+        raise InvalidInput(field, f"must be at most {NAME_MAX_LENGTH} characters")
+    if _has_control_characters(value):
+        raise InvalidInput(field, "must not contain control characters")
+    return value
+
+
+def _avatar(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if len(value) > AVATAR_MAX_LENGTH:
+        raise InvalidInput("avatar", f"must be at most {AVATAR_MAX_LENGTH} characters")
+    if _has_control_characters(value):
+        raise InvalidInput("avatar", "must not contain control characters")
+    return value
+
+
+def parse_role(raw: str) -> Role:
+    """Empty means ``user``; anything but ``user`` or ``admin`` is invalid."""
+    value = raw.strip().lower()
+    if not value:
+        return Role.USER
+    try:
+        return Role(value)
+    except ValueError as err:
+        raise InvalidInput("role", "must be 'user' or 'admin'") from err
+
+
+def check_password(password: str, min_length: int, max_length: int) -> str:
+    """Passwords are taken as given (no trimming) but their length is bounded."""
+    if not min_length <= len(password) <= max_length:
+        raise InvalidInput("password", f"must be between {min_length} and {max_length} characters")
+    if "\x00" in password:
+        raise InvalidInput("password", "must not contain NUL characters")
+    return password
+
+
+def parse_registration(
+    *,
+    email: str,
+    first_name: str,
+    last_name: str,
+    password: str,
+    role: str,
+    avatar: str,
+    password_min_length: int = 8,
+    password_max_length: int = 128,
+) -> Registration:
+    """Validate and normalise a registration request; raise :class:`InvalidInput`."""
+    return Registration(
+        email=normalise_email(email),
+        first_name=_name(first_name, "first_name"),
+        last_name=_name(last_name, "last_name"),
+        password=check_password(password, password_min_length, password_max_length),
+        role=parse_role(role),
+        avatar=_avatar(avatar),
+    )
+
+
+def parse_user_id(raw: str) -> UUID:
+    """A user id is a UUID in any of its usual spellings."""
+    try:
+        return UUID(raw.strip())
+    except ValueError as err:
+        raise InvalidInput("uuid", "is not a valid UUID") from err

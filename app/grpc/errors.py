@@ -1,0 +1,37 @@
+"""The one table from domain error to gRPC status code."""
+
+from __future__ import annotations
+
+import grpc
+
+from app.domain.errors import (
+    DomainError,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidInput,
+    PermissionDenied,
+    StoreUnavailable,
+    Unauthenticated,
+    UserNotFound,
+)
+
+STATUS_BY_ERROR: dict[type[DomainError], grpc.StatusCode] = {
+    InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
+    EmailTaken: grpc.StatusCode.ALREADY_EXISTS,
+    UserNotFound: grpc.StatusCode.NOT_FOUND,
+    InvalidCredentials: grpc.StatusCode.UNAUTHENTICATED,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+INTERNAL_MESSAGE = "internal error"
+
+
+def status_for(error: DomainError) -> grpc.StatusCode:
+    """The status of a domain error, by the nearest type in its hierarchy."""
+    for cls in type(error).__mro__:
+        code = STATUS_BY_ERROR.get(cls)  # type: ignore[call-overload]
+        if code is not None:
+            return code
+    return grpc.StatusCode.INTERNAL

@@ -1,0 +1,76 @@
+"""The standard health service, SERVING only while PostgreSQL and Redis answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+from grpc_health.v1 import health, health_pb2
+
+from app.grpc.generated import user_service_pb2 as pb
+
+logger = structlog.get_logger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["UserService"].full_name
+Probe = Callable[[], Awaitable[object]]
+
+
+class HealthReporter:
+    """Probes the stores every ``interval`` seconds and publishes the verdict.
+
+    The overall service (``""``) and ``userService.UserService`` are SERVING
+    when every probe answered within ``timeout``, NOT_SERVING otherwise, and
+    NOT_SERVING for good once :meth:`shutdown` was called.
+    """
+
+    def __init__(self, probes: Sequence[tuple[str, Probe]], *, interval: float, timeout: float):
+        self.servicer = health.aio.HealthServicer()
+        self._probes = probes
+        self._interval = interval
+        self._timeout = timeout
+        self._task: asyncio.Task[None] | None = None
+        self._healthy: bool | None = None
+
+    async def check(self) -> bool:
+        """Run every probe once, publish and return the verdict."""
+        failed: list[str] = []
+        for name, probe in self._probes:
+            try:
+                await asyncio.wait_for(probe(), self._timeout)
+            except Exception as err:
+                failed.append(name)
+                logger.debug("health probe failed", store=name, error=repr(err))
+        healthy = not failed
+        if healthy != self._healthy:
+            (logger.info if healthy else logger.warning)(
+                "health changed", serving=healthy, failing=failed
+            )
+        self._healthy = healthy
+        await self._publish(
+            health_pb2.HealthCheckResponse.SERVING
+            if healthy
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        return healthy
+
+    async def start(self) -> None:
+        await self.check()
+        self._task = asyncio.create_task(self._run(), name="health-probes")
+
+    async def shutdown(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.servicer.enter_graceful_shutdown()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.check()
+
+    async def _publish(self, status: int) -> None:
+        for service in ("", SERVICE_NAME):
+            await self.servicer.set(service, status)

@@ -1,0 +1,40 @@
+"""SessionUseCase: who is calling, and logging out."""
+
+from __future__ import annotations
+
+from app.domain.errors import Unauthenticated
+from app.domain.users import User
+from app.observability.tracing import traced
+from app.usecases.ports import SessionStore
+
+
+class SessionUseCase:
+    """Resolves session ids to users; GetMe's whole path is one store call."""
+
+    def __init__(self, sessions: SessionStore) -> None:
+        self._sessions = sessions
+
+    @traced
+    async def authenticate(self, session_id: str | None) -> User:
+        """The session's user, sliding its expiry; ``Unauthenticated`` otherwise."""
+        if not session_id:
+            raise Unauthenticated()
+        user = await self._sessions.touch(session_id)
+        if user is None:
+            raise Unauthenticated()
+        return user
+
+    @traced
+    async def optional_caller(self, session_id: str | None) -> User | None:
+        """The caller if a session was presented; ``Unauthenticated`` if it is not valid."""
+        if not session_id:
+            return None
+        return await self.authenticate(session_id)
+
+    @traced
+    async def logout(self, session_id: str | None) -> None:
+        """End the session; a missing or already ended one is ``Unauthenticated``."""
+        if not session_id:
+            raise Unauthenticated()
+        if await self._sessions.delete(session_id) is None:
+            raise Unauthenticated()

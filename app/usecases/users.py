@@ -1,0 +1,129 @@
+"""UserUseCase: registration, lookups and login."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import structlog
+
+from app.domain.errors import (
+    InvalidCredentials,
+    InvalidInput,
+    PermissionDenied,
+    StoreUnavailable,
+    UserNotFound,
+)
+from app.domain.sessions import Session, new_session_id
+from app.domain.users import (
+    NewUser,
+    Registration,
+    Role,
+    User,
+    normalise_email,
+    parse_user_id,
+)
+from app.observability.tracing import traced
+from app.usecases.ports import PasswordHasher, SessionStore, UserCache, UserRepository
+
+logger = structlog.get_logger(__name__)
+
+
+class UserUseCase:
+    """The rules for users: who may register what, and how login works."""
+
+    def __init__(
+        self,
+        users: UserRepository,
+        cache: UserCache,
+        sessions: SessionStore,
+        passwords: PasswordHasher,
+    ) -> None:
+        self._users = users
+        self._cache = cache
+        self._sessions = sessions
+        self._passwords = passwords
+
+    @traced
+    async def register(self, registration: Registration, caller: User | None) -> User:
+        """Create a user. Only an admin may create an admin (``PermissionDenied``).
+
+        Raises ``EmailTaken`` when the address is in use, whatever its case.
+        """
+        if registration.role is Role.ADMIN and (caller is None or caller.role is not Role.ADMIN):
+            raise PermissionDenied("only an admin may register an admin")
+        password_hash = await self._passwords.hash(registration.password)
+        return await self._users.add(
+            NewUser(
+                email=registration.email,
+                first_name=registration.first_name,
+                last_name=registration.last_name,
+                role=registration.role,
+                avatar=registration.avatar,
+                password_hash=password_hash,
+            )
+        )
+
+    @traced
+    async def find_by_email(self, raw_email: str) -> User:
+        """The user with this email (any case); ``InvalidInput`` or ``UserNotFound``."""
+        user = await self._users.get_by_email(normalise_email(raw_email))
+        if user is None:
+            raise UserNotFound()
+        return user
+
+    @traced
+    async def find_by_id(self, raw_id: str) -> User:
+        """The user with this id, read through the cache.
+
+        A cache that does not answer is logged and bypassed: the call still
+        succeeds from PostgreSQL.
+        """
+        user_id = parse_user_id(raw_id)
+        cached = await self._read_cache(user_id)
+        if cached is not None:
+            return cached
+        user = await self._users.get_by_id(user_id)
+        if user is None:
+            raise UserNotFound()
+        await self._write_cache(user)
+        return user
+
+    @traced
+    async def login(self, raw_email: str, password: str) -> Session:
+        """Check the credentials and open a session.
+
+        Unknown email and wrong password both raise ``InvalidCredentials`` after
+        about the same time: an unknown email is verified against a dummy hash.
+        """
+        try:
+            email = normalise_email(raw_email)
+        except InvalidInput as err:
+            await self._passwords.verify_dummy(password)
+            raise InvalidCredentials() from err
+        found = await self._users.get_with_password_hash(email)
+        if found is None:
+            await self._passwords.verify_dummy(password)
+            raise InvalidCredentials()
+        user, password_hash = found
+        if not await self._passwords.verify(password_hash, password):
+            raise InvalidCredentials()
+        if self._passwords.needs_rehash(password_hash):
+            await self._users.update_password_hash(user.id, await self._passwords.hash(password))
+        session = Session(id=new_session_id(), user=user)
+        await self._sessions.create(session.id, user)
+        return session
+
+    async def _read_cache(self, user_id: UUID) -> User | None:
+        try:
+            return await self._cache.get(user_id)
+        except StoreUnavailable as err:
+            logger.warning(
+                "user cache read failed, reading from PostgreSQL", error=repr(err.__cause__)
+            )
+            return None
+
+    async def _write_cache(self, user: User) -> None:
+        try:
+            await self._cache.put(user)
+        except StoreUnavailable as err:
+            logger.warning("user cache write failed", error=repr(err.__cause__))
