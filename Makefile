@@ -53,3 +53,7 @@ format: env ## Format the code
 
 clean: ## Remove the environment and local data
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
+
+bench: env ## Benchmarks (ratios against baselines measured in the same run)
+	$(PY) scripts/local_stack.py ensure
+	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done

@@ -1,0 +1,52 @@
+"""Client-side helpers for tests: register, log in, present a session."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.grpc.generated import user_service_pb2 as pb
+from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+
+
+def unique_email(tag: str = "user") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+PASSWORD = "correct horse battery staple"
+
+
+async def register(
+    stub: pb_grpc.UserServiceStub,
+    email: str | None = None,
+    *,
+    password: str = PASSWORD,
+    metadata: tuple[tuple[str, str], ...] | None = None,
+    **fields: str,
+) -> pb.User:
+    request = pb.RegisterRequest(
+        email=email or unique_email(),
+        first_name=fields.pop("first_name", "Ada"),
+        last_name=fields.pop("last_name", "Lovelace"),
+        password=password,
+        **fields,
+    )
+    response = await stub.Register(request, metadata=metadata)
+    return response.user
+
+
+async def login(
+    stub: pb_grpc.UserServiceStub, email: str, password: str = PASSWORD
+) -> tuple[pb.User, str]:
+    response = await stub.Login(pb.LoginRequest(email=email, password=password))
+    return response.user, response.session_id
+
+
+async def registered_session(stub: pb_grpc.UserServiceStub) -> tuple[pb.User, str]:
+    """A fresh user and a session for them."""
+    email = unique_email()
+    await register(stub, email)
+    return await login(stub, email)
+
+
+def session_metadata(session_id: str) -> tuple[tuple[str, str], ...]:
+    return (("session_id", session_id),)
