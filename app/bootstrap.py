@@ -82,7 +82,7 @@ def build_redis(settings: Settings) -> Redis:
 async def prepare_database(settings: Settings) -> None:
     """Create the database if it is missing and apply pending migrations."""
     dsn = settings.postgres.dsn.get_secret_value()
-    await ensure_database(dsn, timeout=settings.postgres.connect_timeout_seconds)
+    await ensure_database(dsn, connect_timeout=settings.postgres.connect_timeout_seconds)
     await apply_migrations(dsn)
 
 

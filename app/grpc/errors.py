@@ -31,7 +31,7 @@ INTERNAL_MESSAGE = "internal error"
 def status_for(error: DomainError) -> grpc.StatusCode:
     """The status of a domain error, by the nearest type in its hierarchy."""
     for cls in type(error).__mro__:
-        code = STATUS_BY_ERROR.get(cls)  # type: ignore[call-overload]
+        code = STATUS_BY_ERROR.get(cls)
         if code is not None:
             return code
     return grpc.StatusCode.INTERNAL

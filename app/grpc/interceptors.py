@@ -17,26 +17,29 @@ import structlog
 from app.domain.errors import DomainError
 from app.grpc.errors import INTERNAL_MESSAGE, status_for
 
-Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Context = grpc.aio.ServicerContext[Any, Any]
+Behavior = Callable[[Any, Context], Awaitable[Any]]
 
 logger = structlog.get_logger("app.rpc")
 
 
-class UnaryServerInterceptor(grpc.aio.ServerInterceptor, abc.ABC):  # type: ignore[misc]
+class UnaryServerInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
     """Base for interceptors that run code around each unary-unary call."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        behavior: Behavior = handler.unary_unary
+        behavior: Behavior = handler.unary_unary  # type: ignore[assignment]
         method: str = handler_call_details.method
 
-        async def around(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def around(request: Any, context: Context) -> Any:
             return await self.intercept_unary(behavior, request, context, method)
 
         return grpc.unary_unary_rpc_method_handler(
@@ -50,7 +53,7 @@ class UnaryServerInterceptor(grpc.aio.ServerInterceptor, abc.ABC):  # type: igno
         self,
         behavior: Behavior,
         request: Any,
-        context: grpc.aio.ServicerContext,
+        context: Context,
         method: str,
     ) -> Any:
         """Call ``behavior(request, context)`` and return its response."""
@@ -64,7 +67,7 @@ class ErrorInterceptor(UnaryServerInterceptor):
     """
 
     async def intercept_unary(
-        self, behavior: Behavior, request: Any, context: grpc.aio.ServicerContext, method: str
+        self, behavior: Behavior, request: Any, context: Context, method: str
     ) -> Any:
         try:
             return await behavior(request, context)
@@ -77,7 +80,7 @@ class ErrorInterceptor(UnaryServerInterceptor):
             await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
 
-def call_code(context: grpc.aio.ServicerContext, failed: bool) -> grpc.StatusCode:
+def call_code(context: Context, failed: bool) -> grpc.StatusCode:
     """The status the call ends with, as far as the server side can tell."""
     code = context.code()
     if isinstance(code, grpc.StatusCode):
@@ -89,7 +92,7 @@ class LoggingInterceptor(UnaryServerInterceptor):
     """One log line per RPC: method, status code, duration and peer."""
 
     async def intercept_unary(
-        self, behavior: Behavior, request: Any, context: grpc.aio.ServicerContext, method: str
+        self, behavior: Behavior, request: Any, context: Context, method: str
     ) -> Any:
         started = time.perf_counter()
         failed = False

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.domain.users import User, parse_registration
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.grpc.interceptors import Context
 from app.grpc.metadata import session_id_from
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
@@ -47,9 +47,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         self._password_min_length = password_min_length
         self._password_max_length = password_max_length
 
-    async def Register(
-        self, request: pb.RegisterRequest, context: grpc.aio.ServicerContext
-    ) -> pb.RegisterResponse:
+    async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         registration = parse_registration(
             email=request.email,
             first_name=request.first_name,
@@ -65,37 +63,29 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         return pb.RegisterResponse(user=user_message(user))
 
     async def FindByEmail(
-        self, request: pb.FindByEmailRequest, context: grpc.aio.ServicerContext
+        self, request: pb.FindByEmailRequest, context: Context
     ) -> pb.FindByEmailResponse:
         await self._sessions.authenticate(self._session_id(context))
         user = await self._users.find_by_email(request.email)
         return pb.FindByEmailResponse(user=user_message(user))
 
-    async def FindByID(
-        self, request: pb.FindByIDRequest, context: grpc.aio.ServicerContext
-    ) -> pb.FindByIDResponse:
+    async def FindByID(self, request: pb.FindByIDRequest, context: Context) -> pb.FindByIDResponse:
         await self._sessions.authenticate(self._session_id(context))
         user = await self._users.find_by_id(request.uuid)
         return pb.FindByIDResponse(user=user_message(user))
 
-    async def Login(
-        self, request: pb.LoginRequest, context: grpc.aio.ServicerContext
-    ) -> pb.LoginResponse:
+    async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
         session = await self._users.login(request.email, request.password)
         return pb.LoginResponse(user=user_message(session.user), session_id=session.id)
 
-    async def GetMe(
-        self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetMeResponse:
+    async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.GetMeResponse:
         user = await self._sessions.authenticate(self._session_id(context))
         return pb.GetMeResponse(user=user_message(user))
 
-    async def Logout(
-        self, request: pb.LogoutRequest, context: grpc.aio.ServicerContext
-    ) -> pb.LogoutResponse:
+    async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
         await self._sessions.logout(self._session_id(context))
         return pb.LogoutResponse()
 
     @staticmethod
-    def _session_id(context: grpc.aio.ServicerContext) -> str | None:
+    def _session_id(context: Context) -> str | None:
         return session_id_from(context.invocation_metadata())

@@ -9,8 +9,8 @@ the decorator costs one no-op context manager per call.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
 
@@ -20,7 +20,9 @@ _R = TypeVar("_R")
 _tracer = trace.get_tracer("app")
 
 
-def traced(func: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+def traced(
+    func: Callable[_P, Coroutine[Any, Any, _R]],
+) -> Callable[_P, Coroutine[Any, Any, _R]]:
     """Run the coroutine function inside a span named ``Class.method``.
 
     An exception escaping the function is recorded on the span and sets its

@@ -1,5 +1,5 @@
-from tests.client import registered_session, session_metadata
 from app.grpc.generated import user_service_pb2 as pb
+from tests.client import registered_session, session_metadata
 
 
 async def test_a_logged_in_user_can_read_themselves(stub):

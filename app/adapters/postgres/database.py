@@ -24,10 +24,10 @@ def database_name(dsn: str) -> str:
     return urlsplit(dsn).path.lstrip("/") or "postgres"
 
 
-async def ensure_database(dsn: str, timeout: float = 5.0) -> bool:
+async def ensure_database(dsn: str, connect_timeout: float = 5.0) -> bool:
     """Create the DSN's database when it does not exist; True if it was created."""
     name = database_name(dsn)
-    connection = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=timeout)
+    connection = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=connect_timeout)
     try:
         exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:
@@ -43,10 +43,10 @@ async def ensure_database(dsn: str, timeout: float = 5.0) -> bool:
         await connection.close()
 
 
-async def drop_database(dsn: str, timeout: float = 5.0) -> None:
+async def drop_database(dsn: str, connect_timeout: float = 5.0) -> None:
     """Drop the DSN's database (tests only), ending any connection still open to it."""
     name = database_name(dsn)
-    connection = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=timeout)
+    connection = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=connect_timeout)
     try:
         quoted = '"' + name.replace('"', '""') + '"'
         await connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")

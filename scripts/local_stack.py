@@ -1,0 +1,293 @@
+"""Bring up PostgreSQL and Redis for `make local`, `make run` and `make test`.
+
+    python scripts/local_stack.py up      # start everything (docker compose, else native)
+    python scripts/local_stack.py ensure  # start PostgreSQL/Redis only if they do not answer
+    python scripts/local_stack.py down    # stop what `up` started
+
+Addresses come from the service's own settings (``APP_POSTGRES__DSN``,
+``APP_REDIS__URL``, the YAML file), so the check looks exactly where the
+service will connect. Where a Docker engine runs, ``docker compose`` starts the
+stack; elsewhere native ``postgres`` and ``redis-server`` binaries are started
+with their data under ``.local/`` (git-ignored). A server that already answers
+at the configured address is used as it is.
+
+Written by hand because it is glue between the settings, docker compose and
+the native servers' own control tools (pg_ctl, redis-server), which do the
+real work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL = ROOT / ".local"
+sys.path.insert(0, str(ROOT))
+
+from app.config import ConfigError, load_settings  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def say(message: str) -> None:
+    print(f"local-stack: {message}", flush=True)
+
+
+def answers(address: Address, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((address.host, address.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until_answers(address: Address, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if answers(address):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def docker_engine_runs() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "info"], capture_output=True, check=False)  # noqa: S607
+    return probe.returncode == 0
+
+
+def address_of(url: str, default_port: int) -> Address:
+    parts = urlsplit(url)
+    return Address(parts.hostname or "127.0.0.1", parts.port or default_port)
+
+
+# --- PostgreSQL -------------------------------------------------------------
+
+
+def _postgres_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run its tools as the ``postgres`` user."""
+    if os.geteuid() != 0:
+        return command
+    for user in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            continue
+        return ["runuser", "-u", user, "--", *command]
+    raise SystemExit("local-stack: running as root and no 'postgres' user to run PostgreSQL")
+
+
+def _chown_for_server(path: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    for user in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            continue
+        for current, _, files in os.walk(path):
+            os.chown(current, entry.pw_uid, entry.pw_gid)
+            for name in files:
+                os.chown(os.path.join(current, name), entry.pw_uid, entry.pw_gid)
+        return
+
+
+def start_native_postgres(address: Address) -> bool:
+    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        say(
+            "cannot start PostgreSQL: no Docker engine and no postgres binaries "
+            "(Debian: apt-get install postgresql)"
+        )
+        return False
+    data = LOCAL / "postgres"
+    LOCAL.mkdir(exist_ok=True)
+    if not (data / "PG_VERSION").exists():
+        data.mkdir(parents=True, exist_ok=True)
+        _chown_for_server(data)
+        subprocess.run(
+            _as_server_user(
+                [
+                    initdb,
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-instructions",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    _chown_for_server(data)
+    subprocess.run(
+        _as_server_user(
+            [
+                pg_ctl,
+                "-D",
+                str(data),
+                "-l",
+                str(data / "server.log"),
+                "-w",
+                "-o",
+                f"-p {address.port} -k {data} -c listen_addresses={address.host}",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return wait_until_answers(address)
+
+
+def stop_native_postgres() -> None:
+    data = LOCAL / "postgres"
+    pg_ctl = _postgres_bin("pg_ctl")
+    if pg_ctl and (data / "postmaster.pid").exists():
+        subprocess.run(
+            _as_server_user([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), check=False
+        )
+        say("stopped the native PostgreSQL")
+
+
+# --- Redis ------------------------------------------------------------------
+
+
+def start_native_redis(address: Address) -> bool:
+    server = shutil.which("redis-server")
+    if server is None:
+        say(
+            "cannot start Redis: no Docker engine and no redis-server binary "
+            "(Debian: apt-get install redis-server)"
+        )
+        return False
+    data = LOCAL / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            server,
+            "--bind",
+            address.host,
+            "--port",
+            str(address.port),
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(data),
+            "--pidfile",
+            str(data / "redis.pid"),
+            "--logfile",
+            str(data / "redis.log"),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ],
+        check=True,
+    )
+    return wait_until_answers(address)
+
+
+def stop_native_redis() -> None:
+    pidfile = LOCAL / "redis" / "redis.pid"
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text().strip()), 15)
+            say("stopped the native Redis")
+        except (ProcessLookupError, ValueError):
+            pass
+        pidfile.unlink(missing_ok=True)
+
+
+# --- commands ---------------------------------------------------------------
+
+
+def stores() -> list[tuple[str, Address]]:
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        raise SystemExit(f"local-stack: {err}") from None
+    return [
+        ("PostgreSQL", address_of(settings.postgres.dsn.get_secret_value(), 5432)),
+        ("Redis", address_of(settings.redis.url.get_secret_value(), 6379)),
+    ]
+
+
+NATIVE_STARTERS = {"PostgreSQL": start_native_postgres, "Redis": start_native_redis}
+
+
+def compose_up() -> bool:
+    say("Docker engine found: docker compose up")
+    result = subprocess.run(["docker", "compose", "up", "-d", "--wait"], cwd=ROOT, check=False)  # noqa: S607
+    return result.returncode == 0
+
+
+def up(only_missing: bool) -> int:
+    missing = [(name, address) for name, address in stores() if not answers(address)]
+    for name, address in stores():
+        if (name, address) not in missing:
+            say(f"{name} answers at {address}: using it")
+    if only_missing and not missing:
+        return 0
+    if docker_engine_runs():
+        return 0 if compose_up() else 1
+    failed = False
+    for name, address in missing:
+        say(f"{name} does not answer at {address}: starting a native one (data in .local/)")
+        if NATIVE_STARTERS[name](address):
+            say(f"{name} is up at {address}")
+        else:
+            say(f"{name} could not be started at {address}")
+            failed = True
+    return 1 if failed else 0
+
+
+def down() -> int:
+    if docker_engine_runs():
+        return subprocess.run(["docker", "compose", "down"], cwd=ROOT, check=False).returncode  # noqa: S607
+    stop_native_postgres()
+    stop_native_redis()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "ensure", "down"])
+    arguments = parser.parse_args()
+    if arguments.command == "down":
+        return down()
+    return up(only_missing=arguments.command == "ensure")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
