@@ -41,6 +41,7 @@ class Application:
     health: HealthReporter
     pool: asyncpg.Pool
     redis: Redis
+    cache_redis: Redis
     passwords: Argon2PasswordHasher
     users: UserUseCase
     sessions: SessionUseCase
@@ -62,15 +63,17 @@ class Application:
         await self.server.stop(grace)
         await self.pool.close()
         await self.redis.aclose()
+        if self.cache_redis is not self.redis:
+            await self.cache_redis.aclose()
         self.passwords.close()
         logger.info("stopped")
 
 
-def build_redis(settings: Settings) -> Redis:
+def build_redis(settings: Settings, url: str | None = None) -> Redis:
     """A Redis client whose pool waits for a free connection instead of failing."""
     redis_settings = settings.redis
     pool = BlockingConnectionPool.from_url(
-        redis_settings.url.get_secret_value(),
+        url or redis_settings.url.get_secret_value(),
         max_connections=redis_settings.max_connections,
         timeout=redis_settings.socket_timeout_seconds,
         socket_timeout=redis_settings.socket_timeout_seconds,
@@ -98,6 +101,10 @@ async def build_application(settings: Settings) -> Application:
         connect_timeout=postgres.connect_timeout_seconds,
     )
     redis = build_redis(settings)
+    cache_url = settings.cache.redis_url
+    cache_redis = (
+        redis if cache_url is None else build_redis(settings, cache_url.get_secret_value())
+    )
     passwords = Argon2PasswordHasher(
         memory_cost_kib=settings.passwords.memory_cost_kib,
         time_cost=settings.passwords.time_cost,
@@ -110,7 +117,9 @@ async def build_application(settings: Settings) -> Application:
     )
     users = UserUseCase(
         users=UserPgRepository(pool),
-        cache=UserRedisCache(redis, key_prefix=prefix, ttl_seconds=settings.cache.user_ttl_seconds),
+        cache=UserRedisCache(
+            cache_redis, key_prefix=prefix, ttl_seconds=settings.cache.user_ttl_seconds
+        ),
         sessions=session_store,
         passwords=passwords,
     )
@@ -136,6 +145,7 @@ async def build_application(settings: Settings) -> Application:
         health=health,
         pool=pool,
         redis=redis,
+        cache_redis=cache_redis,
         passwords=passwords,
         users=users,
         sessions=sessions,

@@ -58,6 +58,8 @@ class SessionSettings(_Section):
 
 class CacheSettings(_Section):
     user_ttl_seconds: int = Field(300, ge=1)
+    # A separate Redis for the user cache; unset means the sessions' Redis.
+    redis_url: SecretStr | None = None
 
 
 class PasswordSettings(_Section):
