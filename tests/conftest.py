@@ -22,6 +22,7 @@ from app.adapters.postgres.database import drop_database
 from app.bootstrap import Application, build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.observability.logging import configure_logging
 
 RUN_ID = uuid.uuid4().hex[:12]
 
@@ -52,6 +53,12 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
     for name, fields in sections.items():
         values.setdefault(name, {}).update(fields)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def service_logging() -> None:
+    """Log as the service does: structlog through the standard library, JSON lines."""
+    configure_logging("INFO", "json")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,125 @@
+"""The server as operators and tools see it: health, reflection, limits, failures, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import logging
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from app.grpc.generated import user_service_pb2 as pb
+from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from tests.client import PASSWORD, register, registered_session, session_metadata, unique_email
+
+
+async def _health(channel: grpc.aio.Channel, service: str) -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    response = await stub.Check(health_pb2.HealthCheckRequest(service=service))
+    return response.status
+
+
+@pytest.mark.parametrize("service", ["", "userService.UserService"])
+async def test_health_is_serving_while_the_stores_answer(channel, service):
+    assert await _health(channel, service) == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_health_is_not_serving_when_redis_does_not_answer(make_application):
+    application = await make_application(redis={"url": "redis://127.0.0.1:1/0"})
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
+        assert await _health(channel, "") == health_pb2.HealthCheckResponse.NOT_SERVING
+        # The service keeps running and says why a call cannot be served.
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await pb_grpc.UserServiceStub(channel).GetMe(
+                pb.GetMeRequest(), metadata=session_metadata("anything")
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_reflection_lists_the_user_service(channel):
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+
+    async def requests():
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+
+    async for response in stub.ServerReflectionInfo(requests()):
+        names = {service.name for service in response.list_services_response.service}
+        break
+    assert "userService.UserService" in names
+    assert "grpc.health.v1.Health" in names
+
+
+async def test_a_request_over_the_size_cap_is_resource_exhausted(stub, settings):
+    oversized = "x" * (settings.grpc.max_request_bytes + 1)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Register(pb.RegisterRequest(email=unique_email(), avatar=oversized))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # And the next call is served normally.
+    assert (await register(stub)).uuid
+
+
+async def test_an_unexpected_error_is_internal_and_generic_and_logged(stub, redis, settings):
+    _, session_id = await registered_session(stub)
+    digest = hashlib.sha256(session_id.encode()).hexdigest()
+    await redis.set(f"{settings.redis.key_prefix}session:{digest}", b"{not json")
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    logging.getLogger().addHandler(handler)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert caught.value.details() == "internal error"
+    assert "unexpected error" in captured.getvalue()
+    assert "JSONDecodeError" in captured.getvalue()
+    assert session_id not in captured.getvalue()
+    # The service keeps running.
+    assert (await register(stub)).uuid
+
+
+async def test_shutdown_lets_in_flight_calls_finish_then_refuses_new_ones(make_application):
+    application = await make_application()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
+        draining = pb_grpc.UserServiceStub(channel)
+        await channel.channel_ready()
+        # Registrations spend tens of milliseconds hashing: they are in flight
+        # when the stop begins.
+        in_flight = [
+            asyncio.create_task(register(draining, unique_email("drain"))) for _ in range(4)
+        ]
+        await asyncio.sleep(0.01)
+        await application.stop(grace=5.0)
+        users = await asyncio.gather(*in_flight)
+        assert all(user.uuid for user in users)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await draining.Login(pb.LoginRequest(email=users[0].email, password=PASSWORD))
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_log_lines_are_json_with_method_code_and_duration(stub):
+    from app.observability.logging import configure_logging
+
+    captured = io.StringIO()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    configure_logging("INFO", "json", stream=captured)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.GetMe(pb.GetMeRequest())
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    rpc = [line for line in lines if line.get("event") == "rpc finished"]
+    assert rpc, lines
+    assert rpc[-1]["rpc_method"] == "/userService.UserService/GetMe"
+    assert rpc[-1]["grpc_code"] == "UNAUTHENTICATED"
+    assert rpc[-1]["duration_ms"] >= 0
+    assert rpc[-1]["peer"]
