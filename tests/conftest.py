@@ -9,6 +9,7 @@ addresses come from the usual settings (``APP_POSTGRES__DSN``,
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -72,21 +73,44 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def make_application(settings: Settings) -> AsyncIterator[ApplicationFactory]:
-    """Build and start applications on this run's database; stop them all at the end."""
-    started: list[Application] = []
-
-    async def factory(**sections: dict[str, Any]) -> Application:
-        application = await build_application(make_settings(**sections) if sections else settings)
-        await application.start()
-        started.append(application)
-        return application
-
-    yield factory
-    for application in reversed(started):
-        await application.stop(grace=0.5)
+async def application(settings: Settings) -> AsyncIterator[Application]:
+    """The service, started once for the whole run; the run's stores are removed after it."""
+    application = await build_application(settings)
+    await application.start()
+    yield application
+    await application.stop(grace=0.5)
     await _delete_keys(settings)
     await drop_database(settings.postgres.dsn.get_secret_value())
+
+
+@contextlib.asynccontextmanager
+async def running_application(**sections: dict[str, Any]) -> AsyncIterator[Application]:
+    """An extra application on this run's stores, stopped when the block ends.
+
+    For fixtures of any scope (request ``application`` too, so the run's stores
+    outlive it). Stop it in the scope that started it: an aio server left
+    running while the event loop sits idle between tests can hang in ``stop``.
+    """
+    extra = await build_application(make_settings(**sections))
+    await extra.start()
+    try:
+        yield extra
+    finally:
+        await extra.stop(grace=0.5)
+
+
+@pytest.fixture
+async def make_application(application: Application) -> AsyncIterator[ApplicationFactory]:
+    """Build and start extra applications on this run's stores, stopped when the test ends.
+
+    Keyword arguments are settings sections, e.g. ``sessions={"ttl_seconds": 1}``.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def factory(**sections: dict[str, Any]) -> Application:
+            return await stack.enter_async_context(running_application(**sections))
+
+        yield factory
 
 
 async def _delete_keys(settings: Settings) -> None:
@@ -96,12 +120,6 @@ async def _delete_keys(settings: Settings) -> None:
             await redis.delete(key)
     finally:
         await redis.aclose()
-
-
-@pytest.fixture(scope="session")
-async def application(make_application: ApplicationFactory) -> Application:
-    """The service, started once for the whole run."""
-    return await make_application()
 
 
 async def _channel(port: int) -> grpc.aio.Channel:
