@@ -1,0 +1,23 @@
+"""The README's configuration table lists every setting with its true default."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from scripts.settings_table import settings_rows
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+ROW = re.compile(r"^\| `(APP_[A-Z0-9_]+)` \| `([^`]*)` \|", re.MULTILINE)
+
+
+def test_every_setting_is_in_the_readme_with_its_default():
+    documented = dict(ROW.findall(README.read_text()))
+    expected = dict(settings_rows())
+    assert documented == expected
+
+
+def test_the_readme_names_the_two_commands_and_the_test_command():
+    text = README.read_text()
+    for command in ("make local", "make run", "make test"):
+        assert command in text
