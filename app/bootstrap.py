@@ -17,14 +17,17 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.database import apply_migrations, create_pool, ensure_database
+from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
 from app.adapters.redis.sessions import SessionRedisRepository
+from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import ErrorInterceptor, LoggingInterceptor
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
+from app.usecases.relay import OutboxRelay
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
 
@@ -45,11 +48,15 @@ class Application:
     passwords: Argon2PasswordHasher
     users: UserUseCase
     sessions: SessionUseCase
+    relay: OutboxRelay | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    _relay_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.health.start()
         await self.server.start()
+        if self.relay is not None:
+            self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
         logger.info("serving", port=self.port)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -61,6 +68,9 @@ class Application:
         logger.info("shutting down", grace_seconds=grace)
         await self.health.shutdown()
         await self.server.stop(grace)
+        if self.relay is not None and self._relay_task is not None:
+            self.relay.stop()
+            await self._relay_task
         await self.pool.close()
         await self.redis.aclose()
         if self.cache_redis is not self.redis:
@@ -113,7 +123,11 @@ async def build_application(settings: Settings) -> Application:
     )
     prefix = settings.redis.key_prefix
     session_store = SessionRedisRepository(
-        redis, key_prefix=prefix, ttl_seconds=settings.sessions.ttl_seconds
+        redis,
+        key_prefix=prefix,
+        ttl_seconds=settings.sessions.ttl_seconds,
+        stream_key=events_stream_key(settings),
+        stream_max_length=settings.events.max_length,
     )
     users = UserUseCase(
         users=UserPgRepository(pool),
@@ -122,6 +136,7 @@ async def build_application(settings: Settings) -> Application:
         ),
         sessions=session_store,
         passwords=passwords,
+        outbox=OutboxPgRepository(pool),
     )
     sessions = SessionUseCase(session_store)
     health = HealthReporter(
@@ -149,4 +164,22 @@ async def build_application(settings: Settings) -> Application:
         passwords=passwords,
         users=users,
         sessions=sessions,
+        relay=build_relay(settings, pool, redis) if settings.events.relay_enabled else None,
+    )
+
+
+def events_stream_key(settings: Settings) -> str:
+    """The Redis key of the user events stream (under the service's key prefix)."""
+    return stream_key(settings.redis.key_prefix, settings.events.stream)
+
+
+def build_relay(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> OutboxRelay:
+    events = settings.events
+    return OutboxRelay(
+        OutboxPgRepository(pool),
+        RedisStreamPublisher(
+            redis, stream_key=events_stream_key(settings), max_length=events.max_length
+        ),
+        batch_size=events.relay_batch_size,
+        poll_interval_seconds=events.relay_poll_interval_seconds,
     )

@@ -7,17 +7,23 @@ in-memory fakes of the same Protocols. Every method may raise
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
+from app.domain.events import Event
 from app.domain.users import NewUser, User
 
 
 class UserRepository(Protocol):
     """The durable home of users (PostgreSQL)."""
 
-    async def add(self, new_user: NewUser) -> User:
-        """Store a new user; raise ``EmailTaken`` if the email is already used."""
+    async def add(self, new_user: NewUser, registered: Event) -> User:
+        """Store a new user and ``registered`` (stated to be about them) atomically.
+
+        Either both are durable or neither is. Raises ``EmailTaken`` if the
+        email is already used.
+        """
         ...
 
     async def get_by_id(self, user_id: UUID) -> User | None: ...
@@ -42,14 +48,20 @@ class UserCache(Protocol):
 class SessionStore(Protocol):
     """Live sessions keyed by a digest of their id, each holding its user."""
 
-    async def create(self, session_id: str, user: User) -> None: ...
+    async def create(self, session_id: str, user: User, logged_in: Event) -> None:
+        """Store the session and publish ``logged_in`` atomically: both or neither."""
+        ...
 
     async def touch(self, session_id: str) -> User | None:
         """The session's user, sliding its expiry; None if unknown or expired."""
         ...
 
-    async def delete(self, session_id: str) -> User | None:
-        """Remove the session; its user, or None if there was no such session."""
+    async def delete(self, session_id: str, logged_out: Event) -> User | None:
+        """Remove the session and publish ``logged_out`` about its user, atomically.
+
+        Returns the session's user, or None (and publishes nothing) if there
+        was no such session.
+        """
         ...
 
 
@@ -65,3 +77,40 @@ class PasswordHasher(Protocol):
         ...
 
     def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class EventOutbox(Protocol):
+    """Events waiting, durably, to be published (events that change no other state)."""
+
+    async def add(self, event: Event) -> None: ...
+
+
+PublishBatch = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+class OutboxBatches(Protocol):
+    """The relay's side of the outbox: take a batch, publish it, mark it published."""
+
+    async def publish_next(self, limit: int, publish: PublishBatch) -> int:
+        """Claim up to ``limit`` unpublished events, oldest first, and ``publish`` them.
+
+        The events are marked published only if ``publish`` returns; if it
+        raises, they stay unpublished for the next attempt. Claims are
+        exclusive across processes, and a user's events are never handed out
+        before that user's earlier ones are published. Returns the count.
+        """
+        ...
+
+
+class EventPublisher(Protocol):
+    """A broker's append side (Redis Streams today; Kafka or NATS could fit)."""
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Append ``events`` in order; return only once the broker has all of them."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The audit trail of user events; recording an event twice keeps one row."""
+
+    async def record(self, events: Sequence[Event]) -> None: ...

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from app.domain.errors import Unauthenticated
+from app.domain.events import user_logged_out
 from app.domain.users import User
+from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
 from app.usecases.ports import SessionStore
 
@@ -33,8 +35,11 @@ class SessionUseCase:
 
     @traced
     async def logout(self, session_id: str | None) -> None:
-        """End the session; a missing or already ended one is ``Unauthenticated``."""
+        """End the session and publish ``user.logged_out`` with it, atomically.
+
+        A missing or already ended session is ``Unauthenticated`` (and no event).
+        """
         if not session_id:
             raise Unauthenticated()
-        if await self._sessions.delete(session_id) is None:
+        if await self._sessions.delete(session_id, user_logged_out(current_traceparent())) is None:
             raise Unauthenticated()

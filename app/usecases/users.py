@@ -6,6 +6,7 @@ from uuid import UUID
 
 import structlog
 
+from app.domain import events
 from app.domain.errors import (
     InvalidCredentials,
     InvalidInput,
@@ -13,6 +14,7 @@ from app.domain.errors import (
     StoreUnavailable,
     UserNotFound,
 )
+from app.domain.events import LoginFailure
 from app.domain.sessions import Session, new_session_id
 from app.domain.users import (
     NewUser,
@@ -22,8 +24,15 @@ from app.domain.users import (
     normalise_email,
     parse_user_id,
 )
+from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
-from app.usecases.ports import PasswordHasher, SessionStore, UserCache, UserRepository
+from app.usecases.ports import (
+    EventOutbox,
+    PasswordHasher,
+    SessionStore,
+    UserCache,
+    UserRepository,
+)
 
 logger = structlog.get_logger(__name__)
 
@@ -37,17 +46,20 @@ class UserUseCase:
         cache: UserCache,
         sessions: SessionStore,
         passwords: PasswordHasher,
+        outbox: EventOutbox,
     ) -> None:
         self._users = users
         self._cache = cache
         self._sessions = sessions
         self._passwords = passwords
+        self._outbox = outbox
 
     @traced
     async def register(self, registration: Registration, caller: User | None) -> User:
         """Create a user. Only an admin may create an admin (``PermissionDenied``).
 
         Raises ``EmailTaken`` when the address is in use, whatever its case.
+        The user and their ``user.registered`` event are stored together.
         """
         if registration.role is Role.ADMIN and (caller is None or caller.role is not Role.ADMIN):
             raise PermissionDenied("only an admin may register an admin")
@@ -60,7 +72,10 @@ class UserUseCase:
                 role=registration.role,
                 avatar=registration.avatar,
                 password_hash=password_hash,
-            )
+            ),
+            events.user_registered(
+                registration.email, registration.role.value, current_traceparent()
+            ),
         )
 
     @traced
@@ -94,24 +109,41 @@ class UserUseCase:
 
         Unknown email and wrong password both raise ``InvalidCredentials`` after
         about the same time: an unknown email is verified against a dummy hash.
+        The session and its ``user.logged_in`` event are stored together; a
+        failure is recorded as ``user.login_failed`` (through the outbox, as it
+        changes no other state) before ``InvalidCredentials`` is raised.
         """
         try:
             email = normalise_email(raw_email)
         except InvalidInput as err:
             await self._passwords.verify_dummy(password)
+            await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
             raise InvalidCredentials() from err
         found = await self._users.get_with_password_hash(email)
         if found is None:
             await self._passwords.verify_dummy(password)
+            await self._login_failed(LoginFailure.UNKNOWN_EMAIL, email=email, user_id=None)
             raise InvalidCredentials()
         user, password_hash = found
         if not await self._passwords.verify(password_hash, password):
+            await self._login_failed(LoginFailure.WRONG_PASSWORD, email=email, user_id=user.id)
             raise InvalidCredentials()
         if self._passwords.needs_rehash(password_hash):
             await self._users.update_password_hash(user.id, await self._passwords.hash(password))
         session = Session(id=new_session_id(), user=user)
-        await self._sessions.create(session.id, user)
+        await self._sessions.create(
+            session.id, user, events.user_logged_in(user, current_traceparent())
+        )
         return session
+
+    async def _login_failed(
+        self, reason: LoginFailure, *, email: str | None, user_id: UUID | None
+    ) -> None:
+        await self._outbox.add(
+            events.user_login_failed(
+                reason, email=email, user_id=user_id, traceparent=current_traceparent()
+            )
+        )
 
     async def _read_cache(self, user_id: UUID) -> User | None:
         try:

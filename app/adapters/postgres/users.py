@@ -8,7 +8,9 @@ from uuid import UUID
 import asyncpg
 
 from app.adapters.postgres.errors import postgres_errors
+from app.adapters.postgres.outbox import insert_event
 from app.domain.errors import EmailTaken
+from app.domain.events import Event
 from app.domain.users import NewUser, Role, User
 from app.observability.tracing import traced
 
@@ -29,30 +31,37 @@ def _user(row: Any) -> User:
 
 
 class UserPgRepository:
-    """Satisfies ``UserRepository``; email uniqueness is the database's job."""
+    """Satisfies ``UserRepository``; email uniqueness is the database's job.
+
+    A registration's user row and its ``user.registered`` outbox row are
+    written in one transaction.
+    """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     @traced
-    async def add(self, new_user: NewUser) -> User:
+    async def add(self, new_user: NewUser, registered: Event) -> User:
         with postgres_errors():
-            try:
-                row = await self._pool.fetchrow(
-                    f"""
-                    INSERT INTO users (email, first_name, last_name, password_hash, role, avatar)
-                    VALUES ($1, $2, $3, $4, $5, $6)
-                    RETURNING {_COLUMNS}
-                    """,
-                    new_user.email,
-                    new_user.first_name,
-                    new_user.last_name,
-                    new_user.password_hash,
-                    new_user.role.value,
-                    new_user.avatar,
-                )
-            except asyncpg.exceptions.UniqueViolationError as err:
-                raise EmailTaken() from err
+            async with self._pool.acquire() as connection, connection.transaction():
+                try:
+                    row = await connection.fetchrow(
+                        f"""
+                        INSERT INTO users
+                            (email, first_name, last_name, password_hash, role, avatar)
+                        VALUES ($1, $2, $3, $4, $5, $6)
+                        RETURNING {_COLUMNS}
+                        """,
+                        new_user.email,
+                        new_user.first_name,
+                        new_user.last_name,
+                        new_user.password_hash,
+                        new_user.role.value,
+                        new_user.avatar,
+                    )
+                except asyncpg.exceptions.UniqueViolationError as err:
+                    raise EmailTaken() from err
+                await insert_event(connection, registered.about(row["id"]))
         return _user(row)
 
     @traced

@@ -1,0 +1,42 @@
+"""AuditLogPgRepository: the ``user_audit_log`` table, written idempotently."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import asyncpg
+
+from app.adapters.postgres.errors import postgres_errors
+from app.domain.events import Event
+from app.observability.tracing import traced
+
+# One statement per batch; the event id is the primary key, so an event
+# delivered again (at least once) is ignored rather than duplicated.
+_RECORD = """
+INSERT INTO user_audit_log (event_id, event_type, occurred_at, user_id, data, traceparent)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::uuid[], $5::jsonb[], $6::text[])
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+class AuditLogPgRepository:
+    """Satisfies ``AuditLog``."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @traced
+    async def record(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        with postgres_errors():
+            await self._pool.execute(
+                _RECORD,
+                [event.id for event in events],
+                [event.type.value for event in events],
+                [event.occurred_at for event in events],
+                [event.user_id for event in events],
+                [json.dumps(dict(event.data)) for event in events],
+                [event.traceparent for event in events],
+            )

@@ -1,0 +1,340 @@
+"""StreamConsumer: a Redis consumer group member that loses nothing.
+
+The contract, at least once:
+
+* The group is created on first use (``XGROUP CREATE … MKSTREAM``) at the
+  configured start id (``0``: a late group still gets the stream's history).
+* On start the consumer first re-reads its own pending entries (ID ``0``)
+  until none are left, then reads new ones (``>``) in batches bounded by
+  ``COUNT`` and ``BLOCK``. Entries are acknowledged (one ``XACK`` per batch)
+  only after the handler returned: a crash leaves them pending, to be read
+  again on restart or claimed by another member.
+* Every ``claim_interval_seconds`` it ``XAUTOCLAIM``s entries idle longer than
+  ``min_idle_milliseconds`` (those of dead members, and its own failures,
+  which is how a failed entry is retried).
+* An entry delivered ``max_deliveries`` times whose handler still fails (or
+  that was never acknowledged that often, or cannot be decoded) is copied to
+  ``<stream>:dlq`` with the error and acknowledged, in one MULTI/EXEC.
+* :meth:`StreamConsumer.stop` ends the loop after the batch in hand; a
+  cancelled consumer leaves its batch pending.
+
+The handler takes a batch; when it raises, each event is retried alone so
+one bad event does not hold back the rest. Handlers must be idempotent: an
+event may be handled more than once (after a crash, or a batch retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from app.adapters.redis.errors import redis_errors
+from app.adapters.redis.stream_metrics import ConsumerMetrics
+from app.adapters.redis.streams import MalformedEvent, dead_letter_key, decode_event
+from app.domain.errors import StoreUnavailable
+from app.domain.events import Event
+from app.observability.trace_context import links_to
+
+logger = structlog.get_logger(__name__)
+_tracer = trace.get_tracer("app")
+
+Handler = Callable[[Sequence[Event]], Awaitable[None]]
+RawFields = Mapping[Any, Any]
+Entry = tuple[str, RawFields]
+
+MAX_CLAIM_ROUNDS = 10
+MAX_BACKOFF_SECONDS = 5.0
+ERROR_MAX_CHARACTERS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerOptions:
+    group: str
+    consumer: str
+    start_id: str = "0"
+    batch_size: int = 100
+    block_milliseconds: int = 1000
+    min_idle_milliseconds: int = 30_000
+    claim_interval_seconds: float = 5.0
+    max_deliveries: int = 5
+    dead_letter_max_length: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class _DeadLetter:
+    entry_id: str
+    fields: RawFields
+    error: str
+    deliveries: int
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _entries(response: Any) -> list[Entry]:
+    """The entries of an XREADGROUP reply for one stream (RESP2 or RESP3)."""
+    if not response:
+        return []
+    streams = response.values() if isinstance(response, dict) else (s[1] for s in response)
+    return [(_text(entry_id), fields or {}) for entries in streams for entry_id, fields in entries]
+
+
+class StreamConsumer:
+    """One member of a consumer group on one stream, feeding batches to ``handler``."""
+
+    def __init__(
+        self, redis: Redis, *, stream_key: str, handler: Handler, options: ConsumerOptions
+    ) -> None:
+        self._redis = redis
+        self._stream = stream_key
+        self._dead_letters = dead_letter_key(stream_key)
+        self._handler = handler
+        self._options = options
+        self._metrics = ConsumerMetrics.of(stream_key, options.group)
+        self._stopping = asyncio.Event()
+
+    async def ensure_group(self) -> None:
+        """Create the group (and the stream) unless it exists."""
+        try:
+            with redis_errors():
+                await self._redis.xgroup_create(
+                    self._stream, self._options.group, id=self._options.start_id, mkstream=True
+                )
+        except StoreUnavailable as err:
+            if isinstance(err.__cause__, ResponseError) and "BUSYGROUP" in str(err.__cause__):
+                return
+            raise
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; Redis outages are logged and retried with back-off."""
+        self._stopping.clear()
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                await self._consume()
+            except StoreUnavailable as err:
+                failures += 1
+                pause = min(0.1 * 2**failures, MAX_BACKOFF_SECONDS)
+                logger.warning("stream consumer failed", error=repr(err.__cause__), retry_in=pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), pause)
+
+    def stop(self) -> None:
+        """Stop reading; :meth:`run` returns once the batch in hand is done."""
+        self._stopping.set()
+
+    async def _consume(self) -> None:
+        await self.ensure_group()
+        await self._drain_own_pending()
+        loop = asyncio.get_running_loop()
+        next_claim = loop.time()
+        while not self._stopping.is_set():
+            if loop.time() >= next_claim:
+                await self.claim_idle()
+                await self.report_group()
+                next_claim = loop.time() + self._options.claim_interval_seconds
+            entries = await self._read(">", block=self._options.block_milliseconds)
+            await self._process(entries, {})
+
+    async def _drain_own_pending(self) -> None:
+        """Re-read what this consumer received and never acknowledged (a crash)."""
+        start = "0"
+        while not self._stopping.is_set():
+            entries = await self._read(start, block=None)
+            if not entries:
+                return
+            await self._process(entries, await self._delivery_counts(entries))
+            start = entries[-1][0]
+
+    async def claim_idle(self) -> None:
+        """Take over entries idle longer than the min-idle time, and handle them."""
+        start = "0-0"
+        for _ in range(MAX_CLAIM_ROUNDS):
+            with redis_errors():
+                reply = await self._redis.xautoclaim(
+                    self._stream,
+                    self._options.group,
+                    self._options.consumer,
+                    self._options.min_idle_milliseconds,
+                    start_id=start,
+                    count=self._options.batch_size,
+                )
+            start = _text(reply[0])
+            entries = [(_text(entry_id), fields or {}) for entry_id, fields in reply[1]]
+            if entries:
+                await self._process(entries, await self._delivery_counts(entries))
+            if start == "0-0" or self._stopping.is_set():
+                return
+
+    async def report_group(self) -> None:
+        """Refresh the lag and pending gauges from ``XINFO GROUPS``."""
+        with redis_errors():
+            groups = await self._redis.xinfo_groups(self._stream)
+        for group in groups:
+            if _text(group["name"]) == self._options.group:
+                self._metrics.pending.set(group["pending"])
+                if group.get("lag") is not None:
+                    self._metrics.lag.set(group["lag"])
+
+    async def _read(self, start: str, *, block: int | None) -> list[Entry]:
+        with redis_errors():
+            response = await self._redis.xreadgroup(
+                self._options.group,
+                self._options.consumer,
+                {self._stream: start},
+                count=self._options.batch_size,
+                block=block,
+            )
+        return _entries(response)
+
+    async def _delivery_counts(self, entries: Sequence[Entry]) -> dict[str, int]:
+        """How often each entry has been delivered (``XPENDING``), pipelined."""
+        with redis_errors():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for entry_id, _ in entries:
+                    pipe.xpending_range(
+                        self._stream, self._options.group, min=entry_id, max=entry_id, count=1
+                    )
+                replies = await pipe.execute()
+        return {
+            _text(row["message_id"]): int(row["times_delivered"])
+            for rows in replies
+            for row in rows
+        }
+
+    async def _process(self, entries: Sequence[Entry], deliveries: Mapping[str, int]) -> None:
+        """Handle a batch, then acknowledge it and dead-letter what must be."""
+        if not entries:
+            return
+        acknowledged: list[str] = []
+        dead: list[_DeadLetter] = []
+        decoded: list[tuple[Entry, Event]] = []
+        for entry in entries:
+            entry_id, fields = entry
+            count = deliveries.get(entry_id, 1)
+            if not fields:  # trimmed from the stream before it was handled
+                acknowledged.append(entry_id)
+            elif count > self._options.max_deliveries:
+                error = f"delivered {count} times without being acknowledged"
+                dead.append(_DeadLetter(entry_id, fields, error, count))
+            else:
+                try:
+                    decoded.append((entry, decode_event(fields)))
+                except MalformedEvent as err:
+                    dead.append(_DeadLetter(entry_id, fields, repr(err), count))
+        failures = await self._handle(decoded)
+        handled = [entry[0] for entry, _ in decoded if entry[0] not in failures]
+        acknowledged += handled
+        self._metrics.handled.inc(len(handled))
+        if failures:
+            dead += await self._exhausted(decoded, failures)
+        await self._acknowledge(acknowledged, dead)
+
+    async def _handle(self, decoded: Sequence[tuple[Entry, Event]]) -> dict[str, str]:
+        """Run the handler on the batch, then one by one if it failed; errors by entry id."""
+        if not decoded:
+            return {}
+        try:
+            await self._call([event for _, event in decoded])
+            return {}
+        except Exception as err:
+            if len(decoded) == 1:
+                return {decoded[0][0][0]: repr(err)[:ERROR_MAX_CHARACTERS]}
+        failures = {}
+        for entry, event in decoded:
+            try:
+                await self._call([event])
+            except Exception as err:
+                failures[entry[0]] = repr(err)[:ERROR_MAX_CHARACTERS]
+        return failures
+
+    async def _call(self, events: Sequence[Event]) -> None:
+        with _tracer.start_as_current_span(
+            f"{self._options.group} process",
+            kind=trace.SpanKind.CONSUMER,
+            links=links_to(event.traceparent for event in events),
+            attributes={
+                "messaging.system": "redis",
+                "messaging.destination.name": self._stream,
+                "messaging.consumer.group.name": self._options.group,
+                "messaging.batch.message_count": len(events),
+            },
+        ):
+            started = time.perf_counter()
+            try:
+                await self._handler(events)
+            finally:
+                self._metrics.handler_seconds.observe(time.perf_counter() - started)
+
+    async def _exhausted(
+        self, decoded: Sequence[tuple[Entry, Event]], failures: Mapping[str, str]
+    ) -> list[_DeadLetter]:
+        """The failed entries that have used up their deliveries; the rest stay pending."""
+        self._metrics.failed.inc(len(failures))
+        failed = [entry for entry, _ in decoded if entry[0] in failures]
+        counts = await self._delivery_counts(failed)
+        for entry_id, _ in failed:
+            logger.warning(
+                "event handler failed",
+                stream=self._stream,
+                group=self._options.group,
+                entry_id=entry_id,
+                deliveries=counts.get(entry_id),
+                error=failures[entry_id],
+            )
+        return [
+            _DeadLetter(entry_id, fields, failures[entry_id], counts[entry_id])
+            for entry_id, fields in failed
+            if counts.get(entry_id, 0) >= self._options.max_deliveries
+        ]
+
+    async def _acknowledge(self, entry_ids: Sequence[str], dead: Sequence[_DeadLetter]) -> None:
+        """One ``XACK`` for the batch; dead letters copied and acknowledged atomically."""
+        if not entry_ids and not dead:
+            return
+        with redis_errors():
+            async with self._redis.pipeline(transaction=bool(dead)) as pipe:
+                for letter in dead:
+                    pipe.xadd(
+                        self._dead_letters,
+                        self._dead_letter_fields(letter),  # type: ignore[arg-type]
+                        maxlen=self._options.dead_letter_max_length,
+                        approximate=True,
+                    )
+                pipe.xack(
+                    self._stream, self._options.group, *entry_ids, *(d.entry_id for d in dead)
+                )
+                await pipe.execute()
+        if dead:
+            self._metrics.dead_lettered.inc(len(dead))
+            logger.error(
+                "events dead-lettered",
+                stream=self._stream,
+                group=self._options.group,
+                entry_ids=[letter.entry_id for letter in dead],
+            )
+
+    def _dead_letter_fields(self, letter: _DeadLetter) -> dict[str, str]:
+        fields = {_text(name): _text(value) for name, value in letter.fields.items()}
+        fields.update(
+            {
+                "dead_letter_source_id": letter.entry_id,
+                "dead_letter_group": self._options.group,
+                "dead_letter_consumer": self._options.consumer,
+                "dead_letter_deliveries": str(letter.deliveries),
+                "dead_letter_error": letter.error,
+                "dead_letter_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        return fields

@@ -1,0 +1,114 @@
+"""User events on a Redis stream: the field codec and the publisher.
+
+An event is one stream entry whose fields are (all strings, UTF-8)::
+
+    schema_version  "1"
+    event_id        UUID, unique per event: the key consumers deduplicate on
+    type            user.registered | user.logged_in | user.logged_out | user.login_failed
+    occurred_at     ISO 8601 with offset, UTC
+    user_id         UUID; absent when no user is known (a login with an unknown email)
+    data            a JSON object of strings, specific to the type
+    traceparent     W3C trace context of the causing request; absent when untraced
+
+Every stream is capped with ``MAXLEN ~`` (approximate trimming is O(1)
+amortised); a consumer group that falls further behind than the cap loses
+the oldest entries, so the cap must exceed the worst backlog.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from app.adapters.redis.errors import redis_errors
+from app.domain.events import Event, EventType
+from app.observability.tracing import traced
+
+SCHEMA_VERSION = "1"
+
+Fields = dict[str, str]
+
+
+class MalformedEvent(ValueError):
+    """A stream entry that is not an event of a schema this code understands."""
+
+
+def stream_key(key_prefix: str, stream: str) -> str:
+    """The Redis key of a configured stream: the service's key prefix, then its name."""
+    return f"{key_prefix}{stream}"
+
+
+def dead_letter_key(stream_key: str) -> str:
+    return f"{stream_key}:dlq"
+
+
+def encode_event(event: Event) -> Fields:
+    fields = {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": str(event.id),
+        "type": event.type.value,
+        "occurred_at": event.occurred_at.isoformat(),
+        "data": json.dumps(dict(event.data), separators=(",", ":"), sort_keys=True),
+    }
+    if event.user_id is not None:
+        fields["user_id"] = str(event.user_id)
+    if event.traceparent:
+        fields["traceparent"] = event.traceparent
+    return fields
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def decode_event(raw: Mapping[str | bytes, str | bytes]) -> Event:
+    """The event in a stream entry's fields; :class:`MalformedEvent` if it is not one."""
+    fields = {_text(name): _text(value) for name, value in raw.items()}
+    try:
+        if fields["schema_version"] != SCHEMA_VERSION:
+            raise MalformedEvent(f"unknown schema_version {fields['schema_version']!r}")
+        data = json.loads(fields["data"])
+        if not isinstance(data, dict):
+            raise MalformedEvent("data is not a JSON object")
+        user_id = fields.get("user_id")
+        return Event(
+            id=UUID(fields["event_id"]),
+            type=EventType(fields["type"]),
+            occurred_at=datetime.fromisoformat(fields["occurred_at"]),
+            user_id=UUID(user_id) if user_id else None,
+            data={str(name): str(value) for name, value in data.items()},
+            traceparent=fields.get("traceparent"),
+        )
+    except (KeyError, ValueError) as err:
+        if isinstance(err, MalformedEvent):
+            raise
+        raise MalformedEvent(f"not an event: {err!r}") from err
+
+
+class RedisStreamPublisher:
+    """Satisfies ``EventPublisher``: pipelined ``XADD … MAXLEN ~`` to one stream."""
+
+    def __init__(self, redis: Redis, *, stream_key: str, max_length: int) -> None:
+        self._redis = redis
+        self._stream = stream_key
+        self._max_length = max_length
+
+    @traced
+    async def publish(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        with redis_errors():
+            # One connection, commands in order: the stream keeps the batch's order.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.xadd(
+                        self._stream,
+                        encode_event(event),  # type: ignore[arg-type]
+                        maxlen=self._max_length,
+                        approximate=True,
+                    )
+                await pipe.execute()

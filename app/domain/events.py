@@ -1,0 +1,102 @@
+"""User events: what happened to a user, as other services learn of it.
+
+An :class:`Event` is an immutable envelope: a unique id (consumers deduplicate
+on it), a type, when it happened, whose it is, a small ``data`` payload and the
+W3C ``traceparent`` of the request that caused it. No event ever carries a
+password, a password hash or a session id. The factories below are the only
+way the service makes events, so what each type carries is stated once, here.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import MappingProxyType
+from uuid import UUID
+
+from app.domain.users import User
+
+
+class EventType(enum.StrEnum):
+    USER_REGISTERED = "user.registered"
+    USER_LOGGED_IN = "user.logged_in"
+    USER_LOGGED_OUT = "user.logged_out"
+    USER_LOGIN_FAILED = "user.login_failed"
+
+
+class LoginFailure(enum.StrEnum):
+    """Why a login failed; for the audit log only, never shown to the client."""
+
+    INVALID_EMAIL = "invalid_email"
+    UNKNOWN_EMAIL = "unknown_email"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a reason, not a password)
+
+
+def _frozen(data: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(data))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """The envelope every event travels in, whatever the broker."""
+
+    id: UUID
+    type: EventType
+    occurred_at: datetime
+    user_id: UUID | None
+    data: Mapping[str, str] = field(default_factory=dict)
+    traceparent: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", _frozen(self.data))
+
+    def about(self, user_id: UUID) -> Event:
+        """The same event, stated to be about ``user_id``."""
+        return replace(self, user_id=user_id)
+
+
+def _event(
+    event_type: EventType,
+    user_id: UUID | None,
+    data: Mapping[str, str],
+    traceparent: str | None,
+) -> Event:
+    return Event(
+        id=uuid.uuid4(),
+        type=event_type,
+        occurred_at=datetime.now(UTC),
+        user_id=user_id,
+        data=data,
+        traceparent=traceparent or None,
+    )
+
+
+def user_registered(email: str, role: str, traceparent: str | None) -> Event:
+    """A registration; the repository states whose, once the database assigned the id."""
+    return _event(EventType.USER_REGISTERED, None, {"email": email, "role": role}, traceparent)
+
+
+def user_logged_in(user: User, traceparent: str | None) -> Event:
+    return _event(EventType.USER_LOGGED_IN, user.id, {}, traceparent)
+
+
+def user_logged_out(traceparent: str | None) -> Event:
+    """A logout; the session store states whose (only it knows the session's user)."""
+    return _event(EventType.USER_LOGGED_OUT, None, {}, traceparent)
+
+
+def user_login_failed(
+    reason: LoginFailure,
+    *,
+    email: str | None,
+    user_id: UUID | None,
+    traceparent: str | None,
+) -> Event:
+    """A failed login; ``email`` only when it was a valid address (never the password)."""
+    data = {"reason": reason.value}
+    if email is not None:
+        data["email"] = email
+    return _event(EventType.USER_LOGIN_FAILED, user_id, data, traceparent)

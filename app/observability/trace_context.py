@@ -1,0 +1,36 @@
+"""W3C trace context for events: captured where an event is made, linked where handled.
+
+Only the ``traceparent`` header travels with an event (not baggage): enough for
+a consumer's span to link back to the request that caused the event. Both
+functions use the OpenTelemetry API only, so they cost nothing when no tracer
+provider is installed (the captured value is then simply absent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_propagator = TraceContextTextMapPropagator()
+
+
+def current_traceparent() -> str | None:
+    """The active span's ``traceparent``, or None when no span is recording."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def links_to(traceparents: Iterable[str | None]) -> list[trace.Link]:
+    """Span links to each valid ``traceparent`` (invalid or missing ones are skipped)."""
+    links = []
+    for traceparent in traceparents:
+        if not traceparent:
+            continue
+        context = _propagator.extract({"traceparent": traceparent})
+        span_context = trace.get_current_span(context).get_span_context()
+        if span_context.is_valid:
+            links.append(trace.Link(span_context))
+    return links

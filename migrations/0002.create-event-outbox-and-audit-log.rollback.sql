@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS user_audit_log;
+DROP TABLE IF EXISTS event_outbox;

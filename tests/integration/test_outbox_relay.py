@@ -1,0 +1,116 @@
+"""The outbox relay: registrations reach the stream and the audit log, each once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from app.adapters.postgres.audit_log import AuditLogPgRepository
+from app.bootstrap import Application, build_relay, events_stream_key
+from app.domain.events import EventType
+from app.usecases.audit import AuditLogProjector
+from tests.client import login, register, unique_email
+from tests.conftest import make_settings
+from tests.events import eventually, options, running, stream_events
+
+BATCH = 50
+
+
+@contextlib.asynccontextmanager
+async def relaying(application: Application, relays: int = 1) -> AsyncIterator[None]:
+    """``relays`` outbox relays running on the application's pool and Redis."""
+    settings = make_settings(events={"relay_poll_interval_seconds": 0.02, "relay_batch_size": 50})
+    started = [build_relay(settings, application.pool, application.redis) for _ in range(relays)]
+    tasks = [asyncio.create_task(relay.run()) for relay in started]
+    try:
+        yield
+    finally:
+        for relay in started:
+            relay.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+
+async def _registered(redis, settings, user_ids: set[uuid.UUID]) -> list:
+    return [
+        event
+        for event in await stream_events(redis, events_stream_key(settings))
+        if event.type is EventType.USER_REGISTERED and event.user_id in user_ids
+    ]
+
+
+async def test_registrations_made_while_the_relay_is_stopped_are_published_when_it_starts(
+    stub, application, redis, settings
+):
+    users = [await register(stub) for _ in range(3)]
+    user_ids = {uuid.UUID(user.uuid) for user in users}
+    await asyncio.sleep(0.1)
+    assert await _registered(redis, settings, user_ids) == []
+
+    async with relaying(application):
+        await eventually(lambda: _count_is(redis, settings, user_ids, 3))
+    published = await _registered(redis, settings, user_ids)
+    assert {event.user_id for event in published} == user_ids
+
+
+async def _count_is(redis, settings, user_ids, count: int) -> bool:
+    return len(await _registered(redis, settings, user_ids)) >= count
+
+
+async def _register_and_fail(stub, index: int) -> uuid.UUID:
+    """Register; every tenth user also fails a login (a second event, after the first)."""
+    email = unique_email(f"bulk{index}")
+    user = await register(stub, email)
+    if index % 10 == 0:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await login(stub, email, "definitely the wrong password")
+    return uuid.UUID(user.uuid)
+
+
+async def _audit_rows(application, user_ids: list[uuid.UUID]) -> int:
+    count: int = await application.pool.fetchval(
+        "SELECT count(*) FROM user_audit_log WHERE user_id = ANY($1::uuid[])", user_ids
+    )
+    return count
+
+
+async def test_a_thousand_registrations_with_the_relay_restarted_midway_arrive_once_in_order(
+    stub, application, redis, settings
+):
+    total, failing = 1000, 100
+    projector = AuditLogProjector(AuditLogPgRepository(application.pool))
+    stream = events_stream_key(settings)
+    user_ids: list[uuid.UUID] = []
+    async with running(redis, stream, projector.project, options(batch_size=100)):
+        async with relaying(application):
+            for start in range(0, total // 2, BATCH):
+                user_ids += await asyncio.gather(
+                    *(_register_and_fail(stub, i) for i in range(start, start + BATCH))
+                )
+        # A restart, and two relays at once: SKIP LOCKED splits the rows between them.
+        async with relaying(application, relays=2):
+            for start in range(total // 2, total, BATCH):
+                user_ids += await asyncio.gather(
+                    *(_register_and_fail(stub, i) for i in range(start, start + BATCH))
+                )
+            await eventually(
+                lambda: _audit_rows_are(application, user_ids, total + failing), timeout=60
+            )
+
+    assert await _audit_rows(application, user_ids) == total + failing
+    published = [e for e in await stream_events(redis, stream) if e.user_id in set(user_ids)]
+    registered = [e for e in published if e.type is EventType.USER_REGISTERED]
+    assert len({event.id for event in registered}) == total
+    assert {event.user_id for event in registered} == set(user_ids)
+    first_seen: dict[uuid.UUID, EventType] = {}
+    for event in published:
+        first_seen.setdefault(event.user_id, event.type)
+    assert set(first_seen.values()) == {EventType.USER_REGISTERED}
+
+
+async def _audit_rows_are(application, user_ids, count: int) -> bool:
+    return await _audit_rows(application, user_ids) >= count
