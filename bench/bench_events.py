@@ -1,0 +1,165 @@
+"""Events per second through outbox → relay → stream → consumer → audit-log projection.
+
+Two runs of the same pipeline on the same stores, one after the other:
+
+* **batched**: the service's own pieces: the relay (batches of 100, pipelined
+  XADD) and the ``StreamConsumer`` (XREADGROUP COUNT 100, one INSERT per batch,
+  one XACK per batch);
+* **baseline**: the same relay, but a consumer that reads one message, projects
+  it and acknowledges it per round trip (COUNT 1, one INSERT, one XACK).
+
+Each run starts with the same number of events waiting in the outbox and ends
+when the last audit row is written. It makes its own database and Redis key
+prefix and removes both. ``BENCH_EVENTS`` sets the number of events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.adapters.postgres.audit_log import AuditLogPgRepository
+from app.adapters.postgres.database import create_pool, drop_database
+from app.adapters.postgres.outbox import insert_event
+from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
+from app.adapters.redis.streams import decode_event
+from app.bootstrap import build_redis, build_relay, events_stream_key, prepare_database
+from app.config import Settings
+from app.domain.events import LoginFailure, user_login_failed
+from app.observability.logging import configure_logging
+from app.usecases.audit import AuditLogProjector
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "5000"))
+RUN_ID = uuid.uuid4().hex[:10]
+
+Consume = Callable[[], Awaitable[None]]
+MakeConsumer = Callable[[Redis, str, AuditLogProjector], Consume]
+
+
+def bench_settings(stream: str) -> Settings:
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    dsn = urlunsplit(
+        urlsplit(defaults.postgres.dsn.get_secret_value())._replace(
+            path=f"/user_service_bench_{RUN_ID}"
+        )
+    )
+    return Settings(
+        postgres={"dsn": dsn, "pool_max_size": 10},  # type: ignore[arg-type]
+        redis={"key_prefix": f"bench:{RUN_ID}:"},  # type: ignore[arg-type]
+        events={  # type: ignore[arg-type]
+            "stream": stream,
+            "relay_batch_size": 100,
+            "relay_poll_interval_seconds": 0.01,
+            "batch_size": 100,
+            "block_milliseconds": 100,
+        },
+    )
+
+
+async def fill_outbox(pool: asyncpg.Pool, count: int) -> None:
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("TRUNCATE event_outbox, user_audit_log")
+        for _ in range(count):
+            event = user_login_failed(
+                LoginFailure.UNKNOWN_EMAIL,
+                email="bench@example.com",
+                user_id=uuid.uuid4(),
+                traceparent=None,
+            )
+            await insert_event(connection, event)
+
+
+def baseline_consumer(redis: Redis, stream: str, projector: AuditLogProjector) -> Consume:
+    """One message per round trip: read one, project it, acknowledge it."""
+
+    async def consume() -> None:
+        group = "baseline"
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+        while True:
+            reply = await redis.xreadgroup(group, "one", {stream: ">"}, count=1, block=100)
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    await projector.project([decode_event(fields)])
+                    await redis.xack(stream, group, entry_id)
+
+    return consume
+
+
+def batched_consumer(redis: Redis, stream: str, projector: AuditLogProjector) -> Consume:
+    consumer = StreamConsumer(
+        redis,
+        stream_key=stream,
+        handler=projector.project,
+        options=ConsumerOptions(group="batched", consumer="many", batch_size=100),
+    )
+    return consumer.run
+
+
+async def measure(name: str, make_consumer: MakeConsumer) -> float:
+    settings = bench_settings(f"events-{name}")
+    pool = await create_pool(
+        settings.postgres.dsn.get_secret_value(),
+        min_size=2,
+        max_size=10,
+        command_timeout=30,
+        connect_timeout=5,
+    )
+    redis = build_redis(settings)
+    try:
+        await fill_outbox(pool, EVENTS)
+        projector = AuditLogProjector(AuditLogPgRepository(pool))
+        relay = build_relay(settings, pool, redis)
+        consume = make_consumer(redis, events_stream_key(settings), projector)
+        started = time.perf_counter()
+        tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consume())]
+        while await pool.fetchval("SELECT count(*) FROM user_audit_log") < EVENTS:  # noqa: ASYNC110 (the database is the finish line)
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        relay.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await pool.close()
+        await redis.aclose()
+    rate = EVENTS / elapsed
+    print(f"  {name:<9} {EVENTS} events in {elapsed:6.2f} s: {rate:9.0f} events/s")
+    return rate
+
+
+async def clean_up(settings: Settings) -> None:
+    redis = build_redis(settings)
+    try:
+        async for key in redis.scan_iter(match=f"{settings.redis.key_prefix}*", count=500):
+            await redis.delete(key)
+    finally:
+        await redis.aclose()
+    await drop_database(settings.postgres.dsn.get_secret_value())
+
+
+async def main() -> None:
+    configure_logging("WARNING", "console")
+    settings = bench_settings("events")
+    await prepare_database(settings)
+    try:
+        print(f"outbox → relay → stream → consumer → user_audit_log ({EVENTS} events each)")
+        baseline = await measure("baseline", baseline_consumer)
+        batched = await measure("batched", batched_consumer)
+        print(f"  ratio     {batched / baseline:.1f}x (batched / one message per round trip)")
+    finally:
+        await clean_up(settings)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
