@@ -84,17 +84,26 @@ async def test_an_unexpected_error_is_internal_and_generic_and_logged(stub, redi
     assert (await register(stub)).uuid
 
 
-async def test_shutdown_lets_in_flight_calls_finish_then_refuses_new_ones(make_application):
+async def test_shutdown_lets_in_flight_calls_finish_then_refuses_new_ones(
+    make_application, monkeypatch
+):
     application = await make_application()
+    calls = 3
+    hashing = asyncio.Semaphore(0)
+    real_hash = application.passwords.hash
+
+    async def hash_and_signal(password: str) -> str:
+        hashing.release()  # the call is on the server, inside the use case
+        return await real_hash(password)
+
+    monkeypatch.setattr(application.passwords, "hash", hash_and_signal)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
         draining = pb_grpc.UserServiceStub(channel)
-        await channel.channel_ready()
-        # Registrations spend tens of milliseconds hashing: they are in flight
-        # when the stop begins.
         in_flight = [
-            asyncio.create_task(register(draining, unique_email("drain"))) for _ in range(4)
+            asyncio.create_task(register(draining, unique_email("drain"))) for _ in range(calls)
         ]
-        await asyncio.sleep(0.01)
+        for _ in range(calls):
+            await hashing.acquire()
         await application.stop(grace=5.0)
         users = await asyncio.gather(*in_flight)
         assert all(user.uuid for user in users)
