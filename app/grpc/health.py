@@ -32,6 +32,7 @@ class HealthReporter:
         self._timeout = timeout
         self._task: asyncio.Task[None] | None = None
         self._healthy: bool | None = None
+        self._stopping = asyncio.Event()
 
     async def check(self) -> bool:
         """Run every probe once, publish and return the verdict."""
@@ -60,16 +61,18 @@ class HealthReporter:
         self._task = asyncio.create_task(self._run(), name="health-probes")
 
     async def shutdown(self) -> None:
+        """Stop probing (a probe in flight finishes first) and report NOT_SERVING."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self.servicer.enter_graceful_shutdown()
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.check()
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+            if not self._stopping.is_set():
+                await self.check()
 
     async def _publish(self, status: int) -> None:
         for service in ("", SERVICE_NAME):
