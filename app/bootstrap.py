@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import grpc
 import structlog
+from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from app.adapters.passwords import Argon2PasswordHasher
@@ -27,6 +28,9 @@ from app.grpc.health import HealthReporter
 from app.grpc.interceptors import ErrorInterceptor, LoggingInterceptor
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
+from app.grpc.telemetry_interceptors import telemetry_interceptors
+from app.observability.otel import untraced
+from app.observability.telemetry import Telemetry
 from app.usecases.relay import OutboxRelay
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
@@ -48,16 +52,23 @@ class Application:
     passwords: Argon2PasswordHasher
     users: UserUseCase
     sessions: SessionUseCase
+    telemetry: Telemetry
     relay: OutboxRelay | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _relay_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self.telemetry.start()
         await self.health.start()
         await self.server.start()
         if self.relay is not None:
             self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
-        logger.info("serving", port=self.port)
+        logger.info("serving", port=self.port, metrics_port=self.metrics_port)
+
+    @property
+    def metrics_port(self) -> int | None:
+        """Where ``/metrics`` is served (None when metrics are off)."""
+        return self.telemetry.metrics_port
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting, let in-flight calls finish within ``grace``, close the pools."""
@@ -77,6 +88,7 @@ class Application:
             await self.cache_redis.aclose()
         self.passwords.close()
         logger.info("stopped")
+        self.telemetry.shutdown()
 
 
 def build_redis(settings: Settings, url: str | None = None) -> Redis:
@@ -99,8 +111,14 @@ async def prepare_database(settings: Settings) -> None:
     await apply_migrations(dsn)
 
 
-async def build_application(settings: Settings) -> Application:
-    """Build (but do not start) the whole service from ``settings``."""
+async def build_application(
+    settings: Settings, *, span_exporter: SpanExporter | None = None
+) -> Application:
+    """Build (but do not start) the whole service from ``settings``.
+
+    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests).
+    """
+    telemetry = Telemetry(settings, span_exporter)
     await prepare_database(settings)
     postgres = settings.postgres
     pool = await create_pool(
@@ -109,12 +127,17 @@ async def build_application(settings: Settings) -> Application:
         max_size=postgres.pool_max_size,
         command_timeout=postgres.command_timeout_seconds,
         connect_timeout=postgres.connect_timeout_seconds,
+        init=telemetry.init_connection,
     )
+    telemetry.watch_pool(pool)
     redis = build_redis(settings)
+    telemetry.instrument_redis(redis)
     cache_url = settings.cache.redis_url
     cache_redis = (
         redis if cache_url is None else build_redis(settings, cache_url.get_secret_value())
     )
+    if cache_redis is not redis:
+        telemetry.instrument_redis(cache_redis, "cache")
     passwords = Argon2PasswordHasher(
         memory_cost_kib=settings.passwords.memory_cost_kib,
         time_cost=settings.passwords.time_cost,
@@ -140,7 +163,10 @@ async def build_application(settings: Settings) -> Application:
     )
     sessions = SessionUseCase(session_store)
     health = HealthReporter(
-        [("postgresql", lambda: pool.fetchval("SELECT 1")), ("redis", redis.ping)],
+        [
+            ("postgresql", untraced(lambda: pool.fetchval("SELECT 1"))),
+            ("redis", untraced(redis.ping)),
+        ],
         interval=settings.health.check_interval_seconds,
         timeout=settings.health.check_timeout_seconds,
     )
@@ -151,7 +177,10 @@ async def build_application(settings: Settings) -> Application:
         password_max_length=settings.passwords.max_length,
     )
     server, port = build_server(
-        settings.grpc, servicer, health, interceptors=[LoggingInterceptor(), ErrorInterceptor()]
+        settings.grpc,
+        servicer,
+        health,
+        interceptors=[*telemetry_interceptors(telemetry), LoggingInterceptor(), ErrorInterceptor()],
     )
     return Application(
         settings=settings,
@@ -164,6 +193,7 @@ async def build_application(settings: Settings) -> Application:
         passwords=passwords,
         users=users,
         sessions=sessions,
+        telemetry=telemetry,
         relay=build_relay(settings, pool, redis) if settings.events.relay_enabled else None,
     )
 

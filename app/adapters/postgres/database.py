@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -79,14 +80,19 @@ async def create_pool(
     max_size: int,
     command_timeout: float,
     connect_timeout: float,
+    init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> asyncpg.Pool:
-    """An asyncpg pool whose every query is bounded by ``command_timeout``."""
+    """An asyncpg pool whose every query is bounded by ``command_timeout``.
+
+    ``init`` runs once on each new connection (the metrics hook its queries).
+    """
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         command_timeout=command_timeout,
         timeout=connect_timeout,
+        init=init,
     )
     assert pool is not None
     return pool

@@ -1,0 +1,130 @@
+"""Prometheus metrics: one registry per application, served on ``/metrics``.
+
+The registry holds the process metrics (CPU, memory, open file descriptors,
+garbage collection) from prometheus-client's default registry, the PostgreSQL
+pool and query metrics defined here, the gRPC server metrics and the Redis
+wire counters (registered by their owners), and, bridged from OpenTelemetry,
+redis-py's own client metrics. The
+HTTP endpoint runs in a thread of its own, so a scrape never waits on the
+gRPC event loop and the event loop never waits on a scrape.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import asyncpg
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def new_registry(*collectors: Collector) -> CollectorRegistry:
+    """A registry for one application, with ``collectors`` already in it.
+
+    It includes prometheus-client's default registry, which holds the process
+    metrics (CPU, memory, open file descriptors, GC) and whatever module-level
+    metrics other parts of the process defined there.
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in (REGISTRY, *collectors):
+        registry.register(collector)
+    return registry
+
+
+class MetricsEndpoint:
+    """``/metrics`` over HTTP for one registry, served from a background thread."""
+
+    def __init__(self, registry: CollectorRegistry, *, host: str, port: int) -> None:
+        self.registry = registry
+        self._host = host
+        self._port = port
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when configured with port 0); 0 before start."""
+        return self._server.server_port if self._server is not None else 0
+
+    def start(self) -> None:
+        """Bind and serve; raises ``OSError`` when the address is taken."""
+        self._server, self._thread = start_http_server(
+            self._port, addr=self._host, registry=self.registry
+        )
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+
+class PoolCollector(Collector):
+    """asyncpg pool gauges, read at scrape time: size, in use, idle, waiting, maximum."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterable[Metric]:
+        pool = self._pool
+        size, idle = pool.get_size(), pool.get_idle_size()
+        values = (size, max(size - idle, 0), idle, _waiting(pool), pool.get_max_size())
+        families = list(self._families())
+        for family, value in zip(families, values, strict=True):
+            family.add_metric([], value)
+        return families
+
+    @staticmethod
+    def _families() -> Iterable[GaugeMetricFamily]:
+        yield GaugeMetricFamily("pg_pool_size", "Connections open in the pool")
+        yield GaugeMetricFamily("pg_pool_in_use", "Connections lent out to a caller")
+        yield GaugeMetricFamily("pg_pool_idle", "Connections open and free")
+        yield GaugeMetricFamily("pg_pool_waiting", "Callers waiting for a connection")
+        yield GaugeMetricFamily("pg_pool_max_size", "The pool's maximum size")
+
+
+def _waiting(pool: asyncpg.Pool) -> int:
+    # asyncpg exposes no waiter count; its pool queue is an asyncio.Queue whose
+    # pending getters are exactly the callers blocked in acquire().
+    getters = getattr(getattr(pool, "_queue", None), "_getters", ())
+    return sum(1 for getter in getters if not getter.done())
+
+
+class QueryMetrics:
+    """PostgreSQL statement latency by operation, fed by asyncpg's query logger."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._duration = Histogram(
+            "pg_query_duration_seconds",
+            "PostgreSQL statement round trip, by operation and outcome",
+            ["operation", "outcome"],
+            buckets=QUERY_BUCKETS,
+            registry=registry,
+        )
+
+    async def attach(self, connection: asyncpg.Connection) -> None:
+        """Pool ``init`` hook: log every query of ``connection`` into the histogram."""
+        connection.add_query_logger(self._record)
+
+    def _record(self, query: Any) -> None:
+        words = str(query.query).split(maxsplit=1)
+        operation = words[0].upper() if words else "OTHER"
+        if operation not in _OPERATIONS:
+            operation = "OTHER"
+        outcome = "ok" if query.exception is None else "error"
+        self._duration.labels(operation, outcome).observe(query.elapsed)
+
+
+_OPERATIONS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT"})

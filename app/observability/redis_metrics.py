@@ -1,0 +1,164 @@
+"""What redis-py's own metrics lack: commands sent, replies read, bytes each way.
+
+redis-py 8 reports, through OpenTelemetry, each command's round-trip latency
+(``db.client.operation.duration``), errors by kind (``redis.client.errors``),
+connections created (``db.client.connection.create_time``) and closed
+(``redis.client.connection.closed``). It has no count of what goes over the
+wire, so the pool's connection class is swapped for a subclass that counts
+it; and its connections-in-use count is wrong for a blocking pool, so the
+pools' usage is read from the pools at scrape time. Pipelines are counted in
+bytes and replies but not per command name: they go out as one packed buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.exceptions import ResponseError
+
+UNNAMED = "OTHER"
+
+
+class RedisWireMetrics(Collector):
+    """Counters of what an application's Redis clients write and read; their pools' usage."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._pools: list[tuple[str, ConnectionPool]] = []
+        self.commands_sent = Counter(
+            "redis_client_commands_sent",
+            "Commands written to Redis, by command",
+            ["command"],
+            registry=registry,
+        )
+        self.replies_read = Counter(
+            "redis_client_replies_read",
+            "Replies read from Redis (error replies included), by command",
+            ["command"],
+            registry=registry,
+        )
+        self.bytes_written = Counter(
+            "redis_client_bytes_written", "Bytes written to Redis", registry=registry
+        )
+        self.bytes_read = Counter(
+            "redis_client_bytes_read", "Bytes read from Redis", registry=registry
+        )
+        registry.register(self)
+
+    def instrument(self, pool: ConnectionPool, client: str) -> None:
+        """Count the traffic of the connections ``pool`` opens from now on, and its usage."""
+        pool.connection_class = metered_connection_class(pool.connection_class, self)
+        self._pools.append((client, pool))
+
+    def describe(self) -> Iterable[Metric]:
+        return list(_pool_families())
+
+    def collect(self) -> Iterable[Metric]:
+        in_use, idle, maximum = families = list(_pool_families())
+        for client, pool in self._pools:
+            # redis-py 8.1's own used/idle counts drift with BlockingConnectionPool
+            # (its get_connection skips the IDLE→USED transition); read the pool instead.
+            in_use.add_metric([client], len(getattr(pool, "_in_use_connections", ())))
+            idle.add_metric([client], len(getattr(pool, "_available_connections", ())))
+            maximum.add_metric([client], pool.max_connections)
+        return families
+
+
+def _pool_families() -> tuple[GaugeMetricFamily, ...]:
+    labels = ["client"]
+    return (
+        GaugeMetricFamily("redis_pool_connections_in_use", "Connections lent out", labels=labels),
+        GaugeMetricFamily(
+            "redis_pool_connections_idle", "Connections open and free", labels=labels
+        ),
+        GaugeMetricFamily("redis_pool_max_connections", "The pool's maximum size", labels=labels),
+    )
+
+
+def metered_connection_class(
+    base: type[AbstractConnection], wire: RedisWireMetrics
+) -> type[AbstractConnection]:
+    """A subclass of ``base`` (TCP, TLS or Unix socket alike) that counts its traffic."""
+
+    class MeteredConnection(base):  # type: ignore[valid-type,misc]
+        _wire = wire
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # Names of the commands sent whose reply is still to be read, in order.
+            self._pending: deque[str] = deque()
+
+        async def _connect(self) -> None:
+            # ``_connect`` is redis-py's hook for opening the socket; the parser
+            # picks up ``_reader`` right after it, so it reads through the counter.
+            await super()._connect()
+            self._pending.clear()
+            self._reader = _CountingReader(self._reader, self._wire)  # type: ignore[has-type,arg-type]
+
+        async def send_command(self, *args: Any, **kwargs: Any) -> None:
+            name = str(args[0]).upper() if args else UNNAMED
+            await super().send_command(*args, **kwargs)
+            self._pending.append(name)
+            self._wire.commands_sent.labels(name).inc()
+
+        async def send_packed_command(
+            self, command: bytes | str | Iterable[bytes], check_health: bool = True
+        ) -> None:
+            if not isinstance(command, (bytes, str)):
+                command = list(command)
+            await super().send_packed_command(command, check_health)
+            self._wire.bytes_written.inc(_size(command))
+
+        async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            name = self._pending.popleft() if self._pending else UNNAMED
+            try:
+                response = await super().read_response(*args, **kwargs)
+            except ResponseError:
+                self._wire.replies_read.labels(name).inc()
+                raise
+            self._wire.replies_read.labels(name).inc()
+            return response
+
+    MeteredConnection.__name__ = MeteredConnection.__qualname__ = f"Metered{base.__name__}"
+    return MeteredConnection
+
+
+def _size(command: bytes | str | list[bytes]) -> int:
+    if isinstance(command, str):
+        return len(command.encode())
+    if isinstance(command, bytes):
+        return len(command)
+    return sum(len(part) for part in command)
+
+
+class _CountingReader:
+    """An ``asyncio.StreamReader`` stand-in that counts the bytes it hands out."""
+
+    def __init__(self, reader: asyncio.StreamReader, wire: RedisWireMetrics) -> None:
+        self._reader = reader
+        self._wire = wire
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+    async def read(self, n: int = -1) -> bytes:
+        return self._counted(await self._reader.read(n))
+
+    async def readexactly(self, n: int) -> bytes:
+        return self._counted(await self._reader.readexactly(n))
+
+    async def readline(self) -> bytes:
+        return self._counted(await self._reader.readline())
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        return self._counted(await self._reader.readuntil(separator))
+
+    def _counted(self, data: bytes) -> bytes:
+        self._wire.bytes_read.inc(len(data))
+        return data

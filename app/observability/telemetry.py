@@ -1,0 +1,74 @@
+"""One application's telemetry, built from its settings: tracing, metrics, ``/metrics``.
+
+The composition root builds one :class:`Telemetry` before the clients, hands
+its hooks to the PostgreSQL pool and the Redis clients, adds the gRPC
+interceptors it asks for, starts it with the server and shuts it down last,
+so the final spans are exported. Nothing else in the code base knows it exists.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from app.config import Settings
+from app.observability.metrics import MetricsEndpoint, PoolCollector, QueryMetrics, new_registry
+from app.observability.otel import Tracing, otel_metrics_registry, start_tracing, tracing_config
+from app.observability.redis_metrics import RedisWireMetrics
+
+
+class Telemetry:
+    """Tracing (None when off) and the metrics registry and endpoint (None when off)."""
+
+    def __init__(self, settings: Settings, span_exporter: SpanExporter | None = None) -> None:
+        self.tracing: Tracing | None = start_tracing(settings.tracing, span_exporter)
+        self.registry: CollectorRegistry | None = None
+        self.endpoint: MetricsEndpoint | None = None
+        self._queries: QueryMetrics | None = None
+        self._wire: RedisWireMetrics | None = None
+        metrics = settings.metrics
+        if metrics.enabled:
+            service_name = tracing_config(settings.tracing).service_name
+            self.registry = new_registry(otel_metrics_registry(service_name))
+            self._queries = QueryMetrics(self.registry)
+            self._wire = RedisWireMetrics(self.registry)
+            self.endpoint = MetricsEndpoint(self.registry, host=metrics.host, port=metrics.port)
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port ``/metrics`` listens on once started; None when metrics are off."""
+        return None if self.endpoint is None else self.endpoint.port
+
+    async def init_connection(self, connection: asyncpg.Connection) -> None:
+        """The PostgreSQL pool's ``init`` hook: time every statement of ``connection``."""
+        if self._queries is not None:
+            await self._queries.attach(connection)
+
+    def watch_pool(self, pool: asyncpg.Pool) -> None:
+        """Export the pool's size, connections in use and waiting callers."""
+        if self.registry is not None:
+            self.registry.register(PoolCollector(pool))
+
+    def instrument_redis(self, client: Redis, name: str = "main") -> None:
+        """Count the client's wire traffic and trace its commands, as configured.
+
+        ``name`` tells the client's pool apart in the metrics (``client`` label).
+        """
+        if self._wire is not None:
+            self._wire.instrument(client.connection_pool, name)
+        if self.tracing is not None:
+            self.tracing.instrument_redis(client)
+
+    def start(self) -> None:
+        """Serve ``/metrics``; raises ``OSError`` when its address is taken."""
+        if self.endpoint is not None:
+            self.endpoint.start()
+
+    def shutdown(self) -> None:
+        """Stop serving ``/metrics`` and export the spans still buffered."""
+        if self.endpoint is not None:
+            self.endpoint.stop()
+        if self.tracing is not None:
+            self.tracing.shutdown()

@@ -1,0 +1,144 @@
+"""``/metrics`` over HTTP after a workload: gRPC, Redis client, PostgreSQL pool, process."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from app.bootstrap import Application
+from app.grpc.generated import user_service_pb2 as pb
+from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from tests.client import login, register, session_metadata, unique_email
+from tests.conftest import running_application
+
+SERVICE = "userService.UserService"
+
+
+async def scrape(port: int) -> list[Sample]:
+    """Every sample ``/metrics`` serves, parsed by prometheus-client's own parser."""
+
+    def fetch() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    text = await asyncio.to_thread(fetch)
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def value(samples: list[Sample], name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    matching = [
+        sample.value
+        for sample in samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
+    assert matching, f"no {name} sample with {labels}"
+    return sum(matching)
+
+
+async def workload(stub: pb_grpc.UserServiceStub) -> None:
+    """Register, log in (right and wrong), GetMe, FindByID twice, one unauthenticated call."""
+    email = unique_email()
+    user = await register(stub, email)
+    _, session_id = await login(stub, email)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await login(stub, email, "not the password")
+    await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
+    for _ in range(2):
+        await stub.FindByID(
+            pb.FindByIDRequest(uuid=user.uuid), metadata=session_metadata(session_id)
+        )
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.GetMe(pb.GetMeRequest())
+
+
+@pytest.fixture(scope="module")
+async def metered(application: Application) -> AsyncIterator[Application]:
+    # ``application`` keeps the run's stores alive until this one has stopped.
+    async with running_application(metrics={"enabled": True}) as metered:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{metered.port}") as channel:
+            await workload(pb_grpc.UserServiceStub(channel))
+        yield metered
+
+
+async def test_grpc_server_metrics_count_each_method_with_its_code(metered: Application) -> None:
+    assert metered.metrics_port
+    samples = await scrape(metered.metrics_port)
+
+    def handled(method: str, code: str) -> float:
+        return value(
+            samples,
+            "grpc_server_handled_total",
+            grpc_type="unary",
+            grpc_service=SERVICE,
+            grpc_method=method,
+            grpc_code=code,
+        )
+
+    assert handled("Register", "OK") == 1
+    assert handled("Login", "OK") == 1
+    assert handled("Login", "Unauthenticated") == 1
+    assert handled("GetMe", "OK") == 1
+    assert handled("GetMe", "Unauthenticated") == 1
+    assert handled("FindByID", "OK") == 2
+    labels = {"grpc_type": "unary", "grpc_service": SERVICE, "grpc_method": "FindByID"}
+    assert value(samples, "grpc_server_started_total", **labels) == 2
+    assert value(samples, "grpc_server_msg_received_total", **labels) == 2
+    assert value(samples, "grpc_server_msg_sent_total", **labels) == 2
+    assert value(samples, "grpc_server_handling_seconds_count", **labels) == 2
+    assert value(samples, "grpc_server_handling_seconds_bucket", le="+Inf", **labels) == 2
+    assert value(samples, "grpc_server_in_flight_requests", **labels) == 0
+    # Methods not called yet are exported as zeros, so rates exist from the start.
+    assert handled("FindByEmail", "OK") == 0
+
+
+async def test_redis_client_metrics_cover_latency_traffic_errors_and_connections(
+    metered: Application,
+) -> None:
+    assert metered.metrics_port
+    samples = await scrape(metered.metrics_port)
+
+    latency = "db_client_operation_duration_seconds_count"
+    assert value(samples, latency, db_system="redis", db_operation_name="GETEX") >= 3
+    assert value(samples, latency, db_system="redis", db_operation_name="GET") >= 2
+    assert value(samples, "redis_client_commands_sent_total", command="GETEX") >= 3
+    assert value(samples, "redis_client_replies_read_total", command="GETEX") >= 3
+    assert value(samples, "redis_client_bytes_written_total") > 0
+    assert value(samples, "redis_client_bytes_read_total") > 0
+    assert value(samples, "db_client_connection_create_time_seconds_count", db_system="redis") >= 1
+    assert value(samples, "redis_pool_connections_in_use", client="main") == 0
+    assert value(samples, "redis_pool_connections_idle", client="main") >= 1
+    assert value(samples, "redis_pool_max_connections", client="main") == 64
+
+
+async def test_redis_errors_are_counted_by_kind(metered: Application) -> None:
+    with pytest.raises(Exception, match="WRONGTYPE"):
+        await metered.redis.lpush(f"{metered.settings.redis.key_prefix}not-a-list", "x")
+        await metered.redis.set(f"{metered.settings.redis.key_prefix}not-a-list", "x")
+        await metered.redis.lpush(f"{metered.settings.redis.key_prefix}not-a-list", "x")
+    assert metered.metrics_port
+    samples = await scrape(metered.metrics_port)
+
+    assert value(samples, "redis_client_errors_total", error_type="ResponseError") >= 1
+
+
+async def test_postgres_pool_and_query_metrics_and_process_metrics_are_served(
+    metered: Application,
+) -> None:
+    assert metered.metrics_port
+    samples = await scrape(metered.metrics_port)
+
+    assert value(samples, "pg_pool_size") >= 1
+    assert value(samples, "pg_pool_in_use") == 0
+    assert value(samples, "pg_pool_waiting") == 0
+    assert value(samples, "pg_pool_max_size") == metered.settings.postgres.pool_max_size
+    assert value(samples, "pg_query_duration_seconds_count", operation="SELECT") >= 1
+    assert value(samples, "process_cpu_seconds_total") > 0
+    assert value(samples, "process_resident_memory_bytes") > 0
+    assert value(samples, "process_open_fds") > 0
