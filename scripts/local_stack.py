@@ -229,6 +229,64 @@ def stop_native_redis() -> None:
         pidfile.unlink(missing_ok=True)
 
 
+# --- observability (`up` only) ----------------------------------------------
+
+PROMETHEUS = Address("127.0.0.1", 9090)
+
+
+def start_native_prometheus(metrics_port: int) -> None:
+    """A native prometheus scraping the service on this host, if the binary exists."""
+    if answers(PROMETHEUS):
+        say(f"Prometheus answers at {PROMETHEUS}: using it")
+        return
+    binary = shutil.which("prometheus")
+    if binary is None:
+        say(
+            "cannot start Prometheus: no Docker engine and no prometheus binary "
+            "(Debian: apt-get install prometheus)"
+        )
+        return
+    data = LOCAL / "prometheus"
+    data.mkdir(parents=True, exist_ok=True)
+    config = data / "prometheus.yml"
+    template = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    config.write_text(template.replace("host.docker.internal:7070", f"127.0.0.1:{metrics_port}"))
+    with (data / "prometheus.log").open("ab") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data / 'tsdb'}",
+                f"--web.listen-address={PROMETHEUS}",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    (data / "prometheus.pid").write_text(str(process.pid))
+    if wait_until_answers(PROMETHEUS):
+        say(f"Prometheus is up at http://{PROMETHEUS} (scraping 127.0.0.1:{metrics_port})")
+    else:
+        say(f"Prometheus did not come up; see {data / 'prometheus.log'}")
+
+
+def stop_native_prometheus() -> None:
+    pidfile = LOCAL / "prometheus" / "prometheus.pid"
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text().strip()), 15)
+            say("stopped the native Prometheus")
+        except (ProcessLookupError, ValueError):
+            pass
+        pidfile.unlink(missing_ok=True)
+
+
+def observability_natively() -> None:
+    """Without Docker: Prometheus from its binary; Jaeger and Grafana need Docker."""
+    start_native_prometheus(load_settings().metrics.port)
+    say("not started: Jaeger (traces, UI on :16686) and Grafana (dashboards on :3000) need Docker")
+
+
 # --- commands ---------------------------------------------------------------
 
 
@@ -262,6 +320,8 @@ def up(only_missing: bool) -> int:
     if docker_engine_runs():
         return 0 if compose_up() else 1
     failed = False
+    if not only_missing:
+        observability_natively()
     for name, address in missing:
         say(f"{name} does not answer at {address}: starting a native one (data in .local/)")
         if NATIVE_STARTERS[name](address):
@@ -277,6 +337,7 @@ def down() -> int:
         return subprocess.run(["docker", "compose", "down"], cwd=ROOT, check=False).returncode  # noqa: S607
     stop_native_postgres()
     stop_native_redis()
+    stop_native_prometheus()
     return 0
 
 
