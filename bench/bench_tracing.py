@@ -1,0 +1,103 @@
+"""What tracing (and metrics) cost per RPC, against tracing off, measured in one run.
+
+Four configurations of the same service, one after the other, each measured on
+three read paths with sequential calls from one client:
+
+* **off**: no tracing, no metrics (the baseline; the OpenTelemetry API is a no-op);
+* **metrics**: ``/metrics`` on, tracing off;
+* **tracing, ratio 0**: tracing on, every trace sampled out;
+* **tracing, ratio 1**: every span recorded and handed to a BatchSpanProcessor
+  whose exporter drops them (the export itself happens off the request path).
+
+The paths: GetMe (one Redis GETEX), FindByID on a cache hit (GETEX + GET) and
+FindByEmail (GETEX + one PostgreSQL SELECT). Results are p50 ratios to the
+baseline of the same path. The run makes its own database and key prefix and
+removes both; ``BENCH_CALLS`` sets the calls per measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+from harness import bench_settings, measure, percentile, remove_run_data, running
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from app.grpc.generated import user_service_pb2 as pb
+from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+
+CONFIGURATIONS: list[tuple[str, dict[str, dict[str, Any]]]] = [
+    ("off", {}),
+    ("metrics", {"metrics": {"enabled": True}}),
+    ("tracing, ratio 0", {"tracing": {"enabled": True, "sampler_ratio": 0.0}}),
+    ("tracing, ratio 1", {"tracing": {"enabled": True, "sampler_ratio": 1.0}}),
+]
+
+
+class DroppingExporter(SpanExporter):
+    """Accepts every batch and keeps nothing: the cost measured is the service's own."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+async def paths(stub: pb_grpc.UserServiceStub) -> dict[str, Callable[[], Awaitable[object]]]:
+    """The read paths, for a user registered and logged in through ``stub``."""
+    email = f"bench-tracing-{id(stub)}@example.com"
+    password = "benchmark password"
+    registered = await stub.Register(
+        pb.RegisterRequest(email=email, first_name="B", last_name="T", password=password)
+    )
+    login = await stub.Login(pb.LoginRequest(email=email, password=password))
+    metadata = (("session_id", login.session_id),)
+    by_id = pb.FindByIDRequest(uuid=registered.user.uuid)
+    await stub.FindByID(by_id, metadata=metadata)  # fills the cache
+    return {
+        "GetMe": lambda: stub.GetMe(pb.GetMeRequest(), metadata=metadata),
+        "FindByID (cache hit)": lambda: stub.FindByID(by_id, metadata=metadata),
+        "FindByEmail": lambda: stub.FindByEmail(
+            pb.FindByEmailRequest(email=email), metadata=metadata
+        ),
+    }
+
+
+async def main() -> None:
+    results: dict[str, dict[str, list[float]]] = {}
+    try:
+        for name, sections in CONFIGURATIONS:
+            settings = bench_settings(**sections)
+            async with (
+                running(settings, span_exporter=DroppingExporter()) as application,
+                grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel,
+            ):
+                calls = await paths(pb_grpc.UserServiceStub(channel))
+                results[name] = {path: await measure(call) for path, call in calls.items()}
+    finally:
+        await remove_run_data(bench_settings())
+    report(results)
+
+
+def report(results: dict[str, dict[str, list[float]]]) -> None:
+    baseline = results["off"]
+    calls = len(next(iter(baseline.values())))
+    print(f"Tracing overhead: {calls} sequential calls per cell, one client, one instance")
+    print(f"{'':20} {'path':22} {'p50 µs':>8} {'p99 µs':>8} {'mean µs':>8} {'p50 ratio':>10}")
+    for name, measured in results.items():
+        for path, timings in measured.items():
+            ratio = percentile(timings, 0.5) / percentile(baseline[path], 0.5)
+            print(
+                f"{name:20} {path:22} {percentile(timings, 0.5):8.0f}"
+                f" {percentile(timings, 0.99):8.0f} {statistics.fmean(timings) * 1e6:8.0f}"
+                f" {ratio:9.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
