@@ -37,6 +37,14 @@ run: env ## Serve: create the database, apply migrations, start the gRPC server
 	$(PY) scripts/local_stack.py ensure
 	$(PY) -m app.main
 
+worker: env ## Run the audit-log worker (user events → user_audit_log); /metrics on :7071
+	$(PY) scripts/local_stack.py ensure
+	APP_METRICS__PORT=$${APP_METRICS__PORT:-7071} $(PY) -m app.worker
+
+relay: env ## Run the outbox relay on its own (outbox → events stream); /metrics on :7072
+	$(PY) scripts/local_stack.py ensure
+	APP_METRICS__PORT=$${APP_METRICS__PORT:-7072} $(PY) -m app.relay
+
 test: env ## Run the whole suite against real PostgreSQL and Redis
 	$(PY) scripts/local_stack.py ensure
 	$(PY) -m pytest

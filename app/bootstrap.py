@@ -8,7 +8,10 @@ both go through it, so what is tested is what is served.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import asyncpg
 import grpc
@@ -17,10 +20,12 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from app.adapters.passwords import Argon2PasswordHasher
+from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.database import apply_migrations, create_pool, ensure_database
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
 from app.adapters.redis.sessions import SessionRedisRepository
+from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings
@@ -31,6 +36,7 @@ from app.grpc.servicer import UserServiceServicer
 from app.grpc.telemetry_interceptors import telemetry_interceptors
 from app.observability.otel import untraced
 from app.observability.telemetry import Telemetry
+from app.usecases.audit import AuditLogProjector
 from app.usecases.relay import OutboxRelay
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
@@ -111,14 +117,8 @@ async def prepare_database(settings: Settings) -> None:
     await apply_migrations(dsn)
 
 
-async def build_application(
-    settings: Settings, *, span_exporter: SpanExporter | None = None
-) -> Application:
-    """Build (but do not start) the whole service from ``settings``.
-
-    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests).
-    """
-    telemetry = Telemetry(settings, span_exporter)
+async def build_clients(settings: Settings, telemetry: Telemetry) -> tuple[asyncpg.Pool, Redis]:
+    """The migrated database's pool and the main Redis client, both instrumented."""
     await prepare_database(settings)
     postgres = settings.postgres
     pool = await create_pool(
@@ -132,6 +132,18 @@ async def build_application(
     telemetry.watch_pool(pool)
     redis = build_redis(settings)
     telemetry.instrument_redis(redis)
+    return pool, redis
+
+
+async def build_application(
+    settings: Settings, *, span_exporter: SpanExporter | None = None
+) -> Application:
+    """Build (but do not start) the whole service from ``settings``.
+
+    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests).
+    """
+    telemetry = Telemetry(settings, span_exporter)
+    pool, redis = await build_clients(settings, telemetry)
     cache_url = settings.cache.redis_url
     cache_redis = (
         redis if cache_url is None else build_redis(settings, cache_url.get_secret_value())
@@ -213,3 +225,70 @@ def build_relay(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> OutboxR
         batch_size=events.relay_batch_size,
         poll_interval_seconds=events.relay_poll_interval_seconds,
     )
+
+
+def consumer_options(settings: Settings) -> ConsumerOptions:
+    """The consumer settings; the name defaults to ``<host>-<pid>`` (set it where stable)."""
+    events = settings.events
+    return ConsumerOptions(
+        group=events.group,
+        consumer=events.consumer_name or f"{socket.gethostname()}-{os.getpid()}",
+        start_id=events.group_start_id,
+        batch_size=events.batch_size,
+        block_milliseconds=events.block_milliseconds,
+        min_idle_milliseconds=events.min_idle_milliseconds,
+        claim_interval_seconds=events.claim_interval_seconds,
+        max_deliveries=events.max_deliveries,
+        dead_letter_max_length=events.max_length,
+    )
+
+
+class EventLoop(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class EventsProcess:
+    """A process running one events loop (the relay, or a consumer) until stopped."""
+
+    loop: EventLoop
+    pool: asyncpg.Pool
+    redis: Redis
+    telemetry: Telemetry
+
+    async def run(self) -> None:
+        """Run the loop until :meth:`stop`, then close the clients."""
+        self.telemetry.start()
+        logger.info("events process started", metrics_port=self.telemetry.metrics_port)
+        try:
+            await self.loop.run()
+        finally:
+            await self.pool.close()
+            await self.redis.aclose()
+            self.telemetry.shutdown()
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+
+async def build_relay_process(settings: Settings) -> EventsProcess:
+    """The outbox relay on its own (``make relay``)."""
+    telemetry = Telemetry(settings)
+    pool, redis = await build_clients(settings, telemetry)
+    return EventsProcess(build_relay(settings, pool, redis), pool, redis, telemetry)
+
+
+async def build_audit_worker(settings: Settings) -> EventsProcess:
+    """The consumer that projects user events into ``user_audit_log`` (``make worker``)."""
+    telemetry = Telemetry(settings)
+    pool, redis = await build_clients(settings, telemetry)
+    projector = AuditLogProjector(AuditLogPgRepository(pool))
+    consumer = StreamConsumer(
+        redis,
+        stream_key=events_stream_key(settings),
+        handler=projector.project,
+        options=consumer_options(settings),
+    )
+    return EventsProcess(consumer, pool, redis, telemetry)

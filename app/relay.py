@@ -1,0 +1,15 @@
+"""Process entry for ``make relay``: the outbox relay alone, until SIGTERM or SIGINT.
+
+For deployments that keep the relay out of the gRPC service
+(``APP_EVENTS__RELAY_ENABLED=false`` there); several may run at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from app.bootstrap import build_relay_process
+from app.events_process import run_events_process
+
+if __name__ == "__main__":
+    sys.exit(run_events_process("user-service-relay", build_relay_process))

@@ -1,0 +1,17 @@
+"""Process entry for ``make worker``: the audit-log projector, until SIGTERM or SIGINT.
+
+It consumes the user events stream in the ``events.group`` consumer group and
+writes each event into ``user_audit_log`` once. Run several for throughput;
+give each a stable ``APP_EVENTS__CONSUMER_NAME`` so a restarted worker re-reads
+what it had received and not acknowledged.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from app.bootstrap import build_audit_worker
+from app.events_process import run_events_process
+
+if __name__ == "__main__":
+    sys.exit(run_events_process("user-service-worker", build_audit_worker))
