@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.observability.logging import configure_logging
 
 CONFIGURATIONS: list[tuple[str, dict[str, dict[str, Any]]]] = [
     ("off", {}),
@@ -69,6 +70,9 @@ async def paths(stub: pb_grpc.UserServiceStub) -> dict[str, Callable[[], Awaitab
 
 
 async def main() -> None:
+    # As the service logs in production (JSON), but only warnings: the per-call
+    # log line would otherwise dominate what is measured.
+    configure_logging("WARNING", "json")
     results: dict[str, dict[str, list[float]]] = {}
     try:
         for name, sections in CONFIGURATIONS:
