@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 
 from app.bootstrap import build_relay_process
-from app.events_process import run_events_process
+from app.events_process import serving
+from app.process import run_process
 
 if __name__ == "__main__":
-    sys.exit(run_events_process("user-service-relay", build_relay_process))
+    sys.exit(run_process("user-service-relay", serving(build_relay_process)))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 
 from app.bootstrap import build_audit_worker
-from app.events_process import run_events_process
+from app.events_process import serving
+from app.process import run_process
 
 if __name__ == "__main__":
-    sys.exit(run_events_process("user-service-worker", build_audit_worker))
+    sys.exit(run_process("user-service-worker", serving(build_audit_worker)))
