@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
@@ -50,3 +52,12 @@ async def registered_session(stub: pb_grpc.UserServiceStub) -> tuple[pb.User, st
 
 def session_metadata(session_id: str) -> tuple[tuple[str, str], ...]:
     return (("session_id", session_id),)
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], timeout: float = 20.0, interval: float = 0.02
+) -> None:
+    """Wait until ``condition()`` holds; fail the test if it does not within ``timeout``."""
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(interval)

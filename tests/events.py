@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -68,15 +68,6 @@ async def running(
     finally:
         consumer.stop()
         await asyncio.wait_for(task, 10)
-
-
-async def eventually(
-    condition: Callable[[], Awaitable[bool]], timeout: float = 20.0, interval: float = 0.02
-) -> None:
-    """Wait until ``condition()`` holds; fail the test if it does not within ``timeout``."""
-    async with asyncio.timeout(timeout):
-        while not await condition():
-            await asyncio.sleep(interval)
 
 
 class Recorder:

@@ -14,9 +14,9 @@ from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.bootstrap import Application, build_relay, events_stream_key
 from app.domain.events import EventType
 from app.usecases.audit import AuditLogProjector
-from tests.client import login, register, unique_email
+from tests.client import eventually, login, register, unique_email
 from tests.conftest import make_settings
-from tests.events import eventually, options, running, stream_events
+from tests.events import options, running, stream_events
 
 BATCH = 50
 

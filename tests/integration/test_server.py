@@ -15,7 +15,14 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import PASSWORD, register, registered_session, session_metadata, unique_email
+from tests.client import (
+    PASSWORD,
+    eventually,
+    register,
+    registered_session,
+    session_metadata,
+    unique_email,
+)
 
 
 async def _health(channel: grpc.aio.Channel, service: str) -> int:
@@ -119,16 +126,24 @@ async def test_log_lines_are_json_with_method_code_and_duration(stub):
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     configure_logging("INFO", "json", stream=captured)
+
+    def rpc_lines() -> list[dict]:
+        lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+        return [line for line in lines if line.get("event") == "rpc finished"]
+
+    async def logged() -> bool:
+        return bool(rpc_lines())
+
     try:
         with pytest.raises(grpc.aio.AioRpcError):
             await stub.GetMe(pb.GetMeRequest())
+        # The status reaches the client before the interceptor's line is written.
+        await eventually(logged, timeout=5)
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
-    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
-    rpc = [line for line in lines if line.get("event") == "rpc finished"]
-    assert rpc, lines
-    assert rpc[-1]["rpc_method"] == "/userService.UserService/GetMe"
-    assert rpc[-1]["grpc_code"] == "UNAUTHENTICATED"
-    assert rpc[-1]["duration_ms"] >= 0
-    assert rpc[-1]["peer"]
+    line = rpc_lines()[-1]
+    assert line["rpc_method"] == "/userService.UserService/GetMe"
+    assert line["grpc_code"] == "UNAUTHENTICATED"
+    assert line["duration_ms"] >= 0
+    assert line["peer"]
