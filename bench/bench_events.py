@@ -22,15 +22,16 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness import bench_settings
+
 from app.adapters.postgres.audit_log import AuditLogPgRepository
-from app.adapters.postgres.database import create_pool, drop_database
+from app.adapters.postgres.database import create_pool
 from app.adapters.postgres.outbox import insert_event
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import decode_event
@@ -39,25 +40,18 @@ from app.config import Settings
 from app.domain.events import LoginFailure, user_login_failed
 from app.observability.logging import configure_logging
 from app.usecases.audit import AuditLogProjector
+from tests.isolation import remove_run_data
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "5000"))
-RUN_ID = uuid.uuid4().hex[:10]
 
 Consume = Callable[[], Awaitable[None]]
 MakeConsumer = Callable[[Redis, str, AuditLogProjector], Consume]
 
 
-def bench_settings(stream: str) -> Settings:
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
-    dsn = urlunsplit(
-        urlsplit(defaults.postgres.dsn.get_secret_value())._replace(
-            path=f"/user_service_bench_{RUN_ID}"
-        )
-    )
-    return Settings(
-        postgres={"dsn": dsn, "pool_max_size": 10},  # type: ignore[arg-type]
-        redis={"key_prefix": f"bench:{RUN_ID}:"},  # type: ignore[arg-type]
-        events={  # type: ignore[arg-type]
+def events_settings(stream: str) -> Settings:
+    return bench_settings(
+        postgres={"pool_max_size": 10},
+        events={
             "stream": stream,
             "relay_batch_size": 100,
             "relay_poll_interval_seconds": 0.01,
@@ -107,7 +101,7 @@ def batched_consumer(redis: Redis, stream: str, projector: AuditLogProjector) ->
 
 
 async def measure(name: str, make_consumer: MakeConsumer) -> float:
-    settings = bench_settings(f"events-{name}")
+    settings = events_settings(f"events-{name}")
     pool = await create_pool(
         settings.postgres.dsn.get_secret_value(),
         min_size=2,
@@ -138,19 +132,9 @@ async def measure(name: str, make_consumer: MakeConsumer) -> float:
     return rate
 
 
-async def clean_up(settings: Settings) -> None:
-    redis = build_redis(settings)
-    try:
-        async for key in redis.scan_iter(match=f"{settings.redis.key_prefix}*", count=500):
-            await redis.delete(key)
-    finally:
-        await redis.aclose()
-    await drop_database(settings.postgres.dsn.get_secret_value())
-
-
 async def main() -> None:
     configure_logging("WARNING", "console")
-    settings = bench_settings("events")
+    settings = events_settings("events")
     await prepare_database(settings)
     try:
         print(f"outbox → relay → stream → consumer → user_audit_log ({EVENTS} events each)")
@@ -158,7 +142,7 @@ async def main() -> None:
         batched = await measure("batched", batched_consumer)
         print(f"  ratio     {batched / baseline:.1f}x (batched / one message per round trip)")
     finally:
-        await clean_up(settings)
+        await remove_run_data(settings)
 
 
 if __name__ == "__main__":

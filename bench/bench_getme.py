@@ -16,70 +16,28 @@ number of calls per measurement.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
-import sys
-import time
-import uuid
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from harness import RUN_ID, bench_settings, measure, percentile, running
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.adapters.postgres.database import drop_database
-from app.bootstrap import build_application
-from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-
-CALLS = int(os.environ.get("BENCH_CALLS", "2000"))
-RUN_ID = uuid.uuid4().hex[:10]
-
-
-def bench_settings() -> Settings:
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
-    dsn = urlunsplit(
-        urlsplit(defaults.postgres.dsn.get_secret_value())._replace(
-            path=f"/user_service_bench_{RUN_ID}"
-        )
-    )
-    return Settings(
-        grpc={"host": "127.0.0.1", "port": 0},  # type: ignore[arg-type]
-        postgres={"dsn": dsn},  # type: ignore[arg-type]
-        redis={"key_prefix": f"bench:{RUN_ID}:"},  # type: ignore[arg-type]
-        logging={"level": "WARNING"},  # type: ignore[arg-type]
-        metrics={"enabled": False},  # type: ignore[arg-type]
-        events={"relay_enabled": False},  # type: ignore[arg-type]
-    )
-
-
-async def measure(call: Callable[[], Awaitable[object]]) -> list[float]:
-    for _ in range(min(200, CALLS)):  # warm-up
-        await call()
-    timings = []
-    for _ in range(CALLS):
-        started = time.perf_counter()
-        await call()
-        timings.append(time.perf_counter() - started)
-    return timings
-
-
-def p(timings: list[float], quantile: float) -> float:
-    return sorted(timings)[int(quantile * (len(timings) - 1))] * 1e6
+from app.observability.logging import configure_logging
+from tests.isolation import remove_run_data
 
 
 async def main() -> None:
+    configure_logging("WARNING", "console")
     settings = bench_settings()
-    application = await build_application(settings)
-    await application.start()
-    redis = application.redis
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
+        async with (
+            running(settings) as application,
+            grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel,
+        ):
             stub = pb_grpc.UserServiceStub(channel)
+            redis = application.redis
             email = f"bench-{RUN_ID}@example.com"
             password = "benchmark password"
             await stub.Register(
@@ -108,21 +66,18 @@ async def main() -> None:
                 "GetMe": await measure(lambda: stub.GetMe(pb.GetMeRequest(), metadata=metadata)),
             }
     finally:
-        async for key in redis.scan_iter(match=f"{settings.redis.key_prefix}*"):
-            await redis.delete(key)
-        await application.stop(grace=1)
-        await drop_database(settings.postgres.dsn.get_secret_value())
+        await remove_run_data(settings)
 
-    print(f"GetMe benchmark: {CALLS} sequential calls per row, one client, one instance")
+    print(f"GetMe benchmark: {len(results['GetMe'])} sequential calls a row, one client")
     print(f"{'':28} {'p50 µs':>9} {'p99 µs':>9} {'mean µs':>9}")
     for name, timings in results.items():
         print(
-            f"{name:28} {p(timings, 0.5):9.0f} {p(timings, 0.99):9.0f}"
+            f"{name:28} {percentile(timings, 0.5):9.0f} {percentile(timings, 0.99):9.0f}"
             f" {statistics.fmean(timings) * 1e6:9.0f}"
         )
-    getme = p(results["GetMe"], 0.5)
-    grpc_floor = p(results["grpc floor (Health/Check)"], 0.5)
-    redis_floor = p(results["redis floor (GETEX)"], 0.5)
+    getme = percentile(results["GetMe"], 0.5)
+    grpc_floor = percentile(results["grpc floor (Health/Check)"], 0.5)
+    redis_floor = percentile(results["redis floor (GETEX)"], 0.5)
     print(f"GetMe p50 / grpc floor p50          = {getme / grpc_floor:.2f}x")
     print(f"GetMe p50 / (grpc + redis floor) p50 = {getme / (grpc_floor + redis_floor):.2f}x")
     print(f"Redis commands sent by one GetMe     = {sent}")

@@ -23,13 +23,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
-from harness import bench_settings, measure, percentile, remove_run_data, running
+from harness import bench_settings, measure, percentile, running
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.observability.logging import configure_logging
+from tests.isolation import remove_run_data
 
 CONFIGURATIONS: list[tuple[str, dict[str, dict[str, Any]]]] = [
     ("off", {}),

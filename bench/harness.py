@@ -15,15 +15,12 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from redis.asyncio import Redis
-
-from app.adapters.postgres.database import drop_database
 from app.bootstrap import Application, build_application
 from app.config import Settings
+from tests.isolation import isolated_settings
 
 CALLS = int(os.environ.get("BENCH_CALLS", "2000"))
 RUN_ID = uuid.uuid4().hex[:10]
@@ -31,24 +28,7 @@ RUN_ID = uuid.uuid4().hex[:10]
 
 def bench_settings(**sections: dict[str, Any]) -> Settings:
     """This run's database and prefix, port 0, quiet logs, metrics and relay off."""
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
-    dsn = urlunsplit(
-        urlsplit(defaults.postgres.dsn.get_secret_value())._replace(
-            path=f"/user_service_bench_{RUN_ID}"
-        )
-    )
-    values: dict[str, dict[str, Any]] = {
-        "grpc": {"host": "127.0.0.1", "port": 0},
-        "postgres": {"dsn": dsn},
-        "redis": {"key_prefix": f"bench:{RUN_ID}:"},
-        "logging": {"level": "WARNING"},
-        "metrics": {"enabled": False, "host": "127.0.0.1", "port": 0},
-        "tracing": {"enabled": False},
-        "events": {"relay_enabled": False},
-    }
-    for name, fields in sections.items():
-        values.setdefault(name, {}).update(fields)
-    return Settings(**values)  # type: ignore[arg-type]
+    return isolated_settings("bench", RUN_ID, **{"logging": {"level": "WARNING"}, **sections})
 
 
 @contextlib.asynccontextmanager
@@ -60,17 +40,6 @@ async def running(settings: Settings, **options: Any) -> AsyncIterator[Applicati
         yield application
     finally:
         await application.stop(grace=1)
-
-
-async def remove_run_data(settings: Settings) -> None:
-    """Drop this run's database and delete its Redis keys."""
-    redis = Redis.from_url(settings.redis.url.get_secret_value())
-    try:
-        async for key in redis.scan_iter(match=f"{settings.redis.key_prefix}*", count=500):
-            await redis.delete(key)
-    finally:
-        await redis.aclose()
-    await drop_database(settings.postgres.dsn.get_secret_value())
 
 
 async def measure(call: Callable[[], Awaitable[object]], calls: int = CALLS) -> list[float]:

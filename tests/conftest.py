@@ -13,25 +13,20 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 import pytest
 from redis.asyncio import Redis
 
-from app.adapters.postgres.database import drop_database
 from app.bootstrap import Application, build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.observability.logging import configure_logging
+from tests.isolation import isolated_settings, remove_run_data
 
 RUN_ID = uuid.uuid4().hex[:12]
 
 ApplicationFactory = Callable[..., Awaitable[Application]]
-
-
-def _test_dsn(base: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path=f"/user_service_test_{RUN_ID}"))
 
 
 def make_settings(**sections: dict[str, Any]) -> Settings:
@@ -40,20 +35,15 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
     Keyword arguments override whole sections' fields, e.g.
     ``make_settings(sessions={"ttl_seconds": 1})``.
     """
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
-    values: dict[str, dict[str, Any]] = {
-        "grpc": {"host": "127.0.0.1", "port": 0, "grace_period_seconds": 1.0},
-        "postgres": {"dsn": _test_dsn(defaults.postgres.dsn.get_secret_value())},
-        "redis": {"key_prefix": f"test:{RUN_ID}:"},
-        "logging": {"format": "json", "level": "INFO"},
-        "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
-        "metrics": {"enabled": False, "host": "127.0.0.1", "port": 0},
-        "tracing": {"enabled": False},
-        "events": {"relay_enabled": False},
-    }
-    for name, fields in sections.items():
-        values.setdefault(name, {}).update(fields)
-    return Settings(**values)  # type: ignore[arg-type]
+    return isolated_settings(
+        "test",
+        RUN_ID,
+        **{
+            "logging": {"format": "json", "level": "INFO"},
+            "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
+            **sections,
+        },
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -79,8 +69,7 @@ async def application(settings: Settings) -> AsyncIterator[Application]:
     await application.start()
     yield application
     await application.stop(grace=0.5)
-    await _delete_keys(settings)
-    await drop_database(settings.postgres.dsn.get_secret_value())
+    await remove_run_data(settings)
 
 
 @contextlib.asynccontextmanager
@@ -111,15 +100,6 @@ async def make_application(application: Application) -> AsyncIterator[Applicatio
             return await stack.enter_async_context(running_application(**sections))
 
         yield factory
-
-
-async def _delete_keys(settings: Settings) -> None:
-    redis = Redis.from_url(settings.redis.url.get_secret_value())
-    try:
-        async for key in redis.scan_iter(match=f"{settings.redis.key_prefix}*", count=500):
-            await redis.delete(key)
-    finally:
-        await redis.aclose()
 
 
 async def _channel(port: int) -> grpc.aio.Channel:
