@@ -64,18 +64,29 @@ def _has_control_characters(value: str) -> bool:
     return any(unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn") for char in value)
 
 
+def _trimmed_text(raw: str, field: str, max_length: int, *, required: bool) -> str:
+    """``raw`` without surrounding white space, bounded and free of control characters.
+
+    Empty is allowed (returned as "") only when not ``required``.
+    """
+    value = raw.strip()
+    if not value:
+        if required:
+            raise InvalidInput(field, "is required")
+        return value
+    if len(value) > max_length:
+        raise InvalidInput(field, f"must be at most {max_length} characters")
+    if _has_control_characters(value):
+        raise InvalidInput(field, "must not contain control characters")
+    return value
+
+
 def normalise_email(raw: str, field: str = "email") -> str:
     """Trim, check syntax and length, and lower-case an email address.
 
     Raises :class:`InvalidInput` naming ``field`` when it is not a valid address.
     """
-    candidate = raw.strip()
-    if not candidate:
-        raise InvalidInput(field, "is required")
-    if len(candidate) > EMAIL_MAX_LENGTH:
-        raise InvalidInput(field, f"must be at most {EMAIL_MAX_LENGTH} characters")
-    if _has_control_characters(candidate):
-        raise InvalidInput(field, "must not contain control characters")
+    candidate = _trimmed_text(raw, field, EMAIL_MAX_LENGTH, required=True)
     try:
         validated = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as err:
@@ -84,25 +95,11 @@ def normalise_email(raw: str, field: str = "email") -> str:
 
 
 def _name(raw: str, field: str) -> str:
-    value = raw.strip()
-    if not value:
-        raise InvalidInput(field, "is required")
-    if len(value) > NAME_MAX_LENGTH:
-        raise InvalidInput(field, f"must be at most {NAME_MAX_LENGTH} characters")
-    if _has_control_characters(value):
-        raise InvalidInput(field, "must not contain control characters")
-    return value
+    return _trimmed_text(raw, field, NAME_MAX_LENGTH, required=True)
 
 
 def _avatar(raw: str) -> str | None:
-    value = raw.strip()
-    if not value:
-        return None
-    if len(value) > AVATAR_MAX_LENGTH:
-        raise InvalidInput("avatar", f"must be at most {AVATAR_MAX_LENGTH} characters")
-    if _has_control_characters(value):
-        raise InvalidInput("avatar", "must not contain control characters")
-    return value
+    return _trimmed_text(raw, "avatar", AVATAR_MAX_LENGTH, required=False) or None
 
 
 def parse_role(raw: str) -> Role:
