@@ -23,6 +23,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -218,15 +219,20 @@ def start_native_redis(address: Address) -> bool:
     return wait_until_answers(address)
 
 
+def stop_by_pidfile(pidfile: Path, name: str) -> None:
+    """SIGTERM the process a pidfile names, if it still runs, and remove the file."""
+    if not pidfile.exists():
+        return
+    try:
+        os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+        say(f"stopped the native {name}")
+    except (ProcessLookupError, ValueError):
+        pass
+    pidfile.unlink(missing_ok=True)
+
+
 def stop_native_redis() -> None:
-    pidfile = LOCAL / "redis" / "redis.pid"
-    if pidfile.exists():
-        try:
-            os.kill(int(pidfile.read_text().strip()), 15)
-            say("stopped the native Redis")
-        except (ProcessLookupError, ValueError):
-            pass
-        pidfile.unlink(missing_ok=True)
+    stop_by_pidfile(LOCAL / "redis" / "redis.pid", "Redis")
 
 
 # --- observability (`up` only) ----------------------------------------------
@@ -271,14 +277,7 @@ def start_native_prometheus(metrics_port: int) -> None:
 
 
 def stop_native_prometheus() -> None:
-    pidfile = LOCAL / "prometheus" / "prometheus.pid"
-    if pidfile.exists():
-        try:
-            os.kill(int(pidfile.read_text().strip()), 15)
-            say("stopped the native Prometheus")
-        except (ProcessLookupError, ValueError):
-            pass
-        pidfile.unlink(missing_ok=True)
+    stop_by_pidfile(LOCAL / "prometheus" / "prometheus.pid", "Prometheus")
 
 
 def observability_natively() -> None:
