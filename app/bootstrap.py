@@ -24,6 +24,7 @@ from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.database import apply_migrations, create_pool, ensure_database
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
+from app.adapters.redis.login_throttle import RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import RedisStreamPublisher, stream_key
@@ -172,6 +173,7 @@ async def build_application(
         sessions=session_store,
         passwords=passwords,
         outbox=OutboxPgRepository(pool),
+        throttle=RedisLoginThrottle(redis, key_prefix=prefix),
     )
     sessions = SessionUseCase(session_store)
     health = HealthReporter(
@@ -187,6 +189,7 @@ async def build_application(
         sessions,
         password_min_length=settings.passwords.min_length,
         password_max_length=settings.passwords.max_length,
+        trusted_proxies=settings.grpc.trusted_proxies,
     )
     server, port = build_server(
         settings.grpc,

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,6 +35,8 @@ class GrpcSettings(_Section):
     max_request_bytes: int = Field(1024 * 1024, ge=1024)
     max_concurrent_rpcs: int | None = Field(None, ge=1)
     reflection: bool = True
+    # Peers whose x-forwarded-for is believed (load balancers, ingress); CIDRs.
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
 
 
 class PostgresSettings(_Section):

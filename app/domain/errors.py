@@ -54,6 +54,20 @@ class PermissionDenied(DomainError):
     message = "permission denied"
 
 
+class Throttled(DomainError):
+    """Too many attempts from this account or address; retry after ``retry_after_seconds``.
+
+    The message is the same whichever limit was hit, so it says nothing about
+    whether the account exists.
+    """
+
+    message = "too many attempts, try again later"
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__()
+        self.retry_after_seconds = retry_after_seconds
+
+
 class StoreUnavailable(DomainError):
     """PostgreSQL or Redis did not answer in time; the call may be retried."""
 

@@ -11,6 +11,7 @@ from app.domain.errors import (
     InvalidInput,
     PermissionDenied,
     StoreUnavailable,
+    Throttled,
     Unauthenticated,
     UserNotFound,
 )
@@ -23,6 +24,7 @@ STATUS_BY_ERROR: dict[type[DomainError], grpc.StatusCode] = {
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    Throttled: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 INTERNAL_MESSAGE = "internal error"

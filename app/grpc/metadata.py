@@ -1,22 +1,78 @@
-"""Reading the session id from request metadata."""
+"""Reading the caller from request metadata: its session id, address and user agent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import ipaddress
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from app.domain.clients import Client
 
 SESSION_KEY = "session_id"
 AUTHORIZATION_KEY = "authorization"
 BEARER = "bearer "
+FORWARDED_FOR_KEY = "x-forwarded-for"
+USER_AGENT_KEY = "user-agent"
+USER_AGENT_MAX_LENGTH = 256
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Metadata = Iterable[tuple[str, Any]] | None
 
 
-def session_id_from(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def session_id_from(metadata: Metadata) -> str | None:
     """The ``session_id`` entry, else the token of ``authorization: Bearer <id>``."""
     bearer: str | None = None
     for key, value in metadata or ():
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        text = _text(value)
         if key == SESSION_KEY and text.strip():
             return text.strip()
         if key == AUTHORIZATION_KEY and text[: len(BEARER)].lower() == BEARER:
             bearer = text[len(BEARER) :].strip() or None
     return bearer
+
+
+def peer_address(peer: str | None) -> str:
+    """The IP address of a gRPC peer (``ipv4:1.2.3.4:5555``, ``ipv6:[::1]:5555``); "" if none."""
+    if not peer or not peer.startswith(("ipv4:", "ipv6:")):
+        return ""
+    address = peer.split(":", 1)[1].rpartition(":")[0]
+    return address.strip("[]")
+
+
+def _is_trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted_proxies)
+
+
+def client_from(
+    metadata: Metadata, peer: str | None, trusted_proxies: Sequence[Network] = ()
+) -> Client:
+    """The caller's address and user agent.
+
+    The address is the peer's, unless the peer is a trusted proxy: then it is
+    the right-most address of ``x-forwarded-for`` that is not itself a trusted
+    proxy (the left-most entries are whatever the client chose to send).
+    """
+    address = peer_address(peer)
+    user_agent = ""
+    forwarded: list[str] = []
+    for key, value in metadata or ():
+        if key == USER_AGENT_KEY:
+            user_agent = _text(value)[:USER_AGENT_MAX_LENGTH]
+        elif key == FORWARDED_FOR_KEY:
+            forwarded.extend(part.strip() for part in _text(value).split(","))
+    if trusted_proxies and _is_trusted(address, trusted_proxies):
+        for hop in reversed([hop for hop in forwarded if hop]):
+            if not _is_trusted(hop, trusted_proxies):
+                with contextlib.suppress(ValueError):
+                    address = str(ipaddress.ip_address(hop))
+                break
+    return Client(address=address, user_agent=user_agent)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from app.domain.clients import Client
 from app.domain.users import User, parse_registration
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.grpc.interceptors import Context
-from app.grpc.metadata import session_id_from
+from app.grpc.metadata import Network, client_from, session_id_from
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
 
@@ -41,11 +42,13 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         *,
         password_min_length: int,
         password_max_length: int,
+        trusted_proxies: tuple[Network, ...] = (),
     ) -> None:
         self._users = users
         self._sessions = sessions
         self._password_min_length = password_min_length
         self._password_max_length = password_max_length
+        self._trusted_proxies = trusted_proxies
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         registration = parse_registration(
@@ -59,7 +62,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
             password_max_length=self._password_max_length,
         )
         caller = await self._sessions.optional_caller(self._session_id(context))
-        user = await self._users.register(registration, caller)
+        user = await self._users.register(registration, caller, self._client(context))
         return pb.RegisterResponse(user=user_message(user))
 
     async def FindByEmail(
@@ -75,7 +78,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         return pb.FindByIDResponse(user=user_message(user))
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
-        session = await self._users.login(request.email, request.password)
+        session = await self._users.login(request.email, request.password, self._client(context))
         return pb.LoginResponse(user=user_message(session.user), session_id=session.id)
 
     async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.GetMeResponse:
@@ -89,3 +92,6 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     @staticmethod
     def _session_id(context: Context) -> str | None:
         return session_id_from(context.invocation_metadata())
+
+    def _client(self, context: Context) -> Client:
+        return client_from(context.invocation_metadata(), context.peer(), self._trusted_proxies)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
+from app.domain.clients import Client
 from app.domain.events import Event
 from app.domain.users import NewUser, User
 
@@ -62,6 +63,25 @@ class SessionStore(Protocol):
         Returns the session's user, or None (and publishes nothing) if there
         was no such session.
         """
+        ...
+
+
+class LoginThrottle(Protocol):
+    """Limits password guessing per account and per client address (Redis).
+
+    ``admit`` counts the attempt and decides in one atomic step, *before* any
+    password is hashed, so parallel guesses cannot slip past the limit.
+    """
+
+    async def admit(self, account: str, client: Client) -> None:
+        """Count an attempt on ``account`` (a normalised email) from ``client``.
+
+        Raises ``Throttled`` (with the seconds to wait) when either is over its limit.
+        """
+        ...
+
+    async def succeeded(self, account: str, client: Client) -> None:
+        """The attempt proved the password: forget the account's failures."""
         ...
 
 

@@ -7,6 +7,7 @@ from uuid import UUID
 import structlog
 
 from app.domain import events
+from app.domain.clients import Client
 from app.domain.errors import (
     InvalidCredentials,
     InvalidInput,
@@ -28,6 +29,7 @@ from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
 from app.usecases.ports import (
     EventOutbox,
+    LoginThrottle,
     PasswordHasher,
     SessionStore,
     UserCache,
@@ -47,15 +49,19 @@ class UserUseCase:
         sessions: SessionStore,
         passwords: PasswordHasher,
         outbox: EventOutbox,
+        throttle: LoginThrottle,
     ) -> None:
         self._users = users
         self._cache = cache
         self._sessions = sessions
         self._passwords = passwords
         self._outbox = outbox
+        self._throttle = throttle
 
     @traced
-    async def register(self, registration: Registration, caller: User | None) -> User:
+    async def register(
+        self, registration: Registration, caller: User | None, client: Client
+    ) -> User:
         """Create a user. Only an admin may create an admin (``PermissionDenied``).
 
         Raises ``EmailTaken`` when the address is in use, whatever its case.
@@ -104,7 +110,7 @@ class UserUseCase:
         return user
 
     @traced
-    async def login(self, raw_email: str, password: str) -> Session:
+    async def login(self, raw_email: str, password: str, client: Client) -> Session:
         """Check the credentials and open a session.
 
         Unknown email and wrong password both raise ``InvalidCredentials`` after
@@ -119,6 +125,7 @@ class UserUseCase:
             await self._passwords.verify_dummy(password)
             await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
             raise InvalidCredentials() from err
+        await self._throttle.admit(email, client)
         found = await self._users.get_with_password_hash(email)
         if found is None:
             await self._passwords.verify_dummy(password)
@@ -128,6 +135,7 @@ class UserUseCase:
         if not await self._passwords.verify(password_hash, password):
             await self._login_failed(LoginFailure.WRONG_PASSWORD, email=email, user_id=user.id)
             raise InvalidCredentials()
+        await self._throttle.succeeded(email, client)
         if self._passwords.needs_rehash(password_hash):
             await self._users.update_password_hash(user.id, await self._passwords.hash(password))
         session = Session(id=new_session_id(), user=user)

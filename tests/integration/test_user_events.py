@@ -9,6 +9,7 @@ import pytest
 
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.bootstrap import events_stream_key
+from app.domain.clients import UNKNOWN_CLIENT
 from app.domain.errors import StoreUnavailable
 from app.domain.events import EventType, user_logged_in, user_logged_out
 from app.domain.users import User, parse_registration
@@ -128,4 +129,4 @@ async def register_direct(application) -> User:
         role="",
         avatar="",
     )
-    return await application.users.register(registration, None)
+    return await application.users.register(registration, None, UNKNOWN_CLIENT)

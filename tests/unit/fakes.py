@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
+from app.domain.clients import Client
 from app.domain.errors import EmailTaken, StoreUnavailable
 from app.domain.events import Event
 from app.domain.users import NewUser, User
@@ -118,3 +119,17 @@ class FakeOutbox:
 
     async def add(self, event: Event) -> None:
         self.events.append(event)
+
+
+class FakeThrottle:
+    """Records what it was asked; refuses nothing unless told to."""
+
+    def __init__(self) -> None:
+        self.admitted: list[tuple[str, Client]] = []
+        self.succeeded_for: list[str] = []
+
+    async def admit(self, account: str, client: Client) -> None:
+        self.admitted.append((account, client))
+
+    async def succeeded(self, account: str, client: Client) -> None:
+        self.succeeded_for.append(account)

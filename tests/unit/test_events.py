@@ -8,10 +8,14 @@ from datetime import UTC, datetime
 import pytest
 
 from app.adapters.redis.streams import MalformedEvent, decode_event, encode_event
+from app.domain.clients import Client
 from app.domain.errors import InvalidCredentials
 from app.domain.events import Event, EventType, LoginFailure, user_login_failed, user_registered
 from app.domain.users import Role, User
 from app.usecases.users import UserUseCase
+from tests.unit.fakes import FakeThrottle
+
+CLIENT = Client(address="192.0.2.1")
 
 
 def test_an_event_survives_the_round_trip_through_stream_fields():
@@ -108,6 +112,7 @@ def _use_case():
         sessions=sessions,  # type: ignore[arg-type]
         passwords=FakePasswords(),  # type: ignore[arg-type]
         outbox=outbox,
+        throttle=FakeThrottle(),
     )
     return use_case, sessions, outbox
 
@@ -125,7 +130,7 @@ async def test_each_failed_login_records_why_and_never_the_password(
 ):
     use_case, sessions, outbox = _use_case()
     with pytest.raises(InvalidCredentials):
-        await use_case.login(email, password)
+        await use_case.login(email, password, CLIENT)
     [event] = outbox.events
     assert event.type is EventType.USER_LOGIN_FAILED
     assert event.data["reason"] == reason.value
@@ -136,7 +141,7 @@ async def test_each_failed_login_records_why_and_never_the_password(
 
 async def test_a_login_creates_the_session_with_its_logged_in_event():
     use_case, sessions, outbox = _use_case()
-    session = await use_case.login("ada@example.com", "right password")
+    session = await use_case.login("ada@example.com", "right password", CLIENT)
     [event] = sessions.events
     assert event.type is EventType.USER_LOGGED_IN
     assert event.user_id == USER.id

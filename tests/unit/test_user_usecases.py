@@ -7,12 +7,22 @@ import dataclasses
 import pytest
 from structlog.testing import capture_logs
 
+from app.domain.clients import Client
 from app.domain.errors import InvalidCredentials, PermissionDenied, Unauthenticated
 from app.domain.events import EventType
 from app.domain.users import Registration, Role
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
-from tests.unit.fakes import FakeCache, FakeOutbox, FakePasswords, FakeSessions, FakeUsers
+from tests.unit.fakes import (
+    FakeCache,
+    FakeOutbox,
+    FakePasswords,
+    FakeSessions,
+    FakeThrottle,
+    FakeUsers,
+)
+
+CLIENT = Client(address="192.0.2.1", user_agent="unit-test")
 
 PASSWORD = "long enough password"
 
@@ -24,8 +34,9 @@ class World:
         self.sessions = FakeSessions()
         self.passwords = FakePasswords()
         self.outbox = FakeOutbox()
+        self.throttle = FakeThrottle()
         self.user_cases = UserUseCase(
-            self.users, self.cache, self.sessions, self.passwords, self.outbox
+            self.users, self.cache, self.sessions, self.passwords, self.outbox, self.throttle
         )
         self.session_cases = SessionUseCase(self.sessions)
 
@@ -38,7 +49,7 @@ class World:
             role=role,
             avatar=None,
         )
-        return await self.user_cases.register(registration, caller)
+        return await self.user_cases.register(registration, caller, CLIENT)
 
 
 @pytest.fixture
@@ -72,9 +83,9 @@ async def test_registration_stores_the_user_with_its_event(world):
 async def test_unknown_email_spends_a_dummy_verification_and_is_indistinguishable(world):
     await world.register()
     with pytest.raises(InvalidCredentials) as unknown:
-        await world.user_cases.login("nobody@example.com", PASSWORD)
+        await world.user_cases.login("nobody@example.com", PASSWORD, CLIENT)
     with pytest.raises(InvalidCredentials) as wrong:
-        await world.user_cases.login("ada@example.com", "wrong password")
+        await world.user_cases.login("ada@example.com", "wrong password", CLIENT)
     assert world.passwords.dummy_verifications == 1
     assert str(unknown.value) == str(wrong.value)
     assert world.sessions.sessions == {}
@@ -85,13 +96,13 @@ async def test_unknown_email_spends_a_dummy_verification_and_is_indistinguishabl
 
 async def test_a_malformed_email_at_login_is_invalid_credentials_not_invalid_input(world):
     with pytest.raises(InvalidCredentials):
-        await world.user_cases.login("not an email", PASSWORD)
+        await world.user_cases.login("not an email", PASSWORD, CLIENT)
     assert world.passwords.dummy_verifications == 1
 
 
 async def test_login_opens_a_session_with_its_event(world):
     user = await world.register()
-    session = await world.user_cases.login("ada@example.com", PASSWORD)
+    session = await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
     assert world.sessions.sessions == {session.id: user}
     assert [(event.type, event.user_id) for event in world.sessions.events] == [
         (EventType.USER_LOGGED_IN, user.id)
@@ -101,7 +112,7 @@ async def test_login_opens_a_session_with_its_event(world):
 async def test_login_rehashes_when_the_parameters_changed(world):
     user = await world.register()
     world.passwords.version = 2
-    await world.user_cases.login("ada@example.com", PASSWORD)
+    await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
     assert world.users.rows[user.id][1] == f"v2:{PASSWORD}"
 
 
@@ -128,7 +139,7 @@ async def test_a_broken_cache_falls_back_to_the_repository_and_warns():
 
 async def test_logout_ends_the_session_once(world):
     await world.register()
-    session = await world.user_cases.login("ada@example.com", PASSWORD)
+    session = await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
     await world.session_cases.logout(session.id)
     with pytest.raises(Unauthenticated):
         await world.session_cases.authenticate(session.id)

@@ -1,0 +1,37 @@
+"""The caller's address and user agent, as read from metadata and the peer."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from app.grpc.metadata import client_from, peer_address
+
+PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
+
+
+def test_the_peer_address_is_read_from_both_families():
+    assert peer_address("ipv4:127.0.0.1:5555") == "127.0.0.1"
+    assert peer_address("ipv6:[::1]:5555") == "::1"
+    assert peer_address("unix:/tmp/socket") == ""
+    assert peer_address(None) == ""
+
+
+def test_forwarded_for_is_ignored_from_a_peer_that_is_not_a_trusted_proxy():
+    client = client_from([("x-forwarded-for", "203.0.113.9")], "ipv4:198.51.100.7:1", PROXIES)
+    assert client.address == "198.51.100.7"
+
+
+def test_a_trusted_proxy_names_the_right_most_untrusted_hop():
+    metadata = [("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.1.2.3")]
+    client = client_from(metadata, "ipv4:10.0.0.5:1", PROXIES)
+    assert client.address == "203.0.113.9"
+
+
+def test_a_forwarded_value_that_is_not_an_address_keeps_the_peer():
+    client = client_from([("x-forwarded-for", "garbage")], "ipv4:10.0.0.5:1", PROXIES)
+    assert client.address == "10.0.0.5"
+
+
+def test_the_user_agent_is_kept_and_bounded():
+    client = client_from([("user-agent", "x" * 1000)], "ipv4:127.0.0.1:1")
+    assert client.user_agent == "x" * 256
