@@ -1,4 +1,5 @@
-"""The edge: requests that cannot be decoded, and calls the client gives up on.
+"""The edge: requests that cannot be decoded, ambiguous credentials, and calls
+the client gives up on.
 
 Each is answered with a clear status, written as one structured log line,
 counted in the gRPC server metrics and traced with its real code.
@@ -21,7 +22,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from app.bootstrap import Application, build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import eventually, register
+from tests.client import eventually, register, registered_session, session_metadata
 from tests.conftest import make_settings
 from tests.support.logs import LogLines, captured_logs
 from tests.support.metrics import scrape, value
@@ -201,3 +202,24 @@ async def test_a_call_past_its_deadline_is_logged_as_deadline_exceeded(
     assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     assert line["grpc_code"] == "DEADLINE_EXCEEDED"
     assert await edge.handled("Login", "DeadlineExceeded") == 1
+
+
+async def test_more_than_one_credential_is_unauthenticated_even_when_one_is_valid(stub):
+    _, session_id = await registered_session(stub)
+    _, other_session_id = await registered_session(stub)
+    assert (await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))).user
+    bearer = f"Bearer {session_id}"
+    for metadata in (
+        (("session_id", session_id), ("session_id", other_session_id)),
+        (("session_id", session_id), ("session_id", session_id)),
+        (("authorization", bearer), ("authorization", f"Bearer {other_session_id}")),
+        (("session_id", "not a session"), ("authorization", bearer)),
+        (("authorization", bearer), ("session_id", session_id)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetMe(pb.GetMeRequest(), metadata=metadata)
+        assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert caught.value.details() == "a valid session is required"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await register(stub, metadata=(("session_id", session_id), ("session_id", session_id)))
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
