@@ -223,3 +223,11 @@ async def test_more_than_one_credential_is_unauthenticated_even_when_one_is_vali
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await register(stub, metadata=(("session_id", session_id), ("session_id", session_id)))
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_metadata_over_grpcs_limit_is_resource_exhausted_and_the_service_goes_on(stub):
+    _, session_id = await registered_session(stub)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetMe(pb.GetMeRequest(), metadata=(("x-padding", "x" * 20_000),))
+    assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert (await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))).user
