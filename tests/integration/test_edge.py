@@ -125,6 +125,15 @@ async def test_bytes_that_are_not_a_message_answer_invalid_argument(channel, met
     assert caught.value.details() == "malformed request"
 
 
+async def test_a_malformed_health_check_is_invalid_argument_too(channel):
+    check = channel.unary_unary(
+        "/grpc.health.v1.Health/Check", request_serializer=None, response_deserializer=None
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await check(NOT_A_MESSAGE)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
 @pytest.mark.parametrize("method", [m for m in METHODS if _first_string_field(m) is not None])
 async def test_a_string_field_with_bad_utf8_answers_invalid_argument(channel, method):
     field = _first_string_field(method)
