@@ -29,7 +29,7 @@ from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
-from app.config import Settings
+from app.config import Settings, server_address
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import ErrorInterceptor, LoggingInterceptor
 from app.grpc.server import build_server
@@ -178,8 +178,11 @@ async def build_application(
     sessions = SessionUseCase(session_store)
     health = HealthReporter(
         [
-            ("postgresql", untraced(lambda: pool.fetchval("SELECT 1"))),
-            ("redis", untraced(redis.ping)),
+            (
+                f"postgresql at {server_address(settings.postgres.dsn, 5432)}",
+                untraced(lambda: pool.fetchval("SELECT 1")),
+            ),
+            (f"redis at {server_address(settings.redis.url, 6379)}", untraced(redis.ping)),
         ],
         interval=settings.health.check_interval_seconds,
         timeout=settings.health.check_timeout_seconds,

@@ -16,6 +16,7 @@ import structlog
 
 from app.config import ConfigError, Settings, load_settings
 from app.observability.logging import configure_logging
+from app.observability.otel import TracingConfigError, shutdown_process_telemetry
 
 logger = structlog.get_logger("app.process")
 
@@ -33,8 +34,8 @@ async def _serve_until_signalled(settings: Settings, serve: Serve) -> None:
 def run_process(name: str, serve: Serve) -> int:
     """Load settings, configure logging and run ``serve``; the exit status.
 
-    A bad setting exits 2 with one line on stderr naming it; a port that
-    cannot be bound exits 1.
+    A bad setting (or ``OTEL_*`` variable) exits 2 with one line on stderr
+    naming it; a port that cannot be bound exits 1.
     """
     try:
         settings = load_settings()
@@ -44,7 +45,12 @@ def run_process(name: str, serve: Serve) -> int:
     configure_logging(settings.logging.level, settings.logging.format)
     try:
         asyncio.run(_serve_until_signalled(settings, serve))
+    except TracingConfigError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 2
     except OSError as err:
         logger.error("cannot start", process=name, error=str(err))
         return 1
+    finally:
+        shutdown_process_telemetry()
     return 0

@@ -1,42 +1,73 @@
-"""OpenTelemetry set-up: the process's tracer and meter providers, from settings and ``OTEL_*``.
+"""OpenTelemetry set-up: the process's tracer and meter providers.
+
+The OpenTelemetry SDK reads the standard ``OTEL_*`` variables itself: the
+exporters (``OTEL_TRACES_EXPORTER``: ``otlp``, ``console``…, chosen through the
+SDK configurator's own entry points), the sampler (``OTEL_TRACES_SAMPLER`` and
+``_ARG``), the OTLP endpoint, protocol, headers and timeout
+(``OTEL_EXPORTER_OTLP_*``), the batch processor (``OTEL_BSP_*``) and the
+resource (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``). The service adds
+only: settings that switch tracing on without any variable
+(``tracing.enabled``, exporting over OTLP), its default service name, and, for
+local use, spans on the console when no collector answers
+(``tracing.console_without_collector``). A collector that stops answering costs
+one warning, and shutting down waits for it at most :data:`EXPORT_SHUTDOWN_SECONDS`.
 
 OpenTelemetry allows one global tracer provider and one global meter provider
 per process, and the :func:`~app.observability.tracing.traced` decorator and
-the library instrumentations all use the global one. So the providers are
-installed once, the first time an application asks for them, and each
-application then plugs its own span processor into the process's provider
-(and takes it out on shutdown). While no application has tracing on, the
-sampler drops every span: the per-call cost is a non-recording span.
-
-With tracing off in configuration nothing here runs at all: no provider, no
+the library instrumentations all use the global one. Tests and benchmarks
+build several applications in one process, each with its own exporter, so the
+provider is installed once and each application plugs its span processors into
+it (and takes them out on shutdown); while no application traces, the sampler
+drops every span. With tracing off nothing here runs: no provider, no
 exporter, no instrumentation; the OpenTelemetry API stays a no-op.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import sys
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TextIO, TypeVar
+from urllib.parse import urlsplit
 
+import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk._configuration import (
+    _get_exporter_entry_point,
+    _get_exporter_names,
+    _import_exporters,
+)
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_SDK_DISABLED,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.sdk.trace.sampling import (
     Decision,
     ParentBased,
     Sampler,
     SamplingResult,
     TraceIdRatioBased,
+    _get_from_env_or_default,
 )
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
@@ -46,68 +77,206 @@ from redis.observability import MetricGroup, OTelConfig, get_observability_insta
 
 from app.config import TracingSettings
 
+logger = structlog.get_logger(__name__)
+
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _T = TypeVar("_T")
 
+#: The SDK's default OTLP/gRPC endpoint (Jaeger's and the collector's receiver).
+DEFAULT_OTLP_ENDPOINT = "http://localhost:4317"
+#: How long shutting down waits for an export still in progress (a slow or absent collector).
+EXPORT_SHUTDOWN_SECONDS = 0.5
+#: How long the start-up check waits for a collector to accept a connection.
+COLLECTOR_PROBE_SECONDS = 0.3
+# The OTLP exporters log every retry and every failed batch; ours says it once.
+_SDK_EXPORT_LOGGERS = ("opentelemetry.exporter.otlp.proto.grpc.exporter",)
+
+
+class TracingConfigError(Exception):
+    """An ``OTEL_*`` variable names an exporter or protocol that is not installed."""
+
 
 @dataclass(frozen=True)
-class TracingConfig:
-    """Tracing as configured: settings first, then the standard ``OTEL_*`` variables."""
+class TracingPlan:
+    """Where spans go, decided from the settings and the standard variables.
 
-    enabled: bool
-    endpoint: str
-    insecure: bool
-    service_name: str
-    sampler_ratio: float
+    ``exporters`` are the SDK's entry-point names (``otlp_proto_grpc``,
+    ``console``); empty when tracing is off. ``reason`` says why, for the
+    start-up line.
+    """
+
+    exporters: tuple[str, ...]
+    reason: str
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.exporters)
 
 
-def tracing_config(
-    settings: TracingSettings, environ: Mapping[str, str] = os.environ
-) -> TracingConfig:
-    """Apply the standard variables over ``settings``.
+def otlp_endpoint() -> str:
+    """The OTLP traces endpoint the SDK's exporter will use."""
+    return (
+        os.environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+        or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT)
+        or DEFAULT_OTLP_ENDPOINT
+    )
+
+
+def collector_answers(endpoint: str, timeout: float = COLLECTOR_PROBE_SECONDS) -> bool:
+    """Whether something accepts connections at ``endpoint`` (``http://host:port``)."""
+    parts = urlsplit(endpoint if "//" in endpoint else f"//{endpoint}")
+    try:
+        with socket.create_connection((parts.hostname or "localhost", parts.port or 4317), timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def tracing_plan(settings: TracingSettings) -> TracingPlan:
+    """Decide where spans go; the standard variables win over the settings.
 
     ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` switch tracing
-    off, ``OTEL_TRACES_EXPORTER=otlp`` on; ``OTEL_SERVICE_NAME``,
-    ``OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT``, ``OTEL_EXPORTER_OTLP[_TRACES]_INSECURE``
-    and ``OTEL_TRACES_SAMPLER_ARG`` (with a ratio-based ``OTEL_TRACES_SAMPLER``)
-    replace the matching setting; ``always_on``/``always_off`` samplers mean 1 and 0.
+    off; any other ``OTEL_TRACES_EXPORTER`` switches it on with those
+    exporters. Without the variable, ``tracing.enabled`` exports over OTLP, or
+    to the console when ``tracing.console_without_collector`` is set and no
+    collector answers.
     """
-    enabled = settings.enabled
-    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    if exporter == "none":
-        enabled = False
-    elif exporter == "otlp":
-        enabled = True
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
-        enabled = False
-    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT", settings.endpoint
-    )
-    insecure_variable = environ.get("OTEL_EXPORTER_OTLP_TRACES_INSECURE") or environ.get(
-        "OTEL_EXPORTER_OTLP_INSECURE"
-    )
-    insecure = settings.insecure if insecure_variable is None else insecure_variable in _TRUE
-    return TracingConfig(
-        enabled=enabled,
-        endpoint=endpoint,
-        insecure=insecure,
-        service_name=environ.get("OTEL_SERVICE_NAME") or settings.service_name,
-        sampler_ratio=_sampler_ratio(settings.sampler_ratio, environ),
-    )
+    if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() in _TRUE:
+        return TracingPlan((), f"{OTEL_SDK_DISABLED}=true")
+    chosen = os.environ.get(OTEL_TRACES_EXPORTER, "").strip()
+    if chosen:
+        names = _exporter_names(lambda: _get_exporter_names("traces"))
+        return TracingPlan(tuple(names), f"{OTEL_TRACES_EXPORTER}={chosen}")
+    if not settings.enabled:
+        return TracingPlan((), "APP_TRACING__ENABLED=false")
+    otlp = _exporter_names(lambda: [_get_exporter_entry_point("otlp", "traces")])
+    if settings.console_without_collector and not collector_answers(otlp_endpoint()):
+        return TracingPlan(("console",), f"no collector answers at {otlp_endpoint()}")
+    return TracingPlan(tuple(otlp), "APP_TRACING__ENABLED=true")
 
 
-def _sampler_ratio(default: float, environ: Mapping[str, str]) -> float:
-    sampler = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
-    if sampler in {"always_on", "parentbased_always_on"}:
-        return 1.0
-    if sampler in {"always_off", "parentbased_always_off"}:
-        return 0.0
-    if sampler in {"traceidratio", "parentbased_traceidratio"}:
+def _exporter_names(read: Callable[[], list[str]]) -> list[str]:
+    try:
+        return read()
+    except RuntimeError as err:  # the SDK's error for an unknown OTLP protocol
+        raise TracingConfigError(str(err)) from None
+
+
+def build_exporters(plan: TracingPlan) -> list[SpanExporter]:
+    """The SDK's exporters for ``plan``, each built as the SDK builds them (from ``OTEL_*``).
+
+    A ``console`` exporter chosen because no collector answers prints one line
+    per span (:class:`TraceConsole`); ``OTEL_TRACES_EXPORTER=console`` is the SDK's JSON block.
+    """
+    if plan.exporters == ("console",) and not plan.reason.startswith(OTEL_TRACES_EXPORTER):
+        return [TraceConsole()]
+    try:
+        classes, _, _ = _import_exporters(list(plan.exporters), [], [])
+    except (RuntimeError, ValueError) as err:
+        raise TracingConfigError(f"{OTEL_TRACES_EXPORTER}: {err}") from None
+    return [exporter_class() for exporter_class in classes.values()]
+
+
+class TraceConsole(SpanExporter):
+    """Prints each request's or consumed event's trace as an indented tree, one line a span.
+
+    Spans end children first, so they are held until their trace's root ends.
+    Traces whose root is neither a SERVER nor a CONSUMER span (the relay's
+    polling, every half second) are dropped: on a console they would bury the
+    requests. At most :attr:`max_pending` traces wait for their root.
+    """
+
+    max_pending = 1000
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self._out = out
+        self._pending: dict[int, list[ReadableSpan]] = {}
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        for span in spans:
+            trace_id = span.context.trace_id if span.context else 0
+            self._pending.setdefault(trace_id, []).append(span)
+            if span.parent is None or span.parent.is_remote:
+                trace_spans = self._pending.pop(trace_id)
+                if span.kind in (SpanKind.SERVER, SpanKind.CONSUMER):
+                    self._print(span, trace_spans)
+        while len(self._pending) > self.max_pending:
+            self._pending.pop(next(iter(self._pending)))
+        return SpanExportResult.SUCCESS
+
+    def _print(self, root: ReadableSpan, spans: list[ReadableSpan]) -> None:
+        depth = {root.context.span_id if root.context else 0: 0}
+        lines = []
+        for span in sorted(spans, key=lambda s: s.start_time or 0):
+            parent = span.parent.span_id if span.parent else None
+            level = depth.get(parent, 0) + 1 if span is not root else 0
+            depth[span.context.span_id if span.context else 0] = level
+            lines.append(f"{'  ' * level}{span_line(span)}")
+        out = self._out or sys.stdout
+        out.write(f"trace {format(root.context.trace_id, '032x')}\n" + "\n".join(lines) + "\n")
+        out.flush()
+
+
+def span_line(span: ReadableSpan) -> str:
+    """One readable line: name, kind, duration, and the status when it is not OK."""
+    duration_ms = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
+    status = "" if span.status.is_ok else f" {span.status.status_code.name}"
+    return f"{span.name} [{span.kind.name.lower()}] {duration_ms:.2f} ms{status}"
+
+
+def service_resource(service_name: str) -> Resource:
+    """The SDK's resource (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``), named
+    ``service_name`` unless a variable names it."""
+    detected = Resource.create()
+    if str(detected.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        return detected.merge(Resource({SERVICE_NAME: service_name}))
+    return detected
+
+
+class QuietExporter(SpanExporter):
+    """An exporter that reports a collector outage once, and bounds its shutdown.
+
+    The first failed export logs one warning (the SDK's exporter would log
+    every retry of every batch); a later success logs that export resumed.
+    :meth:`shutdown` is idempotent, so it can interrupt an export that retries.
+    """
+
+    def __init__(self, exporter: SpanExporter, destination: str) -> None:
+        self.inner = exporter
+        self._exporter = exporter
+        self._destination = destination
+        self._failing = False
+        self._shut_down = False
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        cause: str | None = None
         try:
-            return min(1.0, max(0.0, float(environ.get("OTEL_TRACES_SAMPLER_ARG", default))))
-        except ValueError:
-            return default
-    return default
+            result = self._exporter.export(spans)
+        except Exception as err:
+            result, cause = SpanExportResult.FAILURE, repr(err)
+        if result is SpanExportResult.FAILURE and not self._failing:
+            self._failing = True
+            logger.warning(
+                "traces not exported: the collector does not answer; spans are dropped"
+                " until it does",
+                destination=self._destination,
+                **({} if cause is None else {"error": cause}),
+            )
+        elif result is SpanExportResult.SUCCESS and self._failing:
+            self._failing = False
+            logger.info("traces exported again", destination=self._destination)
+        return result
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._shut_down:
+                return
+            self._shut_down = True
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
 
 
 class _ProcessorFanout(SpanProcessor):
@@ -152,8 +321,8 @@ class _SwitchableSampler(Sampler):
         self._fanout = fanout
         self._delegate: Sampler = ParentBased(TraceIdRatioBased(1.0))
 
-    def set_ratio(self, ratio: float) -> None:
-        self._delegate = ParentBased(TraceIdRatioBased(ratio))
+    def set_sampler(self, sampler: Sampler) -> None:
+        self._delegate = sampler
 
     def should_sample(
         self,
@@ -189,9 +358,7 @@ class _ProcessTelemetry:
         with self._lock:
             if self.tracing_installed:
                 return
-            provider = TracerProvider(
-                sampler=self.sampler, resource=Resource.create({SERVICE_NAME: service_name})
-            )
+            provider = TracerProvider(sampler=self.sampler, resource=service_resource(service_name))
             provider.add_span_processor(self.fanout)
             trace.set_tracer_provider(provider)
             # SQL text only ($1 placeholders), never the parameter values.
@@ -205,10 +372,7 @@ class _ProcessTelemetry:
                 registry = CollectorRegistry(auto_describe=False)
                 reader = PrometheusMetricReader(scope_info_enabled=False, registry=registry)
                 metrics.set_meter_provider(
-                    MeterProvider(
-                        metric_readers=[reader],
-                        resource=Resource.create({SERVICE_NAME: service_name}),
-                    )
+                    MeterProvider(metric_readers=[reader], resource=service_resource(service_name))
                 )
                 get_observability_instance().init(OTelConfig(metric_groups=_REDIS_METRIC_GROUPS))
                 self.otel_metrics = registry
@@ -232,16 +396,33 @@ def otel_metrics_registry(service_name: str) -> CollectorRegistry:
 
 
 class Tracing:
-    """One application's tracing: its span processor on the process's provider."""
+    """One application's tracing: its span processors on the process's provider."""
 
-    def __init__(self, config: TracingConfig, exporter: SpanExporter | None = None) -> None:
-        self.config = config
-        _process.install_tracing(config.service_name)
-        _process.sampler.set_ratio(config.sampler_ratio)
-        self._processor = BatchSpanProcessor(
-            exporter or OTLPSpanExporter(endpoint=config.endpoint, insecure=config.insecure)
+    def __init__(
+        self, settings: TracingSettings, plan: TracingPlan, exporter: SpanExporter | None = None
+    ) -> None:
+        self.plan = plan
+        _process.install_tracing(settings.service_name)
+        # The SDK's sampler from OTEL_TRACES_SAMPLER(_ARG); parent-based always-on by default.
+        _process.sampler.set_sampler(_get_from_env_or_default())
+        for name in _SDK_EXPORT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        destination = self.destination
+        self._exporters = [
+            QuietExporter(inner, destination)
+            for inner in ([exporter] if exporter is not None else build_exporters(plan))
+        ]
+        self._processors = [_processor_for(exporter) for exporter in self._exporters]
+        for processor in self._processors:
+            _process.fanout.add(processor)
+
+    @property
+    def destination(self) -> str:
+        """Where spans go, for the start-up line."""
+        return ", ".join(
+            f"otlp at {otlp_endpoint()}" if name.startswith("otlp") else name
+            for name in self.plan.exporters
         )
-        _process.fanout.add(self._processor)
 
     @staticmethod
     def instrument_redis(client: Redis) -> None:
@@ -249,24 +430,63 @@ class Tracing:
         RedisInstrumentor.instrument_client(client)
 
     def force_flush(self, timeout_millis: int = 5000) -> bool:
-        return self._processor.force_flush(timeout_millis)
+        return all(p.force_flush(timeout_millis) for p in self._processors)
 
     def shutdown(self) -> None:
-        """Export what is buffered and stop sending this application's spans."""
-        _process.fanout.remove(self._processor)
-        self._processor.shutdown()  # type: ignore[no-untyped-call]
+        """Export what is buffered, waiting at most :data:`EXPORT_SHUTDOWN_SECONDS` for it.
+
+        The batch processor waits for its last export, and an OTLP export
+        retries for up to its timeout (10 s) while the collector does not
+        answer; shutting the exporter down after the budget ends those retries.
+        """
+        for processor in self._processors:
+            _process.fanout.remove(processor)
+        for processor, exporter in zip(self._processors, self._exporters, strict=True):
+            deadline = threading.Timer(EXPORT_SHUTDOWN_SECONDS, exporter.shutdown)
+            deadline.daemon = True
+            deadline.start()
+            try:
+                processor.shutdown()
+            finally:
+                deadline.cancel()
+
+
+def _processor_for(exporter: QuietExporter) -> SpanProcessor:
+    """Batches for exporters that send; the console's trees are printed as requests end."""
+    if isinstance(exporter.inner, TraceConsole):
+        return SimpleSpanProcessor(exporter)
+    return BatchSpanProcessor(exporter)
 
 
 def start_tracing(
     settings: TracingSettings, exporter: SpanExporter | None = None
 ) -> Tracing | None:
-    """Tracing for one application, or None when configuration switches it off.
+    """Tracing for one application, or None when it is off; logs where spans go.
 
-    ``exporter`` replaces the OTLP exporter (tests pass an in-memory one); it
-    does not switch tracing on by itself.
+    ``exporter`` replaces the SDK's exporters (tests pass an in-memory one); it
+    does not switch tracing on by itself. Raises :class:`TracingConfigError`
+    when an ``OTEL_*`` variable names an exporter that is not installed.
     """
-    config = tracing_config(settings)
-    return Tracing(config, exporter) if config.enabled else None
+    plan = tracing_plan(settings)
+    if not plan.enabled:
+        logger.info(
+            "tracing off",
+            reason=plan.reason,
+            how_to_enable="APP_TRACING__ENABLED=true or OTEL_TRACES_EXPORTER=console|otlp",
+        )
+        return None
+    tracing = Tracing(settings, plan, exporter)
+    logger.info("tracing on", traces_to=tracing.destination, reason=plan.reason)
+    return tracing
+
+
+def shutdown_process_telemetry() -> None:
+    """At the end of a process: stop redis-py's metrics before the meter provider goes.
+
+    Otherwise a Redis connection closed at interpreter exit asks the shut-down
+    provider for a meter, and OpenTelemetry warns about it.
+    """
+    get_observability_instance().shutdown()
 
 
 def untraced(probe: Callable[[], Awaitable[_T]]) -> Callable[[], Awaitable[_T]]:

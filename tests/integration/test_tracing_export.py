@@ -1,8 +1,15 @@
-"""Spans leave the process over OTLP/gRPC, as Jaeger's native receiver takes them."""
+"""Spans leave the process over OTLP/gRPC, as Jaeger's native receiver takes them.
+
+The exporter is the SDK's, configured by the standard variables; a collector
+that does not answer costs one warning and at most a second at shutdown.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -57,11 +64,12 @@ def receiver() -> Iterator[tuple[Receiver, int]]:
 
 
 async def test_spans_arrive_at_an_otlp_receiver_with_the_service_name(
-    application: Application, receiver: tuple[Receiver, int]
+    application: Application, receiver: tuple[Receiver, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     servicer, port = receiver
-    tracing = {"enabled": True, "endpoint": f"http://127.0.0.1:{port}", "insecure": True}
-    async with running_application(tracing=tracing) as traced:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+    async with running_application(tracing={"enabled": True}) as traced:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{traced.port}") as channel:
             await register(pb_grpc.UserServiceStub(channel))
         assert traced.telemetry.tracing is not None
@@ -73,3 +81,52 @@ async def test_spans_arrive_at_an_otlp_receiver_with_the_service_name(
     names = {name for _, name in servicer.spans()}
     assert {"userService.UserService/Register", "UserUseCase.register"} <= names
     assert {resource["service.name"] for resource, _ in servicer.spans()} == {"user-service"}
+
+
+@pytest.fixture(params=["refuses", "never answers"])
+def absent_collector(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An OTLP endpoint where connections are refused, or accepted and never answered."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        if request.param == "refuses":
+            listener.close()
+        else:
+            listener.listen()
+        yield f"http://127.0.0.1:{port}"
+
+
+async def test_a_collector_that_does_not_answer_costs_one_warning_and_under_a_second(
+    application: Application, absent_collector: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", absent_collector)
+    # Export every 50 ms, give up after 1 s: several failed batches while the test runs.
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    logging.getLogger().addHandler(handler)
+    try:
+        async with running_application(tracing={"enabled": True}) as traced:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{traced.port}") as channel:
+                stub = pb_grpc.UserServiceStub(channel)
+                deadline = time.monotonic() + 15
+                while "traces not exported" not in log.getvalue():
+                    assert time.monotonic() < deadline, "no warning about the collector"
+                    await register(stub)
+                    await asyncio.sleep(0.1)
+                for _ in range(10):  # more failing batches, after the warning
+                    await register(stub)
+                    await asyncio.sleep(0.1)
+            tracing = traced.telemetry.tracing
+            assert tracing is not None
+            started = time.monotonic()
+            await asyncio.to_thread(tracing.shutdown)
+            shutdown_seconds = time.monotonic() - started
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    lines = log.getvalue().splitlines()
+    assert len([line for line in lines if "traces not exported" in line]) == 1, lines
+    assert not [line for line in lines if "opentelemetry.exporter" in line], lines
+    assert shutdown_seconds < 1.0
