@@ -36,6 +36,7 @@ from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
 from app.grpc.telemetry_interceptors import telemetry_interceptors
 from app.observability.otel import untraced
+from app.observability.outbox_metrics import MeasuredOutbox
 from app.observability.telemetry import Telemetry
 from app.usecases.audit import AuditLogProjector
 from app.usecases.relay import OutboxRelay
@@ -120,7 +121,8 @@ async def prepare_database(settings: Settings) -> None:
 
 async def build_clients(settings: Settings, telemetry: Telemetry) -> tuple[asyncpg.Pool, Redis]:
     """The migrated database's pool and the main Redis client, both instrumented."""
-    await prepare_database(settings)
+    if settings.postgres.migrate_on_start:
+        await prepare_database(settings)
     postgres = settings.postgres
     pool = await create_pool(
         postgres.dsn.get_secret_value(),
@@ -224,7 +226,7 @@ def events_stream_key(settings: Settings) -> str:
 def build_relay(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> OutboxRelay:
     events = settings.events
     return OutboxRelay(
-        OutboxPgRepository(pool),
+        MeasuredOutbox(OutboxPgRepository(pool)),
         RedisStreamPublisher(
             redis, stream_key=events_stream_key(settings), max_length=events.max_length
         ),

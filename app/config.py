@@ -69,6 +69,8 @@ class PostgresSettings(_Section):
     pool_max_size: int = Field(10, ge=1)
     command_timeout_seconds: float = Field(5.0, gt=0)
     connect_timeout_seconds: float = Field(5.0, gt=0)
+    # false where a separate step migrates (`python -m app.migrate`: a Kubernetes init container).
+    migrate_on_start: bool = True
 
     _dsn = field_validator("dsn")(checked_postgres_dsn)
 

@@ -31,23 +31,35 @@ async def _serve_until_signalled(settings: Settings, serve: Serve) -> None:
     await serve(settings, stop)
 
 
+BAD_SETTING = 2
+
+
+def settings_with_logging(name: str) -> Settings | None:
+    """The settings, with logging configured from them; None (after one line on
+    stderr naming the bad setting) when they cannot be read."""
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return None
+    configure_logging(settings.logging.level, settings.logging.format)
+    return settings
+
+
 def run_process(name: str, serve: Serve) -> int:
     """Load settings, configure logging and run ``serve``; the exit status.
 
     A bad setting (or ``OTEL_*`` variable) exits 2 with one line on stderr
     naming it; a port that cannot be bound exits 1.
     """
-    try:
-        settings = load_settings()
-    except ConfigError as err:
-        print(f"{name}: {err}", file=sys.stderr)
-        return 2
-    configure_logging(settings.logging.level, settings.logging.format)
+    settings = settings_with_logging(name)
+    if settings is None:
+        return BAD_SETTING
     try:
         asyncio.run(_serve_until_signalled(settings, serve))
     except TracingConfigError as err:
         print(f"{name}: {err}", file=sys.stderr)
-        return 2
+        return BAD_SETTING
     except OSError as err:
         logger.error("cannot start", process=name, error=str(err))
         return 1

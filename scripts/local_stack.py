@@ -35,7 +35,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ROOT / ".local"
@@ -243,6 +246,7 @@ def stop_native_redis() -> None:
 # --- observability (`up` only) ----------------------------------------------
 
 PROMETHEUS = Address("127.0.0.1", 9090)
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
 
 def start_native_prometheus(metrics_port: int) -> None:
@@ -260,8 +264,7 @@ def start_native_prometheus(metrics_port: int) -> None:
     data = LOCAL / "prometheus"
     data.mkdir(parents=True, exist_ok=True)
     config = data / "prometheus.yml"
-    template = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
-    config.write_text(template.replace("host.docker.internal:7070", f"127.0.0.1:{metrics_port}"))
+    config.write_text(yaml.safe_dump(native_prometheus_config(metrics_port), sort_keys=False))
     with (data / "prometheus.log").open("ab") as log:
         process = subprocess.Popen(
             [
@@ -279,6 +282,29 @@ def start_native_prometheus(metrics_port: int) -> None:
         say(f"Prometheus is up at http://{PROMETHEUS} (scraping 127.0.0.1:{metrics_port})")
     else:
         say(f"Prometheus did not come up; see {data / 'prometheus.log'}")
+
+
+def native_prometheus_config(metrics_port: int) -> dict[str, Any]:
+    """deploy/prometheus/prometheus.yml with only its host targets, on 127.0.0.1.
+
+    The service's target takes the configured ``/metrics`` port.
+    """
+    config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    for job in config["scrape_configs"]:
+        job["static_configs"] = [
+            {
+                **group,
+                "targets": [
+                    target.replace("host.docker.internal:", "127.0.0.1:").replace(
+                        ":7070", f":{metrics_port}"
+                    )
+                    for target in group["targets"]
+                ],
+            }
+            for group in job["static_configs"]
+            if group.get("labels", {}).get("runs_on") == "host"
+        ]
+    return config
 
 
 def stop_native_prometheus() -> None:
