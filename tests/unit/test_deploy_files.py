@@ -274,3 +274,22 @@ def test_compose_runs_the_whole_stack_under_the_app_profile() -> None:
     assert in_profile == {"user-service", "worker", "relay"}
     assert services["user-service"]["build"] == "."
     assert all(services[name]["image"] == "user-service:local" for name in in_profile)
+
+
+def readme_deploy_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text[text.index("## Deploying") : text.index("## Layout")]
+
+
+def test_the_readmes_deploy_section_is_true_to_the_files() -> None:
+    section = readme_deploy_section()
+    named = set(re.findall(r"`([a-z-]+\.yaml)`", section)) - {"docker-compose.yml"}
+    assert named == {p.name for p in manifests()}
+    for module in set(re.findall(r"python -m (app\.[a-z_]+)", section)):
+        assert importlib.util.find_spec(module) is not None, module
+    settings = configmap()
+    spec = deployments()["user-service"]["spec"]["template"]["spec"]
+    assert f"`terminationGracePeriodSeconds: {spec['terminationGracePeriodSeconds']}`" in section
+    assert f"drain ({settings['APP_GRPC__DRAIN_SECONDS']} s)" in section
+    assert f"grace ({settings['APP_GRPC__GRACE_PERIOD_SECONDS']} s)" in section
+    assert "docker compose --profile app up" in section
