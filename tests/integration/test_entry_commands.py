@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -22,6 +21,7 @@ import asyncpg
 from app.adapters.postgres.database import drop_database
 from app.bootstrap import Application
 from app.config import Settings
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,12 +43,6 @@ def events(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]
     """The process's JSON log lines by event name."""
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     return {line["event"]: line for line in lines}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_the_health_probe_passes_while_the_service_serves(application: Application) -> None:

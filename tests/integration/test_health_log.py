@@ -10,7 +10,6 @@ import asyncio
 import io
 import logging
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,14 +18,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import ApplicationFactory
+from tests.support.ports import answers, free_port
 
 PASSWORD = "s3cret-in-the-url"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -53,13 +47,9 @@ def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
+        while not answers(port, timeout=0.2):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
         try:
             yield process, port
         finally:

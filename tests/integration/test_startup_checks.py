@@ -7,29 +7,16 @@ of ``make run``, ``make worker``, ``make relay``) and the process entries.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.ports import answers, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = (["scripts/local_stack.py", "ensure"], ["-m", "app.main"])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def run(arguments: list[str], **variables: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from app.bootstrap import Application
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.client import register
 from tests.conftest import running_application
+from tests.support.ports import free_port, silent_listener
 
 
 class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -86,13 +86,10 @@ async def test_spans_arrive_at_an_otlp_receiver_with_the_service_name(
 @pytest.fixture(params=["refuses", "never answers"])
 def absent_collector(request: pytest.FixtureRequest) -> Iterator[str]:
     """An OTLP endpoint where connections are refused, or accepted and never answered."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        port = listener.getsockname()[1]
-        if request.param == "refuses":
-            listener.close()
-        else:
-            listener.listen()
+    if request.param == "refuses":
+        yield f"http://127.0.0.1:{free_port()}"
+        return
+    with silent_listener() as port:
         yield f"http://127.0.0.1:{port}"
 
 

@@ -5,7 +5,6 @@ A fake ``docker`` on ``PATH`` records what it is asked; nothing is started.
 
 from __future__ import annotations
 
-import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from scripts import local_stack
+from tests.support.ports import free_port, silent_listener
 
 FAKE_DOCKER = """#!/bin/sh
 echo "$@" >> "{log}"
@@ -23,16 +23,8 @@ exit 0
 
 @pytest.fixture
 def taken_port() -> Iterator[int]:
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        yield int(server.getsockname()[1])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    with silent_listener() as port:
+        yield port
 
 
 def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, compose_plugin: bool) -> Path:

@@ -24,7 +24,8 @@ def test_every_phony_target_has_a_recipe_or_prerequisites() -> None:
         assert rule[2] or prerequisites != ["env"], f"{target} does nothing but make env"
 
 
-def test_make_help_lists_every_phony_target() -> None:
+def make_help() -> dict[str, str]:
+    """Target → description, as `make help` prints them."""
     result = subprocess.run(
         ["make", "--no-print-directory", "help"],
         cwd=ROOT,
@@ -32,18 +33,15 @@ def test_make_help_lists_every_phony_target() -> None:
         text=True,
         check=True,
     )
-    listed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
-    assert set(phony_targets()) <= listed
+    rows = [line.split(None, 1) for line in result.stdout.splitlines() if line.strip()]
+    return {row[0]: row[1] for row in rows}
+
+
+def test_make_help_lists_every_phony_target() -> None:
+    assert set(phony_targets()) <= set(make_help())
 
 
 def test_make_local_is_described_with_everything_it_starts() -> None:
-    result = subprocess.run(
-        ["make", "--no-print-directory", "help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    [local] = [line for line in result.stdout.splitlines() if line.split()[0] == "local"]
+    local = make_help()["local"]
     for part in ("PostgreSQL", "Redis", "Prometheus", "Jaeger", "Grafana"):
         assert part in local

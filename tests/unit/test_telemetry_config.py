@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Iterator
 
 import grpc
@@ -21,6 +20,7 @@ from app.observability.otel import (
     service_resource,
     tracing_plan,
 )
+from tests.support.ports import free_port, silent_listener
 
 OTEL_VARIABLES = (
     "OTEL_SDK_DISABLED",
@@ -41,16 +41,8 @@ def no_otel_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def listening_port() -> Iterator[int]:
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        yield int(server.getsockname()[1])
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    with silent_listener() as port:
+        yield port
 
 
 def test_tracing_is_off_by_default_and_says_how_to_switch_it_on() -> None:
@@ -96,7 +88,7 @@ def test_the_console_exporter_is_the_sdks_own(monkeypatch: pytest.MonkeyPatch) -
 def test_without_a_collector_the_local_setting_prints_spans_instead(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     plan = tracing_plan(TracingSettings(enabled=True, console_without_collector=True))
     assert plan.exporters == ("console",)
     assert plan.reason.startswith("no collector answers at http://127.0.0.1:")
