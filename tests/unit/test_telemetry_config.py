@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -11,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
-from app.config import TracingSettings
+from app.config import TracingSettings, load_settings
 from app.grpc.telemetry_interceptors import go_code_name, split_method
 from app.observability.otel import (
     TraceConsole,
@@ -22,6 +23,7 @@ from app.observability.otel import (
 )
 from tests.support.ports import free_port, silent_listener
 
+LOCAL_CONFIG = Path(__file__).resolve().parents[2] / "config" / "local.yaml"
 OTEL_VARIABLES = (
     "OTEL_SDK_DISABLED",
     "OTEL_TRACES_EXPORTER",
@@ -174,3 +176,15 @@ def test_codes_are_spelled_as_go_spells_them(code: grpc.StatusCode, name: str) -
 
 def test_a_full_method_splits_into_service_and_method() -> None:
     assert split_method("/userService.UserService/Login") == ("userService.UserService", "Login")
+
+
+@pytest.mark.parametrize("collector", [True, False])
+def test_make_run_traces_to_a_collector_when_one_answers_else_to_the_console(
+    monkeypatch: pytest.MonkeyPatch, collector: bool
+) -> None:
+    monkeypatch.setenv("APP_CONFIG_FILE", str(LOCAL_CONFIG))
+    with silent_listener() as port:
+        endpoint = f"http://127.0.0.1:{port if collector else free_port()}"
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        plan = tracing_plan(load_settings().tracing)
+    assert plan.exporters == (("otlp_proto_grpc",) if collector else ("console",))
