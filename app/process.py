@@ -16,7 +16,8 @@ import structlog
 
 from app.config import ConfigError, Settings, load_settings
 from app.observability.logging import configure_logging
-from app.observability.otel import TracingConfigError, shutdown_process_telemetry
+from app.observability.otel import shutdown_process_telemetry
+from app.observability.trace_export import TracingConfigError
 
 logger = structlog.get_logger("app.process")
 

@@ -25,33 +25,17 @@ exporter, no instrumentation; the OpenTelemetry API stays a no-op.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import TextIO, TypeVar
-from urllib.parse import urlsplit
+from typing import TypeVar
 
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.sdk._configuration import (
-    _get_exporter_entry_point,
-    _get_exporter_names,
-    _import_exporters,
-)
-from opentelemetry.sdk.environment_variables import (
-    OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-    OTEL_SDK_DISABLED,
-)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
@@ -59,7 +43,6 @@ from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
-    SpanExportResult,
 )
 from opentelemetry.sdk.trace.sampling import (
     Decision,
@@ -76,152 +59,23 @@ from redis.asyncio import Redis
 from redis.observability import MetricGroup, OTelConfig, get_observability_instance
 
 from app.config import TracingSettings
+from app.observability.trace_console import TraceConsole
+from app.observability.trace_export import (
+    QuietExporter,
+    TracingPlan,
+    build_exporters,
+    otlp_endpoint,
+    tracing_plan,
+)
 
 logger = structlog.get_logger(__name__)
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
 _T = TypeVar("_T")
 
-#: The SDK's default OTLP/gRPC endpoint (Jaeger's and the collector's receiver).
-DEFAULT_OTLP_ENDPOINT = "http://localhost:4317"
 #: How long shutting down waits for an export still in progress (a slow or absent collector).
 EXPORT_SHUTDOWN_SECONDS = 0.5
-#: How long the start-up check waits for a collector to accept a connection.
-COLLECTOR_PROBE_SECONDS = 0.3
-# The OTLP exporters log every retry and every failed batch; ours says it once.
+# The OTLP exporters log every retry and every failed batch; QuietExporter says it once.
 _SDK_EXPORT_LOGGERS = ("opentelemetry.exporter.otlp.proto.grpc.exporter",)
-
-
-class TracingConfigError(Exception):
-    """An ``OTEL_*`` variable names an exporter or protocol that is not installed."""
-
-
-@dataclass(frozen=True)
-class TracingPlan:
-    """Where spans go, decided from the settings and the standard variables.
-
-    ``exporters`` are the SDK's entry-point names (``otlp_proto_grpc``,
-    ``console``); empty when tracing is off. ``reason`` says why, for the
-    start-up line.
-    """
-
-    exporters: tuple[str, ...]
-    reason: str
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.exporters)
-
-
-def otlp_endpoint() -> str:
-    """The OTLP traces endpoint the SDK's exporter will use."""
-    return (
-        os.environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-        or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT)
-        or DEFAULT_OTLP_ENDPOINT
-    )
-
-
-def collector_answers(endpoint: str, timeout: float = COLLECTOR_PROBE_SECONDS) -> bool:
-    """Whether something accepts connections at ``endpoint`` (``http://host:port``)."""
-    parts = urlsplit(endpoint if "//" in endpoint else f"//{endpoint}")
-    try:
-        with socket.create_connection((parts.hostname or "localhost", parts.port or 4317), timeout):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
-def tracing_plan(settings: TracingSettings) -> TracingPlan:
-    """Decide where spans go; the standard variables win over the settings.
-
-    ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` switch tracing
-    off; any other ``OTEL_TRACES_EXPORTER`` switches it on with those
-    exporters. Without the variable, ``tracing.enabled`` exports over OTLP, or
-    to the console when ``tracing.console_without_collector`` is set and no
-    collector answers.
-    """
-    if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() in _TRUE:
-        return TracingPlan((), f"{OTEL_SDK_DISABLED}=true")
-    chosen = os.environ.get(OTEL_TRACES_EXPORTER, "").strip()
-    if chosen:
-        names = _exporter_names(lambda: _get_exporter_names("traces"))
-        return TracingPlan(tuple(names), f"{OTEL_TRACES_EXPORTER}={chosen}")
-    if not settings.enabled:
-        return TracingPlan((), "APP_TRACING__ENABLED=false")
-    otlp = _exporter_names(lambda: [_get_exporter_entry_point("otlp", "traces")])
-    if settings.console_without_collector and not collector_answers(otlp_endpoint()):
-        return TracingPlan(("console",), f"no collector answers at {otlp_endpoint()}")
-    return TracingPlan(tuple(otlp), "APP_TRACING__ENABLED=true")
-
-
-def _exporter_names(read: Callable[[], list[str]]) -> list[str]:
-    try:
-        return read()
-    except RuntimeError as err:  # the SDK's error for an unknown OTLP protocol
-        raise TracingConfigError(str(err)) from None
-
-
-def build_exporters(plan: TracingPlan) -> list[SpanExporter]:
-    """The SDK's exporters for ``plan``, each built as the SDK builds them (from ``OTEL_*``).
-
-    A ``console`` exporter chosen because no collector answers prints one line
-    per span (:class:`TraceConsole`); ``OTEL_TRACES_EXPORTER=console`` is the SDK's JSON block.
-    """
-    if plan.exporters == ("console",) and not plan.reason.startswith(OTEL_TRACES_EXPORTER):
-        return [TraceConsole()]
-    try:
-        classes, _, _ = _import_exporters(list(plan.exporters), [], [])
-    except (RuntimeError, ValueError) as err:
-        raise TracingConfigError(f"{OTEL_TRACES_EXPORTER}: {err}") from None
-    return [exporter_class() for exporter_class in classes.values()]
-
-
-class TraceConsole(SpanExporter):
-    """Prints each request's or consumed event's trace as an indented tree, one line a span.
-
-    Spans end children first, so they are held until their trace's root ends.
-    Traces whose root is neither a SERVER nor a CONSUMER span (the relay's
-    polling, every half second) are dropped: on a console they would bury the
-    requests. At most :attr:`max_pending` traces wait for their root.
-    """
-
-    max_pending = 1000
-
-    def __init__(self, out: TextIO | None = None) -> None:
-        self._out = out
-        self._pending: dict[int, list[ReadableSpan]] = {}
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        for span in spans:
-            trace_id = span.context.trace_id if span.context else 0
-            self._pending.setdefault(trace_id, []).append(span)
-            if span.parent is None or span.parent.is_remote:
-                trace_spans = self._pending.pop(trace_id)
-                if span.kind in (SpanKind.SERVER, SpanKind.CONSUMER):
-                    self._print(span, trace_spans)
-        while len(self._pending) > self.max_pending:
-            self._pending.pop(next(iter(self._pending)))
-        return SpanExportResult.SUCCESS
-
-    def _print(self, root: ReadableSpan, spans: list[ReadableSpan]) -> None:
-        depth = {root.context.span_id if root.context else 0: 0}
-        lines = []
-        for span in sorted(spans, key=lambda s: s.start_time or 0):
-            parent = span.parent.span_id if span.parent else None
-            level = depth.get(parent, 0) + 1 if span is not root else 0
-            depth[span.context.span_id if span.context else 0] = level
-            lines.append(f"{'  ' * level}{span_line(span)}")
-        out = self._out or sys.stdout
-        out.write(f"trace {format(root.context.trace_id, '032x')}\n" + "\n".join(lines) + "\n")
-        out.flush()
-
-
-def span_line(span: ReadableSpan) -> str:
-    """One readable line: name, kind, duration, and the status when it is not OK."""
-    duration_ms = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
-    status = "" if span.status.is_ok else f" {span.status.status_code.name}"
-    return f"{span.name} [{span.kind.name.lower()}] {duration_ms:.2f} ms{status}"
 
 
 def service_resource(service_name: str) -> Resource:
@@ -231,52 +85,6 @@ def service_resource(service_name: str) -> Resource:
     if str(detected.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         return detected.merge(Resource({SERVICE_NAME: service_name}))
     return detected
-
-
-class QuietExporter(SpanExporter):
-    """An exporter that reports a collector outage once, and bounds its shutdown.
-
-    The first failed export logs one warning (the SDK's exporter would log
-    every retry of every batch); a later success logs that export resumed.
-    :meth:`shutdown` is idempotent, so it can interrupt an export that retries.
-    """
-
-    def __init__(self, exporter: SpanExporter, destination: str) -> None:
-        self.inner = exporter
-        self._exporter = exporter
-        self._destination = destination
-        self._failing = False
-        self._shut_down = False
-        self._lock = threading.Lock()
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        cause: str | None = None
-        try:
-            result = self._exporter.export(spans)
-        except Exception as err:
-            result, cause = SpanExportResult.FAILURE, repr(err)
-        if result is SpanExportResult.FAILURE and not self._failing:
-            self._failing = True
-            logger.warning(
-                "traces not exported: the collector does not answer; spans are dropped"
-                " until it does",
-                destination=self._destination,
-                **({} if cause is None else {"error": cause}),
-            )
-        elif result is SpanExportResult.SUCCESS and self._failing:
-            self._failing = False
-            logger.info("traces exported again", destination=self._destination)
-        return result
-
-    def shutdown(self) -> None:
-        with self._lock:
-            if self._shut_down:
-                return
-            self._shut_down = True
-        self._exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._exporter.force_flush(timeout_millis)
 
 
 class _ProcessorFanout(SpanProcessor):

@@ -14,13 +14,9 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProces
 
 from app.config import TracingSettings, load_settings
 from app.grpc.telemetry_interceptors import go_code_name, split_method
-from app.observability.otel import (
-    TraceConsole,
-    TracingConfigError,
-    build_exporters,
-    service_resource,
-    tracing_plan,
-)
+from app.observability.otel import service_resource
+from app.observability.trace_console import TraceConsole
+from app.observability.trace_export import TracingConfigError, build_exporters, tracing_plan
 from tests.support.ports import free_port, silent_listener
 
 LOCAL_CONFIG = Path(__file__).resolve().parents[2] / "config" / "local.yaml"
