@@ -356,13 +356,13 @@ def stores() -> list[Store]:
 
 NATIVE_STARTERS = {"PostgreSQL": start_native_postgres, "Redis": start_native_redis}
 
-# The compose services `make local` starts, and the host port each publishes.
+# The compose services `make local` starts, and the host ports each publishes.
 COMPOSE_PORTS = {
-    "postgres": 5432,
-    "redis": 6379,
-    "jaeger": 4317,
-    "prometheus": PROMETHEUS.port,
-    "grafana": 3000,
+    "postgres": (5432,),
+    "redis": (6379,),
+    "jaeger": (4317, 16686),
+    "prometheus": (PROMETHEUS.port,),
+    "grafana": (3000,),
 }
 
 
@@ -380,9 +380,13 @@ def compose_up() -> bool:
         )
         return False
     services = []
-    for service, port in COMPOSE_PORTS.items():
-        if answers(Address("127.0.0.1", port)):
-            say(f"port {port} is taken: not starting compose service {service}, using what answers")
+    for service, ports in COMPOSE_PORTS.items():
+        taken = [port for port in ports if answers(Address("127.0.0.1", port))]
+        if taken:
+            say(
+                f"port {', '.join(map(str, taken))} is taken: not starting compose service"
+                f" {service}, using what answers"
+            )
         else:
             services.append(service)
     if not services:

@@ -46,7 +46,7 @@ def test_compose_up_leaves_out_the_services_whose_port_is_taken(
 ) -> None:
     log = fake_docker(tmp_path, monkeypatch, compose_plugin=True)
     monkeypatch.setattr(
-        local_stack, "COMPOSE_PORTS", {"postgres": taken_port, "redis": free_port()}
+        local_stack, "COMPOSE_PORTS", {"postgres": (taken_port,), "redis": (free_port(),)}
     )
 
     assert local_stack.docker_engine_runs()
