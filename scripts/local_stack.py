@@ -435,8 +435,11 @@ def up(only_missing: bool) -> int:
 
 
 def down() -> int:
-    if docker_engine_runs():
-        return subprocess.run(["docker", "compose", "down"], cwd=ROOT, check=False).returncode  # noqa: S607
+    """Stop the compose stack (where it can have run) and whatever native servers `up` started."""
+    if docker_engine_runs() and compose_plugin_exists():
+        result = subprocess.run(["docker", "compose", "down"], cwd=ROOT, check=False)  # noqa: S607
+        if result.returncode != 0:
+            return result.returncode
     stop_native_postgres()
     stop_native_redis()
     stop_native_prometheus()
