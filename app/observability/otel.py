@@ -14,23 +14,20 @@ one warning, and shutting down waits for it at most :data:`EXPORT_SHUTDOWN_SECON
 
 OpenTelemetry allows one global tracer provider and one global meter provider
 per process, and the :func:`~app.observability.tracing.traced` decorator and
-the library instrumentations all use the global one. Tests and benchmarks
-build several applications in one process, each with its own exporter, so the
-provider is installed once and each application plugs its span processors into
-it (and takes them out on shutdown); while no application traces, the sampler
-drops every span. With tracing off nothing here runs: no provider, no
-exporter, no instrumentation; the OpenTelemetry API stays a no-op.
+the library instrumentations all use the global one: it is installed the first
+time an application traces, and each application adds its span processors to
+it. With tracing off nothing here runs: no provider, no exporter, no
+instrumentation; the OpenTelemetry API stays a no-op.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import structlog
-from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
@@ -38,22 +35,12 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
 )
-from opentelemetry.sdk.trace.sampling import (
-    Decision,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-    TraceIdRatioBased,
-    _get_from_env_or_default,
-)
-from opentelemetry.trace import Link, SpanKind
-from opentelemetry.util.types import Attributes
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.observability import MetricGroup, OTelConfig, get_observability_instance
@@ -87,91 +74,28 @@ def service_resource(service_name: str) -> Resource:
     return detected
 
 
-class _ProcessorFanout(SpanProcessor):
-    """The provider's one span processor: hands each span to every application's."""
-
-    def __init__(self) -> None:
-        self._processors: tuple[SpanProcessor, ...] = ()
-        self._lock = threading.Lock()
-
-    @property
-    def active(self) -> bool:
-        return bool(self._processors)
-
-    def add(self, processor: SpanProcessor) -> None:
-        with self._lock:
-            self._processors = (*self._processors, processor)
-
-    def remove(self, processor: SpanProcessor) -> None:
-        with self._lock:
-            self._processors = tuple(p for p in self._processors if p is not processor)
-
-    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
-        for processor in self._processors:
-            processor.on_start(span, parent_context=parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        for processor in self._processors:
-            processor.on_end(span)
-
-    def shutdown(self) -> None:
-        for processor in self._processors:
-            processor.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return all(p.force_flush(timeout_millis) for p in self._processors)
-
-
-class _SwitchableSampler(Sampler):
-    """Parent-based ratio sampling while an application traces; drops everything otherwise."""
-
-    def __init__(self, fanout: _ProcessorFanout) -> None:
-        self._fanout = fanout
-        self._delegate: Sampler = ParentBased(TraceIdRatioBased(1.0))
-
-    def set_sampler(self, sampler: Sampler) -> None:
-        self._delegate = sampler
-
-    def should_sample(
-        self,
-        parent_context: otel_context.Context | None,
-        trace_id: int,
-        name: str,
-        kind: SpanKind | None = None,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-        trace_state: trace.TraceState | None = None,
-    ) -> SamplingResult:
-        if not self._fanout.active:
-            return SamplingResult(Decision.DROP)
-        return self._delegate.should_sample(
-            parent_context, trace_id, name, kind, attributes, links, trace_state
-        )
-
-    def get_description(self) -> str:
-        return f"Switchable({self._delegate.get_description()})"
-
-
 class _ProcessTelemetry:
     """What OpenTelemetry lets a process have once: providers and instrumentations."""
 
     def __init__(self) -> None:
-        self.fanout = _ProcessorFanout()
-        self.sampler = _SwitchableSampler(self.fanout)
-        self.tracing_installed = False
+        self.tracer_provider: TracerProvider | None = None
         self.otel_metrics: CollectorRegistry | None = None
         self._lock = threading.Lock()
 
-    def install_tracing(self, service_name: str) -> None:
+    def install_tracing(self, service_name: str) -> TracerProvider:
+        """The process's tracer provider, installed (with the SQL instrumentation) the first time.
+
+        The SDK picks the sampler itself (``OTEL_TRACES_SAMPLER``, ``_ARG``;
+        parent-based always-on by default).
+        """
         with self._lock:
-            if self.tracing_installed:
-                return
-            provider = TracerProvider(sampler=self.sampler, resource=service_resource(service_name))
-            provider.add_span_processor(self.fanout)
-            trace.set_tracer_provider(provider)
-            # SQL text only ($1 placeholders), never the parameter values.
-            AsyncPGInstrumentor(capture_parameters=False).instrument()  # type: ignore[no-untyped-call]
-            self.tracing_installed = True
+            if self.tracer_provider is None:
+                provider = TracerProvider(resource=service_resource(service_name))
+                trace.set_tracer_provider(provider)
+                # SQL text only ($1 placeholders), never the parameter values.
+                AsyncPGInstrumentor(capture_parameters=False).instrument()  # type: ignore[no-untyped-call]
+                self.tracer_provider = provider
+            return self.tracer_provider
 
     def install_metrics(self, service_name: str) -> CollectorRegistry:
         """The registry that renders OpenTelemetry metrics (redis-py's) for Prometheus."""
@@ -204,15 +128,19 @@ def otel_metrics_registry(service_name: str) -> CollectorRegistry:
 
 
 class Tracing:
-    """One application's tracing: its span processors on the process's provider."""
+    """One application's tracing: its span processors on the process's provider.
+
+    A process serves one application, except in tests and benchmarks, which
+    build several through the composition root. OpenTelemetry's provider can
+    add span processors but not remove them, so a stopped application's
+    processors stay on it, shut down: they drop whatever they are handed.
+    """
 
     def __init__(
         self, settings: TracingSettings, plan: TracingPlan, exporter: SpanExporter | None = None
     ) -> None:
         self.plan = plan
-        _process.install_tracing(settings.service_name)
-        # The SDK's sampler from OTEL_TRACES_SAMPLER(_ARG); parent-based always-on by default.
-        _process.sampler.set_sampler(_get_from_env_or_default())
+        provider = _process.install_tracing(settings.service_name)
         for name in _SDK_EXPORT_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         destination = self.destination
@@ -222,7 +150,7 @@ class Tracing:
         ]
         self._processors = [_processor_for(exporter) for exporter in self._exporters]
         for processor in self._processors:
-            _process.fanout.add(processor)
+            provider.add_span_processor(processor)
 
     @property
     def destination(self) -> str:
@@ -247,8 +175,6 @@ class Tracing:
         retries for up to its timeout (10 s) while the collector does not
         answer; shutting the exporter down after the budget ends those retries.
         """
-        for processor in self._processors:
-            _process.fanout.remove(processor)
         for processor, exporter in zip(self._processors, self._exporters, strict=True):
             deadline = threading.Timer(EXPORT_SHUTDOWN_SECONDS, exporter.shutdown)
             deadline.daemon = True

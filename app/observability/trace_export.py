@@ -147,6 +147,8 @@ class QuietExporter(SpanExporter):
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shut_down:  # an application that stopped, in a process that goes on
+            return SpanExportResult.FAILURE
         cause: str | None = None
         try:
             result = self._exporter.export(spans)
