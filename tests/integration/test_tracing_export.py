@@ -8,21 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
+import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from datetime import datetime
+from pathlib import Path
 
 import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from app.bootstrap import Application
+from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.client import register
 from tests.conftest import running_application
 from tests.support.ports import free_port, silent_listener
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -127,3 +136,59 @@ async def test_a_collector_that_does_not_answer_costs_one_warning_and_under_a_se
     assert len([line for line in lines if "traces not exported" in line]) == 1, lines
     assert not [line for line in lines if "opentelemetry.exporter" in line], lines
     assert shutdown_seconds < 1.0
+
+
+async def test_the_service_process_exits_within_a_second_of_stopping_without_a_collector(
+    settings: Settings, absent_collector: str
+) -> None:
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("APP_", "OTEL_"))},
+        "APP_GRPC__HOST": "127.0.0.1",
+        "APP_GRPC__PORT": str(free_port()),
+        "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
+        "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
+        "APP_METRICS__ENABLED": "false",
+        "APP_EVENTS__RELAY_ENABLED": "false",
+        "APP_LOGGING__FORMAT": "json",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": absent_collector,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.main",
+        cwd=ROOT,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    lines: list[dict[str, str]] = []
+    try:
+        async with asyncio.timeout(60):
+            while not lines or lines[-1].get("event") != "serving":
+                line = await process.stdout.readline()
+                assert line, f"exited early: {lines}"
+                if line.startswith(b"{"):
+                    lines.append(json.loads(line))
+            port = environment["APP_GRPC__PORT"]
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                for _ in range(3):
+                    await register(pb_grpc.UserServiceStub(channel))
+            await asyncio.sleep(0.3)  # a batch goes out, and waits for the collector
+            process.send_signal(signal.SIGTERM)
+            rest, _ = await process.communicate()
+            exited = time.time()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    lines += [json.loads(line) for line in rest.splitlines() if line.startswith(b"{")]
+    events = [line["event"] for line in lines]
+    stopped = datetime.fromisoformat(lines[events.index("stopped")]["timestamp"]).timestamp()
+    assert process.returncode == 0, lines
+    assert exited - stopped < 1.0
+    assert len([e for e in events if e.startswith("traces not exported")]) <= 1
+    assert not [line for line in lines if line.get("logger", "").startswith("opentelemetry")]
