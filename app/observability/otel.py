@@ -60,7 +60,7 @@ logger = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
 #: How long shutting down waits for an export still in progress (a slow or absent collector).
-EXPORT_SHUTDOWN_SECONDS = 0.5
+EXPORT_SHUTDOWN_SECONDS = 0.25
 # The OTLP exporters log every retry and every failed batch; QuietExporter says it once.
 _SDK_EXPORT_LOGGERS = ("opentelemetry.exporter.otlp.proto.grpc.exporter",)
 
