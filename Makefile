@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATED := app/grpc/generated
 
-.PHONY: help env proto local local-down run worker relay test test-unit test-integration lint format bench clean
+.PHONY: help env proto local local-down run worker relay migrate test test-unit test-integration lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,13 +27,13 @@ proto: env ## Regenerate the Python code from proto/
 		--mypy_out=$(GENERATED) --mypy_grpc_out=$(GENERATED) proto/user_service.proto
 	sed -i 's/^import user_service_pb2 as/from . import user_service_pb2 as/' $(GENERATED)/user_service_pb2_grpc.py $(GENERATED)/user_service_pb2_grpc.pyi
 
-local: env ## Start PostgreSQL and Redis (docker compose, or native binaries)
+local: env ## Start PostgreSQL, Redis, Prometheus; with Docker also Jaeger and Grafana (else native binaries)
 	$(PY) scripts/local_stack.py up
 
 local-down: env ## Stop what `make local` started
 	$(PY) scripts/local_stack.py down
 
-run: env ## Serve: create the database, apply migrations, start the gRPC server
+run: env ## Serve on :5000 (migrates first; starts servers only for the default addresses); Ctrl-C stops
 	$(PY) scripts/local_stack.py ensure
 	$(PY) -m app.main
 
@@ -45,14 +45,27 @@ relay: env ## Run the outbox relay on its own (outbox → events stream); /metri
 	$(PY) scripts/local_stack.py ensure
 	APP_METRICS__PORT=$${APP_METRICS__PORT:-7072} $(PY) -m app.relay
 
+migrate: env ## Create the database if missing and apply migrations, then exit
+	$(PY) scripts/local_stack.py ensure
+	$(PY) -m app.migrate
+
 test: env ## Run the whole suite against real PostgreSQL and Redis
 	$(PY) scripts/local_stack.py ensure
 	$(PY) -m pytest
 
-lint: env ## ruff and mypy
+test-unit: env ## Run the unit tests only (no PostgreSQL or Redis needed)
+	$(PY) -m pytest tests/unit
+
+test-integration: env ## Run the integration tests only
+	$(PY) scripts/local_stack.py ensure
+	$(PY) -m pytest tests/integration
+
+lint: env ## ruff, mypy, hadolint (Dockerfile), kubernetes-validate (deploy/kubernetes, offline)
 	$(VENV)/bin/ruff check app tests scripts
 	$(VENV)/bin/ruff format --check app tests scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/kubernetes-validate --strict --quiet $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
 
 format: env ## Format the code
 	$(VENV)/bin/ruff format app tests scripts
@@ -61,6 +74,6 @@ format: env ## Format the code
 clean: ## Remove the environment and local data
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
 
-bench: env ## Benchmarks (ratios against baselines measured in the same run)
+bench: env ## Run every bench/bench_*.py: ratios against baselines measured in the same run
 	$(PY) scripts/local_stack.py ensure
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done

@@ -29,7 +29,7 @@ from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
-from app.config import Settings
+from app.config import Settings, server_address
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
     ErrorInterceptor,
@@ -40,6 +40,7 @@ from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
 from app.grpc.telemetry_interceptors import telemetry_interceptors
 from app.observability.otel import untraced
+from app.observability.outbox_metrics import MeasuredOutbox
 from app.observability.telemetry import Telemetry
 from app.usecases.audit import AuditLogProjector
 from app.usecases.relay import OutboxRelay
@@ -124,7 +125,8 @@ async def prepare_database(settings: Settings) -> None:
 
 async def build_clients(settings: Settings, telemetry: Telemetry) -> tuple[asyncpg.Pool, Redis]:
     """The migrated database's pool and the main Redis client, both instrumented."""
-    await prepare_database(settings)
+    if settings.postgres.migrate_on_start:
+        await prepare_database(settings)
     postgres = settings.postgres
     pool = await create_pool(
         postgres.dsn.get_secret_value(),
@@ -182,8 +184,11 @@ async def build_application(
     sessions = SessionUseCase(session_store)
     health = HealthReporter(
         [
-            ("postgresql", untraced(lambda: pool.fetchval("SELECT 1"))),
-            ("redis", untraced(redis.ping)),
+            (
+                f"postgresql at {server_address(settings.postgres.dsn, 5432)}",
+                untraced(lambda: pool.fetchval("SELECT 1")),
+            ),
+            (f"redis at {server_address(settings.redis.url, 6379)}", untraced(redis.ping)),
         ],
         interval=settings.health.check_interval_seconds,
         timeout=settings.health.check_timeout_seconds,
@@ -230,7 +235,7 @@ def events_stream_key(settings: Settings) -> str:
 def build_relay(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> OutboxRelay:
     events = settings.events
     return OutboxRelay(
-        OutboxPgRepository(pool),
+        MeasuredOutbox(OutboxPgRepository(pool)),
         RedisStreamPublisher(
             redis, stream_key=events_stream_key(settings), max_length=events.max_length
         ),

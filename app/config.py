@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from redis.connection import parse_url as parse_redis_url
 
 CONFIG_FILE_VARIABLE = "APP_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = Path("config/local.yaml")
@@ -26,6 +28,28 @@ DEFAULT_CONFIG_FILE = Path("config/local.yaml")
 
 class _Section(BaseModel):
     model_config = {"extra": "forbid", "frozen": True}
+
+
+def checked_postgres_dsn(dsn: SecretStr) -> SecretStr:
+    """A ``postgresql://`` URL with a readable port; the message never repeats the DSN."""
+    parts = urlsplit(dsn.get_secret_value())
+    if parts.scheme not in {"postgresql", "postgres"}:
+        raise ValueError("must be a URL like postgresql://user@host:5432/database")
+    parts.port  # noqa: B018 - raises ValueError naming a bad port
+    return dsn
+
+
+def server_address(url: SecretStr, default_port: int) -> str:
+    """``host:port`` of a DSN or URL, safe to log (no user, password or database)."""
+    parts = urlsplit(url.get_secret_value())
+    return f"{parts.hostname or 'localhost'}:{parts.port or default_port}"
+
+
+def checked_redis_url(url: SecretStr | None) -> SecretStr | None:
+    """A URL redis-py accepts (``redis://``, ``rediss://``, ``unix://``), parsed as it will be."""
+    if url is not None:
+        parse_redis_url(url.get_secret_value())  # type: ignore[no-untyped-call]
+    return url
 
 
 class GrpcSettings(_Section):
@@ -45,6 +69,10 @@ class PostgresSettings(_Section):
     pool_max_size: int = Field(10, ge=1)
     command_timeout_seconds: float = Field(5.0, gt=0)
     connect_timeout_seconds: float = Field(5.0, gt=0)
+    # false where a separate step migrates (`python -m app.migrate`: a Kubernetes init container).
+    migrate_on_start: bool = True
+
+    _dsn = field_validator("dsn")(checked_postgres_dsn)
 
 
 class RedisSettings(_Section):
@@ -52,6 +80,8 @@ class RedisSettings(_Section):
     key_prefix: str = "user-service:"
     max_connections: int = Field(64, ge=1)
     socket_timeout_seconds: float = Field(2.0, gt=0)
+
+    _url = field_validator("url")(checked_redis_url)
 
 
 class SessionSettings(_Section):
@@ -62,6 +92,8 @@ class CacheSettings(_Section):
     user_ttl_seconds: int = Field(300, ge=1)
     # A separate Redis for the user cache; unset means the sessions' Redis.
     redis_url: SecretStr | None = None
+
+    _redis_url = field_validator("redis_url")(checked_redis_url)
 
 
 class PasswordSettings(_Section):
@@ -92,13 +124,16 @@ class MetricsSettings(_Section):
 
 
 class TracingSettings(_Section):
-    """OpenTelemetry tracing; the standard ``OTEL_*`` variables override these."""
+    """What the service adds to OpenTelemetry's own ``OTEL_*`` variables (which win).
+
+    Endpoint, protocol, sampler and batching are the SDK's variables
+    (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_TRACES_SAMPLER``…), read by the SDK.
+    """
 
     enabled: bool = False
-    endpoint: str = "http://127.0.0.1:4317"
-    insecure: bool = True
     service_name: str = "user-service"
-    sampler_ratio: float = Field(1.0, ge=0.0, le=1.0)
+    # For local use: print spans when no OTLP collector answers at start-up.
+    console_without_collector: bool = False
 
 
 class EventsSettings(_Section):

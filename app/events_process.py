@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+
+import structlog
 
 from app.bootstrap import EventsProcess
 from app.config import Settings
 from app.process import Serve
 
+logger = structlog.get_logger(__name__)
+
 Builder = Callable[[Settings], Awaitable[EventsProcess]]
+Describe = Callable[[Settings], Mapping[str, str]]
 
 
-def serving(build: Builder) -> Serve:
-    """A ``Serve`` for :func:`app.process.run_process` that runs ``build``'s process."""
+def serving(build: Builder, name: str, describe: Describe) -> Serve:
+    """A ``Serve`` for :func:`app.process.run_process` that runs ``build``'s process.
+
+    Its start and stop lines name the process and what ``describe`` tells
+    (the stream, the group, the consumer), so a log shows what it worked on.
+    """
 
     async def serve(settings: Settings, stop: asyncio.Event) -> None:
         process = await build(settings)
+        details = describe(settings)
+        logger.info(f"{name} started", **details)
         running = asyncio.create_task(process.run(), name="events-process")
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
         process.stop()
         stopping.cancel()
         await running
+        logger.info(f"{name} stopped", **details)
 
     return serve

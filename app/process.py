@@ -16,6 +16,8 @@ import structlog
 
 from app.config import ConfigError, Settings, load_settings
 from app.observability.logging import configure_logging
+from app.observability.otel import shutdown_process_telemetry
+from app.observability.trace_export import TracingConfigError
 
 logger = structlog.get_logger("app.process")
 
@@ -30,21 +32,38 @@ async def _serve_until_signalled(settings: Settings, serve: Serve) -> None:
     await serve(settings, stop)
 
 
-def run_process(name: str, serve: Serve) -> int:
-    """Load settings, configure logging and run ``serve``; the exit status.
+BAD_SETTING = 2
 
-    A bad setting exits 2 with one line on stderr naming it; a port that
-    cannot be bound exits 1.
-    """
+
+def settings_with_logging(name: str) -> Settings | None:
+    """The settings, with logging configured from them; None (after one line on
+    stderr naming the bad setting) when they cannot be read."""
     try:
         settings = load_settings()
     except ConfigError as err:
         print(f"{name}: {err}", file=sys.stderr)
-        return 2
+        return None
     configure_logging(settings.logging.level, settings.logging.format)
+    return settings
+
+
+def run_process(name: str, serve: Serve) -> int:
+    """Load settings, configure logging and run ``serve``; the exit status.
+
+    A bad setting (or ``OTEL_*`` variable) exits 2 with one line on stderr
+    naming it; a port that cannot be bound exits 1.
+    """
+    settings = settings_with_logging(name)
+    if settings is None:
+        return BAD_SETTING
     try:
         asyncio.run(_serve_until_signalled(settings, serve))
+    except TracingConfigError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return BAD_SETTING
     except OSError as err:
         logger.error("cannot start", process=name, error=str(err))
         return 1
+    finally:
+        shutdown_process_telemetry()
     return 0

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import sys
 
-from app.bootstrap import build_relay_process
+from app.bootstrap import build_relay_process, events_stream_key
+from app.config import Settings
 from app.events_process import serving
 from app.process import run_process
 
+
+def describe(settings: Settings) -> dict[str, str]:
+    return {"stream": events_stream_key(settings)}
+
+
 if __name__ == "__main__":
-    sys.exit(run_process("user-service-relay", serving(build_relay_process)))
+    sys.exit(
+        run_process("user-service-relay", serving(build_relay_process, "relay process", describe))
+    )

@@ -10,9 +10,23 @@ from __future__ import annotations
 
 import sys
 
-from app.bootstrap import build_audit_worker
+from app.bootstrap import build_audit_worker, consumer_options, events_stream_key
+from app.config import Settings
 from app.events_process import serving
 from app.process import run_process
 
+
+def describe(settings: Settings) -> dict[str, str]:
+    return {
+        "stream": events_stream_key(settings),
+        "group": settings.events.group,
+        "consumer": consumer_options(settings).consumer,
+    }
+
+
 if __name__ == "__main__":
-    sys.exit(run_process("user-service-worker", serving(build_audit_worker)))
+    sys.exit(
+        run_process(
+            "user-service-worker", serving(build_audit_worker, "audit-log worker", describe)
+        )
+    )

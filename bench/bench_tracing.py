@@ -12,13 +12,19 @@ three read paths with sequential calls from one client:
 The paths: GetMe (one Redis GETEX), FindByID on a cache hit (GETEX + GET) and
 FindByEmail (GETEX + one PostgreSQL SELECT). Results are p50 ratios to the
 baseline of the same path. The run makes its own database and key prefix and
-removes both; ``BENCH_CALLS`` sets the calls per measurement.
+removes both; ``BENCH_CALLS`` sets the calls per measurement. Each configuration
+runs in a process of its own (OpenTelemetry's provider is process-wide).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import os
 import statistics
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -32,12 +38,16 @@ from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.observability.logging import configure_logging
 from tests.isolation import remove_run_data
 
-CONFIGURATIONS: list[tuple[str, dict[str, dict[str, Any]]]] = [
-    ("off", {}),
-    ("metrics", {"metrics": {"enabled": True}}),
-    ("tracing, ratio 0", {"tracing": {"enabled": True, "sampler_ratio": 0.0}}),
-    ("tracing, ratio 1", {"tracing": {"enabled": True, "sampler_ratio": 1.0}}),
+CONFIGURATIONS: list[tuple[str, dict[str, dict[str, Any]], str]] = [
+    ("off", {}, "1"),
+    ("metrics", {"metrics": {"enabled": True}}, "1"),
+    ("tracing, ratio 0", {"tracing": {"enabled": True}}, "0"),
+    ("tracing, ratio 1", {"tracing": {"enabled": True}}, "1"),
 ]
+
+
+# Marks the child's result line among its log lines (stdout too).
+RESULT = "result: "
 
 
 class DroppingExporter(SpanExporter):
@@ -70,22 +80,41 @@ async def paths(stub: pb_grpc.UserServiceStub) -> dict[str, Callable[[], Awaitab
     }
 
 
-async def main() -> None:
+async def measure_configuration(name: str) -> dict[str, list[float]]:
+    """Seconds per call of each path, for the configuration ``name``, in this process."""
     # As the service logs in production (JSON), but only warnings: the per-call
     # log line would otherwise dominate what is measured.
     configure_logging("WARNING", "json")
-    results: dict[str, dict[str, list[float]]] = {}
+    [(sections, ratio)] = [(sections, ratio) for n, sections, ratio in CONFIGURATIONS if n == name]
+    # The SDK reads its sampler from the standard variables when tracing starts.
+    os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+    os.environ["OTEL_TRACES_SAMPLER_ARG"] = ratio
+    settings = bench_settings(**sections)
     try:
-        for name, sections in CONFIGURATIONS:
-            settings = bench_settings(**sections)
-            async with (
-                running(settings, span_exporter=DroppingExporter()) as application,
-                grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel,
-            ):
-                calls = await paths(pb_grpc.UserServiceStub(channel))
-                results[name] = {path: await measure(call) for path, call in calls.items()}
+        async with (
+            running(settings, span_exporter=DroppingExporter()) as application,
+            grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel,
+        ):
+            calls = await paths(pb_grpc.UserServiceStub(channel))
+            return {path: await measure(call) for path, call in calls.items()}
     finally:
-        await remove_run_data(bench_settings())
+        await remove_run_data(settings)
+
+
+def main() -> None:
+    """Each configuration in a fresh process: OpenTelemetry's provider and sampler are
+    process-wide, and one configuration must not warm up or slow down the next."""
+    results: dict[str, dict[str, list[float]]] = {}
+    for name, _, _ in CONFIGURATIONS:
+        child = subprocess.run(
+            [sys.executable, __file__, "--configuration", name],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
+        [line] = [line for line in child.stdout.splitlines() if line.startswith(RESULT)]
+        results[name] = json.loads(line.removeprefix(RESULT))
     report(results)
 
 
@@ -105,4 +134,10 @@ def report(results: dict[str, dict[str, list[float]]]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configuration", help="measure one configuration, print JSON")
+    arguments = parser.parse_args()
+    if arguments.configuration:
+        print(RESULT + json.dumps(asyncio.run(measure_configuration(arguments.configuration))))
+    else:
+        main()

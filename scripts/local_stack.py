@@ -11,6 +11,11 @@ stack; elsewhere native ``postgres`` and ``redis-server`` binaries are started
 with their data under ``.local/`` (git-ignored). A server that already answers
 at the configured address is used as it is.
 
+``ensure`` (``make run``, ``make test``) starts a server only for the default
+address: an address the user chose (environment or YAML) that does not answer
+is reported and nothing is started, so a typo never becomes an empty database.
+A setting that cannot be read exits 2 with one line naming it.
+
 Written by hand because it is glue between the settings, docker compose and
 the native servers' own control tools (pg_ctl, redis-server), which do the
 real work.
@@ -30,13 +35,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ROOT / ".local"
 sys.path.insert(0, str(ROOT))
 
-from app.config import ConfigError, load_settings  # noqa: E402
+from app.config import ConfigError, PostgresSettings, RedisSettings, load_settings  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -238,6 +246,7 @@ def stop_native_redis() -> None:
 # --- observability (`up` only) ----------------------------------------------
 
 PROMETHEUS = Address("127.0.0.1", 9090)
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
 
 def start_native_prometheus(metrics_port: int) -> None:
@@ -255,8 +264,7 @@ def start_native_prometheus(metrics_port: int) -> None:
     data = LOCAL / "prometheus"
     data.mkdir(parents=True, exist_ok=True)
     config = data / "prometheus.yml"
-    template = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
-    config.write_text(template.replace("host.docker.internal:7070", f"127.0.0.1:{metrics_port}"))
+    config.write_text(yaml.safe_dump(native_prometheus_config(metrics_port), sort_keys=False))
     with (data / "prometheus.log").open("ab") as log:
         process = subprocess.Popen(
             [
@@ -276,6 +284,29 @@ def start_native_prometheus(metrics_port: int) -> None:
         say(f"Prometheus did not come up; see {data / 'prometheus.log'}")
 
 
+def native_prometheus_config(metrics_port: int) -> dict[str, Any]:
+    """deploy/prometheus/prometheus.yml with only its host targets, on 127.0.0.1.
+
+    The service's target takes the configured ``/metrics`` port.
+    """
+    config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    for job in config["scrape_configs"]:
+        job["static_configs"] = [
+            {
+                **group,
+                "targets": [
+                    target.replace("host.docker.internal:", "127.0.0.1:").replace(
+                        ":7070", f":{metrics_port}"
+                    )
+                    for target in group["targets"]
+                ],
+            }
+            for group in job["static_configs"]
+            if group.get("labels", {}).get("runs_on") == "host"
+        ]
+    return config
+
+
 def stop_native_prometheus() -> None:
     stop_by_pidfile(LOCAL / "prometheus" / "prometheus.pid", "Prometheus")
 
@@ -289,51 +320,126 @@ def observability_natively() -> None:
 # --- commands ---------------------------------------------------------------
 
 
-def stores() -> list[tuple[str, Address]]:
+@dataclass(frozen=True)
+class Store:
+    name: str
+    address: Address
+    setting: str
+    default: Address
+
+    @property
+    def chosen_by_the_user(self) -> bool:
+        return self.address != self.default
+
+
+def stores() -> list[Store]:
     try:
         settings = load_settings()
     except ConfigError as err:
-        raise SystemExit(f"local-stack: {err}") from None
+        print(f"local-stack: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     return [
-        ("PostgreSQL", address_of(settings.postgres.dsn.get_secret_value(), 5432)),
-        ("Redis", address_of(settings.redis.url.get_secret_value(), 6379)),
+        Store(
+            "PostgreSQL",
+            address_of(settings.postgres.dsn.get_secret_value(), 5432),
+            "APP_POSTGRES__DSN",
+            address_of(PostgresSettings().dsn.get_secret_value(), 5432),
+        ),
+        Store(
+            "Redis",
+            address_of(settings.redis.url.get_secret_value(), 6379),
+            "APP_REDIS__URL",
+            address_of(RedisSettings().url.get_secret_value(), 6379),
+        ),
     ]
 
 
 NATIVE_STARTERS = {"PostgreSQL": start_native_postgres, "Redis": start_native_redis}
 
+# The compose services `make local` starts, and the host ports each publishes.
+COMPOSE_PORTS = {
+    "postgres": (5432,),
+    "redis": (6379,),
+    "jaeger": (4317, 16686),
+    "prometheus": (PROMETHEUS.port,),
+    "grafana": (3000,),
+}
+
+
+def compose_plugin_exists() -> bool:
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)  # noqa: S607
+    return probe.returncode == 0
+
 
 def compose_up() -> bool:
-    say("Docker engine found: docker compose up")
-    result = subprocess.run(["docker", "compose", "up", "-d", "--wait"], cwd=ROOT, check=False)  # noqa: S607
-    return result.returncode == 0
+    """``docker compose up`` for every service whose host port is free; the others answer."""
+    if not compose_plugin_exists():
+        say(
+            "the Docker engine runs but the compose plugin is missing "
+            "(https://docs.docker.com/compose/install/); starting native servers instead"
+        )
+        return False
+    services = []
+    for service, ports in COMPOSE_PORTS.items():
+        taken = [port for port in ports if answers(Address("127.0.0.1", port))]
+        if taken:
+            say(
+                f"port {', '.join(map(str, taken))} is taken: not starting compose service"
+                f" {service}, using what answers"
+            )
+        else:
+            services.append(service)
+    if not services:
+        return True
+    say(f"Docker engine found: docker compose up {' '.join(services)}")
+    command = ["docker", "compose", "up", "-d", "--wait", *services]
+    return subprocess.run(command, cwd=ROOT, check=False).returncode == 0
+
+
+def refuse_chosen_addresses(missing: list[Store]) -> bool:
+    """Report addresses the user chose that do not answer; True when there was one."""
+    chosen = [store for store in missing if store.chosen_by_the_user]
+    for store in chosen:
+        say(
+            f"{store.name} does not answer at {store.address}, the address {store.setting} "
+            f"names: nothing started (start it there, or unset {store.setting} and run "
+            "`make local` for the default one)"
+        )
+    return bool(chosen)
 
 
 def up(only_missing: bool) -> int:
-    missing = [(name, address) for name, address in stores() if not answers(address)]
-    for name, address in stores():
-        if (name, address) not in missing:
-            say(f"{name} answers at {address}: using it")
+    missing = [store for store in stores() if not answers(store.address)]
+    for store in stores():
+        if store not in missing:
+            say(f"{store.name} answers at {store.address}: using it")
+    if only_missing and refuse_chosen_addresses(missing):
+        return 1
     if only_missing and not missing:
         return 0
-    if docker_engine_runs():
-        return 0 if compose_up() else 1
+    if docker_engine_runs() and compose_up():
+        return 0
     failed = False
     if not only_missing:
         observability_natively()
-    for name, address in missing:
-        say(f"{name} does not answer at {address}: starting a native one (data in .local/)")
-        if NATIVE_STARTERS[name](address):
-            say(f"{name} is up at {address}")
-        else:
-            say(f"{name} could not be started at {address}")
-            failed = True
+    for store in missing:
+        name, address = store.name, store.address
+        if not answers(address):
+            say(f"{name} does not answer at {address}: starting a native one (data in .local/)")
+            if NATIVE_STARTERS[name](address):
+                say(f"{name} is up at {address}")
+            else:
+                say(f"{name} could not be started at {address}")
+                failed = True
     return 1 if failed else 0
 
 
 def down() -> int:
-    if docker_engine_runs():
-        return subprocess.run(["docker", "compose", "down"], cwd=ROOT, check=False).returncode  # noqa: S607
+    """Stop the compose stack (where it can have run) and whatever native servers `up` started."""
+    if docker_engine_runs() and compose_plugin_exists():
+        result = subprocess.run(["docker", "compose", "down"], cwd=ROOT, check=False)  # noqa: S607
+        if result.returncode != 0:
+            return result.returncode
     stop_native_postgres()
     stop_native_redis()
     stop_native_prometheus()

@@ -32,7 +32,7 @@ def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Set
         },
         "redis": {"key_prefix": f"{kind}:{run_id}:"},
         "metrics": {"enabled": False, "host": "127.0.0.1", "port": 0},
-        "tracing": {"enabled": False},
+        "tracing": {"enabled": False, "console_without_collector": False},
         "events": {"relay_enabled": False},
     }
     for name, fields in sections.items():

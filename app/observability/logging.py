@@ -21,6 +21,8 @@ SECRET_KEYS = frozenset(
     {"password", "password_hash", "hash", "session_id", "session", "authorization", "token"}
 )
 REDACTED = "[redacted]"
+# Libraries that report their own set-up at INFO ("Observability initialized"…).
+QUIET_LOGGERS = ("redis.observability",)
 
 
 def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -82,3 +84,5 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

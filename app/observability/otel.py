@@ -1,202 +1,101 @@
-"""OpenTelemetry set-up: the process's tracer and meter providers, from settings and ``OTEL_*``.
+"""OpenTelemetry set-up: the process's tracer and meter providers.
+
+The OpenTelemetry SDK reads the standard ``OTEL_*`` variables itself: the
+exporters (``OTEL_TRACES_EXPORTER``: ``otlp``, ``console``…, chosen through the
+SDK configurator's own entry points), the sampler (``OTEL_TRACES_SAMPLER`` and
+``_ARG``), the OTLP endpoint, protocol, headers and timeout
+(``OTEL_EXPORTER_OTLP_*``), the batch processor (``OTEL_BSP_*``) and the
+resource (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``). The service adds
+only: settings that switch tracing on without any variable
+(``tracing.enabled``, exporting over OTLP), its default service name, and, for
+local use, spans on the console when no collector answers
+(``tracing.console_without_collector``). A collector that stops answering costs
+one warning, and shutting down waits for it at most :data:`EXPORT_SHUTDOWN_SECONDS`.
 
 OpenTelemetry allows one global tracer provider and one global meter provider
 per process, and the :func:`~app.observability.tracing.traced` decorator and
-the library instrumentations all use the global one. So the providers are
-installed once, the first time an application asks for them, and each
-application then plugs its own span processor into the process's provider
-(and takes it out on shutdown). While no application has tracing on, the
-sampler drops every span: the per-call cost is a non-recording span.
-
-With tracing off in configuration nothing here runs at all: no provider, no
-exporter, no instrumentation; the OpenTelemetry API stays a no-op.
+the library instrumentations all use the global one: it is installed the first
+time an application traces, and each application adds its span processors to
+it. With tracing off nothing here runs: no provider, no exporter, no
+instrumentation; the OpenTelemetry API stays a no-op.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from opentelemetry import context as otel_context
+import structlog
 from opentelemetry import metrics, trace
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import (
-    Decision,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-    TraceIdRatioBased,
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
 )
-from opentelemetry.trace import Link, SpanKind
-from opentelemetry.util.types import Attributes
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.observability import MetricGroup, OTelConfig, get_observability_instance
 
 from app.config import TracingSettings
+from app.observability.trace_console import TraceConsole
+from app.observability.trace_export import (
+    QuietExporter,
+    TracingPlan,
+    build_exporters,
+    otlp_endpoint,
+    tracing_plan,
+)
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
+logger = structlog.get_logger(__name__)
+
 _T = TypeVar("_T")
 
-
-@dataclass(frozen=True)
-class TracingConfig:
-    """Tracing as configured: settings first, then the standard ``OTEL_*`` variables."""
-
-    enabled: bool
-    endpoint: str
-    insecure: bool
-    service_name: str
-    sampler_ratio: float
+#: How long shutting down waits for an export still in progress (a slow or absent collector).
+EXPORT_SHUTDOWN_SECONDS = 0.25
+# The OTLP exporters log every retry and every failed batch; QuietExporter says it once.
+_SDK_EXPORT_LOGGERS = ("opentelemetry.exporter.otlp.proto.grpc.exporter",)
 
 
-def tracing_config(
-    settings: TracingSettings, environ: Mapping[str, str] = os.environ
-) -> TracingConfig:
-    """Apply the standard variables over ``settings``.
-
-    ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` switch tracing
-    off, ``OTEL_TRACES_EXPORTER=otlp`` on; ``OTEL_SERVICE_NAME``,
-    ``OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT``, ``OTEL_EXPORTER_OTLP[_TRACES]_INSECURE``
-    and ``OTEL_TRACES_SAMPLER_ARG`` (with a ratio-based ``OTEL_TRACES_SAMPLER``)
-    replace the matching setting; ``always_on``/``always_off`` samplers mean 1 and 0.
-    """
-    enabled = settings.enabled
-    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    if exporter == "none":
-        enabled = False
-    elif exporter == "otlp":
-        enabled = True
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
-        enabled = False
-    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT", settings.endpoint
-    )
-    insecure_variable = environ.get("OTEL_EXPORTER_OTLP_TRACES_INSECURE") or environ.get(
-        "OTEL_EXPORTER_OTLP_INSECURE"
-    )
-    insecure = settings.insecure if insecure_variable is None else insecure_variable in _TRUE
-    return TracingConfig(
-        enabled=enabled,
-        endpoint=endpoint,
-        insecure=insecure,
-        service_name=environ.get("OTEL_SERVICE_NAME") or settings.service_name,
-        sampler_ratio=_sampler_ratio(settings.sampler_ratio, environ),
-    )
-
-
-def _sampler_ratio(default: float, environ: Mapping[str, str]) -> float:
-    sampler = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
-    if sampler in {"always_on", "parentbased_always_on"}:
-        return 1.0
-    if sampler in {"always_off", "parentbased_always_off"}:
-        return 0.0
-    if sampler in {"traceidratio", "parentbased_traceidratio"}:
-        try:
-            return min(1.0, max(0.0, float(environ.get("OTEL_TRACES_SAMPLER_ARG", default))))
-        except ValueError:
-            return default
-    return default
-
-
-class _ProcessorFanout(SpanProcessor):
-    """The provider's one span processor: hands each span to every application's."""
-
-    def __init__(self) -> None:
-        self._processors: tuple[SpanProcessor, ...] = ()
-        self._lock = threading.Lock()
-
-    @property
-    def active(self) -> bool:
-        return bool(self._processors)
-
-    def add(self, processor: SpanProcessor) -> None:
-        with self._lock:
-            self._processors = (*self._processors, processor)
-
-    def remove(self, processor: SpanProcessor) -> None:
-        with self._lock:
-            self._processors = tuple(p for p in self._processors if p is not processor)
-
-    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
-        for processor in self._processors:
-            processor.on_start(span, parent_context=parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        for processor in self._processors:
-            processor.on_end(span)
-
-    def shutdown(self) -> None:
-        for processor in self._processors:
-            processor.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return all(p.force_flush(timeout_millis) for p in self._processors)
-
-
-class _SwitchableSampler(Sampler):
-    """Parent-based ratio sampling while an application traces; drops everything otherwise."""
-
-    def __init__(self, fanout: _ProcessorFanout) -> None:
-        self._fanout = fanout
-        self._delegate: Sampler = ParentBased(TraceIdRatioBased(1.0))
-
-    def set_ratio(self, ratio: float) -> None:
-        self._delegate = ParentBased(TraceIdRatioBased(ratio))
-
-    def should_sample(
-        self,
-        parent_context: otel_context.Context | None,
-        trace_id: int,
-        name: str,
-        kind: SpanKind | None = None,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-        trace_state: trace.TraceState | None = None,
-    ) -> SamplingResult:
-        if not self._fanout.active:
-            return SamplingResult(Decision.DROP)
-        return self._delegate.should_sample(
-            parent_context, trace_id, name, kind, attributes, links, trace_state
-        )
-
-    def get_description(self) -> str:
-        return f"Switchable({self._delegate.get_description()})"
+def service_resource(service_name: str) -> Resource:
+    """The SDK's resource (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``), named
+    ``service_name`` unless a variable names it."""
+    detected = Resource.create()
+    if str(detected.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        return detected.merge(Resource({SERVICE_NAME: service_name}))
+    return detected
 
 
 class _ProcessTelemetry:
     """What OpenTelemetry lets a process have once: providers and instrumentations."""
 
     def __init__(self) -> None:
-        self.fanout = _ProcessorFanout()
-        self.sampler = _SwitchableSampler(self.fanout)
-        self.tracing_installed = False
+        self.tracer_provider: TracerProvider | None = None
         self.otel_metrics: CollectorRegistry | None = None
         self._lock = threading.Lock()
 
-    def install_tracing(self, service_name: str) -> None:
+    def install_tracing(self, service_name: str) -> TracerProvider:
+        """The process's tracer provider, installed (with the SQL instrumentation) the first time.
+
+        The SDK picks the sampler itself (``OTEL_TRACES_SAMPLER``, ``_ARG``;
+        parent-based always-on by default).
+        """
         with self._lock:
-            if self.tracing_installed:
-                return
-            provider = TracerProvider(
-                sampler=self.sampler, resource=Resource.create({SERVICE_NAME: service_name})
-            )
-            provider.add_span_processor(self.fanout)
-            trace.set_tracer_provider(provider)
-            # SQL text only ($1 placeholders), never the parameter values.
-            AsyncPGInstrumentor(capture_parameters=False).instrument()  # type: ignore[no-untyped-call]
-            self.tracing_installed = True
+            if self.tracer_provider is None:
+                provider = TracerProvider(resource=service_resource(service_name))
+                trace.set_tracer_provider(provider)
+                # SQL text only ($1 placeholders), never the parameter values.
+                AsyncPGInstrumentor(capture_parameters=False).instrument()  # type: ignore[no-untyped-call]
+                self.tracer_provider = provider
+            return self.tracer_provider
 
     def install_metrics(self, service_name: str) -> CollectorRegistry:
         """The registry that renders OpenTelemetry metrics (redis-py's) for Prometheus."""
@@ -205,10 +104,7 @@ class _ProcessTelemetry:
                 registry = CollectorRegistry(auto_describe=False)
                 reader = PrometheusMetricReader(scope_info_enabled=False, registry=registry)
                 metrics.set_meter_provider(
-                    MeterProvider(
-                        metric_readers=[reader],
-                        resource=Resource.create({SERVICE_NAME: service_name}),
-                    )
+                    MeterProvider(metric_readers=[reader], resource=service_resource(service_name))
                 )
                 get_observability_instance().init(OTelConfig(metric_groups=_REDIS_METRIC_GROUPS))
                 self.otel_metrics = registry
@@ -232,16 +128,37 @@ def otel_metrics_registry(service_name: str) -> CollectorRegistry:
 
 
 class Tracing:
-    """One application's tracing: its span processor on the process's provider."""
+    """One application's tracing: its span processors on the process's provider.
 
-    def __init__(self, config: TracingConfig, exporter: SpanExporter | None = None) -> None:
-        self.config = config
-        _process.install_tracing(config.service_name)
-        _process.sampler.set_ratio(config.sampler_ratio)
-        self._processor = BatchSpanProcessor(
-            exporter or OTLPSpanExporter(endpoint=config.endpoint, insecure=config.insecure)
+    A process serves one application, except in tests and benchmarks, which
+    build several through the composition root. OpenTelemetry's provider can
+    add span processors but not remove them, so a stopped application's
+    processors stay on it, shut down: they drop whatever they are handed.
+    """
+
+    def __init__(
+        self, settings: TracingSettings, plan: TracingPlan, exporter: SpanExporter | None = None
+    ) -> None:
+        self.plan = plan
+        provider = _process.install_tracing(settings.service_name)
+        for name in _SDK_EXPORT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        destination = self.destination
+        self._exporters = [
+            QuietExporter(inner, destination)
+            for inner in ([exporter] if exporter is not None else build_exporters(plan))
+        ]
+        self._processors = [_processor_for(exporter) for exporter in self._exporters]
+        for processor in self._processors:
+            provider.add_span_processor(processor)
+
+    @property
+    def destination(self) -> str:
+        """Where spans go, for the start-up line."""
+        return ", ".join(
+            f"otlp at {otlp_endpoint()}" if name.startswith("otlp") else name
+            for name in self.plan.exporters
         )
-        _process.fanout.add(self._processor)
 
     @staticmethod
     def instrument_redis(client: Redis) -> None:
@@ -249,24 +166,61 @@ class Tracing:
         RedisInstrumentor.instrument_client(client)
 
     def force_flush(self, timeout_millis: int = 5000) -> bool:
-        return self._processor.force_flush(timeout_millis)
+        return all(p.force_flush(timeout_millis) for p in self._processors)
 
     def shutdown(self) -> None:
-        """Export what is buffered and stop sending this application's spans."""
-        _process.fanout.remove(self._processor)
-        self._processor.shutdown()  # type: ignore[no-untyped-call]
+        """Export what is buffered, waiting at most :data:`EXPORT_SHUTDOWN_SECONDS` for it.
+
+        The batch processor waits for its last export, and an OTLP export
+        retries for up to its timeout (10 s) while the collector does not
+        answer; shutting the exporter down after the budget ends those retries.
+        """
+        for processor, exporter in zip(self._processors, self._exporters, strict=True):
+            deadline = threading.Timer(EXPORT_SHUTDOWN_SECONDS, exporter.shutdown)
+            deadline.daemon = True
+            deadline.start()
+            try:
+                processor.shutdown()
+            finally:
+                deadline.cancel()
+
+
+def _processor_for(exporter: QuietExporter) -> SpanProcessor:
+    """Batches for exporters that send; the console's trees are printed as requests end."""
+    if isinstance(exporter.inner, TraceConsole):
+        return SimpleSpanProcessor(exporter)
+    return BatchSpanProcessor(exporter)
 
 
 def start_tracing(
     settings: TracingSettings, exporter: SpanExporter | None = None
 ) -> Tracing | None:
-    """Tracing for one application, or None when configuration switches it off.
+    """Tracing for one application, or None when it is off; logs where spans go.
 
-    ``exporter`` replaces the OTLP exporter (tests pass an in-memory one); it
-    does not switch tracing on by itself.
+    ``exporter`` replaces the SDK's exporters (tests pass an in-memory one); it
+    does not switch tracing on by itself. Raises :class:`TracingConfigError`
+    when an ``OTEL_*`` variable names an exporter that is not installed.
     """
-    config = tracing_config(settings)
-    return Tracing(config, exporter) if config.enabled else None
+    plan = tracing_plan(settings)
+    if not plan.enabled:
+        logger.info(
+            "tracing off",
+            reason=plan.reason,
+            how_to_enable="APP_TRACING__ENABLED=true or OTEL_TRACES_EXPORTER=console|otlp",
+        )
+        return None
+    tracing = Tracing(settings, plan, exporter)
+    logger.info("tracing on", traces_to=tracing.destination, reason=plan.reason)
+    return tracing
+
+
+def shutdown_process_telemetry() -> None:
+    """At the end of a process: stop redis-py's metrics before the meter provider goes.
+
+    Otherwise a Redis connection closed at interpreter exit asks the shut-down
+    provider for a meter, and OpenTelemetry warns about it.
+    """
+    get_observability_instance().shutdown()
 
 
 def untraced(probe: Callable[[], Awaitable[_T]]) -> Callable[[], Awaitable[_T]]:

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from app.config import Settings
 from app.observability.metrics import MetricsEndpoint, PoolCollector, QueryMetrics, new_registry
-from app.observability.otel import Tracing, otel_metrics_registry, start_tracing, tracing_config
+from app.observability.otel import Tracing, otel_metrics_registry, start_tracing
 from app.observability.redis_metrics import RedisWireMetrics
 
 
@@ -30,8 +30,7 @@ class Telemetry:
         self._wire: RedisWireMetrics | None = None
         metrics = settings.metrics
         if metrics.enabled:
-            service_name = tracing_config(settings.tracing).service_name
-            self.registry = new_registry(otel_metrics_registry(service_name))
+            self.registry = new_registry(otel_metrics_registry(settings.tracing.service_name))
             self._queries = QueryMetrics(self.registry)
             self._wire = RedisWireMetrics(self.registry)
             self.endpoint = MetricsEndpoint(self.registry, host=metrics.host, port=metrics.port)

@@ -26,9 +26,9 @@ import grpc
 import pytest
 import redis.exceptions
 
-from app.bootstrap import Application
+from app.bootstrap import Application, build_audit_worker
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.conftest import running_application
+from tests.conftest import make_settings, running_application
 from tests.integration.test_metrics import workload
 
 pytestmark = pytest.mark.prometheus
@@ -121,7 +121,12 @@ def workdir() -> Iterator[Path]:
 async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prometheus]:
     """The service under a workload, scraped by a real Prometheus for a few seconds."""
     binary = prometheus_binary()
-    async with running_application(metrics={"enabled": True}) as metered:
+    # The relay runs in the service, an audit worker beside it: the events
+    # dashboard's metrics (default registry) are served by the same /metrics.
+    events = {"relay_enabled": True, "claim_interval_seconds": 0.5, "block_milliseconds": 100}
+    worker = await build_audit_worker(make_settings(events=events))
+    consuming = asyncio.create_task(worker.run())
+    async with running_application(metrics={"enabled": True}, events=events) as metered:
         assert metered.metrics_port
         prometheus = Prometheus(binary, metered.metrics_port, workdir)
         try:
@@ -137,6 +142,8 @@ async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prom
             yield prometheus
         finally:
             prometheus.stop()
+            worker.stop()
+            await consuming
 
 
 async def cause_a_redis_error(application: Application) -> None:
@@ -167,6 +174,7 @@ async def wait_for_samples(
 def test_every_dashboard_has_queries() -> None:
     names = {name for name, _, _ in dashboard_queries()}
     assert names == {
+        "events.json",
         "grpc-server.json",
         "redis-client.json",
         "postgresql-pool.json",

@@ -40,15 +40,15 @@ async def _read_until(process: asyncio.subprocess.Process, event: str, seen: lis
 
 
 @pytest.mark.parametrize(
-    ("module", "ready_event"),
+    ("module", "ready_event", "stopped_event"),
     [
-        ("app.main", "serving"),
-        ("app.worker", "events process started"),
-        ("app.relay", "events process started"),
+        ("app.main", "serving", "stopped"),
+        ("app.worker", "audit-log worker started", "audit-log worker stopped"),
+        ("app.relay", "relay process started", "relay process stopped"),
     ],
 )
 async def test_the_process_starts_then_stops_gracefully_on_sigterm(
-    settings: Settings, application, module, ready_event
+    settings: Settings, application, module, ready_event, stopped_event
 ):
     environment = {
         **os.environ,
@@ -84,3 +84,14 @@ async def test_the_process_starts_then_stops_gracefully_on_sigterm(
     log = "".join(seen) + rest.decode()
     assert process.returncode == 0, log
     assert '"level": "error"' not in log
+    assert '"level": "warning"' not in log
+    assert "Observability initialized" not in log
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    names = [event["event"] for event in events]
+    assert stopped_event in names
+    assert names.index(stopped_event) > names.index(ready_event)
+    if module != "app.main":
+        started = events[names.index(ready_event)]
+        assert started["stream"] == f"{settings.redis.key_prefix}events:users"
+        if module == "app.worker":
+            assert started["group"] == "audit-log"

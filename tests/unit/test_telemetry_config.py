@@ -1,58 +1,159 @@
-"""Tracing configuration from settings and the standard OTEL_* variables; gRPC code names."""
+"""Where traces go, from settings and the standard OTEL_* variables; gRPC code names."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
 import grpc
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
-from app.config import TracingSettings
+from app.config import TracingSettings, load_settings
 from app.grpc.telemetry_interceptors import go_code_name, split_method
-from app.observability.otel import tracing_config
+from app.observability.otel import service_resource
+from app.observability.trace_console import TraceConsole
+from app.observability.trace_export import TracingConfigError, build_exporters, tracing_plan
+from tests.support.ports import free_port, silent_listener
+
+LOCAL_CONFIG = Path(__file__).resolve().parents[2] / "config" / "local.yaml"
+OTEL_VARIABLES = (
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+)
 
 
-def test_settings_alone_decide_when_no_variable_is_set() -> None:
-    config = tracing_config(TracingSettings(enabled=True, sampler_ratio=0.5), environ={})
-    assert config.enabled
-    assert config.endpoint == "http://127.0.0.1:4317"
-    assert config.service_name == "user-service"
-    assert config.sampler_ratio == 0.5
+@pytest.fixture(autouse=True)
+def no_otel_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in OTEL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    with silent_listener() as port:
+        yield port
+
+
+def test_tracing_is_off_by_default_and_says_how_to_switch_it_on() -> None:
+    plan = tracing_plan(TracingSettings())
+    assert not plan.enabled
+    assert plan.reason == "APP_TRACING__ENABLED=false"
+
+
+def test_the_setting_alone_exports_over_otlp_grpc() -> None:
+    plan = tracing_plan(TracingSettings(enabled=True))
+    assert plan.exporters == ("otlp_proto_grpc",)
 
 
 @pytest.mark.parametrize(
-    ("environ", "enabled"),
+    ("variables", "exporters"),
     [
-        ({"OTEL_SDK_DISABLED": "true"}, False),
-        ({"OTEL_TRACES_EXPORTER": "none"}, False),
-        ({"OTEL_TRACES_EXPORTER": "otlp"}, True),
-        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"}, False),
+        ({"OTEL_SDK_DISABLED": "true"}, ()),
+        ({"OTEL_TRACES_EXPORTER": "none"}, ()),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, ("otlp_proto_grpc",)),
+        ({"OTEL_TRACES_EXPORTER": "console"}, ("console",)),
+        ({"OTEL_TRACES_EXPORTER": "console,otlp"}, ("console", "otlp_proto_grpc")),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"}, ()),
     ],
 )
-def test_standard_variables_switch_tracing(environ: dict[str, str], enabled: bool) -> None:
-    settings = TracingSettings(enabled=not enabled)
-    assert tracing_config(settings, environ=environ).enabled is enabled
+@pytest.mark.parametrize("enabled", [True, False])
+def test_standard_variables_win_over_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    exporters: tuple[str, ...],
+    enabled: bool,
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert tracing_plan(TracingSettings(enabled=enabled)).exporters == exporters
 
 
-def test_standard_variables_replace_endpoint_name_and_ratio() -> None:
-    config = tracing_config(
-        TracingSettings(),
-        environ={
-            "OTEL_SERVICE_NAME": "users-canary",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://jaeger:4317",
-            "OTEL_EXPORTER_OTLP_INSECURE": "false",
-            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": "0.25",
-        },
-    )
-    assert config.service_name == "users-canary"
-    assert config.endpoint == "http://jaeger:4317"
-    assert config.insecure is False
-    assert config.sampler_ratio == 0.25
+def test_the_console_exporter_is_the_sdks_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    [exporter] = build_exporters(tracing_plan(TracingSettings()))
+    assert type(exporter) is ConsoleSpanExporter
 
 
-def test_an_unreadable_sampler_argument_keeps_the_configured_ratio() -> None:
-    environ = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "lots"}
-    assert tracing_config(TracingSettings(sampler_ratio=0.1), environ=environ).sampler_ratio == 0.1
+def test_without_a_collector_the_local_setting_prints_spans_instead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    plan = tracing_plan(TracingSettings(enabled=True, console_without_collector=True))
+    assert plan.exporters == ("console",)
+    assert plan.reason.startswith("no collector answers at http://127.0.0.1:")
+    assert [type(exporter) for exporter in build_exporters(plan)] == [TraceConsole]
+
+
+def test_a_collector_that_answers_gets_the_spans(
+    monkeypatch: pytest.MonkeyPatch, listening_port: int
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{listening_port}")
+    plan = tracing_plan(TracingSettings(enabled=True, console_without_collector=True))
+    assert plan.exporters == ("otlp_proto_grpc",)
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"OTEL_TRACES_EXPORTER": "jaeger"}, "jaeger"),
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"},
+            "carrier-pigeon",
+        ),
+    ],
+)
+def test_an_exporter_that_is_not_installed_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], named: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(TracingConfigError, match=named):
+        build_exporters(tracing_plan(TracingSettings()))
+
+
+def test_the_service_name_is_a_default_that_otel_service_name_replaces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert service_resource("user-service").attributes["service.name"] == "user-service"
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "users-canary")
+    assert service_resource("user-service").attributes["service.name"] == "users-canary"
+
+
+def test_the_console_prints_a_requests_trace_as_a_tree_and_drops_background_traces() -> None:
+    out = io.StringIO()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(TraceConsole(out)))
+    tracer = provider.get_tracer("test")
+    server, client = trace.SpanKind.SERVER, trace.SpanKind.CLIENT
+    with (
+        tracer.start_as_current_span("OutboxPgRepository.publish_next"),
+        tracer.start_as_current_span("SELECT", kind=client),
+    ):
+        pass
+    with (
+        tracer.start_as_current_span("userService.UserService/GetMe", kind=server),
+        tracer.start_as_current_span("SessionUseCase.authenticate"),
+        tracer.start_as_current_span("GETEX", kind=client),
+    ):
+        pass
+
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("trace ")
+    assert [line.split(" [")[0] for line in lines[1:]] == [
+        "userService.UserService/GetMe",
+        "  SessionUseCase.authenticate",
+        "    GETEX",
+    ]
+    assert lines[1].endswith(" ms")
 
 
 @pytest.mark.parametrize(
@@ -71,3 +172,15 @@ def test_codes_are_spelled_as_go_spells_them(code: grpc.StatusCode, name: str) -
 
 def test_a_full_method_splits_into_service_and_method() -> None:
     assert split_method("/userService.UserService/Login") == ("userService.UserService", "Login")
+
+
+@pytest.mark.parametrize("collector", [True, False])
+def test_make_run_traces_to_a_collector_when_one_answers_else_to_the_console(
+    monkeypatch: pytest.MonkeyPatch, collector: bool
+) -> None:
+    monkeypatch.setenv("APP_CONFIG_FILE", str(LOCAL_CONFIG))
+    with silent_listener() as port:
+        endpoint = f"http://127.0.0.1:{port if collector else free_port()}"
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        plan = tracing_plan(load_settings().tracing)
+    assert plan.exporters == (("otlp_proto_grpc",) if collector else ("console",))

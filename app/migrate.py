@@ -1,0 +1,37 @@
+"""``python -m app.migrate``: create the database if missing and apply pending migrations.
+
+The step a deployment runs before its replicas start (a Kubernetes init
+container), so the serving processes can run with
+``APP_POSTGRES__MIGRATE_ON_START=false`` and no DDL rights. Migrations run
+under yoyo's lock: several at once wait for each other. Exits 0 when the
+schema is current, 2 on a bad setting, 1 when PostgreSQL cannot be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import structlog
+
+from app.bootstrap import prepare_database
+from app.process import BAD_SETTING, settings_with_logging
+
+logger = structlog.get_logger("app.migrate")
+
+
+def main() -> int:
+    settings = settings_with_logging("user-service-migrate")
+    if settings is None:
+        return BAD_SETTING
+    try:
+        asyncio.run(asyncio.wait_for(prepare_database(settings), timeout=120))
+    except (OSError, TimeoutError) as err:
+        logger.error("cannot migrate: PostgreSQL does not answer", error=repr(err))
+        return 1
+    logger.info("schema is current")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The relay's backlog on ``/metrics``: outbox events not yet published.
+
+:class:`MeasuredOutbox` wraps the relay's outbox port and, after a round, at
+most once per ``interval``, reads the number of unpublished events into the
+``events_outbox_backlog`` gauge (default registry, so every ``/metrics`` of
+the process serves it). The relay's loop is the only caller, so the count
+costs one query per interval while a relay runs, and nothing otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from prometheus_client import Gauge
+
+from app.usecases.ports import OutboxBatches, PublishBatch
+
+BACKLOG = Gauge(
+    "events_outbox_backlog",
+    "Outbox events not yet published to the stream (read by the relay, at most once a second).",
+)
+
+
+class CountableOutbox(OutboxBatches, Protocol):
+    async def unpublished_count(self) -> int: ...
+
+
+class MeasuredOutbox:
+    """An :class:`OutboxBatches` that keeps ``events_outbox_backlog`` current."""
+
+    def __init__(self, outbox: CountableOutbox, interval: float = 1.0) -> None:
+        self._outbox = outbox
+        self._interval = interval
+        self._counted_at = float("-inf")
+
+    async def publish_next(self, limit: int, publish: PublishBatch) -> int:
+        published = await self._outbox.publish_next(limit, publish)
+        now = time.monotonic()
+        if now - self._counted_at >= self._interval:
+            self._counted_at = now
+            BACKLOG.set(await self._outbox.unpublished_count())
+        return published

@@ -1,0 +1,69 @@
+"""`make local`'s compose path: the plugin is checked and taken ports are left alone.
+
+A fake ``docker`` on ``PATH`` records what it is asked; nothing is started.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts import local_stack
+from tests.support.ports import free_port, silent_listener
+
+FAKE_DOCKER = """#!/bin/sh
+echo "$@" >> "{log}"
+if [ "$1 $2" = "compose version" ]; then exit {compose_version_status}; fi
+exit 0
+"""
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with silent_listener() as port:
+        yield port
+
+
+def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, compose_plugin: bool) -> Path:
+    log = tmp_path / "docker.log"
+    docker = tmp_path / "docker"
+    docker.write_text(
+        FAKE_DOCKER.format(log=log, compose_version_status=0 if compose_plugin else 1)
+    )
+    docker.chmod(docker.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    return log
+
+
+def test_compose_up_leaves_out_the_services_whose_port_is_taken(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    taken_port: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = fake_docker(tmp_path, monkeypatch, compose_plugin=True)
+    monkeypatch.setattr(
+        local_stack, "COMPOSE_PORTS", {"postgres": (taken_port,), "redis": (free_port(),)}
+    )
+
+    assert local_stack.docker_engine_runs()
+    assert local_stack.compose_up()
+
+    assert log.read_text().splitlines()[-1] == "compose up -d --wait redis"
+    assert f"port {taken_port} is taken: not starting compose service postgres" in (
+        capsys.readouterr().out
+    )
+
+
+def test_without_the_compose_plugin_nothing_is_composed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = fake_docker(tmp_path, monkeypatch, compose_plugin=False)
+
+    assert not local_stack.compose_up()
+
+    assert log.read_text().splitlines() == ["compose version"]
+    assert "the compose plugin is missing" in capsys.readouterr().out
