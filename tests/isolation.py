@@ -26,7 +26,7 @@ def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Set
     defaults = Settings(_env_file=None)  # type: ignore[call-arg]
     base_dsn = defaults.postgres.dsn.get_secret_value()
     values: dict[str, dict[str, Any]] = {
-        "grpc": {"host": "127.0.0.1", "port": 0, "grace_period_seconds": 1.0},
+        "grpc": {"host": "127.0.0.1", "port": 0, "grace_period_seconds": 1.0, "drain_seconds": 0},
         "postgres": {
             "dsn": urlunsplit(urlsplit(base_dsn)._replace(path=f"/user_service_{kind}_{run_id}"))
         },
