@@ -45,6 +45,11 @@ def server_options(settings: GrpcSettings) -> list[tuple[str, int]]:
             _milliseconds(settings.max_connection_age_grace_seconds),
         ),
         ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        # Count open streams, as HTTP/2 and the client do, not streams whose
+        # memory gRPC has not yet freed: grpc.aio frees them late under load,
+        # and the default counting refused streams (REFUSED_STREAM, seen by
+        # clients as UNAVAILABLE) on connections with far fewer calls open.
+        ("grpc.http.overload_protection", 0),
         ("grpc.server_handshake_timeout_ms", _milliseconds(settings.handshake_timeout_seconds)),
     ]
 

@@ -177,3 +177,26 @@ async def test_a_connection_that_never_says_hello_is_closed_after_the_handshake_
     async with raw_connection(application.port, handshake=False) as silent:
         await silent.frames(timeout=15)
         assert silent.closed
+
+
+async def test_calls_up_to_the_stream_limit_on_one_connection_are_never_refused(make_application):
+    limit = 8
+    application = await make_application(grpc={"max_concurrent_streams": limit})
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
+        stub = pb_grpc.UserServiceStub(channel)
+        _, session_id = await registered_session(stub)
+        metadata = session_metadata(session_id)
+
+        async def caller() -> list[grpc.StatusCode]:
+            codes = []
+            for _ in range(40):
+                try:
+                    await stub.GetMe(pb.GetMeRequest(), metadata=metadata, timeout=10)
+                    codes.append(grpc.StatusCode.OK)
+                except grpc.aio.AioRpcError as err:
+                    codes.append(err.code())
+            return codes
+
+        # Twice the limit: the client queues the excess itself, as HTTP/2 says.
+        results = await asyncio.gather(*(caller() for _ in range(2 * limit)))
+    assert {code for codes in results for code in codes} == {grpc.StatusCode.OK}
