@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import IO
 
 from app.config import Settings
 
@@ -35,15 +36,20 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
     }
 
 
-async def start_process(module: str, environment: dict[str, str]) -> asyncio.subprocess.Process:
-    """``python -m module`` from the repository, its stderr merged into a piped stdout."""
+async def start_process(
+    module: str, environment: dict[str, str], output: IO[bytes] | None = None
+) -> asyncio.subprocess.Process:
+    """``python -m module`` from the repository, stderr merged into stdout.
+
+    Its output goes to ``output`` (a file), else to a pipe (``process.stdout``).
+    """
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         module,
         cwd=ROOT,
         env=environment,
-        stdout=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE if output is None else output,
         stderr=asyncio.subprocess.STDOUT,
     )
 
