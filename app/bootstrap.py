@@ -31,7 +31,11 @@ from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings
 from app.grpc.health import HealthReporter
-from app.grpc.interceptors import ErrorInterceptor, LoggingInterceptor
+from app.grpc.interceptors import (
+    ErrorInterceptor,
+    LoggingInterceptor,
+    MalformedRequestInterceptor,
+)
 from app.grpc.limits import ConcurrencyLimitInterceptor, ReceiveTimeoutInterceptor, limit_metrics
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
@@ -230,7 +234,8 @@ def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[grpc.aio
 
     The receive timeout goes first: it serves each unary method as a
     stream-unary one, which the others need not know. The concurrency limit
-    goes inside logging and metrics, so refusals are logged and counted.
+    goes inside logging and metrics, so refusals are logged and counted; the
+    check for undecodable requests stays innermost.
     """
     grpc_settings = settings.grpc
     metrics = limit_metrics(telemetry.registry)
@@ -242,6 +247,7 @@ def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[grpc.aio
             grpc_settings.method_concurrency, grpc_settings.method_concurrency_default, metrics
         ),
         ErrorInterceptor(),
+        MalformedRequestInterceptor(),
     ]
 
 

@@ -1,18 +1,18 @@
 """Per-call limits at the edge: concurrent calls per method, and time to receive a request.
 
-Neither touches health or reflection: only the unary methods of
-``userService.UserService`` are limited, so a flood of one method (or of
-stalled streams) never makes a health check fail.
+Only the methods of ``userService.UserService`` have concurrency limits, so a
+flood of one method (or of stalled streams) never makes a health check fail.
 
 - :class:`ConcurrencyLimitInterceptor` admits at most N calls of a method at
   once (``grpc.method_concurrency``, ``grpc.method_concurrency_default``) and
   refuses the next at once with RESOURCE_EXHAUSTED. It counts a call from the
   moment its request has arrived, unlike grpc.aio's ``maximum_concurrent_rpcs``,
   which counts streams whose body never comes.
-- :class:`ReceiveTimeoutInterceptor` gives a call ``grpc.receive_timeout_seconds``
-  between its headers and its request message; a stream that stalls after its
-  headers is ended with DEADLINE_EXCEEDED instead of staying open for as long
-  as the connection lives. gRPC core has no such option, hence this one.
+- :class:`ReceiveTimeoutInterceptor` gives a unary call (health's Check too)
+  ``grpc.receive_timeout_seconds`` between its headers and its request message;
+  a stream that stalls after its headers is ended with DEADLINE_EXCEEDED
+  instead of staying open for as long as the connection lives. gRPC core has
+  no such option, hence this one.
 """
 
 from __future__ import annotations
@@ -28,7 +28,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from app.grpc.errors import BUSY_MESSAGE
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.health import SERVICE_NAME
-from app.grpc.interceptors import Behavior, Context, UnaryServerInterceptor
+from app.grpc.interceptors import (
+    MALFORMED_REQUEST_MESSAGE,
+    Behavior,
+    Context,
+    UnaryServerInterceptor,
+)
 
 logger = structlog.get_logger("app.rpc")
 
@@ -115,14 +120,13 @@ class ReceiveTimeoutInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, timeout: float, metrics: LimitMetrics | None = None) -> None:
         self._timeout = timeout
         self._metrics = metrics
-        self._methods = {_path(name) for name in _METHOD_NAMES}
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler | None:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or handler.unary_unary is None or method not in self._methods:
+        if handler is None or handler.unary_unary is None:
             return handler
         behavior: Behavior = handler.unary_unary  # type: ignore[assignment]
         timeout, metrics = self._timeout, self._metrics
@@ -133,7 +137,7 @@ class ReceiveTimeoutInterceptor(grpc.aio.ServerInterceptor):
                     request = await anext(aiter(requests))
             except TimeoutError:
                 if metrics is not None:
-                    metrics.receive_timeouts.labels(SERVICE_NAME, method.rpartition("/")[2]).inc()
+                    metrics.receive_timeouts.labels(*method.lstrip("/").rsplit("/", 1)).inc()
                 logger.info(
                     "request not received in time",
                     rpc_method=method,
@@ -146,7 +150,7 @@ class ReceiveTimeoutInterceptor(grpc.aio.ServerInterceptor):
                 )
             except StopAsyncIteration:
                 # The client closed its side without sending the request.
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request")
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED_REQUEST_MESSAGE)
             return await behavior(request, context)
 
         return grpc.stream_unary_rpc_method_handler(

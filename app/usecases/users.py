@@ -22,6 +22,7 @@ from app.domain.users import (
     Registration,
     Role,
     User,
+    canonical_email,
     normalise_email,
     parse_user_id,
 )
@@ -125,7 +126,9 @@ class UserUseCase:
             await self._passwords.verify_dummy(password)
             await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
             raise InvalidCredentials() from err
-        await self._throttle.admit(email, client)
+        # Every spelling of an address counts against the one account.
+        account = canonical_email(email)
+        await self._throttle.admit(account, client)
         found = await self._users.get_with_password_hash(email)
         if found is None:
             await self._passwords.verify_dummy(password)
@@ -135,7 +138,7 @@ class UserUseCase:
         if not await self._passwords.verify(password_hash, password):
             await self._login_failed(LoginFailure.WRONG_PASSWORD, email=email, user_id=user.id)
             raise InvalidCredentials()
-        await self._throttle.succeeded(email, client)
+        await self._throttle.succeeded(account, client)
         if self._passwords.needs_rehash(password_hash):
             await self._users.update_password_hash(user.id, await self._passwords.hash(password))
         session = Session(id=new_session_id(), user=user)

@@ -26,6 +26,7 @@ from tests.http2 import (
 
 GET_ME = "/userService.UserService/GetMe"
 LOGIN = "/userService.UserService/Login"
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
 async def _health(channel: grpc.aio.Channel) -> int:
@@ -121,6 +122,7 @@ async def test_a_stalled_stream_is_ended_after_the_receive_timeout(make_applicat
     streams = 5
     async with raw_connection(application.port) as stalled:
         opened = {await stalled.open_stalled_stream(GET_ME) for _ in range(streams)}
+        opened.add(await stalled.open_stalled_stream(HEALTH_CHECK))
         started = time.monotonic()
         ended: set[int] = set()
         while ended != opened:

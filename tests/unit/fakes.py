@@ -9,7 +9,7 @@ from uuid import UUID
 from app.domain.clients import Client
 from app.domain.errors import EmailTaken, StoreUnavailable
 from app.domain.events import Event
-from app.domain.users import NewUser, User
+from app.domain.users import NewUser, User, canonical_email
 
 
 class FakeUsers:
@@ -19,7 +19,8 @@ class FakeUsers:
         self.reads_by_id = 0
 
     async def add(self, new_user: NewUser, registered: Event) -> User:
-        if any(user.email == new_user.email for user, _ in self.rows.values()):
+        taken = canonical_email(new_user.email)
+        if any(canonical_email(user.email) == taken for user, _ in self.rows.values()):
             raise EmailTaken()
         now = datetime.now(UTC)
         user = User(
@@ -47,7 +48,7 @@ class FakeUsers:
 
     async def get_with_password_hash(self, email: str) -> tuple[User, str] | None:
         for user, password_hash in self.rows.values():
-            if user.email == email:
+            if canonical_email(user.email) == canonical_email(email):
                 return user, password_hash
         return None
 
