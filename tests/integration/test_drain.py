@@ -19,7 +19,7 @@ from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.client import PASSWORD, eventually, register, session_metadata, unique_email
-from tests.processes import process_environment, read_until, start_process
+from tests.support.processes import process_environment, read_until, start_process
 
 LOGINS = 100
 

@@ -12,7 +12,7 @@ import signal
 import pytest
 
 from app.config import Settings
-from tests.processes import process_environment, read_until, start_process
+from tests.support.processes import process_environment, read_until, start_process
 
 
 @pytest.mark.parametrize(
