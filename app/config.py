@@ -139,7 +139,8 @@ class GrpcSettings(_Section):
     # Peers whose x-forwarded-for is believed (load balancers, ingress); CIDRs.
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
     tls: TlsSettings = TlsSettings()
-    plaintext_allowed: bool = Field(False, validate_default=True)
+    # Plaintext beyond loopback; checked by the gRPC service only (check_transport).
+    plaintext_allowed: bool = False
     drain_seconds: float = Field(5.0, ge=0)
     # Most concurrent calls per UserService method; past it RESOURCE_EXHAUSTED.
     method_concurrency: dict[str, int] = Field(
@@ -170,20 +171,6 @@ class GrpcSettings(_Section):
             if limit < 1:
                 raise ValueError(f"{method}: the limit must be at least 1")
         return limits
-
-    @field_validator("plaintext_allowed")
-    @classmethod
-    def _plaintext_only_on_loopback(cls, allowed: bool, info: ValidationInfo) -> bool:
-        host, tls = info.data.get("host"), info.data.get("tls")
-        if host is None or tls is None:  # reported on their own
-            return allowed
-        if not allowed and not tls.enabled and not is_loopback(host):
-            raise ValueError(
-                f"plaintext gRPC on {host}, which is not loopback: configure TLS"
-                " (APP_GRPC__TLS__CERT_FILE, APP_GRPC__TLS__KEY_FILE) or set"
-                " APP_GRPC__PLAINTEXT_ALLOWED=true (e.g. behind a mesh that encrypts)"
-            )
-        return allowed
 
 
 class PostgresSettings(_Section):
@@ -274,9 +261,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    # Validated even when nothing is set: the defaults alone (plaintext on
-    # 0.0.0.0) are refused.
-    grpc: GrpcSettings = Field(default={}, validate_default=True)
+    grpc: GrpcSettings = GrpcSettings()
     postgres: PostgresSettings = PostgresSettings()
     redis: RedisSettings = RedisSettings()
     sessions: SessionSettings = SessionSettings()
@@ -317,6 +302,21 @@ def config_file_path() -> Path | None:
             raise ConfigError(f"{CONFIG_FILE_VARIABLE}: no such file: {path}")
         return path
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def check_transport(settings: GrpcSettings) -> None:
+    """Raise :class:`ConfigError` unless gRPC is TLS, on loopback, or plaintext by choice.
+
+    Checked by the gRPC service at start-up (the event processes serve no gRPC).
+    """
+    exposed = not settings.tls.enabled and not is_loopback(settings.host)
+    if exposed and not settings.plaintext_allowed:
+        raise ConfigError(
+            "invalid setting grpc.plaintext_allowed (APP_GRPC__PLAINTEXT_ALLOWED):"
+            f" plaintext gRPC on {settings.host}, which is not loopback: configure TLS"
+            " (APP_GRPC__TLS__CERT_FILE, APP_GRPC__TLS__KEY_FILE) or set"
+            " APP_GRPC__PLAINTEXT_ALLOWED=true (e.g. behind a mesh that encrypts)"
+        )
 
 
 def load_settings() -> Settings:

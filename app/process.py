@@ -30,14 +30,17 @@ async def _serve_until_signalled(settings: Settings, serve: Serve) -> None:
     await serve(settings, stop)
 
 
-def run_process(name: str, serve: Serve) -> int:
+def run_process(name: str, serve: Serve, check: Callable[[Settings], None] | None = None) -> int:
     """Load settings, configure logging and run ``serve``; the exit status.
 
-    A bad setting exits 2 with one line on stderr naming it; a port that
-    cannot be bound exits 1.
+    ``check`` may refuse settings this process cannot run with (raising
+    :class:`ConfigError`). A bad setting exits 2 with one line on stderr
+    naming it; a port that cannot be bound exits 1.
     """
     try:
         settings = load_settings()
+        if check is not None:
+            check(settings)
     except ConfigError as err:
         print(f"{name}: {err}", file=sys.stderr)
         return 2

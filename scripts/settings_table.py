@@ -45,12 +45,11 @@ def settings_rows() -> Iterator[tuple[str, str]]:
 
     A section nested in a section (``grpc.tls``) gives ``APP_GRPC__TLS__…`` rows.
     """
-    for section_name, field in Settings.model_fields.items():
-        # Built without validation: the defaults alone need not be a valid
-        # configuration (plaintext on 0.0.0.0 needs a setting).
-        section_type = field.annotation
-        assert isinstance(section_type, type) and issubclass(section_type, BaseModel)
-        yield from _rows(section_type.model_construct(), f"APP_{section_name.upper()}")
+    defaults = Settings.model_construct()
+    for section_name in Settings.model_fields:
+        section = getattr(defaults, section_name)
+        assert isinstance(section, BaseModel)
+        yield from _rows(section, f"APP_{section_name.upper()}")
 
 
 if __name__ == "__main__":

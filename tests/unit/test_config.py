@@ -19,8 +19,6 @@ def clean_environment(monkeypatch, tmp_path):
         if name.startswith("APP_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    # Plaintext on the default 0.0.0.0 needs a setting; loopback does not.
-    monkeypatch.setenv("APP_GRPC__HOST", "127.0.0.1")
     return monkeypatch
 
 

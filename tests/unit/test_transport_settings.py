@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from app.config import ConfigError, GrpcSettings, load_settings
+from app.config import ConfigError, GrpcSettings, check_transport, load_settings
 from app.grpc.server import server_options, warn_about_plaintext
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,22 +61,25 @@ def _error(environment) -> str:
 
 def test_plaintext_on_a_non_loopback_host_needs_the_setting(environment):
     environment.setenv("APP_GRPC__HOST", "0.0.0.0")
-    assert "APP_GRPC__PLAINTEXT_ALLOWED" in _error(environment)
+    with pytest.raises(ConfigError) as caught:
+        check_transport(load_settings().grpc)
+    assert "APP_GRPC__PLAINTEXT_ALLOWED" in str(caught.value)
+    assert "\n" not in str(caught.value)
     environment.setenv("APP_GRPC__PLAINTEXT_ALLOWED", "true")
-    assert load_settings().grpc.plaintext_allowed
+    check_transport(load_settings().grpc)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"])
 def test_plaintext_on_loopback_needs_nothing(environment, host):
     environment.setenv("APP_GRPC__HOST", host)
-    assert load_settings().grpc.host == host
+    check_transport(load_settings().grpc)
 
 
 def test_tls_on_any_host_needs_no_plaintext_setting(environment, pem_files):
     environment.setenv("APP_GRPC__HOST", "0.0.0.0")
     environment.setenv("APP_GRPC__TLS__CERT_FILE", str(pem_files["cert"]))
     environment.setenv("APP_GRPC__TLS__KEY_FILE", str(pem_files["key"]))
-    assert load_settings().grpc.tls.enabled
+    check_transport(load_settings().grpc)
 
 
 @pytest.mark.parametrize(
@@ -195,6 +198,30 @@ def test_the_process_stops_with_one_line_naming_the_transport_setting(environmen
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert named in result.stderr
+
+
+def test_only_the_grpc_service_needs_the_plaintext_setting(environment):
+    # The event processes serve no gRPC: plaintext on 0.0.0.0 is no reason to stop them.
+    environment.setenv("APP_GRPC__HOST", "0.0.0.0")
+    environment.setenv("APP_POSTGRES__DSN", "postgresql://postgres@127.0.0.1:1/nothing")
+    environment.setenv("APP_POSTGRES__CONNECT_TIMEOUT_SECONDS", "0.5")
+    result = subprocess.run(
+        [sys.executable, "-m", "app.worker"],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            **{k: v for k, v in os.environ.items() if k.startswith("APP_")},
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # Past the settings, it stops at the database nobody listens for (exit 1, not 2).
+    output = result.stderr + result.stdout
+    assert result.returncode == 1, output
+    assert "cannot start" in output
+    assert "APP_GRPC__PLAINTEXT_ALLOWED" not in output
 
 
 @pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])
