@@ -77,9 +77,12 @@ class TlsSettings(_Section):
         cert_file = info.data.get("cert_file")
         if cert_file is not None:
             try:
-                ssl.create_default_context().load_cert_chain(cert_file, path)
+                # An empty password, never a prompt: gRPC reads only unencrypted keys.
+                ssl.create_default_context().load_cert_chain(cert_file, path, password=b"")
             except (ssl.SSLError, ValueError) as err:
-                raise ValueError(f"not the private key of the certificate: {err}") from None
+                raise ValueError(
+                    f"not the unencrypted private key of the certificate: {err}"
+                ) from None
         return path
 
     @model_validator(mode="after")

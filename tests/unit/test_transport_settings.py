@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
 
 from app.config import ConfigError, GrpcSettings, check_transport, load_settings
 from app.grpc.server import server_options, warn_about_plaintext
@@ -45,6 +46,15 @@ def pem_files(tmp_path_factory) -> dict[str, Path]:
     server.cert_chain_pems[0].write_to_path(str(files["cert"]))
     server.private_key_pem.write_to_path(str(files["key"]))
     other.private_key_pem.write_to_path(str(files["other_key"]))
+    key = serialization.load_pem_private_key(server.private_key_pem.bytes(), password=None)
+    files["encrypted_key"] = directory / "encrypted.key"
+    files["encrypted_key"].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
     files["garbage"].write_text(
         "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"
     )
@@ -90,6 +100,7 @@ def test_tls_on_any_host_needs_no_plaintext_setting(environment, pem_files):
         ({"CERT_FILE": "key", "KEY_FILE": "key"}, "APP_GRPC__TLS__CERT_FILE"),
         ({"CERT_FILE": "cert", "KEY_FILE": "cert"}, "APP_GRPC__TLS__KEY_FILE"),
         ({"CERT_FILE": "cert", "KEY_FILE": "other_key"}, "APP_GRPC__TLS__KEY_FILE"),
+        ({"CERT_FILE": "cert", "KEY_FILE": "encrypted_key"}, "APP_GRPC__TLS__KEY_FILE"),
         ({"CERT_FILE": "cert"}, "APP_GRPC__TLS__KEY_FILE"),
         ({"KEY_FILE": "key"}, "APP_GRPC__TLS__CERT_FILE"),
         (
