@@ -108,7 +108,7 @@ class ConcurrencyLimitInterceptor(UnaryServerInterceptor):
 
 
 class ReceiveTimeoutInterceptor(grpc.aio.ServerInterceptor):
-    """Ends a UserService call whose request has not arrived ``timeout`` seconds after its headers.
+    """Ends a unary call whose request has not arrived ``timeout`` seconds after its headers.
 
     The unary handler is served as a stream-unary one (the same bytes on the
     wire) so that reading the single request message can be bounded. Put it
