@@ -77,3 +77,8 @@ clean: ## Remove the environment and local data
 bench: env ## Run every bench/bench_*.py: ratios against baselines measured in the same run
 	$(PY) scripts/local_stack.py ensure
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done
+
+.PHONY: soak
+soak: env ## Soak: 64 callers for 60 s against the service as production runs it; no errors, flat memory
+	$(PY) scripts/local_stack.py ensure
+	$(PY) bench/soak.py

@@ -36,6 +36,7 @@ from app.grpc.interceptors import (
     LoggingInterceptor,
     MalformedRequestInterceptor,
 )
+from app.grpc.limits import ConcurrencyLimitInterceptor, ReceiveTimeoutInterceptor, limit_metrics
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
 from app.grpc.telemetry_interceptors import telemetry_interceptors
@@ -82,14 +83,25 @@ class Application:
         """Where ``/metrics`` is served (None when metrics are off)."""
         return self.telemetry.metrics_port
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Stop accepting, let in-flight calls finish within ``grace``, close the pools."""
+    async def stop(self, grace: float | None = None, drain: float | None = None) -> None:
+        """Drain, stop accepting, let in-flight calls finish within ``grace``, close the pools.
+
+        Health turns NOT_SERVING first and the server keeps serving for ``drain``
+        seconds (``grpc.drain_seconds``), so balancers move traffic away before
+        the port closes. Calls gRPC has received but not yet handed to the
+        service when the server stops are cancelled by gRPC core whatever the
+        grace; the drain lets those be picked up and served.
+        """
         if self._stopped.is_set():
             return
         self._stopped.set()
-        grace = self.settings.grpc.grace_period_seconds if grace is None else grace
-        logger.info("shutting down", grace_seconds=grace)
+        grpc_settings = self.settings.grpc
+        grace = grpc_settings.grace_period_seconds if grace is None else grace
+        drain = grpc_settings.drain_seconds if drain is None else drain
+        logger.info("shutting down", drain_seconds=drain, grace_seconds=grace)
         await self.health.shutdown()
+        if drain > 0:
+            await asyncio.sleep(drain)
         await self.server.stop(grace)
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
@@ -204,12 +216,7 @@ async def build_application(
         settings.grpc,
         servicer,
         health,
-        interceptors=[
-            *telemetry_interceptors(telemetry),
-            LoggingInterceptor(),
-            ErrorInterceptor(),
-            MalformedRequestInterceptor(),
-        ],
+        interceptors=edge_interceptors(settings, telemetry),
     )
     return Application(
         settings=settings,
@@ -225,6 +232,28 @@ async def build_application(
         telemetry=telemetry,
         relay=build_relay(settings, pool, redis) if settings.events.relay_enabled else None,
     )
+
+
+def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors, outermost first.
+
+    The receive timeout goes first: it serves each unary method as a
+    stream-unary one, which the others need not know. The concurrency limit
+    goes inside logging and metrics, so refusals are logged and counted; the
+    check for undecodable requests stays innermost.
+    """
+    grpc_settings = settings.grpc
+    metrics = limit_metrics(telemetry.registry)
+    return [
+        ReceiveTimeoutInterceptor(grpc_settings.receive_timeout_seconds, metrics),
+        *telemetry_interceptors(telemetry),
+        LoggingInterceptor(),
+        ConcurrencyLimitInterceptor(
+            grpc_settings.method_concurrency, grpc_settings.method_concurrency_default, metrics
+        ),
+        ErrorInterceptor(),
+        MalformedRequestInterceptor(),
+    ]
 
 
 def events_stream_key(settings: Settings) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import sys
 
 from app.bootstrap import build_application
-from app.config import Settings
+from app.config import Settings, check_transport
 from app.process import run_process
 
 
@@ -21,7 +21,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> int:
-    return run_process("user-service", serve)
+    return run_process("user-service", serve, check=lambda settings: check_transport(settings.grpc))
 
 
 if __name__ == "__main__":

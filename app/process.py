@@ -35,11 +35,19 @@ async def _serve_until_signalled(settings: Settings, serve: Serve) -> None:
 BAD_SETTING = 2
 
 
-def settings_with_logging(name: str) -> Settings | None:
+def settings_with_logging(
+    name: str, check: Callable[[Settings], None] | None = None
+) -> Settings | None:
     """The settings, with logging configured from them; None (after one line on
-    stderr naming the bad setting) when they cannot be read."""
+    stderr naming the bad setting) when they cannot be read.
+
+    ``check`` may refuse settings this process cannot run with (raising
+    :class:`ConfigError`).
+    """
     try:
         settings = load_settings()
+        if check is not None:
+            check(settings)
     except ConfigError as err:
         print(f"{name}: {err}", file=sys.stderr)
         return None
@@ -47,13 +55,14 @@ def settings_with_logging(name: str) -> Settings | None:
     return settings
 
 
-def run_process(name: str, serve: Serve) -> int:
+def run_process(name: str, serve: Serve, check: Callable[[Settings], None] | None = None) -> int:
     """Load settings, configure logging and run ``serve``; the exit status.
 
-    A bad setting (or ``OTEL_*`` variable) exits 2 with one line on stderr
-    naming it; a port that cannot be bound exits 1.
+    ``check`` may refuse settings this process cannot run with. A bad setting
+    (or ``OTEL_*`` variable) exits 2 with one line on stderr naming it; a port
+    that cannot be bound exits 1.
     """
-    settings = settings_with_logging(name)
+    settings = settings_with_logging(name, check)
     if settings is None:
         return BAD_SETTING
     try:

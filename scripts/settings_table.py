@@ -6,6 +6,7 @@ The README's configuration table is checked against this list by
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,18 +25,31 @@ def _default_text(value: object) -> str:
         return "(unset)"
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, dict):
+        return json.dumps(value)
     return str(value)
 
 
+def _rows(model: BaseModel, prefix: str) -> Iterator[tuple[str, str]]:
+    for field_name in type(model).model_fields:
+        value = getattr(model, field_name)
+        variable = f"{prefix}__{field_name.upper()}"
+        if isinstance(value, BaseModel):
+            yield from _rows(value, variable)
+        else:
+            yield variable, _default_text(value)
+
+
 def settings_rows() -> Iterator[tuple[str, str]]:
-    """(environment variable, default) for every leaf setting, in declaration order."""
+    """(environment variable, default) for every leaf setting, in declaration order.
+
+    A section nested in a section (``grpc.tls``) gives ``APP_GRPC__TLS__…`` rows.
+    """
     defaults = Settings.model_construct()
     for section_name in Settings.model_fields:
         section = getattr(defaults, section_name)
         assert isinstance(section, BaseModel)
-        for field_name in type(section).model_fields:
-            variable = f"APP_{section_name.upper()}__{field_name.upper()}"
-            yield variable, _default_text(getattr(section, field_name))
+        yield from _rows(section, f"APP_{section_name.upper()}")
 
 
 if __name__ == "__main__":

@@ -20,13 +20,24 @@ from app.config import Settings
 def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Settings:
     """Settings on the run's own database and key prefix, gRPC on port 0, quiet stores.
 
+    gRPC listens on loopback, stops without a drain delay and limits every
+    method to the default concurrency (256), hashing ones included.
+
     Keyword arguments override fields of whole sections, e.g.
     ``isolated_settings("test", run_id, sessions={"ttl_seconds": 1})``.
     """
     defaults = Settings(_env_file=None)  # type: ignore[call-arg]
     base_dsn = defaults.postgres.dsn.get_secret_value()
     values: dict[str, dict[str, Any]] = {
-        "grpc": {"host": "127.0.0.1", "port": 0, "grace_period_seconds": 1.0},
+        "grpc": {
+            "host": "127.0.0.1",
+            "port": 0,
+            "grace_period_seconds": 1.0,
+            "drain_seconds": 0,
+            # Tests and benchmarks burst hashing calls past production's limit
+            # (16 each); the limits have tests of their own.
+            "method_concurrency": {},
+        },
         "postgres": {
             "dsn": urlunsplit(urlsplit(base_dsn)._replace(path=f"/user_service_{kind}_{run_id}"))
         },

@@ -28,6 +28,8 @@ STATUS_BY_ERROR: dict[type[DomainError], grpc.StatusCode] = {
 }
 
 INTERNAL_MESSAGE = "internal error"
+# RESOURCE_EXHAUSTED from the edge's own limits (a method at its concurrency limit).
+BUSY_MESSAGE = "server busy, try again later"
 
 
 def status_for(error: DomainError) -> grpc.StatusCode:

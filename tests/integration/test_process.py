@@ -8,35 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
-import sys
-from pathlib import Path
 
 import pytest
 
 from app.config import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def _read_until(process: asyncio.subprocess.Process, event: str, seen: list[str]) -> None:
-    assert process.stdout is not None
-    while line := await process.stdout.readline():
-        seen.append(line.decode())
-        try:
-            if json.loads(line).get("event") == event:
-                return
-        except ValueError:
-            continue
-    raise AssertionError(f"exited before {event!r}:\n{''.join(seen)}")
+from tests.support.processes import process_environment, read_until, start_process
 
 
 @pytest.mark.parametrize(
@@ -50,31 +27,16 @@ async def _read_until(process: asyncio.subprocess.Process, event: str, seen: lis
 async def test_the_process_starts_then_stops_gracefully_on_sigterm(
     settings: Settings, application, module, ready_event, stopped_event
 ):
-    environment = {
-        **os.environ,
-        "APP_CONFIG_FILE": str(ROOT / "config" / "local.yaml"),
-        "APP_GRPC__HOST": "127.0.0.1",
-        "APP_GRPC__PORT": str(_free_port()),
-        "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
-        "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
-        "APP_METRICS__HOST": "127.0.0.1",
-        "APP_METRICS__PORT": "0",
-        "APP_EVENTS__RELAY_ENABLED": "false",
-        "APP_EVENTS__BLOCK_MILLISECONDS": "100",
-        "APP_LOGGING__FORMAT": "json",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        cwd=ROOT,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    environment = process_environment(
+        settings,
+        APP_METRICS__HOST="127.0.0.1",
+        APP_METRICS__PORT="0",
+        APP_EVENTS__BLOCK_MILLISECONDS="100",
     )
+    process = await start_process(module, environment)
     seen: list[str] = []
     try:
-        await asyncio.wait_for(_read_until(process, ready_event, seen), timeout=60)
+        await asyncio.wait_for(read_until(process, ready_event, seen), timeout=60)
         process.send_signal(signal.SIGTERM)
         rest, _ = await asyncio.wait_for(process.communicate(), timeout=30)
     finally:

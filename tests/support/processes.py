@@ -1,0 +1,67 @@
+"""Running the service's processes as `make run` does, for tests that signal them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import IO
+
+from app.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
+    """This run's stores, gRPC on a free loopback port, JSON logs; then ``variables``."""
+    return {
+        **os.environ,
+        "APP_CONFIG_FILE": str(ROOT / "config" / "local.yaml"),
+        "APP_GRPC__HOST": "127.0.0.1",
+        "APP_GRPC__PORT": str(free_port()),
+        "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
+        "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
+        "APP_EVENTS__RELAY_ENABLED": "false",
+        "APP_LOGGING__FORMAT": "json",
+        **variables,
+    }
+
+
+async def start_process(
+    module: str, environment: dict[str, str], output: IO[bytes] | None = None
+) -> asyncio.subprocess.Process:
+    """``python -m module`` from the repository, stderr merged into stdout.
+
+    Its output goes to ``output`` (a file), else to a pipe (``process.stdout``).
+    """
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        cwd=ROOT,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE if output is None else output,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def read_until(process: asyncio.subprocess.Process, event: str, seen: list[str]) -> None:
+    """Read the process's JSON log lines into ``seen`` until one has ``event``."""
+    assert process.stdout is not None
+    while line := await process.stdout.readline():
+        seen.append(line.decode())
+        try:
+            if json.loads(line).get("event") == event:
+                return
+        except ValueError:
+            continue
+    raise AssertionError(f"exited before {event!r}:\n{''.join(seen)}")
