@@ -13,23 +13,29 @@ import socket
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import asyncpg
 import grpc
 import structlog
 from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.audit_log import AuditLogPgRepository
+from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.database import apply_migrations, create_pool, ensure_database
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
+from app.adapters.redis.bounded_client import BoundedRedis
 from app.adapters.redis.login_throttle import RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
+from app.adapters.store_states import StoreStates
 from app.config import Settings, server_address
+from app.grpc.deadlines import DeadlineInterceptor
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
     ErrorInterceptor,
@@ -44,11 +50,18 @@ from app.observability.otel import untraced
 from app.observability.outbox_metrics import MeasuredOutbox
 from app.observability.telemetry import Telemetry
 from app.usecases.audit import AuditLogProjector
+from app.usecases.ports import PasswordHasher
 from app.usecases.relay import OutboxRelay
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
 
 logger = structlog.get_logger(__name__)
+
+
+class ClosablePasswordHasher(PasswordHasher, Protocol):
+    """A password hasher the application closes when it stops (its thread pool)."""
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -59,10 +72,10 @@ class Application:
     server: grpc.aio.Server
     port: int
     health: HealthReporter
-    pool: asyncpg.Pool
+    pool: BoundedPool
     redis: Redis
     cache_redis: Redis
-    passwords: Argon2PasswordHasher
+    passwords: ClosablePasswordHasher
     users: UserUseCase
     sessions: SessionUseCase
     telemetry: Telemetry
@@ -115,8 +128,24 @@ class Application:
         self.telemetry.shutdown()
 
 
-def build_redis(settings: Settings, url: str | None = None) -> Redis:
-    """A Redis client whose pool waits for a free connection instead of failing."""
+def build_redis(
+    settings: Settings, url: str | None = None, *, states: StoreStates | None = None
+) -> Redis:
+    """A Redis client whose pool waits for a free connection instead of failing.
+
+    With ``states``, every command is bounded by ``redis.call_timeout_seconds``
+    and the caller's deadline, and reports whether Redis answers (the
+    service's client). Without, commands are bounded by the socket timeout
+    only, which blocking reads (a consumer's ``XREADGROUP BLOCK``) need.
+
+    A connection idle for ``health_check_interval_seconds`` is PINGed (and
+    reconnected) before use, so the connections left from before a Redis
+    restart do not fail calls after it. A command whose connection broke is
+    sent once more on a new connection: it may then run twice, which every
+    command of this service tolerates (sessions and the cache are overwritten;
+    an event appended twice keeps its ``event_id``, and consumers deduplicate
+    on it). A timed-out command is not retried: the bound is spent.
+    """
     redis_settings = settings.redis
     pool = BlockingConnectionPool.from_url(
         url or redis_settings.url.get_secret_value(),
@@ -124,8 +153,14 @@ def build_redis(settings: Settings, url: str | None = None) -> Redis:
         timeout=redis_settings.socket_timeout_seconds,
         socket_timeout=redis_settings.socket_timeout_seconds,
         socket_connect_timeout=redis_settings.socket_timeout_seconds,
+        health_check_interval=redis_settings.health_check_interval_seconds,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
-    return Redis(connection_pool=pool)
+    if states is None:
+        return Redis(connection_pool=pool)
+    return BoundedRedis(
+        connection_pool=pool, call_timeout=redis_settings.call_timeout_seconds, states=states
+    )
 
 
 async def prepare_database(settings: Settings) -> None:
@@ -135,8 +170,14 @@ async def prepare_database(settings: Settings) -> None:
     await apply_migrations(dsn)
 
 
-async def build_clients(settings: Settings, telemetry: Telemetry) -> tuple[asyncpg.Pool, Redis]:
-    """The migrated database's pool and the main Redis client, both instrumented."""
+async def build_clients(
+    settings: Settings, telemetry: Telemetry, states: StoreStates, *, bounded_redis: bool = True
+) -> tuple[BoundedPool, Redis]:
+    """The migrated database's pool and the main Redis client, both instrumented.
+
+    Both report to ``states`` whether their store answers; the pool always
+    bounds its calls, the Redis client unless ``bounded_redis`` is False.
+    """
     if settings.postgres.migrate_on_start:
         await prepare_database(settings)
     postgres = settings.postgres
@@ -148,33 +189,45 @@ async def build_clients(settings: Settings, telemetry: Telemetry) -> tuple[async
         connect_timeout=postgres.connect_timeout_seconds,
         init=telemetry.init_connection,
     )
-    telemetry.watch_pool(pool)
-    redis = build_redis(settings)
+    bounded = BoundedPool(pool, call_timeout=postgres.call_timeout_seconds, states=states)
+    telemetry.watch_pool(pool, waiting=lambda: bounded.waiting)
+    redis = build_redis(settings, states=states if bounded_redis else None)
     telemetry.instrument_redis(redis)
-    return pool, redis
+    return bounded, redis
 
 
 async def build_application(
-    settings: Settings, *, span_exporter: SpanExporter | None = None
+    settings: Settings,
+    *,
+    span_exporter: SpanExporter | None = None,
+    passwords: ClosablePasswordHasher | None = None,
 ) -> Application:
     """Build (but do not start) the whole service from ``settings``.
 
-    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests).
+    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests);
+    ``passwords`` replaces the argon2id hasher (tests not about hashing pass
+    a cheap one).
     """
     telemetry = Telemetry(settings, span_exporter)
-    pool, redis = await build_clients(settings, telemetry)
+    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+    pool, redis = await build_clients(settings, telemetry, states)
     cache_url = settings.cache.redis_url
+    # A separate cache Redis keeps its own states: its failures are bypassed
+    # (FindByID reads PostgreSQL), so they must not fail calls fast.
     cache_redis = (
-        redis if cache_url is None else build_redis(settings, cache_url.get_secret_value())
+        redis
+        if cache_url is None
+        else build_redis(settings, cache_url.get_secret_value(), states=StoreStates(open_seconds=0))
     )
     if cache_redis is not redis:
         telemetry.instrument_redis(cache_redis, "cache")
-    passwords = Argon2PasswordHasher(
-        memory_cost_kib=settings.passwords.memory_cost_kib,
-        time_cost=settings.passwords.time_cost,
-        parallelism=settings.passwords.parallelism,
-        max_workers=settings.passwords.max_workers,
-    )
+    if passwords is None:
+        passwords = Argon2PasswordHasher(
+            memory_cost_kib=settings.passwords.memory_cost_kib,
+            time_cost=settings.passwords.time_cost,
+            parallelism=settings.passwords.parallelism,
+            max_workers=settings.passwords.max_workers,
+        )
     prefix = settings.redis.key_prefix
     session_store = SessionRedisRepository(
         redis,
@@ -192,6 +245,7 @@ async def build_application(
         passwords=passwords,
         outbox=OutboxPgRepository(pool),
         throttle=RedisLoginThrottle(redis, key_prefix=prefix),
+        stores=states,
     )
     sessions = SessionUseCase(session_store)
     health = HealthReporter(
@@ -204,6 +258,7 @@ async def build_application(
         ],
         interval=settings.health.check_interval_seconds,
         timeout=settings.health.check_timeout_seconds,
+        observe=states.probed,
     )
     servicer = UserServiceServicer(
         users,
@@ -252,6 +307,7 @@ def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[grpc.aio
             grpc_settings.method_concurrency, grpc_settings.method_concurrency_default, metrics
         ),
         ErrorInterceptor(),
+        DeadlineInterceptor(),
         MalformedRequestInterceptor(),
     ]
 
@@ -261,7 +317,7 @@ def events_stream_key(settings: Settings) -> str:
     return stream_key(settings.redis.key_prefix, settings.events.stream)
 
 
-def build_relay(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> OutboxRelay:
+def build_relay(settings: Settings, pool: BoundedPool, redis: Redis) -> OutboxRelay:
     events = settings.events
     return OutboxRelay(
         MeasuredOutbox(OutboxPgRepository(pool)),
@@ -300,7 +356,7 @@ class EventsProcess:
     """A process running one events loop (the relay, or a consumer) until stopped."""
 
     loop: EventLoop
-    pool: asyncpg.Pool
+    pool: BoundedPool
     redis: Redis
     telemetry: Telemetry
 
@@ -322,14 +378,17 @@ class EventsProcess:
 async def build_relay_process(settings: Settings) -> EventsProcess:
     """The outbox relay on its own (``make relay``)."""
     telemetry = Telemetry(settings)
-    pool, redis = await build_clients(settings, telemetry)
+    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+    pool, redis = await build_clients(settings, telemetry, states)
     return EventsProcess(build_relay(settings, pool, redis), pool, redis, telemetry)
 
 
 async def build_audit_worker(settings: Settings) -> EventsProcess:
     """The consumer that projects user events into ``user_audit_log`` (``make worker``)."""
     telemetry = Telemetry(settings)
-    pool, redis = await build_clients(settings, telemetry)
+    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+    # Unbounded Redis: the consumer blocks in XREADGROUP longer than a call's bound.
+    pool, redis = await build_clients(settings, telemetry, states, bounded_redis=False)
     projector = AuditLogProjector(AuditLogPgRepository(pool))
     consumer = StreamConsumer(
         redis,

@@ -12,6 +12,7 @@ from typing import Protocol
 from uuid import UUID
 
 from app.domain.clients import Client
+from app.domain.errors import Store
 from app.domain.events import Event
 from app.domain.users import NewUser, User
 
@@ -85,6 +86,19 @@ class LoginThrottle(Protocol):
 
     async def succeeded(self, account: str, client: Client) -> None:
         """The attempt proved the password: forget the account's failures."""
+        ...
+
+
+class StoreAvailability(Protocol):
+    """What is known, without any I/O, of whether a store answers right now.
+
+    Fed by the health probes and by the failures calls observe. A use case asks
+    it before spending CPU (a password hash) on a call whose store is known to
+    be down, and fails fast instead.
+    """
+
+    def known_down(self, store: Store) -> bool:
+        """True while ``store`` recently failed and has not answered since."""
         ...
 
 

@@ -12,6 +12,7 @@ from app.domain.errors import (
     InvalidCredentials,
     InvalidInput,
     PermissionDenied,
+    Store,
     StoreUnavailable,
     UserNotFound,
 )
@@ -33,6 +34,7 @@ from app.usecases.ports import (
     LoginThrottle,
     PasswordHasher,
     SessionStore,
+    StoreAvailability,
     UserCache,
     UserRepository,
 )
@@ -51,6 +53,8 @@ class UserUseCase:
         passwords: PasswordHasher,
         outbox: EventOutbox,
         throttle: LoginThrottle,
+        *,
+        stores: StoreAvailability,
     ) -> None:
         self._users = users
         self._cache = cache
@@ -58,6 +62,7 @@ class UserUseCase:
         self._passwords = passwords
         self._outbox = outbox
         self._throttle = throttle
+        self._stores = stores
 
     @traced
     async def register(
@@ -70,6 +75,7 @@ class UserUseCase:
         """
         if registration.role is Role.ADMIN and (caller is None or caller.role is not Role.ADMIN):
             raise PermissionDenied("only an admin may register an admin")
+        self._require(Store.POSTGRESQL)
         password_hash = await self._passwords.hash(registration.password)
         return await self._users.add(
             NewUser(
@@ -119,7 +125,10 @@ class UserUseCase:
         The session and its ``user.logged_in`` event are stored together; a
         failure is recorded as ``user.login_failed`` (through the outbox, as it
         changes no other state) before ``InvalidCredentials`` is raised.
+        While Redis is known to be down no session can be made: the call fails
+        fast with ``StoreUnavailable``, before any hashing.
         """
+        self._require(Store.REDIS)
         try:
             email = normalise_email(raw_email)
         except InvalidInput as err:
@@ -146,6 +155,11 @@ class UserUseCase:
             session.id, user, events.user_logged_in(user, current_traceparent())
         )
         return session
+
+    def _require(self, store: Store) -> None:
+        """Fail fast, without spending a hash on it, a call whose store is known down."""
+        if self._stores.known_down(store):
+            raise StoreUnavailable(store, "known down")
 
     async def _login_failed(
         self, reason: LoginFailure, *, email: str | None, user_id: UUID | None

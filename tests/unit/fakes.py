@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from app.domain.clients import Client
-from app.domain.errors import EmailTaken, StoreUnavailable
+from app.domain.errors import EmailTaken, Store, StoreUnavailable
 from app.domain.events import Event
 from app.domain.users import NewUser, User, canonical_email
 
@@ -99,12 +99,14 @@ class FakePasswords:
         self.version = version
         self.dummy_verifications = 0
         self.hashes = 0
+        self.verifications = 0
 
     async def hash(self, password: str) -> str:
         self.hashes += 1
         return f"v{self.version}:{password}"
 
     async def verify(self, password_hash: str, password: str) -> bool:
+        self.verifications += 1
         return password_hash.split(":", 1)[1] == password
 
     async def verify_dummy(self, password: str) -> None:
@@ -134,3 +136,13 @@ class FakeThrottle:
 
     async def succeeded(self, account: str, client: Client) -> None:
         self.succeeded_for.append(account)
+
+
+class FakeStores:
+    """Every store answers unless named in ``down``."""
+
+    def __init__(self) -> None:
+        self.down: set[Store] = set()
+
+    def known_down(self, store: Store) -> bool:
+        return store in self.down

@@ -13,7 +13,7 @@ from app.domain.errors import InvalidCredentials
 from app.domain.events import Event, EventType, LoginFailure, user_login_failed, user_registered
 from app.domain.users import Role, User
 from app.usecases.users import UserUseCase
-from tests.unit.fakes import FakeThrottle
+from tests.unit.fakes import FakeStores, FakeThrottle
 
 CLIENT = Client(address="192.0.2.1")
 
@@ -113,6 +113,7 @@ def _use_case():
         passwords=FakePasswords(),  # type: ignore[arg-type]
         outbox=outbox,
         throttle=FakeThrottle(),
+        stores=FakeStores(),
     )
     return use_case, sessions, outbox
 

@@ -1,0 +1,114 @@
+"""BoundedPool: the asyncpg pool, with each use bounded as a whole.
+
+asyncpg bounds each statement (``command_timeout``) but not the rest: waiting
+for a free connection has no limit, and a timed-out statement's cancel
+request waits up to another ``command_timeout`` before the call returns, so
+a frozen server held calls for twice the setting. Here one deadline covers
+waiting for a connection, connecting, the statements and the commit: the
+smaller of ``call_timeout`` and the time the caller has left
+(:func:`app.domain.deadlines.bound`). When it passes, or the call is
+cancelled, the caller gets its ``TimeoutError`` (or ``CancelledError``) at
+once; the connection is handed back in the background, where asyncpg waits
+``call_timeout`` for the server to acknowledge the cancellation and
+otherwise closes the connection, so a frozen server never keeps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import structlog
+
+from app.adapters.postgres.errors import UNAVAILABLE
+from app.adapters.store_states import StoreStates
+from app.domain.errors import Store
+
+logger = structlog.get_logger(__name__)
+
+
+class BoundedPool:
+    """The pool methods the adapters use, each bounded; counts the callers waiting.
+
+    A call that fails for lack of the server (timeout, lost connection) marks
+    PostgreSQL down in ``states``; one that succeeds marks it up.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, call_timeout: float, states: StoreStates) -> None:
+        self.pool = pool
+        self.waiting = 0
+        self._call_timeout = call_timeout
+        self._states = states
+        self._releases: set[asyncio.Task[None]] = set()
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        """A connection for the block, which must end within the call's bound."""
+        async with self._states.bounded(Store.POSTGRESQL, self._call_timeout, UNAVAILABLE):
+            connection = await self._acquire()
+            try:
+                yield connection
+            except (asyncio.CancelledError, TimeoutError):
+                self._release_later(connection)
+                raise
+            except BaseException:
+                await self._release(connection)
+                raise
+            await self._release(connection)
+
+    async def execute(self, query: str, *args: Any) -> Any:
+        async with self.acquire() as connection:
+            return await connection.execute(query, *args)
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        async with self.acquire() as connection:
+            return await connection.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        async with self.acquire() as connection:
+            return await connection.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self.acquire() as connection:
+            return await connection.fetchval(query, *args)
+
+    async def close(self) -> None:
+        """Let the background releases finish (each is bounded), then close the pool."""
+        if self._releases:
+            await asyncio.gather(*self._releases, return_exceptions=True)
+        await self.pool.close()
+
+    async def _acquire(self) -> Any:
+        # asyncpg counts no waiters; the callers blocked here are exactly them
+        # (including those whose connection is being opened).
+        self.waiting += 1
+        try:
+            return await self.pool.acquire()
+        finally:
+            self.waiting -= 1
+
+    async def _release(self, connection: Any) -> None:
+        await self.pool.release(connection, timeout=self._call_timeout)
+
+    def _release_later(self, connection: Any) -> None:
+        """Hand ``connection`` back without making the caller wait for the server.
+
+        asyncpg has sent a cancel request for the interrupted statement; the
+        release waits ``call_timeout`` for its acknowledgement, then closes the
+        connection instead.
+        """
+        task = asyncio.create_task(self._release(connection), name="pg-release")
+        self._releases.add(task)
+        task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Task[None]) -> None:
+        self._releases.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.info(
+                "closed a connection whose statement was not cancelled in time",
+                store=Store.POSTGRESQL.value,
+                error=type(task.exception()).__name__,
+            )
