@@ -29,6 +29,10 @@ UNAVAILABLE = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.QueryCanceledError,
+    # A server going away tells its idle connections why (a FATAL message)
+    # before closing them; a statement started on one in between finds the
+    # protocol mid-error: the connection is lost, not our bug.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
