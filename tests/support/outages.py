@@ -10,12 +10,15 @@ import io
 import json
 import logging
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.bootstrap import Application, build_application
 from app.config import Settings
@@ -89,6 +92,11 @@ async def outcome(call: Awaitable[object]) -> grpc.StatusCode:
         await call
     except grpc.aio.AioRpcError as err:
         return err.code()
+    except asyncio.CancelledError:
+        # Awaiting a call the client cancelled raises CancelledError.
+        if isinstance(call, grpc.aio.Call) and call.cancelled():
+            return grpc.StatusCode.CANCELLED
+        raise
     return grpc.StatusCode.OK
 
 
@@ -213,3 +221,20 @@ def captured_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+async def metric_families(port: int) -> list[Metric]:
+    """What ``/metrics`` on ``port`` serves, parsed by prometheus-client's own parser."""
+
+    def fetch() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    return list(text_string_to_metric_families(await asyncio.to_thread(fetch)))
+
+
+def sample_value(families: list[Metric], name: str) -> float:
+    """The value of the one unlabelled sample called ``name``."""
+    values = [s.value for family in families for s in family.samples if s.name == name]
+    assert len(values) == 1, f"{name}: {values}"
+    return values[0]

@@ -8,9 +8,9 @@ waiting for a connection, connecting, the statements and the commit: the
 smaller of ``call_timeout`` and the time the caller has left
 (:func:`app.domain.deadlines.bound`). When it passes, or the call is
 cancelled, the caller gets its ``TimeoutError`` (or ``CancelledError``) at
-once; the connection is handed back in the background, where asyncpg waits
-``call_timeout`` for the server to acknowledge the cancellation and
-otherwise closes the connection, so a frozen server never keeps it.
+once; in the background the server is asked to cancel the statement, and the
+connection goes back to the pool once it acknowledged, or is closed after
+``call_timeout`` without an answer: a frozen server never keeps it.
 """
 
 from __future__ import annotations
@@ -94,11 +94,12 @@ class BoundedPool:
         await self.pool.release(connection, timeout=self._call_timeout)
 
     def _release_later(self, connection: Any) -> None:
-        """Hand ``connection`` back without making the caller wait for the server.
+        """Give back ``connection`` (its statement interrupted) without making the caller wait.
 
-        asyncpg has sent a cancel request for the interrupted statement; the
-        release waits ``call_timeout`` for its acknowledgement, then closes the
-        connection instead.
+        asyncpg has sent the server a cancel request for the statement; the
+        release waits ``call_timeout`` for its acknowledgement (then nothing
+        keeps running, or holding locks, on the server) and otherwise closes
+        the connection (a frozen server).
         """
         task = asyncio.create_task(self._release(connection), name="pg-release")
         self._releases.add(task)
