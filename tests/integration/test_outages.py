@@ -11,6 +11,8 @@ The times measured are printed (``-s``); ``make outages`` prints them all.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -23,7 +25,10 @@ from tests.support.outages import (
     NOT_SERVING,
     SERVING,
     Outage,
+    captured_logs,
+    metric_families,
     running_outage,
+    sample_value,
     seconds_until,
     seconds_until_health,
     timed,
@@ -177,3 +182,69 @@ async def test_killed_postgres_is_unavailable_and_the_pool_recovers_by_itself(
         lambda: outage.register(timeout=2), OK, since=back, timeout=RECOVERY
     )
     report("killed PostgreSQL: first Register OK after the restart", recovered)
+
+
+async def test_the_log_names_the_store_and_the_error_class_and_no_address(outage: Outage) -> None:
+    user, session_id = await outage.session()
+    with captured_logs() as lines:
+        outage.redis.freeze()
+        assert (await timed(outage.get_me(session_id)))[0] == UNAVAILABLE
+        outage.redis.thaw()
+        await seconds_until(
+            lambda: outage.get_me(session_id, timeout=2), OK, since=0, timeout=RECOVERY
+        )
+        outage.postgres.freeze()
+        find = outage.stub.FindByEmail(
+            pb.FindByEmailRequest(email=user.email),
+            metadata=session_metadata(session_id),
+            timeout=10,
+        )
+        assert (await timed(find))[0] == UNAVAILABLE
+        outage.postgres.thaw()
+        logged = lines()
+    failures = {
+        (line["store"], line["error"]) for line in logged if line["event"] == "store unavailable"
+    }
+    assert ("redis", "TimeoutError") in failures
+    assert ("postgresql", "TimeoutError") in failures
+    codes = {line["grpc_code"] for line in logged if line["event"] == "rpc finished"}
+    assert "UNAVAILABLE" in codes
+    assert not codes & {"INTERNAL", "UNKNOWN"}
+    text = json.dumps(logged)
+    for secret in (outage.redis.url, outage.database(), session_id, f":{outage.postgres.port}"):
+        assert secret not in text
+
+
+async def test_no_metric_reads_a_negative_count_after_load_and_outages(outage: Outage) -> None:
+    port = outage.application.metrics_port
+    assert port
+    _, session_id = await outage.session()
+
+    async def load() -> None:
+        for _ in range(20):
+            await asyncio.gather(*(timed(outage.get_me(session_id, timeout=2)) for _ in range(8)))
+
+    await load()
+    outage.redis.kill()
+    await load()
+    await outage.redis.start()
+    outage.postgres.freeze()
+    await asyncio.gather(load(), *(timed(outage.register(timeout=2)) for _ in range(8)))
+    outage.postgres.thaw()
+    await outage.restore()
+    _, session_id = await outage.session()
+    await load()
+
+    families = await metric_families(port)
+    negative = [
+        (sample.name, sample.labels, sample.value)
+        for family in families
+        if family.type in {"counter", "gauge", "histogram", "summary"}
+        for sample in family.samples
+        if sample.value < 0
+    ]
+    assert negative == []
+    names = {family.name for family in families}
+    assert "db_client_connection_count" not in names  # redis-py's drifting count is dropped
+    assert {"redis_pool_connections_in_use", "pg_pool_in_use", "pg_pool_waiting"} <= names
+    assert sample_value(families, "pg_pool_waiting") == 0

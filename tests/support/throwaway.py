@@ -66,8 +66,8 @@ def _signal_group(process: subprocess.Popen[bytes] | None, signum: int) -> None:
     """Signal the server and every process it forked.
 
     PostgreSQL's backends each call ``setsid()``, so the process group alone
-    would miss them: the leader is signalled first (it forks no more while
-    stopped), then its children.
+    would miss them: the leader is signalled first (stopped, it forks no
+    more), then its children.
     """
     if process is None or process.poll() is not None:
         return
@@ -79,12 +79,28 @@ def _signal_group(process: subprocess.Popen[bytes] | None, signum: int) -> None:
 
 
 def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    """Thaw and kill ``process``'s whole group; wait for the leader."""
-    _signal_group(process, signal.SIGCONT)
-    _signal_group(process, signal.SIGKILL)
-    if process is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
+    """Kill the server and its children at once; wait until all are gone.
+
+    Everything is stopped first, so the children are still the leader's when
+    they are listed (a dead leader's children move to init and would be
+    missed), and none exits on its own in between. A PostgreSQL backend still
+    alive keeps the old shared memory attached, and a new postmaster on the
+    same data directory would refuse to start.
+    """
+    if process is None or process.poll() is not None:
+        return
+    _signal_group(process, signal.SIGSTOP)
+    children = _children(process.pid)
+    for pid in (process.pid, *children):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    give_up = time.monotonic() + 10
+    while any(Path(f"/proc/{child}").exists() for child in children):
+        if time.monotonic() > give_up:
+            break
+        time.sleep(0.01)
 
 
 class ThrowawayServer:
@@ -124,7 +140,11 @@ class ThrowawayServer:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not await asyncio.to_thread(self._answers):
             if not self.running or time.monotonic() > deadline:
-                raise RuntimeError(f"throwaway {self.name} did not start; see {self.directory}")
+                status = self._process.poll()
+                raise RuntimeError(
+                    f"throwaway {self.name} did not start (exit status {status}): "
+                    + self._log_tail()
+                )
             await asyncio.sleep(0.05)
 
     def kill(self) -> None:
@@ -156,6 +176,10 @@ class ThrowawayServer:
 
     def close(self) -> None:
         self._finalizer()
+
+    def _log_tail(self) -> str:
+        logs = sorted(self.directory.glob("*.log"))
+        return logs[0].read_text(errors="replace")[-2000:] if logs else "(no log)"
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         raise NotImplementedError
@@ -212,8 +236,8 @@ class ThrowawayRedis(ThrowawayServer):
 class ThrowawayPostgres(ThrowawayServer):
     """A private PostgreSQL cluster (``initdb`` once), fsync off: fast, durable enough.
 
-    A kill is a crash; the restart replays the WAL (the files are in the OS's
-    cache, so nothing committed is lost). As root, the server runs as the
+    A kill is a crash; the restart replays the WAL (written to the OS's cache
+    at each commit, so nothing committed is lost). As root, the server runs as the
     ``postgres`` user, which PostgreSQL requires.
     """
 
@@ -232,8 +256,18 @@ class ThrowawayPostgres(ThrowawayServer):
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run_as_server(self, command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        # setpriv switches user and then execs the server (same pid). Popen's
+        # own user= would make Python fork without exec in a process with
+        # gRPC's threads, and the child sometimes crashed before running.
         if self._user is not None:
-            options.update(user=self._user.pw_uid, group=self._user.pw_gid, extra_groups=[])
+            command = [
+                "setpriv",
+                f"--reuid={self._user.pw_uid}",
+                f"--regid={self._user.pw_gid}",
+                "--clear-groups",
+                "--",
+                *command,
+            ]
         return subprocess.Popen(command, **options)
 
     def _initdb(self) -> None:
@@ -264,8 +298,10 @@ class ThrowawayPostgres(ThrowawayServer):
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
             "unix_socket_directories": str(self.data),
+            # Only the kernel's cache is skipped: a killed server keeps what it
+            # committed (the OS itself never crashes here). synchronous_commit
+            # stays on: off, a kill loses the last commits, acknowledged or not.
             "fsync": "off",
-            "synchronous_commit": "off",
             "full_page_writes": "off",
             "shared_buffers": "16MB",
             "max_connections": "60",
