@@ -97,10 +97,17 @@ def _stop(process: subprocess.Popen[bytes] | None) -> None:
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=10)
     give_up = time.monotonic() + 10
-    while any(Path(f"/proc/{child}").exists() for child in children):
-        if time.monotonic() > give_up:
-            break
-        time.sleep(0.01)
+    while any(_alive(child) for child in children) and time.monotonic() < give_up:
+        time.sleep(0.005)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] != "Z"
 
 
 class ThrowawayServer:

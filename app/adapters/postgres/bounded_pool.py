@@ -8,9 +8,10 @@ waiting for a connection, connecting, the statements and the commit: the
 smaller of ``call_timeout`` and the time the caller has left
 (:func:`app.domain.deadlines.bound`). When it passes, or the call is
 cancelled, the caller gets its ``TimeoutError`` (or ``CancelledError``) at
-once; in the background the server is asked to cancel the statement, and the
-connection goes back to the pool once it acknowledged, or is closed after
-``call_timeout`` without an answer: a frozen server never keeps it.
+once. The connection goes back to the pool in the background: after an
+interrupted statement, once the server acknowledged its cancellation, or
+closed after ``call_timeout`` without an answer: a frozen server never
+keeps it, and a caller never waits for it.
 """
 
 from __future__ import annotations
@@ -46,18 +47,18 @@ class BoundedPool:
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Any]:
-        """A connection for the block, which must end within the call's bound."""
+        """A connection for the block, which must end within the call's bound.
+
+        The connection is given back in the background: the caller never
+        waits for it (its work is done, committed, by then), and a server
+        still busy with an interrupted statement cannot hold the caller.
+        """
         async with self._states.bounded(Store.POSTGRESQL, self._call_timeout, UNAVAILABLE):
             connection = await self._acquire()
             try:
                 yield connection
-            except (asyncio.CancelledError, TimeoutError):
-                self._release_later(connection)
-                raise
-            except BaseException:
-                await self._release(connection)
-                raise
-            await self._release(connection)
+            finally:
+                self._release_in_background(connection)
 
     async def execute(self, query: str, *args: Any) -> Any:
         async with self.acquire() as connection:
@@ -90,18 +91,18 @@ class BoundedPool:
         finally:
             self.waiting -= 1
 
-    async def _release(self, connection: Any) -> None:
-        await self.pool.release(connection, timeout=self._call_timeout)
+    def _release_in_background(self, connection: Any) -> None:
+        """Give ``connection`` back in a task of its own, so no caller's cancellation stops it.
 
-    def _release_later(self, connection: Any) -> None:
-        """Give back ``connection`` (its statement interrupted) without making the caller wait.
-
-        asyncpg has sent the server a cancel request for the statement; the
-        release waits ``call_timeout`` for its acknowledgement (then nothing
-        keeps running, or holding locks, on the server) and otherwise closes
-        the connection (a frozen server).
+        After an interrupted statement asyncpg has sent the server a cancel
+        request; the release waits ``call_timeout`` for its acknowledgement
+        (then nothing keeps running, or holding locks, on the server) and
+        otherwise closes the connection (a frozen server). Whatever fails is
+        logged here, once.
         """
-        task = asyncio.create_task(self._release(connection), name="pg-release")
+        task = asyncio.create_task(
+            self.pool.release(connection, timeout=self._call_timeout), name="pg-release"
+        )
         self._releases.add(task)
         task.add_done_callback(self._released)
 
@@ -109,7 +110,7 @@ class BoundedPool:
         self._releases.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.info(
-                "closed a connection whose statement was not cancelled in time",
+                "closed a connection that could not be given back cleanly",
                 store=Store.POSTGRESQL.value,
                 error=type(task.exception()).__name__,
             )
