@@ -16,7 +16,8 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from tests.client import eventually, session_metadata
-from tests.support.outages import Outage, metric_families, running_outage, sample_value, timed
+from tests.support.metrics import scrape, value
+from tests.support.outages import Outage, running_outage, timed
 
 DEADLINE = 0.2
 SLACK = 0.5
@@ -145,9 +146,9 @@ async def test_callers_waiting_for_a_connection_show_in_the_pool_metrics(outage:
         for _ in range(size + 5)
     ]
     await asyncio.sleep(0.3)
-    waiting = sample_value(await metric_families(port), "pg_pool_waiting")
+    waiting = value(await scrape(port), "pg_pool_waiting")
     results = await asyncio.gather(*calls)
     assert waiting >= 5
     assert {code for code, _ in results} == {grpc.StatusCode.UNAVAILABLE}
     assert max(seconds for _, seconds in results) <= 1.0 + SLACK
-    assert sample_value(await metric_families(port), "pg_pool_waiting") == 0
+    assert value(await scrape(port), "pg_pool_waiting") == 0

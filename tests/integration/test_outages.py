@@ -12,7 +12,6 @@ The times measured are printed (``-s``); ``make outages`` prints them all.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 
@@ -21,14 +20,13 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from tests.client import eventually, login, register, session_metadata, unique_email
+from tests.support.logs import captured_logs
+from tests.support.metrics import scrape, value
 from tests.support.outages import (
     NOT_SERVING,
     SERVING,
     Outage,
-    captured_logs,
-    metric_families,
     running_outage,
-    sample_value,
     seconds_until,
     seconds_until_health,
     timed,
@@ -186,7 +184,7 @@ async def test_killed_postgres_is_unavailable_and_the_pool_recovers_by_itself(
 
 async def test_the_log_names_the_store_and_the_error_class_and_no_address(outage: Outage) -> None:
     user, session_id = await outage.session()
-    with captured_logs() as lines:
+    with captured_logs() as logs:
         outage.redis.freeze()
         assert (await timed(outage.get_me(session_id)))[0] == UNAVAILABLE
         outage.redis.thaw()
@@ -201,18 +199,14 @@ async def test_the_log_names_the_store_and_the_error_class_and_no_address(outage
         )
         assert (await timed(find))[0] == UNAVAILABLE
         outage.postgres.thaw()
-        logged = lines()
-    failures = {
-        (line["store"], line["error"]) for line in logged if line["event"] == "store unavailable"
-    }
+    failures = {(line["store"], line["error"]) for line in logs.events("store unavailable")}
     assert ("redis", "TimeoutError") in failures
     assert ("postgresql", "TimeoutError") in failures
-    codes = {line["grpc_code"] for line in logged if line["event"] == "rpc finished"}
+    codes = {line["grpc_code"] for line in logs.events("rpc finished")}
     assert "UNAVAILABLE" in codes
     assert not codes & {"INTERNAL", "UNKNOWN"}
-    text = json.dumps(logged)
     for secret in (outage.redis.url, outage.database(), session_id, f":{outage.postgres.port}"):
-        assert secret not in text
+        assert secret not in logs.text
 
 
 async def test_no_metric_reads_a_negative_count_after_load_and_outages(outage: Outage) -> None:
@@ -235,16 +229,10 @@ async def test_no_metric_reads_a_negative_count_after_load_and_outages(outage: O
     _, session_id = await outage.session()
     await load()
 
-    families = await metric_families(port)
-    negative = [
-        (sample.name, sample.labels, sample.value)
-        for family in families
-        if family.type in {"counter", "gauge", "histogram", "summary"}
-        for sample in family.samples
-        if sample.value < 0
-    ]
+    samples = await scrape(port)
+    negative = [(sample.name, sample.labels) for sample in samples if sample.value < 0]
     assert negative == []
-    names = {family.name for family in families}
+    names = {sample.name for sample in samples}
     assert "db_client_connection_count" not in names  # redis-py's drifting count is dropped
     assert {"redis_pool_connections_in_use", "pg_pool_in_use", "pg_pool_waiting"} <= names
-    assert sample_value(families, "pg_pool_waiting") == 0
+    assert value(samples, "pg_pool_waiting") == 0

@@ -6,25 +6,18 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import io
-import json
-import logging
 import time
-import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.bootstrap import Application, build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.observability.logging import configure_logging
 from tests.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.isolation import isolated_settings
 from tests.support.throwaway import ThrowawayPostgres, ThrowawayRedis
@@ -207,34 +200,3 @@ async def running_outage(**sections: dict[str, Any]) -> AsyncIterator[Outage]:
                 yield Outage(application, redis, postgres, passwords, channel)
         finally:
             await application.stop(grace=0.5)
-
-
-@contextlib.contextmanager
-def captured_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """Capture the process's log lines; yields a function returning them, parsed."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("INFO", "json", stream=stream)
-    try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
-async def metric_families(port: int) -> list[Metric]:
-    """What ``/metrics`` on ``port`` serves, parsed by prometheus-client's own parser."""
-
-    def fetch() -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            return str(response.read().decode())
-
-    return list(text_string_to_metric_families(await asyncio.to_thread(fetch)))
-
-
-def sample_value(families: list[Metric], name: str) -> float:
-    """The value of the one unlabelled sample called ``name``."""
-    values = [s.value for family in families for s in family.samples if s.name == name]
-    assert len(values) == 1, f"{name}: {values}"
-    return values[0]
