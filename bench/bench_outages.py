@@ -10,8 +10,9 @@ and the recovery: four on an RPC that needs the failing store, four on one
 that does not; a poller reads the health service every 50 ms. Printed per
 fault: time from the fault to the first UNAVAILABLE and to NOT_SERVING; the
 slowest answer during the outage; from the store's return (thawed, or
-restarted and answering) to the first OK and to SERVING; calls per second of the unaffected RPC during the outage
-against the baseline; and any answer other than OK or UNAVAILABLE.
+restarted and answering) to the first OK and to SERVING; calls per second of
+the unaffected RPC during the outage against the baseline; and any answer
+other than OK or UNAVAILABLE.
 """
 
 from __future__ import annotations
