@@ -35,7 +35,7 @@ from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.adapters.store_states import StoreStates
 from app.config import Settings, server_address
-from app.grpc.deadlines import DeadlineInterceptor
+from app.domain.errors import Store
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
     ErrorInterceptor,
@@ -45,6 +45,7 @@ from app.grpc.interceptors import (
 from app.grpc.limits import ConcurrencyLimitInterceptor, ReceiveTimeoutInterceptor, limit_metrics
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
+from app.grpc.store_calls import StoreCallInterceptor
 from app.grpc.telemetry_interceptors import telemetry_interceptors
 from app.observability.otel import untraced
 from app.observability.outbox_metrics import MeasuredOutbox
@@ -248,17 +249,19 @@ async def build_application(
         stores=states,
     )
     sessions = SessionUseCase(session_store)
+    probed_stores = {
+        f"postgresql at {server_address(settings.postgres.dsn, 5432)}": Store.POSTGRESQL,
+        f"redis at {server_address(settings.redis.url, 6379)}": Store.REDIS,
+    }
+    probes = {
+        Store.POSTGRESQL: untraced(lambda: pool.fetchval("SELECT 1")),
+        Store.REDIS: untraced(redis.ping),
+    }
     health = HealthReporter(
-        [
-            (
-                f"postgresql at {server_address(settings.postgres.dsn, 5432)}",
-                untraced(lambda: pool.fetchval("SELECT 1")),
-            ),
-            (f"redis at {server_address(settings.redis.url, 6379)}", untraced(redis.ping)),
-        ],
+        [(name, probes[store]) for name, store in probed_stores.items()],
         interval=settings.health.check_interval_seconds,
         timeout=settings.health.check_timeout_seconds,
-        observe=states.probed,
+        observe=lambda name, answered: states.observed(probed_stores[name], answered),
     )
     servicer = UserServiceServicer(
         users,
@@ -307,7 +310,7 @@ def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[grpc.aio
             grpc_settings.method_concurrency, grpc_settings.method_concurrency_default, metrics
         ),
         ErrorInterceptor(),
-        DeadlineInterceptor(),
+        StoreCallInterceptor(),
         MalformedRequestInterceptor(),
     ]
 

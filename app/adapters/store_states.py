@@ -7,22 +7,17 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import structlog
-
 from app.domain.deadlines import bound
 from app.domain.errors import Store, StoreUnavailable
 
-logger = structlog.get_logger(__name__)
-
 
 def store_unavailable(store: Store, error: BaseException) -> StoreUnavailable:
-    """The domain error for ``error``, logged with the store and the error's class.
+    """The domain error for ``error``: the store, and the error's class as the reason.
 
-    The class only: a library's message may name the server's address.
+    The class only: a library's message may name the server's address. The
+    gRPC edge logs it when it fails a call (``app/grpc/store_calls.py``).
     """
-    reason = type(error).__name__
-    logger.warning("store unavailable", store=store.value, error=reason)
-    return StoreUnavailable(store, reason)
+    return StoreUnavailable(store, type(error).__name__)
 
 
 class StoreStates:
@@ -48,9 +43,9 @@ class StoreStates:
     def succeeded(self, store: Store) -> None:
         self._down_until.pop(store, None)
 
-    def probed(self, name: str, answered: bool) -> None:
-        """A health probe's outcome, for the store named ``name``."""
-        (self.succeeded if answered else self.failed)(Store(name))
+    def observed(self, store: Store, answered: bool) -> None:
+        """An outcome seen elsewhere (a health probe's): ``store`` answered, or did not."""
+        (self.succeeded if answered else self.failed)(store)
 
     def known_down(self, store: Store) -> bool:
         until = self._down_until.get(store)

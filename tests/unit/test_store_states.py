@@ -33,9 +33,9 @@ def test_a_failure_opens_the_breaker_for_the_open_time_only():
 
 def test_a_success_or_a_passing_probe_closes_it_at_once():
     states = StoreStates(open_seconds=60.0, clock=Clock())
-    states.probed("postgresql", answered=False)
+    states.observed(Store.POSTGRESQL, answered=False)
     assert states.known_down(Store.POSTGRESQL)
-    states.probed("postgresql", answered=True)
+    states.observed(Store.POSTGRESQL, answered=True)
     assert not states.known_down(Store.POSTGRESQL)
     states.failed(Store.REDIS)
     states.succeeded(Store.REDIS)

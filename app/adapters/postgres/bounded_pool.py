@@ -8,15 +8,16 @@ waiting for a connection, connecting, the statements and the commit: the
 smaller of ``call_timeout`` and the time the caller has left
 (:func:`app.domain.deadlines.bound`). When it passes, or the call is
 cancelled, the caller gets its ``TimeoutError`` (or ``CancelledError``) at
-once. The connection goes back to the pool in the background: after an
+once. The connection goes back to the pool in a task of its own: after an
 interrupted statement, once the server acknowledged its cancellation, or
-closed after ``call_timeout`` without an answer: a frozen server never
-keeps it, and a caller never waits for it.
+closed after ``call_timeout`` without an answer, so a frozen server never
+keeps it and the caller never waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +27,7 @@ import structlog
 
 from app.adapters.postgres.errors import UNAVAILABLE
 from app.adapters.store_states import StoreStates
+from app.domain.deadlines import bound
 from app.domain.errors import Store
 
 logger = structlog.get_logger(__name__)
@@ -49,16 +51,25 @@ class BoundedPool:
     async def acquire(self) -> AsyncIterator[Any]:
         """A connection for the block, which must end within the call's bound.
 
-        The connection is given back in the background: the caller never
-        waits for it (its work is done, committed, by then), and a server
-        still busy with an interrupted statement cannot hold the caller.
+        After a block that ended well the caller waits for the connection to
+        be given back (one round trip), but only for what is left of the
+        bound, and a failure then does not fail the block: its work is done,
+        committed. After an interrupted or failed block the connection is
+        given back in the background: the server may still be busy with it.
         """
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + bound(self._call_timeout)
         async with self._states.bounded(Store.POSTGRESQL, self._call_timeout, UNAVAILABLE):
             connection = await self._acquire()
             try:
                 yield connection
-            finally:
+            except BaseException:
                 self._release_in_background(connection)
+                raise
+        release = self._release_in_background(connection)
+        # A release still running at the bound carries on in the background.
+        with contextlib.suppress(Exception):  # its failure is logged by _released
+            await asyncio.wait_for(asyncio.shield(release), max(0.0, give_up - loop.time()))
 
     async def execute(self, query: str, *args: Any) -> Any:
         async with self.acquire() as connection:
@@ -91,7 +102,7 @@ class BoundedPool:
         finally:
             self.waiting -= 1
 
-    def _release_in_background(self, connection: Any) -> None:
+    def _release_in_background(self, connection: Any) -> asyncio.Task[None]:
         """Give ``connection`` back in a task of its own, so no caller's cancellation stops it.
 
         After an interrupted statement asyncpg has sent the server a cancel
@@ -105,6 +116,7 @@ class BoundedPool:
         )
         self._releases.add(task)
         task.add_done_callback(self._released)
+        return task
 
     def _released(self, task: asyncio.Task[None]) -> None:
         self._releases.discard(task)
