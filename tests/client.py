@@ -6,8 +6,10 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
+from app.domain.users import parse_registration
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.usecases.accounts import AccountUseCase
 
 
 def unique_email(tag: str = "user") -> str:
@@ -47,6 +49,23 @@ async def registered_session(stub: pb_grpc.UserServiceStub) -> tuple[pb.User, st
     """A fresh user and a session for them."""
     email = unique_email()
     await register(stub, email)
+    return await login(stub, email)
+
+
+async def admin_session(
+    stub: pb_grpc.UserServiceStub, accounts: AccountUseCase
+) -> tuple[pb.User, str]:
+    """A fresh admin, made as the operator's command makes one, and a session for them."""
+    email = unique_email("admin")
+    registration = parse_registration(
+        email=email,
+        first_name="Root",
+        last_name="Admin",
+        password=PASSWORD,
+        role="",
+        avatar="",
+    )
+    await accounts.create_admin(registration)
     return await login(stub, email)
 
 
