@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATED := app/grpc/generated
 
-.PHONY: help env proto local local-down run worker relay test test-unit test-integration lint format bench clean
+.PHONY: help env proto local local-down run worker relay admin test test-unit test-integration lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -44,6 +44,11 @@ worker: env ## Run the audit-log worker (user events → user_audit_log); /metri
 relay: env ## Run the outbox relay on its own (outbox → events stream); /metrics on :7072
 	$(PY) scripts/local_stack.py ensure
 	APP_METRICS__PORT=$${APP_METRICS__PORT:-7072} $(PY) -m app.relay
+
+admin: env ## Make EMAIL an admin (creates the user; password from a prompt or stdin)
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com" >&2; exit 2; }
+	$(PY) scripts/local_stack.py ensure
+	$(PY) -m app admin create --email "$(EMAIL)"
 
 test: env ## Run the whole suite against real PostgreSQL and Redis
 	$(PY) scripts/local_stack.py ensure
