@@ -23,7 +23,8 @@ class SessionUseCase:
     A valid session with a fresh principal costs one store call (GetMe). A
     missing or stale principal (older than ``sessions.user_refresh_seconds``)
     is reloaded from the repository and written back before deciding; while
-    the repository does not answer, a stale principal is served (and logged).
+    the repository does not answer, a stale principal is served (logged, and
+    trusted for one more refresh interval, so one call per interval waits).
     Every failure to authenticate is the same ``Unauthenticated``.
     """
 
@@ -78,6 +79,9 @@ class SessionUseCase:
                 user_id=str(lookup.user_id),
                 error=repr(err.__cause__),
             )
+            # Trust it for another refresh interval, so that the user's next
+            # calls do not each wait for the repository's timeout.
+            await self._sessions.put_principal(lookup.principal)
             return lookup.principal
         if principal is None:
             await self._end_all(lookup.user_id, SessionEndReason.DELETED, forget=True)
