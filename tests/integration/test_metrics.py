@@ -43,7 +43,9 @@ def value(samples: list[Sample], name: str, **labels: str) -> float:
 
 
 async def workload(stub: pb_grpc.UserServiceStub) -> None:
-    """Register, log in (right and wrong), GetMe, FindByID twice, one unauthenticated call."""
+    """Register, log in (right and wrong), GetMe, FindByID twice, one unauthenticated call,
+    then LogoutAll.
+    """
     email = unique_email()
     user = await register(stub, email)
     _, session_id = await login(stub, email)
@@ -56,6 +58,7 @@ async def workload(stub: pb_grpc.UserServiceStub) -> None:
         )
     with pytest.raises(grpc.aio.AioRpcError):
         await stub.GetMe(pb.GetMeRequest())
+    await stub.LogoutAll(pb.LogoutAllRequest(), metadata=session_metadata(session_id))
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +99,21 @@ async def test_grpc_server_metrics_count_each_method_with_its_code(metered: Appl
     assert value(samples, "grpc_server_in_flight_requests", **labels) == 0
     # Methods not called yet are exported as zeros, so rates exist from the start.
     assert handled("FindByEmail", "OK") == 0
+
+
+async def test_logins_and_sessions_are_counted_by_outcome_and_reason(
+    metered: Application,
+) -> None:
+    assert metered.metrics_port
+    samples = await scrape(metered.metrics_port)
+
+    assert value(samples, "user_logins_total", outcome="success") == 1
+    assert value(samples, "user_logins_total", outcome="invalid_credentials") == 1
+    assert value(samples, "user_sessions_created_total") == 1
+    assert value(samples, "user_sessions_ended_total", reason="logout") == 1
+    # Every outcome and reason exists from the start, at zero.
+    assert value(samples, "user_logins_total", outcome="throttled") == 0
+    assert value(samples, "user_sessions_ended_total", reason="cap") == 0
 
 
 async def test_redis_client_metrics_cover_latency_traffic_errors_and_connections(
