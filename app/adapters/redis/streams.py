@@ -5,9 +5,12 @@ An event is one stream entry whose fields are (all strings, UTF-8)::
     schema_version  "1"
     event_id        UUID, unique per event: the key consumers deduplicate on
     type            user.registered | user.logged_in | user.logged_out | user.login_failed
+                    | user.password_changed | user.role_changed | user.disabled
+                    | user.enabled | session.revoked
     occurred_at     ISO 8601 with offset, UTC
     user_id         UUID; absent when no user is known (a login with an unknown email)
-    data            a JSON object of strings, specific to the type
+    data            a JSON object of strings, specific to the type (session.revoked:
+                    reason and the session's handle, never its id)
     traceparent     W3C trace context of the causing request; absent when untraced
 
 Every stream is capped with ``MAXLEN ~`` (approximate trimming is O(1)
