@@ -16,15 +16,25 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 import asyncpg
+from redis.asyncio import Redis
 
-from app.bootstrap import build_admin_tools
+from app.adapters.passwords import Argon2PasswordHasher
+from app.bootstrap import (
+    build_cache_redis,
+    build_clients,
+    build_password_hasher,
+    build_use_cases,
+)
 from app.config import ConfigError, Settings, load_settings
 from app.domain.errors import DomainError, InvalidInput, StoreUnavailable
 from app.domain.users import normalise_email, parse_registration
 from app.observability.logging import configure_logging
+from app.observability.telemetry import Telemetry
+from app.usecases.accounts import AccountUseCase
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -32,6 +42,36 @@ EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE
 
 PROGRAM = "python -m app"
+
+
+@dataclass
+class AdminTools:
+    """The account use cases with their clients, for the operator's command line."""
+
+    accounts: AccountUseCase
+    pool: asyncpg.Pool
+    redis: Redis
+    cache_redis: Redis
+    passwords: Argon2PasswordHasher
+    telemetry: Telemetry
+
+    async def close(self) -> None:
+        await self.pool.close()
+        await self.redis.aclose()
+        if self.cache_redis is not self.redis:
+            await self.cache_redis.aclose()
+        self.passwords.close()
+        self.telemetry.shutdown()
+
+
+async def build_admin_tools(settings: Settings) -> AdminTools:
+    """The same stores and use cases as the service, without a server (``python -m app``)."""
+    telemetry = Telemetry(settings)
+    pool, redis = await build_clients(settings, telemetry)
+    cache_redis = build_cache_redis(settings, redis, telemetry)
+    passwords = build_password_hasher(settings)
+    use_cases = build_use_cases(settings, pool, redis, cache_redis, passwords, telemetry.sessions)
+    return AdminTools(use_cases.accounts, pool, redis, cache_redis, passwords, telemetry)
 
 
 def read_password(stdin: TextIO) -> str:

@@ -265,36 +265,6 @@ def build_use_cases(
     )
 
 
-@dataclass
-class AdminTools:
-    """The account use cases with their clients, for the operator's command line."""
-
-    accounts: AccountUseCase
-    pool: asyncpg.Pool
-    redis: Redis
-    cache_redis: Redis
-    passwords: Argon2PasswordHasher
-    telemetry: Telemetry
-
-    async def close(self) -> None:
-        await self.pool.close()
-        await self.redis.aclose()
-        if self.cache_redis is not self.redis:
-            await self.cache_redis.aclose()
-        self.passwords.close()
-        self.telemetry.shutdown()
-
-
-async def build_admin_tools(settings: Settings) -> AdminTools:
-    """The same stores and use cases as the service, without a server (``python -m app``)."""
-    telemetry = Telemetry(settings)
-    pool, redis = await build_clients(settings, telemetry)
-    cache_redis = build_cache_redis(settings, redis, telemetry)
-    passwords = build_password_hasher(settings)
-    use_cases = build_use_cases(settings, pool, redis, cache_redis, passwords, telemetry.sessions)
-    return AdminTools(use_cases.accounts, pool, redis, cache_redis, passwords, telemetry)
-
-
 def events_stream_key(settings: Settings) -> str:
     """The Redis key of the user events stream (under the service's key prefix)."""
     return stream_key(settings.redis.key_prefix, settings.events.stream)
