@@ -10,7 +10,15 @@ from app.domain import events
 from app.domain.clients import Client
 from app.domain.errors import PermissionDenied, StoreUnavailable, WrongPassword
 from app.domain.sessions import SessionEndReason
-from app.domain.users import NewUser, Principal, Registration, Role, User, UserStatus
+from app.domain.users import (
+    NewUser,
+    Principal,
+    Registration,
+    Role,
+    User,
+    UserStatus,
+    canonical_email,
+)
 from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
 from app.usecases.ports import (
@@ -60,11 +68,12 @@ class AccountUseCase:
         the password rules), and end every other session of the caller; how many ended.
         """
         email = caller.user.email
-        await self._throttle.admit(email, client)
+        account = canonical_email(email)  # the throttle's key, as at login
+        await self._throttle.admit(account, client)
         found = await self._users.get_with_password_hash(email)
         if found is None or not await self._passwords.verify(found[1], current):
             raise WrongPassword()
-        await self._throttle.succeeded(email, client)
+        await self._throttle.succeeded(account, client)
         user_id = caller.user.id
         principal = await self._users.change_password(
             user_id,

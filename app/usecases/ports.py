@@ -26,16 +26,20 @@ class UserRepository(Protocol):
         """Store a new user and ``registered`` (stated to be about them) atomically.
 
         Either both are durable or neither is. Raises ``EmailTaken`` if the
-        email is already used.
+        email is already used: emails are the same when their
+        ``canonical_email`` forms are, here and in the lookups below.
         """
         ...
 
     async def get_by_id(self, user_id: UUID) -> User | None: ...
 
-    async def get_by_email(self, email: str) -> User | None: ...
+    async def get_by_email(self, email: str) -> User | None:
+        """The user whose email has the canonical form of ``email``."""
+        ...
 
     async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
-        """The user as authorization sees it and their password hash, for login only."""
+        """The user (as ``get_by_email``) as authorization sees it, and their password hash,
+        for login only."""
         ...
 
     async def update_password_hash(self, user_id: UUID, password_hash: str) -> None:
@@ -188,7 +192,7 @@ class LoginThrottle(Protocol):
     """
 
     async def admit(self, account: str, client: Client) -> None:
-        """Count an attempt on ``account`` (a normalised email) from ``client``.
+        """Count an attempt on ``account`` (a ``canonical_email``) from ``client``.
 
         Raises ``Throttled`` (with the seconds to wait) when either is over its limit.
         """

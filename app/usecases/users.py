@@ -24,6 +24,7 @@ from app.domain.users import (
     Registration,
     Role,
     User,
+    canonical_email,
     normalise_email,
     parse_user_id,
 )
@@ -93,13 +94,14 @@ class UserUseCase:
 
     @traced
     async def find_by_email(self, raw_email: str, caller: Principal) -> User:
-        """The user with this email (any case); ``InvalidInput`` or ``UserNotFound``.
+        """The user with this email (any spelling of it); ``InvalidInput`` or ``UserNotFound``.
 
         A caller who may read only themselves gets ``PermissionDenied`` for any
         other address, known or not (no oracle of who is registered).
         """
         email = normalise_email(raw_email)
-        if email != caller.user.email and not caller.may_read_anyone:
+        mine = canonical_email(email) == canonical_email(caller.user.email)
+        if not mine and not caller.may_read_anyone:
             raise PermissionDenied("you may look up only yourself")
         user = await self._users.get_by_email(email)
         if user is None:
@@ -143,13 +145,15 @@ class UserUseCase:
             await self._passwords.verify_dummy(password)
             await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
             raise InvalidCredentials() from err
+        # Every spelling of an address counts against the one account.
+        account = canonical_email(email)
         try:
-            await self._throttle.admit(email, client)
+            await self._throttle.admit(account, client)
         except Throttled:
             self._metrics.login(LoginOutcome.THROTTLED)
             raise
         principal = await self._checked(email, password)
-        await self._throttle.succeeded(email, client)
+        await self._throttle.succeeded(account, client)
         return await self._open_session(principal, client)
 
     async def _checked(self, email: str, password: str) -> Principal:

@@ -11,7 +11,7 @@ from app.domain.clients import Client
 from app.domain.errors import EmailTaken, LastAdmin, StoreUnavailable, Throttled, UserNotFound
 from app.domain.events import Event
 from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
-from app.domain.users import NewUser, Principal, Role, User, UserStatus
+from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
 from app.usecases.ports import LoginOutcome, SessionLookup
 
 
@@ -29,7 +29,8 @@ class FakeUsers:
             raise StoreUnavailable() from ConnectionError("postgres down")
 
     async def add(self, new_user: NewUser, registered: Event) -> User:
-        if any(p.user.email == new_user.email for p, _ in self.rows.values()):
+        taken = canonical_email(new_user.email)
+        if any(canonical_email(p.user.email) == taken for p, _ in self.rows.values()):
             raise EmailTaken()
         now = datetime.now(UTC)
         user = User(
@@ -59,7 +60,7 @@ class FakeUsers:
     async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
         self._check()
         for principal, password_hash in self.rows.values():
-            if principal.user.email == email:
+            if canonical_email(principal.user.email) == canonical_email(email):
                 return principal, password_hash
         return None
 
