@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from app.adapters.redis import session_scripts
 from app.adapters.redis.errors import redis_errors
-from app.adapters.redis.streams import encode_event
+from app.adapters.redis.streams import encode_envelope, encode_event
 from app.adapters.redis.user_json import decode_user, encode_user
 from app.domain.clients import Client
 from app.domain.events import Event
@@ -103,11 +103,12 @@ class SessionRedisRepository:
             **values,
         }
         if revoked is not None:
-            fields = encode_event(revoked)
+            # The script adds each ended session's own id, user and data.
+            fields = encode_envelope(revoked)
             parameters["base"] = fields.pop("event_id")
+            if revoked.traceparent:
+                fields["traceparent"] = revoked.traceparent
             parameters["reason"] = revoked.data.get("reason", SessionEndReason.REVOKED.value)
-            for name in ("data", "user_id"):
-                fields.pop(name, None)
             parameters["revoked"] = _flattened(fields)
         return parameters
 

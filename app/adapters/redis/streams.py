@@ -49,14 +49,19 @@ def dead_letter_key(stream_key: str) -> str:
     return f"{stream_key}:dlq"
 
 
-def encode_event(event: Event) -> Fields:
-    fields = {
+def encode_envelope(event: Event) -> Fields:
+    """The fields every event starts with: schema version, id, type and time."""
+    return {
         "schema_version": SCHEMA_VERSION,
         "event_id": str(event.id),
         "type": event.type.value,
         "occurred_at": event.occurred_at.isoformat(),
-        "data": json.dumps(dict(event.data), separators=(",", ":"), sort_keys=True),
     }
+
+
+def encode_event(event: Event) -> Fields:
+    fields = encode_envelope(event)
+    fields["data"] = json.dumps(dict(event.data), separators=(",", ":"), sort_keys=True)
     if event.user_id is not None:
         fields["user_id"] = str(event.user_id)
     if event.traceparent:
