@@ -87,8 +87,14 @@ class SessionUseCase:
             await self._end_all(lookup.user_id, SessionEndReason.DELETED, forget=True)
             raise Unauthenticated()
         await self._sessions.put_principal(principal)
+        # Decide again in the store, atomically with the session (it may end it).
         again = await self._resolve(session_id)
-        return again.principal or principal
+        if again.principal is not None:
+            return again.principal
+        # The principal vanished in between (evicted): decide from the fresh copy.
+        if not principal.active or principal.sessions_epoch > lookup.sessions_epoch:
+            raise Unauthenticated()
+        return principal
 
     @traced
     async def logout(self, session_id: str | None) -> None:

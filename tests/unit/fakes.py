@@ -165,7 +165,8 @@ class FakeSession:
 class FakeSessions:
     """Sessions and principals in dicts, with the store's rules but no clock.
 
-    ``stale`` marks every stored principal as older than the refresh bound.
+    ``stale`` marks every stored principal as older than the refresh bound;
+    ``evicting`` drops every principal as soon as it is written.
     """
 
     def __init__(self, *, cap: int = 100) -> None:
@@ -174,6 +175,7 @@ class FakeSessions:
         self.events: list[Event] = []
         self.cap = cap
         self.stale = False
+        self.evicting = False  # principals written are dropped at once (memory pressure)
         self._created = 0
 
     async def create(
@@ -217,6 +219,8 @@ class FakeSessions:
         return lookup
 
     async def put_principal(self, principal: Principal) -> None:
+        if self.evicting:
+            return
         stored = self.principals.get(principal.user.id)
         if stored is None or stored.version <= principal.version:
             self.principals[principal.user.id] = principal

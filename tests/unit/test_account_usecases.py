@@ -221,6 +221,23 @@ async def test_a_stale_principal_is_served_while_the_repository_is_down_with_a_w
     ]
 
 
+@pytest.mark.parametrize("change", ["disabled", "epoch"])
+async def test_without_a_cached_principal_the_fresh_copy_decides(world, change):
+    user, session_id = await _logged_in(world)
+    principal, password_hash = world.users.rows[user.id]
+    changed = dataclasses.replace(
+        principal,
+        version=principal.version + 1,
+        status=UserStatus.DISABLED if change == "disabled" else principal.status,
+        sessions_epoch=principal.sessions_epoch + (change == "epoch"),
+    )
+    world.users.rows[user.id] = (changed, password_hash)
+    del world.sessions.principals[user.id]
+    world.sessions.evicting = True
+    with pytest.raises(Unauthenticated):
+        await world.session_cases.authenticate(session_id)
+
+
 async def test_without_any_principal_a_down_repository_is_unavailable(world):
     user, session_id = await _logged_in(world)
     del world.sessions.principals[user.id]
