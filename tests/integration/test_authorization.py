@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import grpc
 import pytest
 
+from app.bootstrap import Application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.client import (
@@ -43,42 +46,52 @@ async def test_an_admin_demoted_through_the_service_loses_admin_rights_at_once(s
     assert (await get_me(stub, demoted_session)).user.role == "user"
 
 
-async def test_a_demotion_in_the_database_is_honoured_within_the_refresh_bound(
-    make_application,
-):
+@dataclass
+class ShortBound:
+    """A service whose principals are trusted for 1 s, and an admin's session on it."""
+
+    application: Application
+    stub: pb_grpc.UserServiceStub
+    admin: pb.User
+    session_id: str
+
+    async def change_directly(self, statement: str) -> None:
+        """Run ``statement`` (with the admin's id as $1) in SQL, then outwait the bound."""
+        await self.application.pool.execute(statement, uuid.UUID(self.admin.uuid))
+        await asyncio.sleep(1.1)
+
+
+@pytest.fixture
+async def short_bound(make_application) -> AsyncIterator[ShortBound]:
     application = await make_application(sessions={"user_refresh_seconds": 1})
     async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
         stub = pb_grpc.UserServiceStub(channel)
         admin, session_id = await admin_session(stub, application.accounts)
-        await application.pool.execute(
-            "UPDATE users SET role = 'user' WHERE id = $1", uuid.UUID(admin.uuid)
-        )
-        await asyncio.sleep(1.1)
-        assert await _register_admin_code(stub, session_id) == grpc.StatusCode.PERMISSION_DENIED
-        assert (await get_me(stub, session_id)).user.role == "user"
+        yield ShortBound(application, stub, admin, session_id)
 
 
-async def test_a_user_deleted_in_the_database_loses_every_session_within_the_bound(
-    make_application,
-):
-    application = await make_application(sessions={"user_refresh_seconds": 1})
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
-        stub = pb_grpc.UserServiceStub(channel)
-        admin, session_id = await admin_session(stub, application.accounts)
-        _, second_session = await login(stub, admin.email)
-        await application.pool.execute("DELETE FROM users WHERE id = $1", uuid.UUID(admin.uuid))
-        await asyncio.sleep(1.1)
-        # One answer for one user: the session is over, whatever is asked with it.
-        assert await is_unauthenticated(get_me(stub, session_id))
-        assert await is_unauthenticated(get_me(stub, second_session))
-        metadata = session_metadata(session_id)
-        assert await is_unauthenticated(register(stub, role="admin", metadata=metadata))
-        assert await is_unauthenticated(
-            stub.FindByID(pb.FindByIDRequest(uuid=admin.uuid), metadata=metadata)
-        )
-        assert await is_unauthenticated(
-            stub.FindByEmail(pb.FindByEmailRequest(email=admin.email), metadata=metadata)
-        )
+async def test_a_demotion_in_the_database_is_honoured_within_the_refresh_bound(short_bound):
+    stub, session_id = short_bound.stub, short_bound.session_id
+    await short_bound.change_directly("UPDATE users SET role = 'user' WHERE id = $1")
+    assert await _register_admin_code(stub, session_id) == grpc.StatusCode.PERMISSION_DENIED
+    assert (await get_me(stub, session_id)).user.role == "user"
+
+
+async def test_a_user_deleted_in_the_database_loses_every_session_within_the_bound(short_bound):
+    stub, session_id, admin = short_bound.stub, short_bound.session_id, short_bound.admin
+    _, second_session = await login(stub, admin.email)
+    await short_bound.change_directly("DELETE FROM users WHERE id = $1")
+    # One answer for one user: the session is over, whatever is asked with it.
+    assert await is_unauthenticated(get_me(stub, session_id))
+    assert await is_unauthenticated(get_me(stub, second_session))
+    metadata = session_metadata(session_id)
+    assert await is_unauthenticated(register(stub, role="admin", metadata=metadata))
+    assert await is_unauthenticated(
+        stub.FindByID(pb.FindByIDRequest(uuid=admin.uuid), metadata=metadata)
+    )
+    assert await is_unauthenticated(
+        stub.FindByEmail(pb.FindByEmailRequest(email=admin.email), metadata=metadata)
+    )
 
 
 async def test_get_me_returns_the_user_as_changed_through_the_service(stub, application):
