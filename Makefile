@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATED := app/grpc/generated
 
-.PHONY: help env proto local local-down run worker relay migrate test test-unit test-integration lint format bench outages clean
+.PHONY: help env proto local local-down run worker relay migrate admin test test-unit test-integration lint format bench outages clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -48,6 +48,11 @@ relay: env ## Run the outbox relay on its own (outbox → events stream); /metri
 migrate: env ## Create the database if missing and apply migrations, then exit
 	$(PY) scripts/local_stack.py ensure
 	$(PY) -m app.migrate
+
+admin: env ## Make EMAIL an admin (creates the user; password from a prompt or stdin)
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com" >&2; exit 2; }
+	$(PY) scripts/local_stack.py ensure
+	$(PY) -m app admin create --email "$(EMAIL)"
 
 test: env ## Run the whole suite against real PostgreSQL and Redis
 	$(PY) scripts/local_stack.py ensure

@@ -50,8 +50,9 @@ from app.grpc.telemetry_interceptors import telemetry_interceptors
 from app.observability.otel import untraced
 from app.observability.outbox_metrics import MeasuredOutbox
 from app.observability.telemetry import Telemetry
+from app.usecases.accounts import AccountUseCase
 from app.usecases.audit import AuditLogProjector
-from app.usecases.ports import PasswordHasher
+from app.usecases.ports import PasswordHasher, SessionMetrics, StoreAvailability
 from app.usecases.relay import OutboxRelay
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
@@ -79,6 +80,7 @@ class Application:
     passwords: ClosablePasswordHasher
     users: UserUseCase
     sessions: SessionUseCase
+    accounts: AccountUseCase
     telemetry: Telemetry
     relay: OutboxRelay | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
@@ -212,43 +214,13 @@ async def build_application(
     telemetry = Telemetry(settings, span_exporter)
     states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
     pool, redis = await build_clients(settings, telemetry, states)
-    cache_url = settings.cache.redis_url
-    # A separate cache Redis keeps its own states: its failures are bypassed
-    # (FindByID reads PostgreSQL), so they must not fail calls fast.
-    cache_redis = (
-        redis
-        if cache_url is None
-        else build_redis(settings, cache_url.get_secret_value(), states=StoreStates(open_seconds=0))
-    )
-    if cache_redis is not redis:
-        telemetry.instrument_redis(cache_redis, "cache")
+    cache_redis = build_cache_redis(settings, redis, telemetry)
     if passwords is None:
-        passwords = Argon2PasswordHasher(
-            memory_cost_kib=settings.passwords.memory_cost_kib,
-            time_cost=settings.passwords.time_cost,
-            parallelism=settings.passwords.parallelism,
-            max_workers=settings.passwords.max_workers,
-        )
-    prefix = settings.redis.key_prefix
-    session_store = SessionRedisRepository(
-        redis,
-        key_prefix=prefix,
-        ttl_seconds=settings.sessions.ttl_seconds,
-        stream_key=events_stream_key(settings),
-        stream_max_length=settings.events.max_length,
+        passwords = build_password_hasher(settings)
+    use_cases = build_use_cases(
+        settings, pool, redis, cache_redis, passwords, telemetry.sessions, stores=states
     )
-    users = UserUseCase(
-        users=UserPgRepository(pool),
-        cache=UserRedisCache(
-            cache_redis, key_prefix=prefix, ttl_seconds=settings.cache.user_ttl_seconds
-        ),
-        sessions=session_store,
-        passwords=passwords,
-        outbox=OutboxPgRepository(pool),
-        throttle=RedisLoginThrottle(redis, key_prefix=prefix),
-        stores=states,
-    )
-    sessions = SessionUseCase(session_store)
+    users, sessions = use_cases.users, use_cases.sessions
     probed_stores = {
         f"postgresql at {server_address(settings.postgres.dsn, 5432)}": Store.POSTGRESQL,
         f"redis at {server_address(settings.redis.url, 6379)}": Store.REDIS,
@@ -266,6 +238,7 @@ async def build_application(
     servicer = UserServiceServicer(
         users,
         sessions,
+        use_cases.accounts,
         password_min_length=settings.passwords.min_length,
         password_max_length=settings.passwords.max_length,
         trusted_proxies=settings.grpc.trusted_proxies,
@@ -287,6 +260,7 @@ async def build_application(
         passwords=passwords,
         users=users,
         sessions=sessions,
+        accounts=use_cases.accounts,
         telemetry=telemetry,
         relay=build_relay(settings, pool, redis) if settings.events.relay_enabled else None,
     )
@@ -313,6 +287,87 @@ def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[grpc.aio
         StoreCallInterceptor(),
         MalformedRequestInterceptor(),
     ]
+
+
+def build_cache_redis(settings: Settings, redis: Redis, telemetry: Telemetry) -> Redis:
+    """The user cache's Redis: its own when ``cache.redis_url`` is set, else ``redis``."""
+    cache_url = settings.cache.redis_url
+    if cache_url is None:
+        return redis
+    # Its own states: a cache failure is bypassed (FindByID reads PostgreSQL),
+    # so it must not make other calls fail fast.
+    cache_redis = build_redis(
+        settings, cache_url.get_secret_value(), states=StoreStates(open_seconds=0)
+    )
+    telemetry.instrument_redis(cache_redis, "cache")
+    return cache_redis
+
+
+def build_password_hasher(settings: Settings) -> Argon2PasswordHasher:
+    return Argon2PasswordHasher(
+        memory_cost_kib=settings.passwords.memory_cost_kib,
+        time_cost=settings.passwords.time_cost,
+        parallelism=settings.passwords.parallelism,
+        max_workers=settings.passwords.max_workers,
+    )
+
+
+@dataclass(frozen=True)
+class UseCases:
+    users: UserUseCase
+    sessions: SessionUseCase
+    accounts: AccountUseCase
+
+
+def build_use_cases(
+    settings: Settings,
+    pool: BoundedPool,
+    redis: Redis,
+    cache_redis: Redis,
+    passwords: PasswordHasher,
+    metrics: SessionMetrics,
+    *,
+    stores: StoreAvailability,
+) -> UseCases:
+    """The use cases over the given clients (the service's, or the admin command's)."""
+    prefix = settings.redis.key_prefix
+    session_settings = settings.sessions
+    session_store = SessionRedisRepository(
+        redis,
+        key_prefix=prefix,
+        ttl_seconds=session_settings.ttl_seconds,
+        absolute_lifetime_seconds=session_settings.absolute_lifetime_seconds,
+        max_per_user=session_settings.max_per_user,
+        user_refresh_seconds=session_settings.user_refresh_seconds,
+        stream_key=events_stream_key(settings),
+        stream_max_length=settings.events.max_length,
+    )
+    user_repository = UserPgRepository(pool)
+    cache = UserRedisCache(
+        cache_redis, key_prefix=prefix, ttl_seconds=settings.cache.user_ttl_seconds
+    )
+    throttle = RedisLoginThrottle(redis, key_prefix=prefix)
+    return UseCases(
+        users=UserUseCase(
+            users=user_repository,
+            cache=cache,
+            sessions=session_store,
+            passwords=passwords,
+            outbox=OutboxPgRepository(pool),
+            throttle=throttle,
+            metrics=metrics,
+            stores=stores,
+        ),
+        sessions=SessionUseCase(session_store, user_repository, metrics),
+        accounts=AccountUseCase(
+            users=user_repository,
+            cache=cache,
+            sessions=session_store,
+            passwords=passwords,
+            throttle=throttle,
+            metrics=metrics,
+        ),
+    )
 
 
 def events_stream_key(settings: Settings) -> str:

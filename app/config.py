@@ -230,6 +230,13 @@ class RedisSettings(_Section):
 
 class SessionSettings(_Section):
     ttl_seconds: int = Field(24 * 3600, ge=1)
+    # However busy, a session ends this long after login.
+    absolute_lifetime_seconds: int = Field(7 * 24 * 3600, ge=1)
+    # Live sessions per user; a login beyond it ends the oldest.
+    max_per_user: int = Field(100, ge=1, le=10_000)
+    # How long a cached principal is trusted before it is reloaded from PostgreSQL:
+    # the bound for changes made directly in the database.
+    user_refresh_seconds: int = Field(30, ge=1)
 
 
 class CacheSettings(_Section):

@@ -6,8 +6,12 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
+import grpc
+
+from app.domain.users import parse_registration
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.usecases.accounts import AccountUseCase
 
 
 def unique_email(tag: str = "user") -> str:
@@ -48,6 +52,48 @@ async def registered_session(stub: pb_grpc.UserServiceStub) -> tuple[pb.User, st
     email = unique_email()
     await register(stub, email)
     return await login(stub, email)
+
+
+async def admin_session(
+    stub: pb_grpc.UserServiceStub, accounts: AccountUseCase
+) -> tuple[pb.User, str]:
+    """A fresh admin, made as the operator's command makes one, and a session for them."""
+    email = unique_email("admin")
+    registration = parse_registration(
+        email=email,
+        first_name="Root",
+        last_name="Admin",
+        password=PASSWORD,
+        role="",
+        avatar="",
+    )
+    await accounts.create_admin(registration)
+    return await login(stub, email)
+
+
+UNAUTHENTICATED_MESSAGE = "a valid session is required"
+
+
+async def failure(call: Awaitable[object]) -> grpc.aio.AioRpcError:
+    """The error a call fails with; the test fails if it succeeds."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        return error
+    raise AssertionError("the call succeeded")
+
+
+async def is_unauthenticated(call: Awaitable[object]) -> bool:
+    """The call failed exactly as an unknown session does: same code, same message."""
+    error = await failure(call)
+    return (error.code(), error.details()) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        UNAUTHENTICATED_MESSAGE,
+    )
+
+
+def get_me(stub: pb_grpc.UserServiceStub, session_id: str) -> Awaitable[pb.GetMeResponse]:
+    return stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
 
 
 def session_metadata(session_id: str) -> tuple[tuple[str, str], ...]:

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from app.adapters.redis.stream_consumer import ConsumerOptions, Handler, StreamConsumer
 from app.adapters.redis.streams import RedisStreamPublisher, decode_event
 from app.config import Settings
-from app.domain.events import Event, LoginFailure, user_login_failed
+from app.domain.events import Event, EventType, LoginFailure, user_login_failed
 
 
 def sample_event(user_id: uuid.UUID | None = None) -> Event:
@@ -38,6 +38,16 @@ async def publish(redis: Redis, stream: str, events: Sequence[Event]) -> None:
 async def stream_events(redis: Redis, stream: str) -> list[Event]:
     """Every event in ``stream``, oldest first."""
     return [decode_event(fields) for _, fields in await redis.xrange(stream)]
+
+
+async def revocations(redis: Redis, settings: Settings, user_id: str) -> list[dict[str, str]]:
+    """The data (``reason``, ``handle``) of every ``session.revoked`` event of the user."""
+    stream = f"{settings.redis.key_prefix}{settings.events.stream}"
+    return [
+        dict(event.data)
+        for event in await stream_events(redis, stream)
+        if event.type is EventType.SESSION_REVOKED and str(event.user_id) == user_id
+    ]
 
 
 def options(**fields: Any) -> ConsumerOptions:

@@ -53,6 +53,12 @@ class InvalidCredentials(DomainError):
     message = "invalid email or password"
 
 
+class WrongPassword(InvalidCredentials):
+    """The current password given to change it did not match (the caller is known)."""
+
+    message = "the current password is not correct"
+
+
 class Unauthenticated(DomainError):
     """No session, or one that is unknown, expired or logged out."""
 
@@ -61,6 +67,18 @@ class Unauthenticated(DomainError):
 
 class PermissionDenied(DomainError):
     message = "permission denied"
+
+
+class SessionNotFound(DomainError):
+    """No live session of the caller has this handle."""
+
+    message = "session not found"
+
+
+class LastAdmin(DomainError):
+    """The change would leave no active admin: the last one cannot demote or disable itself."""
+
+    message = "the last active admin cannot be demoted or disabled"
 
 
 class Throttled(DomainError):

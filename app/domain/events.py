@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from uuid import UUID
 
-from app.domain.users import User
+from app.domain.sessions import SessionEndReason
+from app.domain.users import Role, User
 
 
 class EventType(enum.StrEnum):
@@ -25,6 +26,11 @@ class EventType(enum.StrEnum):
     USER_LOGGED_IN = "user.logged_in"
     USER_LOGGED_OUT = "user.logged_out"
     USER_LOGIN_FAILED = "user.login_failed"
+    USER_PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 (an event name)
+    USER_ROLE_CHANGED = "user.role_changed"
+    USER_DISABLED = "user.disabled"
+    USER_ENABLED = "user.enabled"
+    SESSION_REVOKED = "session.revoked"
 
 
 class LoginFailure(enum.StrEnum):
@@ -33,6 +39,7 @@ class LoginFailure(enum.StrEnum):
     INVALID_EMAIL = "invalid_email"
     UNKNOWN_EMAIL = "unknown_email"
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a reason, not a password)
+    DISABLED = "disabled"
 
 
 def _frozen(data: Mapping[str, str]) -> Mapping[str, str]:
@@ -100,3 +107,29 @@ def user_login_failed(
     if email is not None:
         data["email"] = email
     return _event(EventType.USER_LOGIN_FAILED, user_id, data, traceparent)
+
+
+def user_password_changed(user_id: UUID, traceparent: str | None) -> Event:
+    return _event(EventType.USER_PASSWORD_CHANGED, user_id, {}, traceparent)
+
+
+def user_role_changed(user_id: UUID, role: Role, traceparent: str | None) -> Event:
+    return _event(EventType.USER_ROLE_CHANGED, user_id, {"role": role.value}, traceparent)
+
+
+def user_disabled(user_id: UUID, traceparent: str | None) -> Event:
+    return _event(EventType.USER_DISABLED, user_id, {}, traceparent)
+
+
+def user_enabled(user_id: UUID, traceparent: str | None) -> Event:
+    return _event(EventType.USER_ENABLED, user_id, {}, traceparent)
+
+
+def session_revoked(reason: SessionEndReason, traceparent: str | None) -> Event:
+    """The template of the ``session.revoked`` events of one ending.
+
+    The session store completes one event per session it ends, atomically with
+    the ending: its own id (derived from this one), the session's user and
+    ``data`` = ``reason`` and the session's ``handle`` (never its id).
+    """
+    return _event(EventType.SESSION_REVOKED, None, {"reason": reason.value}, traceparent)

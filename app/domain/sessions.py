@@ -1,18 +1,51 @@
-"""Sessions: opaque bearer tokens of 256 random bits."""
+"""Sessions: opaque bearer tokens of 256 random bits, and what is kept about them."""
 
 from __future__ import annotations
 
+import enum
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
+from app.domain.errors import InvalidInput
 from app.domain.users import User
 
 SESSION_ID_BYTES = 32  # 256 bits
+HANDLE_BYTES = 16  # 128 bits, shown to the session's owner instead of the id
+HANDLE_LENGTH = HANDLE_BYTES * 2
 
 
 def new_session_id() -> str:
     """A fresh session id: 256 bits from the OS's CSPRNG, URL-safe base64."""
     return secrets.token_urlsafe(SESSION_ID_BYTES)
+
+
+def new_session_handle() -> str:
+    """A fresh handle: random, unrelated to the id, so knowing it grants nothing."""
+    return secrets.token_hex(HANDLE_BYTES)
+
+
+def parse_handle(raw: str) -> str:
+    """A handle is 32 lower-case hex digits; ``InvalidInput`` otherwise."""
+    value = raw.strip().lower()
+    if len(value) != HANDLE_LENGTH or any(char not in "0123456789abcdef" for char in value):
+        raise InvalidInput("handle", f"must be {HANDLE_LENGTH} hexadecimal digits")
+    return value
+
+
+class SessionEndReason(enum.StrEnum):
+    """Why a session ended (``session.revoked`` events, the ended-sessions metric).
+
+    Idle expiry is not among them: Redis drops an idle session silently.
+    """
+
+    LOGOUT = "logout"
+    REVOKED = "revoked"
+    LIFETIME = "lifetime"
+    CAP = "cap"
+    PASSWORD_CHANGE = "password_change"  # noqa: S105 (a reason, not a password)
+    DISABLED = "disabled"
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,3 +54,16 @@ class Session:
 
     id: str
     user: User
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """What a user may see of one of their sessions: never the id, only its handle."""
+
+    handle: str
+    created_at: datetime
+    last_seen: datetime
+    expires_at: datetime
+    client_address: str
+    user_agent: str
+    current: bool

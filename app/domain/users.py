@@ -21,6 +21,13 @@ AVATAR_MAX_LENGTH = 250
 class Role(enum.StrEnum):
     USER = "user"
     ADMIN = "admin"
+    # A service-to-service caller: may read any user, may not use admin RPCs.
+    SERVICE = "service"
+
+
+class UserStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,34 @@ class User:
     avatar: str | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A user as authorization sees it: the user now, its status, and its counters.
+
+    ``version`` grows with every change of the row, so of two copies the newer
+    one wins; ``sessions_epoch`` grows when every session of the user must end,
+    so a session made under an older epoch is refused.
+    """
+
+    user: User
+    status: UserStatus
+    version: int
+    sessions_epoch: int
+
+    @property
+    def active(self) -> bool:
+        return self.status is UserStatus.ACTIVE
+
+    @property
+    def may_read_anyone(self) -> bool:
+        """Admins and service callers may read any user."""
+        return self.user.role in (Role.ADMIN, Role.SERVICE)
+
+    def may_read(self, user_id: UUID) -> bool:
+        """Anyone may read their own record; admins and service callers anyone's."""
+        return self.user.id == user_id or self.may_read_anyone
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +192,14 @@ def _avatar(raw: str) -> str | None:
 
 
 def parse_role(raw: str) -> Role:
-    """Empty means ``user``; anything but ``user`` or ``admin`` is invalid."""
+    """Empty means ``user``; anything but ``user``, ``admin`` or ``service`` is invalid."""
     value = raw.strip().lower()
     if not value:
         return Role.USER
     try:
         return Role(value)
     except ValueError as err:
-        raise InvalidInput("role", "must be 'user' or 'admin'") from err
+        raise InvalidInput("role", "must be 'user', 'admin' or 'service'") from err
 
 
 def check_password(password: str, min_length: int, max_length: int) -> str:

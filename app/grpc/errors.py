@@ -9,7 +9,9 @@ from app.domain.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidInput,
+    LastAdmin,
     PermissionDenied,
+    SessionNotFound,
     StoreUnavailable,
     Throttled,
     Unauthenticated,
@@ -23,6 +25,8 @@ STATUS_BY_ERROR: dict[type[DomainError], grpc.StatusCode] = {
     InvalidCredentials: grpc.StatusCode.UNAUTHENTICATED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    SessionNotFound: grpc.StatusCode.NOT_FOUND,
+    LastAdmin: grpc.StatusCode.FAILED_PRECONDITION,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
     Throttled: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }

@@ -5,11 +5,20 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.domain.clients import Client
-from app.domain.users import User, parse_registration
+from app.domain.errors import InvalidInput
+from app.domain.sessions import SessionRecord
+from app.domain.users import (
+    User,
+    check_password,
+    parse_registration,
+    parse_role,
+    parse_user_id,
+)
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.grpc.interceptors import Context
 from app.grpc.metadata import Network, client_from, session_id_from
+from app.usecases.accounts import AccountUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
 
@@ -34,11 +43,25 @@ def user_message(user: User) -> pb.User:
     )
 
 
+def session_message(record: SessionRecord) -> pb.SessionInfo:
+    """The wire form of a session: its handle, never its id."""
+    return pb.SessionInfo(
+        handle=record.handle,
+        created_at=_timestamp(record.created_at),
+        last_seen=_timestamp(record.last_seen),
+        expires_at=_timestamp(record.expires_at),
+        client_address=record.client_address,
+        user_agent=record.user_agent,
+        current=record.current,
+    )
+
+
 class UserServiceServicer(pb_grpc.UserServiceServicer):
     def __init__(
         self,
         users: UserUseCase,
         sessions: SessionUseCase,
+        accounts: AccountUseCase,
         *,
         password_min_length: int,
         password_max_length: int,
@@ -46,6 +69,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     ) -> None:
         self._users = users
         self._sessions = sessions
+        self._accounts = accounts
         self._password_min_length = password_min_length
         self._password_max_length = password_max_length
         self._trusted_proxies = trusted_proxies
@@ -68,13 +92,13 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     async def FindByEmail(
         self, request: pb.FindByEmailRequest, context: Context
     ) -> pb.FindByEmailResponse:
-        await self._sessions.authenticate(self._session_id(context))
-        user = await self._users.find_by_email(request.email)
+        caller = await self._sessions.caller(self._session_id(context))
+        user = await self._users.find_by_email(request.email, caller)
         return pb.FindByEmailResponse(user=user_message(user))
 
     async def FindByID(self, request: pb.FindByIDRequest, context: Context) -> pb.FindByIDResponse:
-        await self._sessions.authenticate(self._session_id(context))
-        user = await self._users.find_by_id(request.uuid)
+        caller = await self._sessions.caller(self._session_id(context))
+        user = await self._users.find_by_id(request.uuid, caller)
         return pb.FindByIDResponse(user=user_message(user))
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
@@ -88,6 +112,78 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
         await self._sessions.logout(self._session_id(context))
         return pb.LogoutResponse()
+
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: Context
+    ) -> pb.ListSessionsResponse:
+        records = await self._sessions.list_sessions(self._session_id(context))
+        return pb.ListSessionsResponse(sessions=[session_message(r) for r in records])
+
+    async def RevokeSession(
+        self, request: pb.RevokeSessionRequest, context: Context
+    ) -> pb.RevokeSessionResponse:
+        await self._sessions.revoke_session(self._session_id(context), request.handle)
+        return pb.RevokeSessionResponse()
+
+    async def LogoutOthers(
+        self, request: pb.LogoutOthersRequest, context: Context
+    ) -> pb.LogoutOthersResponse:
+        ended = await self._sessions.logout_others(self._session_id(context))
+        return pb.LogoutOthersResponse(ended=ended)
+
+    async def LogoutAll(
+        self, request: pb.LogoutAllRequest, context: Context
+    ) -> pb.LogoutAllResponse:
+        ended = await self._sessions.logout_all(self._session_id(context))
+        return pb.LogoutAllResponse(ended=ended)
+
+    async def ChangePassword(
+        self, request: pb.ChangePasswordRequest, context: Context
+    ) -> pb.ChangePasswordResponse:
+        new_password = check_password(
+            request.new_password, self._password_min_length, self._password_max_length
+        )
+        session_id = self._session_id(context)
+        caller = await self._sessions.caller(session_id)
+        assert session_id is not None
+        await self._accounts.change_password(
+            caller, session_id, request.current_password, new_password, self._client(context)
+        )
+        return pb.ChangePasswordResponse()
+
+    async def SetUserRole(
+        self, request: pb.SetUserRoleRequest, context: Context
+    ) -> pb.SetUserRoleResponse:
+        if not request.role.strip():
+            raise InvalidInput("role", "is required")
+        user_id, role = parse_user_id(request.uuid), parse_role(request.role)
+        caller = await self._sessions.caller(self._session_id(context))
+        user = await self._accounts.set_role(caller, user_id, role)
+        return pb.SetUserRoleResponse(user=user_message(user))
+
+    async def DisableUser(
+        self, request: pb.DisableUserRequest, context: Context
+    ) -> pb.DisableUserResponse:
+        user_id = parse_user_id(request.uuid)
+        caller = await self._sessions.caller(self._session_id(context))
+        user = await self._accounts.disable(caller, user_id)
+        return pb.DisableUserResponse(user=user_message(user))
+
+    async def EnableUser(
+        self, request: pb.EnableUserRequest, context: Context
+    ) -> pb.EnableUserResponse:
+        user_id = parse_user_id(request.uuid)
+        caller = await self._sessions.caller(self._session_id(context))
+        user = await self._accounts.enable(caller, user_id)
+        return pb.EnableUserResponse(user=user_message(user))
+
+    async def RevokeUserSessions(
+        self, request: pb.RevokeUserSessionsRequest, context: Context
+    ) -> pb.RevokeUserSessionsResponse:
+        user_id = parse_user_id(request.uuid)
+        caller = await self._sessions.caller(self._session_id(context))
+        ended = await self._accounts.revoke_user_sessions(caller, user_id)
+        return pb.RevokeUserSessionsResponse(ended=ended)
 
     @staticmethod
     def _session_id(context: Context) -> str | None:

@@ -19,6 +19,8 @@ from app.config import Settings
 from app.observability.metrics import MetricsEndpoint, PoolCollector, QueryMetrics, new_registry
 from app.observability.otel import Tracing, otel_metrics_registry, start_tracing
 from app.observability.redis_metrics import RedisWireMetrics
+from app.observability.session_metrics import NoSessionMetrics, PrometheusSessionMetrics
+from app.usecases.ports import SessionMetrics
 
 
 class Telemetry:
@@ -30,11 +32,13 @@ class Telemetry:
         self.endpoint: MetricsEndpoint | None = None
         self._queries: QueryMetrics | None = None
         self._wire: RedisWireMetrics | None = None
+        self.sessions: SessionMetrics = NoSessionMetrics()
         metrics = settings.metrics
         if metrics.enabled:
             self.registry = new_registry(otel_metrics_registry(settings.tracing.service_name))
             self._queries = QueryMetrics(self.registry)
             self._wire = RedisWireMetrics(self.registry)
+            self.sessions = PrometheusSessionMetrics(self.registry)
             self.endpoint = MetricsEndpoint(self.registry, host=metrics.host, port=metrics.port)
 
     @property

@@ -7,14 +7,17 @@ in-memory fakes of the same Protocols. Every method may raise
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
 from app.domain.clients import Client
 from app.domain.errors import Store
 from app.domain.events import Event
-from app.domain.users import NewUser, User
+from app.domain.sessions import SessionEndReason, SessionRecord
+from app.domain.users import NewUser, Principal, Role, User, UserStatus
 
 
 class UserRepository(Protocol):
@@ -35,11 +38,46 @@ class UserRepository(Protocol):
         """The user whose email has the canonical form of ``email``."""
         ...
 
-    async def get_with_password_hash(self, email: str) -> tuple[User, str] | None:
-        """The user (as ``get_by_email``) and their password hash, for login only."""
+    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
+        """The user (as ``get_by_email``) as authorization sees it, and their password hash,
+        for login only."""
         ...
 
-    async def update_password_hash(self, user_id: UUID, password_hash: str) -> None: ...
+    async def update_password_hash(self, user_id: UUID, password_hash: str) -> None:
+        """Store a re-hash of the same password (new parameters); sessions are kept."""
+        ...
+
+    async def get_principal(self, user_id: UUID) -> Principal | None:
+        """The user as it is now, with status, version and sessions epoch."""
+        ...
+
+    async def change_password(self, user_id: UUID, password_hash: str, changed: Event) -> Principal:
+        """Store a new password, bump the sessions epoch and add ``changed``, atomically.
+
+        Raises ``UserNotFound``.
+        """
+        ...
+
+    async def set_role(self, user_id: UUID, role: Role, changed: Event) -> Principal:
+        """Give the user ``role`` and add ``changed``, in one transaction.
+
+        A user who already has the role is left alone (no event). Raises
+        ``LastAdmin`` when the user is the last active admin and ``role`` is
+        not admin (checked with the active admins locked), ``UserNotFound``.
+        """
+        ...
+
+    async def set_status(self, user_id: UUID, status: UserStatus, changed: Event) -> Principal:
+        """Enable or disable the user and add ``changed``, in one transaction.
+
+        Disabling bumps the sessions epoch. No change, no event. Raises
+        ``LastAdmin`` for the last active admin, ``UserNotFound``.
+        """
+        ...
+
+    async def bump_sessions_epoch(self, user_id: UUID) -> Principal:
+        """End every session made so far (they carry the older epoch). ``UserNotFound``."""
+        ...
 
 
 class UserCache(Protocol):
@@ -49,24 +87,101 @@ class UserCache(Protocol):
 
     async def put(self, user: User) -> None: ...
 
+    async def delete(self, user_id: UUID) -> None:
+        """Forget the user (it changed): the next read goes to the repository."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLookup:
+    """What resolving a session found.
+
+    ``ended`` is set when the lookup itself ended the session (its absolute
+    lifetime passed, its user is disabled or its sessions epoch is newer): the
+    caller is then unauthenticated. Otherwise ``principal`` is the user's
+    cached principal (None when there is none) and ``stale`` says whether it
+    is older than the refresh bound.
+    """
+
+    user_id: UUID
+    sessions_epoch: int
+    principal: Principal | None
+    stale: bool
+    ended: SessionEndReason | None = None
+
 
 class SessionStore(Protocol):
-    """Live sessions keyed by a digest of their id, each holding its user."""
+    """Live sessions keyed by a digest of their id, a per-user index, and principals.
 
-    async def create(self, session_id: str, user: User, logged_in: Event) -> None:
-        """Store the session and publish ``logged_in`` atomically: both or neither."""
+    A principal is the authorization copy of a user (in the same store as the
+    sessions, so one atomic step can read both). Every method that ends
+    sessions publishes one ``session.revoked`` event per session it ended,
+    completed from the ``revoked`` template (its user, its handle, its own
+    event id), in the same atomic step.
+    """
+
+    async def create(
+        self,
+        session_id: str,
+        principal: Principal,
+        client: Client,
+        logged_in: Event,
+        capped: Event,
+    ) -> int | None:
+        """Store the session, index it, write ``principal`` and publish ``logged_in``.
+
+        Atomically, and only if the stored principal is not disabled and not of
+        a newer sessions epoch (then None: nothing is stored). Sessions beyond
+        the per-user cap end, oldest first (``capped``); returns how many.
+        """
         ...
 
-    async def touch(self, session_id: str) -> User | None:
-        """The session's user, sliding its expiry; None if unknown or expired."""
+    async def resolve(self, session_id: str, revoked: Event) -> SessionLookup | None:
+        """Look the session up, slide its idle expiry and record when it was seen.
+
+        None if unknown or idle-expired. Ends it (with a ``session.revoked`` of
+        the reason it states) when it has outlived its absolute lifetime or its
+        principal is disabled or newer in epoch.
+        """
         ...
 
-    async def delete(self, session_id: str, logged_out: Event) -> User | None:
+    async def put_principal(self, principal: Principal) -> None:
+        """Store ``principal`` unless the stored one is of a newer version."""
+        ...
+
+    async def delete(self, session_id: str, logged_out: Event) -> UUID | None:
         """Remove the session and publish ``logged_out`` about its user, atomically.
 
-        Returns the session's user, or None (and publishes nothing) if there
+        Returns the session's user id, or None (and publishes nothing) if there
         was no such session.
         """
+        ...
+
+    async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:
+        """The user's live sessions, newest first, the current one marked."""
+        ...
+
+    async def revoke(self, user_id: UUID, handle: str, revoked: Event) -> bool:
+        """End the user's session with this handle; False if it has none."""
+        ...
+
+    async def revoke_all(
+        self,
+        user_id: UUID,
+        revoked: Event,
+        *,
+        keep_session_id: str | None = None,
+        principal: Principal | None = None,
+    ) -> int:
+        """End every session of the user but ``keep_session_id``; the number ended.
+
+        With ``principal``, write it (as :meth:`put_principal`) in the same
+        atomic step and move the kept session to its sessions epoch.
+        """
+        ...
+
+    async def forget(self, user_id: UUID, revoked: Event) -> int:
+        """The user is gone: end its sessions and drop its principal."""
         ...
 
 
@@ -87,6 +202,23 @@ class LoginThrottle(Protocol):
     async def succeeded(self, account: str, client: Client) -> None:
         """The attempt proved the password: forget the account's failures."""
         ...
+
+
+class LoginOutcome(enum.StrEnum):
+    SUCCESS = "success"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    DISABLED = "disabled"
+    THROTTLED = "throttled"
+
+
+class SessionMetrics(Protocol):
+    """Counts of logins and session lifecycles (Prometheus, or nothing)."""
+
+    def login(self, outcome: LoginOutcome) -> None: ...
+
+    def session_created(self) -> None: ...
+
+    def sessions_ended(self, reason: SessionEndReason, count: int = 1) -> None: ...
 
 
 class StoreAvailability(Protocol):

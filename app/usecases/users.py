@@ -14,12 +14,14 @@ from app.domain.errors import (
     PermissionDenied,
     Store,
     StoreUnavailable,
+    Throttled,
     UserNotFound,
 )
 from app.domain.events import LoginFailure
-from app.domain.sessions import Session, new_session_id
+from app.domain.sessions import Session, SessionEndReason, new_session_id
 from app.domain.users import (
     NewUser,
+    Principal,
     Registration,
     Role,
     User,
@@ -31,8 +33,10 @@ from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
 from app.usecases.ports import (
     EventOutbox,
+    LoginOutcome,
     LoginThrottle,
     PasswordHasher,
+    SessionMetrics,
     SessionStore,
     StoreAvailability,
     UserCache,
@@ -53,6 +57,7 @@ class UserUseCase:
         passwords: PasswordHasher,
         outbox: EventOutbox,
         throttle: LoginThrottle,
+        metrics: SessionMetrics,
         *,
         stores: StoreAvailability,
     ) -> None:
@@ -62,19 +67,21 @@ class UserUseCase:
         self._passwords = passwords
         self._outbox = outbox
         self._throttle = throttle
+        self._metrics = metrics
         self._stores = stores
 
     @traced
     async def register(
         self, registration: Registration, caller: User | None, client: Client
     ) -> User:
-        """Create a user. Only an admin may create an admin (``PermissionDenied``).
+        """Create a user. Only an admin may create an admin or a service caller.
 
-        Raises ``EmailTaken`` when the address is in use, whatever its case.
-        The user and their ``user.registered`` event are stored together.
+        Raises ``PermissionDenied`` for that, ``EmailTaken`` when the address is
+        in use, whatever its case. The user and their ``user.registered`` event
+        are stored together.
         """
-        if registration.role is Role.ADMIN and (caller is None or caller.role is not Role.ADMIN):
-            raise PermissionDenied("only an admin may register an admin")
+        if registration.role is not Role.USER and (caller is None or caller.role is not Role.ADMIN):
+            raise PermissionDenied(f"only an admin may register a {registration.role.value}")
         self._require(Store.POSTGRESQL)
         password_hash = await self._passwords.hash(registration.password)
         return await self._users.add(
@@ -92,21 +99,32 @@ class UserUseCase:
         )
 
     @traced
-    async def find_by_email(self, raw_email: str) -> User:
-        """The user with this email (any case); ``InvalidInput`` or ``UserNotFound``."""
-        user = await self._users.get_by_email(normalise_email(raw_email))
+    async def find_by_email(self, raw_email: str, caller: Principal) -> User:
+        """The user with this email (any spelling of it); ``InvalidInput`` or ``UserNotFound``.
+
+        A caller who may read only themselves gets ``PermissionDenied`` for any
+        other address, known or not (no oracle of who is registered).
+        """
+        email = normalise_email(raw_email)
+        mine = canonical_email(email) == canonical_email(caller.user.email)
+        if not mine and not caller.may_read_anyone:
+            raise PermissionDenied("you may look up only yourself")
+        user = await self._users.get_by_email(email)
         if user is None:
             raise UserNotFound()
         return user
 
     @traced
-    async def find_by_id(self, raw_id: str) -> User:
+    async def find_by_id(self, raw_id: str, caller: Principal) -> User:
         """The user with this id, read through the cache.
 
-        A cache that does not answer is logged and bypassed: the call still
-        succeeds from PostgreSQL.
+        Anyone may read themselves, admins and service callers anyone
+        (``PermissionDenied`` otherwise). A cache that does not answer is
+        logged and bypassed: the call still succeeds from PostgreSQL.
         """
         user_id = parse_user_id(raw_id)
+        if not caller.may_read(user_id):
+            raise PermissionDenied("you may look up only yourself")
         cached = await self._read_cache(user_id)
         if cached is not None:
             return cached
@@ -120,11 +138,12 @@ class UserUseCase:
     async def login(self, raw_email: str, password: str, client: Client) -> Session:
         """Check the credentials and open a session.
 
-        Unknown email and wrong password both raise ``InvalidCredentials`` after
-        about the same time: an unknown email is verified against a dummy hash.
-        The session and its ``user.logged_in`` event are stored together; a
-        failure is recorded as ``user.login_failed`` (through the outbox, as it
-        changes no other state) before ``InvalidCredentials`` is raised.
+        Unknown email, wrong password and a disabled account all raise
+        ``InvalidCredentials`` after about the same time: an unknown email is
+        verified against a dummy hash, a disabled account's password is checked
+        as usual. The session and its ``user.logged_in`` event are stored
+        together; a failure is recorded as ``user.login_failed`` (through the
+        outbox, as it changes no other state) before ``InvalidCredentials``.
         While Redis is known to be down no session can be made: the call fails
         fast with ``StoreUnavailable``, before any hashing.
         """
@@ -137,23 +156,52 @@ class UserUseCase:
             raise InvalidCredentials() from err
         # Every spelling of an address counts against the one account.
         account = canonical_email(email)
-        await self._throttle.admit(account, client)
+        try:
+            await self._throttle.admit(account, client)
+        except Throttled:
+            self._metrics.login(LoginOutcome.THROTTLED)
+            raise
+        principal = await self._checked(email, password)
+        await self._throttle.succeeded(account, client)
+        return await self._open_session(principal, client)
+
+    async def _checked(self, email: str, password: str) -> Principal:
+        """The principal whose password this is, if active; ``InvalidCredentials`` otherwise."""
         found = await self._users.get_with_password_hash(email)
         if found is None:
             await self._passwords.verify_dummy(password)
             await self._login_failed(LoginFailure.UNKNOWN_EMAIL, email=email, user_id=None)
             raise InvalidCredentials()
-        user, password_hash = found
+        principal, password_hash = found
+        user_id = principal.user.id
         if not await self._passwords.verify(password_hash, password):
-            await self._login_failed(LoginFailure.WRONG_PASSWORD, email=email, user_id=user.id)
+            await self._login_failed(LoginFailure.WRONG_PASSWORD, email=email, user_id=user_id)
             raise InvalidCredentials()
-        await self._throttle.succeeded(account, client)
+        if not principal.active:
+            await self._login_failed(LoginFailure.DISABLED, email=email, user_id=user_id)
+            raise InvalidCredentials()
         if self._passwords.needs_rehash(password_hash):
-            await self._users.update_password_hash(user.id, await self._passwords.hash(password))
+            await self._users.update_password_hash(user_id, await self._passwords.hash(password))
+        return principal
+
+    async def _open_session(self, principal: Principal, client: Client) -> Session:
+        """Store a new session; a disable or revocation that won the race refuses it."""
+        user = principal.user
         session = Session(id=new_session_id(), user=user)
-        await self._sessions.create(
-            session.id, user, events.user_logged_in(user, current_traceparent())
+        traceparent = current_traceparent()
+        capped = await self._sessions.create(
+            session.id,
+            principal,
+            client,
+            events.user_logged_in(user, traceparent),
+            events.session_revoked(SessionEndReason.CAP, traceparent),
         )
+        if capped is None:
+            await self._login_failed(LoginFailure.DISABLED, email=user.email, user_id=user.id)
+            raise InvalidCredentials()
+        self._metrics.login(LoginOutcome.SUCCESS)
+        self._metrics.session_created()
+        self._metrics.sessions_ended(SessionEndReason.CAP, capped)
         return session
 
     def _require(self, store: Store) -> None:
@@ -164,6 +212,8 @@ class UserUseCase:
     async def _login_failed(
         self, reason: LoginFailure, *, email: str | None, user_id: UUID | None
     ) -> None:
+        outcome = LoginOutcome.DISABLED if reason is LoginFailure.DISABLED else None
+        self._metrics.login(outcome or LoginOutcome.INVALID_CREDENTIALS)
         await self._outbox.add(
             events.user_login_failed(
                 reason, email=email, user_id=user_id, traceparent=current_traceparent()

@@ -11,12 +11,19 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import register, registered_session, session_metadata, unique_email
+from tests.client import (
+    admin_session,
+    register,
+    registered_session,
+    session_metadata,
+    unique_email,
+)
 
 
 @pytest.fixture
-async def session(stub) -> tuple[tuple[str, str], ...]:
-    _, session_id = await registered_session(stub)
+async def session(stub, application) -> tuple[tuple[str, str], ...]:
+    """An admin's session: admins may look anyone up."""
+    _, session_id = await admin_session(stub, application.accounts)
     return session_metadata(session_id)
 
 
@@ -113,8 +120,7 @@ async def test_a_dead_cache_degrades_to_postgres_and_is_logged(stub, make_applic
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
             degraded = pb_grpc.UserServiceStub(channel)
-            registered = await register(degraded)
-            _, session_id = await registered_session(degraded)
+            registered, session_id = await registered_session(degraded)
             found = await degraded.FindByID(
                 pb.FindByIDRequest(uuid=registered.uuid), metadata=session_metadata(session_id)
             )

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 
+from app.adapters.redis.streams import encode_event
+from app.bootstrap import events_stream_key
 from app.grpc.generated import user_service_pb2 as pb
 from tests.client import PASSWORD, login, register, session_metadata, unique_email
+from tests.events import stream_events
+
+NEW_PASSWORD = "an entirely new passphrase"
 
 
 def test_the_user_message_reserves_the_old_password_field():
@@ -15,7 +21,9 @@ def test_the_user_message_reserves_the_old_password_field():
     assert "password" not in descriptor.fields_by_name
 
 
-async def test_no_password_hash_or_session_id_in_responses_or_logs(stub, application):
+async def test_no_password_hash_or_session_id_in_responses_logs_or_events(
+    stub, application, redis, settings
+):
     captured = io.StringIO()
     handler = logging.StreamHandler(captured)
     root = logging.getLogger()
@@ -32,6 +40,12 @@ async def test_no_password_hash_or_session_id_in_responses_or_logs(stub, applica
             await stub.GetMe(pb.GetMeRequest(), metadata=metadata),
             await stub.FindByID(pb.FindByIDRequest(uuid=registered.uuid), metadata=metadata),
             await stub.FindByEmail(pb.FindByEmailRequest(email=email), metadata=metadata),
+            await stub.ListSessions(pb.ListSessionsRequest(), metadata=metadata),
+            await stub.ChangePassword(
+                pb.ChangePasswordRequest(current_password=PASSWORD, new_password=NEW_PASSWORD),
+                metadata=metadata,
+            ),
+            await stub.LogoutOthers(pb.LogoutOthersRequest(), metadata=metadata),
             await stub.Logout(pb.LogoutRequest(), metadata=metadata),
         ]
     finally:
@@ -42,8 +56,14 @@ async def test_no_password_hash_or_session_id_in_responses_or_logs(stub, applica
     )
     assert password_hash.startswith("$argon2id$")
     wire = b"".join(response.SerializeToString() for response in responses)
-    for secret in (PASSWORD, password_hash, session_id):
+    events = await stream_events(redis, events_stream_key(settings))
+    stored = "".join(str(encode_event(event)) for event in events)
+    for secret in (PASSWORD, NEW_PASSWORD, password_hash, session_id):
         assert secret.encode() not in wire
         assert secret not in captured.getvalue()
+        assert secret not in stored
+    # Not even the digest under which Redis keeps the session.
+    digest = hashlib.sha256(session_id.encode()).hexdigest()
+    assert digest not in stored and digest.encode() not in wire
     # The workload was logged at all, so the check above looked at something.
     assert "rpc finished" in captured.getvalue()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
 import logging
@@ -71,9 +70,8 @@ async def test_a_request_over_the_size_cap_is_resource_exhausted(stub, settings)
 
 
 async def test_an_unexpected_error_is_internal_and_generic_and_logged(stub, redis, settings):
-    _, session_id = await registered_session(stub)
-    digest = hashlib.sha256(session_id.encode()).hexdigest()
-    await redis.set(f"{settings.redis.key_prefix}session:{digest}", b"{not json")
+    user, session_id = await registered_session(stub)
+    await redis.hset(f"{settings.redis.key_prefix}principal:{user.uuid}", "user", b"{not json")
     captured = io.StringIO()
     handler = logging.StreamHandler(captured)
     logging.getLogger().addHandler(handler)

@@ -147,7 +147,7 @@ async def test_login_continues_the_callers_trace_and_reaches_postgres_and_redis(
     store_child(spans, child(spans, use_case, "SessionRedisRepository.create"), "redis")
 
 
-async def test_get_me_reads_the_session_from_redis(traced: Traced) -> None:
+async def test_get_me_resolves_the_session_in_one_redis_script(traced: Traced) -> None:
     email = unique_email()
     await register(traced.stub, email)
     _, session_id = await login(traced.stub, email)
@@ -156,10 +156,13 @@ async def test_get_me_reads_the_session_from_redis(traced: Traced) -> None:
 
     server = await traced.server_span("GetMe")
     spans = traced.trace_of(server)
-    use_case = child(spans, server, "SessionUseCase.authenticate")
-    getex = store_child(spans, child(spans, use_case, "SessionRedisRepository.touch"), "redis")
-    assert getex.name == "GETEX"
-    assert (getex.attributes or {})["db.statement"] == "GETEX ? ? ?"
+    use_case = child(
+        spans, child(spans, server, "SessionUseCase.authenticate"), "SessionUseCase.caller"
+    )
+    script = store_child(spans, child(spans, use_case, "SessionRedisRepository.resolve"), "redis")
+    assert script.name == "EVALSHA"
+    # The arguments (the session's digest among them) are never recorded.
+    assert set((script.attributes or {})["db.statement"].split()) == {"EVALSHA", "?"}
 
 
 async def test_find_by_id_reads_postgres_on_a_cache_miss_and_only_redis_on_a_hit(

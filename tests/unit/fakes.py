@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
 from app.domain.clients import Client
-from app.domain.errors import EmailTaken, Store, StoreUnavailable
+from app.domain.errors import (
+    EmailTaken,
+    LastAdmin,
+    Store,
+    StoreUnavailable,
+    Throttled,
+    UserNotFound,
+)
 from app.domain.events import Event
-from app.domain.users import NewUser, User, canonical_email
+from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
+from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
+from app.usecases.ports import LoginOutcome, SessionLookup
 
 
 class FakeUsers:
+    """Users as principals with their password hashes; ``broken`` makes reads fail."""
+
     def __init__(self) -> None:
-        self.rows: dict[UUID, tuple[User, str]] = {}
+        self.rows: dict[UUID, tuple[Principal, str]] = {}
         self.events: list[Event] = []
         self.reads_by_id = 0
+        self.broken = False
+
+    def _check(self) -> None:
+        if self.broken:
+            raise StoreUnavailable() from ConnectionError("postgres down")
 
     async def add(self, new_user: NewUser, registered: Event) -> User:
         taken = canonical_email(new_user.email)
-        if any(canonical_email(user.email) == taken for user, _ in self.rows.values()):
+        if any(canonical_email(p.user.email) == taken for p, _ in self.rows.values()):
             raise EmailTaken()
         now = datetime.now(UTC)
         user = User(
@@ -33,28 +50,94 @@ class FakeUsers:
             created_at=now,
             updated_at=now,
         )
-        self.rows[user.id] = (user, new_user.password_hash)
+        principal = Principal(user, UserStatus.ACTIVE, version=1, sessions_epoch=0)
+        self.rows[user.id] = (principal, new_user.password_hash)
         self.events.append(registered.about(user.id))
         return user
 
     async def get_by_id(self, user_id: UUID) -> User | None:
         self.reads_by_id += 1
-        row = self.rows.get(user_id)
-        return None if row is None else row[0]
+        principal = await self.get_principal(user_id)
+        return None if principal is None else principal.user
 
     async def get_by_email(self, email: str) -> User | None:
         found = await self.get_with_password_hash(email)
-        return None if found is None else found[0]
+        return None if found is None else found[0].user
 
-    async def get_with_password_hash(self, email: str) -> tuple[User, str] | None:
-        for user, password_hash in self.rows.values():
-            if canonical_email(user.email) == canonical_email(email):
-                return user, password_hash
+    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
+        self._check()
+        for principal, password_hash in self.rows.values():
+            if canonical_email(principal.user.email) == canonical_email(email):
+                return principal, password_hash
         return None
 
     async def update_password_hash(self, user_id: UUID, password_hash: str) -> None:
-        user, _ = self.rows[user_id]
-        self.rows[user_id] = (user, password_hash)
+        self._update(user_id, password_hash=password_hash)
+
+    async def get_principal(self, user_id: UUID) -> Principal | None:
+        self._check()
+        row = self.rows.get(user_id)
+        return None if row is None else row[0]
+
+    async def change_password(self, user_id: UUID, password_hash: str, changed: Event) -> Principal:
+        self.events.append(changed)
+        return self._update(user_id, password_hash=password_hash, bump_epoch=True)
+
+    async def set_role(self, user_id: UUID, role: Role, changed: Event) -> Principal:
+        principal = self._row(user_id)[0]
+        if principal.user.role is role:
+            return principal
+        if role is not Role.ADMIN:
+            self._refuse_last_admin(user_id)
+        self.events.append(changed)
+        return self._update(user_id, role=role)
+
+    async def set_status(self, user_id: UUID, status: UserStatus, changed: Event) -> Principal:
+        principal = self._row(user_id)[0]
+        if principal.status is status:
+            return principal
+        disabling = status is UserStatus.DISABLED
+        if disabling:
+            self._refuse_last_admin(user_id)
+        self.events.append(changed)
+        return self._update(user_id, status=status, bump_epoch=disabling)
+
+    async def bump_sessions_epoch(self, user_id: UUID) -> Principal:
+        return self._update(user_id, bump_epoch=True)
+
+    def _row(self, user_id: UUID) -> tuple[Principal, str]:
+        if user_id not in self.rows:
+            raise UserNotFound()
+        return self.rows[user_id]
+
+    def _refuse_last_admin(self, user_id: UUID) -> None:
+        admins = [
+            p.user.id for p, _ in self.rows.values() if p.user.role is Role.ADMIN and p.active
+        ]
+        if admins == [user_id]:
+            raise LastAdmin()
+
+    def _update(
+        self,
+        user_id: UUID,
+        *,
+        password_hash: str | None = None,
+        role: Role | None = None,
+        status: UserStatus | None = None,
+        bump_epoch: bool = False,
+    ) -> Principal:
+        principal, old_hash = self._row(user_id)
+        user = dataclasses.replace(
+            principal.user, role=role or principal.user.role, updated_at=datetime.now(UTC)
+        )
+        updated = Principal(
+            user,
+            status or principal.status,
+            version=principal.version + 1,
+            sessions_epoch=principal.sessions_epoch + int(bump_epoch),
+        )
+        self.rows[user_id] = (updated, password_hash or old_hash)
+        return updated
 
 
 class FakeCache:
@@ -72,24 +155,139 @@ class FakeCache:
             raise StoreUnavailable() from ConnectionError("cache down")
         self.users[user.id] = user
 
+    async def delete(self, user_id: UUID) -> None:
+        if self.broken:
+            raise StoreUnavailable() from ConnectionError("cache down")
+        self.users.pop(user_id, None)
+
+
+@dataclasses.dataclass
+class FakeSession:
+    user_id: UUID
+    epoch: int
+    handle: str
+    created: int
+
 
 class FakeSessions:
-    def __init__(self) -> None:
-        self.sessions: dict[str, User] = {}
+    """Sessions and principals in dicts, with the store's rules but no clock.
+
+    ``stale`` marks every stored principal as older than the refresh bound;
+    ``evicting`` drops every principal as soon as it is written.
+    """
+
+    def __init__(self, *, cap: int = 100) -> None:
+        self.sessions: dict[str, FakeSession] = {}
+        self.principals: dict[UUID, Principal] = {}
         self.events: list[Event] = []
+        self.cap = cap
+        self.stale = False
+        self.evicting = False  # principals written are dropped at once (memory pressure)
+        self._created = 0
 
-    async def create(self, session_id: str, user: User, logged_in: Event) -> None:
-        self.sessions[session_id] = user
+    async def create(
+        self,
+        session_id: str,
+        principal: Principal,
+        client: Client,
+        logged_in: Event,
+        capped: Event,
+    ) -> int | None:
+        await self.put_principal(principal)
+        stored = self.principals[principal.user.id]
+        if not stored.active or stored.sessions_epoch > principal.sessions_epoch:
+            return None
+        self._created += 1
+        self.sessions[session_id] = FakeSession(
+            principal.user.id, principal.sessions_epoch, new_session_handle(), self._created
+        )
         self.events.append(logged_in)
+        mine = self._of(principal.user.id)
+        over = mine[: max(len(mine) - self.cap, 0)]
+        for oldest in over:
+            self._end(oldest, capped)
+        return len(over)
 
-    async def touch(self, session_id: str) -> User | None:
-        return self.sessions.get(session_id)
+    async def resolve(self, session_id: str, revoked: Event) -> SessionLookup | None:
+        session = self.sessions.get(session_id)
+        if session is None:
+            return None
+        principal = self.principals.get(session.user_id)
+        lookup = SessionLookup(session.user_id, session.epoch, principal, self.stale)
+        if principal is not None:
+            if not principal.active:
+                ended = SessionEndReason.DISABLED
+            elif principal.sessions_epoch > session.epoch:
+                ended = SessionEndReason.REVOKED
+            else:
+                return lookup
+            self._end(session_id, revoked)
+            return dataclasses.replace(lookup, ended=ended)
+        return lookup
 
-    async def delete(self, session_id: str, logged_out: Event) -> User | None:
-        user = self.sessions.pop(session_id, None)
-        if user is not None:
-            self.events.append(logged_out.about(user.id))
-        return user
+    async def put_principal(self, principal: Principal) -> None:
+        if self.evicting:
+            return
+        stored = self.principals.get(principal.user.id)
+        if stored is None or stored.version <= principal.version:
+            self.principals[principal.user.id] = principal
+
+    async def delete(self, session_id: str, logged_out: Event) -> UUID | None:
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return None
+        self.events.append(logged_out.about(session.user_id))
+        return session.user_id
+
+    async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:
+        now = datetime.now(UTC)
+        return [
+            SessionRecord(
+                self.sessions[sid].handle, now, now, now, "", "", sid == current_session_id
+            )
+            for sid in reversed(self._of(user_id))
+        ]
+
+    async def revoke(self, user_id: UUID, handle: str, revoked: Event) -> bool:
+        for session_id in self._of(user_id):
+            if self.sessions[session_id].handle == handle:
+                self._end(session_id, revoked)
+                return True
+        return False
+
+    async def revoke_all(
+        self,
+        user_id: UUID,
+        revoked: Event,
+        *,
+        keep_session_id: str | None = None,
+        principal: Principal | None = None,
+    ) -> int:
+        if principal is not None:
+            await self.put_principal(principal)
+            if keep_session_id in self.sessions:
+                self.sessions[keep_session_id].epoch = principal.sessions_epoch
+        ended = [sid for sid in self._of(user_id) if sid != keep_session_id]
+        for session_id in ended:
+            self._end(session_id, revoked)
+        return len(ended)
+
+    async def forget(self, user_id: UUID, revoked: Event) -> int:
+        self.principals.pop(user_id, None)
+        return await self.revoke_all(user_id, revoked)
+
+    def _of(self, user_id: UUID) -> list[str]:
+        """The user's session ids, oldest first."""
+        mine = [sid for sid, s in self.sessions.items() if s.user_id == user_id]
+        return sorted(mine, key=lambda sid: self.sessions[sid].created)
+
+    def _end(self, session_id: str, revoked: Event) -> None:
+        session = self.sessions.pop(session_id)
+        self.events.append(
+            dataclasses.replace(
+                revoked, user_id=session.user_id, data={**revoked.data, "handle": session.handle}
+            )
+        )
 
 
 class FakePasswords:
@@ -130,12 +328,34 @@ class FakeThrottle:
     def __init__(self) -> None:
         self.admitted: list[tuple[str, Client]] = []
         self.succeeded_for: list[str] = []
+        self.refusing = False
 
     async def admit(self, account: str, client: Client) -> None:
         self.admitted.append((account, client))
+        if self.refusing:
+            raise Throttled(retry_after_seconds=30.0)
 
     async def succeeded(self, account: str, client: Client) -> None:
         self.succeeded_for.append(account)
+
+
+class FakeMetrics:
+    """Counts what the use cases report."""
+
+    def __init__(self) -> None:
+        self.logins: list[LoginOutcome] = []
+        self.created = 0
+        self.ended: dict[SessionEndReason, int] = {}
+
+    def login(self, outcome: LoginOutcome) -> None:
+        self.logins.append(outcome)
+
+    def session_created(self) -> None:
+        self.created += 1
+
+    def sessions_ended(self, reason: SessionEndReason, count: int = 1) -> None:
+        if count:
+            self.ended[reason] = self.ended.get(reason, 0) + count
 
 
 class FakeStores:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
 from app.adapters.redis.streams import MalformedEvent, decode_event, encode_event
-from app.domain.clients import Client
 from app.domain.errors import InvalidCredentials
-from app.domain.events import Event, EventType, LoginFailure, user_login_failed, user_registered
-from app.domain.users import Role, User
-from app.usecases.users import UserUseCase
-from tests.unit.fakes import FakeStores, FakeThrottle
-
-CLIENT = Client(address="192.0.2.1")
+from app.domain.events import EventType, LoginFailure, user_login_failed, user_registered
+from app.domain.users import User
+from tests.unit.world import CLIENT, PASSWORD, World
 
 
 def test_an_event_survives_the_round_trip_through_stream_fields():
@@ -58,93 +53,40 @@ def test_events_are_immutable():
         event.data["email"] = "b@example.com"  # type: ignore[index]
 
 
-NOW = datetime.now(UTC)
-USER = User(uuid.uuid4(), "ada@example.com", "Ada", "Lovelace", Role.USER, None, NOW, NOW)
-
-
-class FakeUsers:
-    def __init__(self) -> None:
-        self.added: list[Event] = []
-
-    async def add(self, new_user, registered: Event) -> User:
-        self.added.append(registered.about(USER.id))
-        return USER
-
-    async def get_with_password_hash(self, email: str):
-        return (USER, "hash") if email == USER.email else None
-
-
-class FakePasswords:
-    async def hash(self, password: str) -> str:
-        return "hash"
-
-    async def verify(self, password_hash: str, password: str) -> bool:
-        return password == "right password"
-
-    async def verify_dummy(self, password: str) -> None:
-        return None
-
-    def needs_rehash(self, password_hash: str) -> bool:
-        return False
-
-
-class FakeSessions:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def create(self, session_id: str, user: User, logged_in: Event) -> None:
-        self.events.append(logged_in)
-
-
-class FakeOutbox:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def add(self, event: Event) -> None:
-        self.events.append(event)
-
-
-def _use_case():
-    users, sessions, outbox = FakeUsers(), FakeSessions(), FakeOutbox()
-    use_case = UserUseCase(
-        users=users,  # type: ignore[arg-type]
-        cache=None,  # type: ignore[arg-type]
-        sessions=sessions,  # type: ignore[arg-type]
-        passwords=FakePasswords(),  # type: ignore[arg-type]
-        outbox=outbox,
-        throttle=FakeThrottle(),
-        stores=FakeStores(),
-    )
-    return use_case, sessions, outbox
+async def _use_case() -> tuple[World, User]:
+    world = World()
+    ada = await world.register()
+    world.users.events.clear()
+    return world, ada
 
 
 @pytest.mark.parametrize(
     ("email", "password", "reason", "user_id"),
     [
-        ("not an email", "right password", LoginFailure.INVALID_EMAIL, None),
-        ("ghost@example.com", "right password", LoginFailure.UNKNOWN_EMAIL, None),
-        ("ada@example.com", "wrong password", LoginFailure.WRONG_PASSWORD, USER.id),
+        ("not an email", PASSWORD, LoginFailure.INVALID_EMAIL, None),
+        ("ghost@example.com", PASSWORD, LoginFailure.UNKNOWN_EMAIL, None),
+        ("ada@example.com", "wrong password", LoginFailure.WRONG_PASSWORD, "ada"),
     ],
 )
 async def test_each_failed_login_records_why_and_never_the_password(
     email, password, reason, user_id
 ):
-    use_case, sessions, outbox = _use_case()
+    world, ada = await _use_case()
     with pytest.raises(InvalidCredentials):
-        await use_case.login(email, password, CLIENT)
-    [event] = outbox.events
+        await world.user_cases.login(email, password, CLIENT)
+    [event] = world.outbox.events
     assert event.type is EventType.USER_LOGIN_FAILED
     assert event.data["reason"] == reason.value
-    assert event.user_id == user_id
+    assert event.user_id == (ada.id if user_id == "ada" else None)
     assert password not in str(encode_event(event))
-    assert sessions.events == []
+    assert world.sessions.events == []
 
 
 async def test_a_login_creates_the_session_with_its_logged_in_event():
-    use_case, sessions, outbox = _use_case()
-    session = await use_case.login("ada@example.com", "right password", CLIENT)
-    [event] = sessions.events
+    world, ada = await _use_case()
+    session = await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
+    [event] = world.sessions.events
     assert event.type is EventType.USER_LOGGED_IN
-    assert event.user_id == USER.id
+    assert event.user_id == ada.id
     assert session.id not in str(encode_event(event))
-    assert outbox.events == []
+    assert world.outbox.events == []

@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 from structlog.testing import capture_logs
 
-from app.domain.clients import Client
 from app.domain.errors import (
     EmailTaken,
     InvalidCredentials,
@@ -17,54 +16,8 @@ from app.domain.errors import (
     Unauthenticated,
 )
 from app.domain.events import EventType
-from app.domain.users import Registration, Role
-from app.usecases.sessions import SessionUseCase
-from app.usecases.users import UserUseCase
-from tests.unit.fakes import (
-    FakeCache,
-    FakeOutbox,
-    FakePasswords,
-    FakeSessions,
-    FakeStores,
-    FakeThrottle,
-    FakeUsers,
-)
-
-CLIENT = Client(address="192.0.2.1", user_agent="unit-test")
-
-PASSWORD = "long enough password"
-
-
-class World:
-    def __init__(self, *, cache_broken: bool = False) -> None:
-        self.users = FakeUsers()
-        self.cache = FakeCache(broken=cache_broken)
-        self.sessions = FakeSessions()
-        self.passwords = FakePasswords()
-        self.outbox = FakeOutbox()
-        self.throttle = FakeThrottle()
-        self.stores = FakeStores()
-        self.user_cases = UserUseCase(
-            self.users,
-            self.cache,
-            self.sessions,
-            self.passwords,
-            self.outbox,
-            self.throttle,
-            stores=self.stores,
-        )
-        self.session_cases = SessionUseCase(self.sessions)
-
-    async def register(self, email: str = "ada@example.com", role: Role = Role.USER, caller=None):
-        registration = Registration(
-            email=email,
-            first_name="Ada",
-            last_name="Lovelace",
-            password=PASSWORD,
-            role=role,
-            avatar=None,
-        )
-        return await self.user_cases.register(registration, caller, CLIENT)
+from app.domain.users import Role
+from tests.unit.world import CLIENT, PASSWORD, World
 
 
 @pytest.fixture
@@ -77,7 +30,7 @@ async def test_an_admin_cannot_be_registered_without_an_admin_caller(world):
     for caller in (None, plain):
         with pytest.raises(PermissionDenied):
             await world.register("boss@example.com", Role.ADMIN, caller)
-    assert [user.email for user, _ in world.users.rows.values()] == ["plain@example.com"]
+    assert [p.user.email for p, _ in world.users.rows.values()] == ["plain@example.com"]
     assert world.passwords.hashes == 1  # refused before spending a hash
 
 
@@ -118,7 +71,8 @@ async def test_a_malformed_email_at_login_is_invalid_credentials_not_invalid_inp
 async def test_login_opens_a_session_with_its_event(world):
     user = await world.register()
     session = await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
-    assert world.sessions.sessions == {session.id: user}
+    assert [s.user_id for s in world.sessions.sessions.values()] == [user.id]
+    assert session.id in world.sessions.sessions
     assert [(event.type, event.user_id) for event in world.sessions.events] == [
         (EventType.USER_LOGGED_IN, user.id)
     ]
@@ -136,7 +90,7 @@ async def test_login_and_lookup_find_an_account_by_any_spelling_counted_as_one(w
     for spelling in ("KATE@example.com", "\uff4bate@example.com"):
         session = await world.user_cases.login(spelling, PASSWORD, CLIENT)
         assert session.user == user
-        assert await world.user_cases.find_by_email(spelling) == user
+        assert await world.user_cases.find_by_email(spelling, world.principal(user)) == user
     assert {account for account, _ in world.throttle.admitted} == {"kate@example.com"}
     assert world.throttle.succeeded_for == ["kate@example.com"] * 2
 
@@ -188,8 +142,9 @@ async def test_login_works_again_once_redis_is_back(world):
 
 async def test_find_by_id_reads_through_the_cache(world):
     user = await world.register()
-    assert await world.user_cases.find_by_id(str(user.id)) == user
-    assert await world.user_cases.find_by_id(str(user.id)) == user
+    me = world.principal(user)
+    assert await world.user_cases.find_by_id(str(user.id), me) == user
+    assert await world.user_cases.find_by_id(str(user.id), me) == user
     assert world.users.reads_by_id == 1
     assert world.cache.users == {user.id: user}
 
@@ -198,7 +153,7 @@ async def test_a_broken_cache_falls_back_to_the_repository_and_warns():
     world = World(cache_broken=True)
     user = await world.register()
     with capture_logs() as logs:
-        assert await world.user_cases.find_by_id(str(user.id)) == user
+        assert await world.user_cases.find_by_id(str(user.id), world.principal(user)) == user
     assert world.users.reads_by_id == 1
     assert {entry["event"] for entry in logs} == {
         "user cache read failed, reading from PostgreSQL",

@@ -9,12 +9,18 @@ import asyncpg
 
 from app.adapters.postgres.errors import postgres_errors
 from app.adapters.postgres.outbox import insert_event
-from app.domain.errors import EmailTaken
+from app.domain.errors import EmailTaken, LastAdmin, UserNotFound
 from app.domain.events import Event
-from app.domain.users import NewUser, Role, User, canonical_email
+from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
 from app.observability.tracing import traced
 
 _COLUMNS = "id, email, first_name, last_name, role, avatar, created_at, updated_at"
+_PRINCIPAL_COLUMNS = f"{_COLUMNS}, status, version, sessions_epoch"
+
+# The active admins, locked: two demotions at once cannot both see another admin.
+_LOCK_ACTIVE_ADMINS = """
+SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE
+"""
 
 
 def _user(row: Any) -> User:
@@ -30,14 +36,23 @@ def _user(row: Any) -> User:
     )
 
 
+def _principal(row: Any) -> Principal:
+    return Principal(
+        user=_user(row),
+        status=UserStatus(row["status"]),
+        version=row["version"],
+        sessions_epoch=row["sessions_epoch"],
+    )
+
+
 class UserPgRepository:
     """Satisfies ``UserRepository``; email uniqueness is the database's job.
 
     Emails are compared in their canonical form (``canonical_email``), kept in
     ``email_canonical`` under a unique index beside the address as typed.
 
-    A registration's user row and its ``user.registered`` outbox row are
-    written in one transaction.
+    Every change and the outbox row of its event are written in one
+    transaction. The row's ``version`` is bumped by a trigger on every update.
     """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -84,13 +99,13 @@ class UserPgRepository:
         return None if row is None else _user(row)
 
     @traced
-    async def get_with_password_hash(self, email: str) -> tuple[User, str] | None:
+    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
         with postgres_errors():
             row = await self._pool.fetchrow(
-                f"SELECT {_COLUMNS}, password_hash FROM users WHERE email_canonical = $1",
+                f"SELECT {_PRINCIPAL_COLUMNS}, password_hash FROM users WHERE email_canonical = $1",
                 canonical_email(email),
             )
-        return None if row is None else (_user(row), row["password_hash"])
+        return None if row is None else (_principal(row), row["password_hash"])
 
     @traced
     async def update_password_hash(self, user_id: UUID, password_hash: str) -> None:
@@ -100,3 +115,91 @@ class UserPgRepository:
                 user_id,
                 password_hash,
             )
+
+    @traced
+    async def get_principal(self, user_id: UUID) -> Principal | None:
+        with postgres_errors():
+            row = await self._pool.fetchrow(
+                f"SELECT {_PRINCIPAL_COLUMNS} FROM users WHERE id = $1", user_id
+            )
+        return None if row is None else _principal(row)
+
+    @traced
+    async def change_password(self, user_id: UUID, password_hash: str, changed: Event) -> Principal:
+        return await self._change(
+            user_id,
+            "password_hash = $2, sessions_epoch = sessions_epoch + 1",
+            [password_hash],
+            changed,
+            last_admin_check=False,
+        )
+
+    @traced
+    async def set_role(self, user_id: UUID, role: Role, changed: Event) -> Principal:
+        return await self._change(
+            user_id,
+            "role = $2",
+            [role.value],
+            changed,
+            unless="role = $2",
+            last_admin_check=role is not Role.ADMIN,
+        )
+
+    @traced
+    async def set_status(self, user_id: UUID, status: UserStatus, changed: Event) -> Principal:
+        disabling = status is UserStatus.DISABLED
+        epoch = ", sessions_epoch = sessions_epoch + 1" if disabling else ""
+        return await self._change(
+            user_id,
+            f"status = $2{epoch}",
+            [status.value],
+            changed,
+            unless="status = $2",
+            last_admin_check=disabling,
+        )
+
+    @traced
+    async def bump_sessions_epoch(self, user_id: UUID) -> Principal:
+        return await self._change(
+            user_id, "sessions_epoch = sessions_epoch + 1", [], None, last_admin_check=False
+        )
+
+    async def _change(
+        self,
+        user_id: UUID,
+        assignments: str,
+        arguments: list[Any],
+        changed: Event | None,
+        *,
+        last_admin_check: bool,
+        unless: str | None = None,
+    ) -> Principal:
+        """Update the user's row (locked) and add ``changed`` to the outbox, in one transaction.
+
+        ``unless``: a condition on the row under which nothing changes (no event).
+        ``last_admin_check``: refuse when this would leave no active admin.
+        """
+        with postgres_errors():
+            async with self._pool.acquire() as connection, connection.transaction():
+                if last_admin_check:
+                    admins = [row["id"] for row in await connection.fetch(_LOCK_ACTIVE_ADMINS)]
+                    if admins == [user_id]:
+                        raise LastAdmin()
+                select = f"SELECT {_PRINCIPAL_COLUMNS} FROM users WHERE id = $1"
+                if unless is not None:
+                    current = await connection.fetchrow(
+                        f"{select} AND {unless} FOR UPDATE", user_id, *arguments
+                    )
+                    if current is not None:
+                        return _principal(current)
+                row = await connection.fetchrow(
+                    f"UPDATE users SET {assignments}, updated_at = now() WHERE id = $1"
+                    f" RETURNING {_PRINCIPAL_COLUMNS}",
+                    user_id,
+                    *arguments,
+                )
+                if row is None:
+                    raise UserNotFound()
+                if changed is not None:
+                    await insert_event(connection, changed)
+        return _principal(row)

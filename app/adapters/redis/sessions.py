@@ -1,56 +1,57 @@
-"""SessionRedisRepository: sessions in Redis, keyed by a digest of their id."""
+"""SessionRedisRepository: sessions, their per-user index and principals, in Redis."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
 
 from redis.asyncio import Redis
 
+from app.adapters.redis import session_scripts
 from app.adapters.redis.errors import redis_errors
-from app.adapters.redis.streams import encode_event
+from app.adapters.redis.streams import encode_envelope, encode_event
 from app.adapters.redis.user_json import decode_user, encode_user
+from app.domain.clients import Client
 from app.domain.events import Event
-from app.domain.users import User
+from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
+from app.domain.users import Principal, UserStatus
 from app.observability.tracing import traced
+from app.usecases.ports import SessionLookup
 
-# Each script appends the event before it changes the session: if the XADD
-# fails (a wrong type, out of memory) the script stops with nothing changed,
-# which MULTI/EXEC would not give (it runs the commands after a failed one).
-# KEYS: session, stream.
 
-# ARGV: user JSON, TTL seconds, stream max length, then the event's fields as name, value…
-_START_SESSION = """
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return 1
-"""
-
-# Only if the session exists: append the event, stamped with the session's user
-# id, and delete the session. ARGV: stream max length, then the event's fields.
-_END_SESSION = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then
-    return false
-end
-local user_id = cjson.decode(raw)['id']
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'user_id', user_id, unpack(ARGV, 2))
-redis.call('DEL', KEYS[1])
-return raw
-"""
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _flattened(fields: dict[str, str]) -> list[str]:
     return [part for name, value in fields.items() for part in (name, value)]
 
 
-class SessionRedisRepository:
-    """Satisfies ``SessionStore``.
+def _moment(milliseconds: str | bytes) -> datetime:
+    return datetime.fromtimestamp(int(float(_text(milliseconds))) / 1000, UTC)
 
-    The key is ``<prefix>session:<sha256(id)>``: a dump of Redis gives no usable
-    session id. The value is the user as JSON, so resolving a session (GetMe)
-    is one ``GETEX`` that also slides the expiry: one round trip. Creating and
-    ending a session append their event to the events stream in the same
-    atomic step (a script each: both happen or neither).
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def digest_of(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+class SessionRedisRepository:
+    """Satisfies ``SessionStore``; the layout and scripts are in ``session_scripts``.
+
+    The session key is ``<prefix>session:<sha256(id)>``: a dump of Redis gives
+    no usable session id. Resolving a session (GetMe) is one script: the
+    session, its lifetime, its principal and the sliding expiry in one round
+    trip. Every change is one script, so each ending happens once and
+    publishes its event with it.
     """
 
     def __init__(
@@ -59,43 +60,207 @@ class SessionRedisRepository:
         *,
         key_prefix: str,
         ttl_seconds: int,
+        absolute_lifetime_seconds: int,
+        max_per_user: int,
+        user_refresh_seconds: int,
         stream_key: str,
         stream_max_length: int,
     ) -> None:
         self._redis = redis
-        self._prefix = f"{key_prefix}session:"
+        self._prefix = key_prefix
         self._ttl = ttl_seconds
+        self._lifetime = absolute_lifetime_seconds
+        self._cap = max_per_user
+        self._refresh_ms = user_refresh_seconds * 1000
         self._stream = stream_key
         self._stream_max_length = stream_max_length
-        self._start_session = redis.register_script(_START_SESSION)
-        self._end_session = redis.register_script(_END_SESSION)
+        self._create = redis.register_script(session_scripts.CREATE)
+        self._resolve = redis.register_script(session_scripts.RESOLVE)
+        self._put_principal = redis.register_script(session_scripts.PUT_PRINCIPAL)
+        self._end = redis.register_script(session_scripts.END)
+        self._revoke_all = redis.register_script(session_scripts.REVOKE_ALL)
+        self._revoke = redis.register_script(session_scripts.REVOKE)
+        self._list = redis.register_script(session_scripts.LIST)
 
     def key(self, session_id: str) -> str:
-        digest = hashlib.sha256(session_id.encode()).hexdigest()
-        return self._prefix + digest
+        return f"{self._prefix}session:{digest_of(session_id)}"
+
+    def _index(self, user_id: UUID) -> str:
+        return f"{self._prefix}user-sessions:{user_id}"
+
+    def _principal_key(self, user_id: UUID) -> str:
+        return f"{self._prefix}principal:{user_id}"
+
+    def _parameters(self, revoked: Event | None = None, **values: Any) -> dict[str, Any]:
+        """The parameters every script shares, and a ``session.revoked`` template's."""
+        parameters = {
+            "prefix": self._prefix,
+            "stream": self._stream,
+            "maxlen": self._stream_max_length,
+            "principal_ttl": self._lifetime,
+            "base": "",
+            "revoked": [],
+            **values,
+        }
+        if revoked is not None:
+            # The script adds each ended session's own id, user and data.
+            fields = encode_envelope(revoked)
+            parameters["base"] = fields.pop("event_id")
+            if revoked.traceparent:
+                fields["traceparent"] = revoked.traceparent
+            parameters["reason"] = revoked.data.get("reason", SessionEndReason.REVOKED.value)
+            parameters["revoked"] = _flattened(fields)
+        return parameters
+
+    def _principal(self, principal: Principal) -> dict[str, Any]:
+        return {
+            "user": encode_user(principal.user),
+            "status": principal.status.value,
+            "version": principal.version,
+            "epoch": principal.sessions_epoch,
+            "fresh_until": _now_ms() + self._refresh_ms,
+        }
+
+    async def _run(self, script: Any, keys: Sequence[str], *args: Any) -> Any:
+        with redis_errors():
+            return await script(keys=list(keys), args=list(args))
 
     @traced
-    async def create(self, session_id: str, user: User, logged_in: Event) -> None:
-        arguments = [encode_user(user), str(self._ttl), str(self._stream_max_length)]
-        with redis_errors():
-            await self._start_session(
-                keys=[self.key(session_id), self._stream],
-                args=arguments + _flattened(encode_event(logged_in)),
+    async def create(
+        self,
+        session_id: str,
+        principal: Principal,
+        client: Client,
+        logged_in: Event,
+        capped: Event,
+    ) -> int | None:
+        user_id = principal.user.id
+        parameters = self._parameters(
+            capped,
+            now=_now_ms(),
+            idle_ttl=self._ttl,
+            lifetime=self._lifetime,
+            cap=self._cap,
+            user_id=str(user_id),
+            digest=digest_of(session_id),
+            epoch=principal.sessions_epoch,
+            handle=new_session_handle(),
+            address=client.address,
+            user_agent=client.user_agent,
+            principal=self._principal(principal),
+        )
+        keys = (self.key(session_id), self._index(user_id), self._principal_key(user_id))
+        ended = await self._run(
+            self._create, keys, json.dumps(parameters), *_flattened(encode_event(logged_in))
+        )
+        return None if int(ended) < 0 else int(ended)
+
+    @traced
+    async def resolve(self, session_id: str, revoked: Event) -> SessionLookup | None:
+        now = _now_ms()
+        parameters = self._parameters(
+            revoked, now=now, idle_ttl=self._ttl, digest=digest_of(session_id)
+        )
+        reply = await self._run(self._resolve, (self.key(session_id),), json.dumps(parameters))
+        if not reply:
+            return None
+        values = [_text(value) for value in reply]
+        user_id, epoch, ended = UUID(values[0]), int(values[1]), values[2]
+        principal = None
+        stale = True
+        if len(values) > 3:
+            user, status, version, principal_epoch, fresh_until = values[3:8]
+            principal = Principal(
+                user=decode_user(user),
+                status=UserStatus(status),
+                version=int(version),
+                sessions_epoch=int(principal_epoch),
             )
+            stale = int(float(fresh_until)) <= now
+        return SessionLookup(
+            user_id=user_id,
+            sessions_epoch=epoch,
+            principal=principal,
+            stale=stale,
+            ended=SessionEndReason(ended) if ended else None,
+        )
 
     @traced
-    async def touch(self, session_id: str) -> User | None:
-        with redis_errors():
-            raw = await self._redis.getex(self.key(session_id), ex=self._ttl)
-        return None if raw is None else decode_user(raw)
+    async def put_principal(self, principal: Principal) -> None:
+        parameters = self._parameters(principal=self._principal(principal))
+        await self._run(
+            self._put_principal,
+            (self._principal_key(principal.user.id),),
+            json.dumps(parameters),
+        )
 
     @traced
-    async def delete(self, session_id: str, logged_out: Event) -> User | None:
+    async def delete(self, session_id: str, logged_out: Event) -> UUID | None:
         fields = encode_event(logged_out)
         fields.pop("user_id", None)  # the script states it, from the session
-        with redis_errors():
-            raw = await self._end_session(
-                keys=[self.key(session_id), self._stream],
-                args=[str(self._stream_max_length), *_flattened(fields)],
+        parameters = self._parameters(digest=digest_of(session_id))
+        user_id = await self._run(
+            self._end, (self.key(session_id),), json.dumps(parameters), *_flattened(fields)
+        )
+        return None if user_id is None else UUID(_text(user_id))
+
+    @traced
+    async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:
+        parameters = self._parameters(now=_now_ms())
+        keys = (self._index(user_id), self._principal_key(user_id))
+        reply = [
+            _text(value) for value in await self._run(self._list, keys, json.dumps(parameters))
+        ]
+        current = digest_of(current_session_id)
+        records = []
+        for start in range(0, len(reply), 7):
+            digest, created, seen, expires, address, agent, handle = reply[start : start + 7]
+            records.append(
+                SessionRecord(
+                    handle=handle,
+                    created_at=_moment(created),
+                    last_seen=_moment(seen),
+                    expires_at=_moment(expires),
+                    client_address=address,
+                    user_agent=agent,
+                    current=digest == current,
+                )
             )
-        return None if raw is None else decode_user(raw)
+        return records
+
+    @traced
+    async def revoke(self, user_id: UUID, handle: str, revoked: Event) -> bool:
+        parameters = self._parameters(revoked, handle=handle)
+        return bool(await self._run(self._revoke, (self._index(user_id),), json.dumps(parameters)))
+
+    @traced
+    async def revoke_all(
+        self,
+        user_id: UUID,
+        revoked: Event,
+        *,
+        keep_session_id: str | None = None,
+        principal: Principal | None = None,
+    ) -> int:
+        return await self._revoke_everything(user_id, revoked, keep_session_id, principal, False)
+
+    @traced
+    async def forget(self, user_id: UUID, revoked: Event) -> int:
+        return await self._revoke_everything(user_id, revoked, None, None, True)
+
+    async def _revoke_everything(
+        self,
+        user_id: UUID,
+        revoked: Event,
+        keep_session_id: str | None,
+        principal: Principal | None,
+        forget: bool,
+    ) -> int:
+        parameters = self._parameters(
+            revoked,
+            keep=digest_of(keep_session_id) if keep_session_id else "",
+            principal=self._principal(principal) if principal is not None else False,
+            forget=forget,
+        )
+        keys = (self._index(user_id), self._principal_key(user_id))
+        return int(await self._run(self._revoke_all, keys, json.dumps(parameters)))

@@ -5,9 +5,12 @@ An event is one stream entry whose fields are (all strings, UTF-8)::
     schema_version  "1"
     event_id        UUID, unique per event: the key consumers deduplicate on
     type            user.registered | user.logged_in | user.logged_out | user.login_failed
+                    | user.password_changed | user.role_changed | user.disabled
+                    | user.enabled | session.revoked
     occurred_at     ISO 8601 with offset, UTC
     user_id         UUID; absent when no user is known (a login with an unknown email)
-    data            a JSON object of strings, specific to the type
+    data            a JSON object of strings, specific to the type (session.revoked:
+                    reason and the session's handle, never its id)
     traceparent     W3C trace context of the causing request; absent when untraced
 
 Every stream is capped with ``MAXLEN ~`` (approximate trimming is O(1)
@@ -46,14 +49,19 @@ def dead_letter_key(stream_key: str) -> str:
     return f"{stream_key}:dlq"
 
 
-def encode_event(event: Event) -> Fields:
-    fields = {
+def encode_envelope(event: Event) -> Fields:
+    """The fields every event starts with: schema version, id, type and time."""
+    return {
         "schema_version": SCHEMA_VERSION,
         "event_id": str(event.id),
         "type": event.type.value,
         "occurred_at": event.occurred_at.isoformat(),
-        "data": json.dumps(dict(event.data), separators=(",", ":"), sort_keys=True),
     }
+
+
+def encode_event(event: Event) -> Fields:
+    fields = encode_envelope(event)
+    fields["data"] = json.dumps(dict(event.data), separators=(",", ":"), sort_keys=True)
     if event.user_id is not None:
         fields["user_id"] = str(event.user_id)
     if event.traceparent:

@@ -30,3 +30,8 @@ class UserRedisCache:
     async def put(self, user: User) -> None:
         with redis_errors():
             await self._redis.set(f"{self._prefix}{user.id}", encode_user(user), ex=self._ttl)
+
+    @traced
+    async def delete(self, user_id: UUID) -> None:
+        with redis_errors():
+            await self._redis.delete(f"{self._prefix}{user_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from uuid import UUID
@@ -25,7 +26,11 @@ def encode_user(user: User) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def decode_user(raw: str | bytes) -> User:
+    """The user in ``raw``; memoised by content (users are immutable values), so a
+    principal or cache entry read again and again is parsed once.
+    """
     data = json.loads(raw)
     return User(
         id=UUID(data["id"]),

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12user_service.proto\x12\x0buserService\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x01\n\x04User\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x12\n\nfirst_name\x18\x02 \x01(\t\x12\x11\n\tlast_name\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x06 \x01(\t\x12\x0c\n\x04role\x18\x07 \x01(\t\x12\x0e\n\x06\x61vatar\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x05\x10\x06R\x08password\"\x1a\n\x07Session\x12\x0f\n\x07session\x18\x01 \x01(\t\"w\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x12\n\nfirst_name\x18\x02 \x01(\t\x12\x11\n\tlast_name\x18\x03 \x01(\t\x12\x10\n\x08password\x18\x05 \x01(\t\x12\x0c\n\x04role\x18\x06 \x01(\t\x12\x0e\n\x06\x61vatar\x18\x07 \x01(\t\"3\n\x10RegisterResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\"#\n\x12\x46indByEmailRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"6\n\x13\x46indByEmailResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\"\x1f\n\x0f\x46indByIDRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\"3\n\x10\x46indByIDResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"D\n\rLoginResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\x12\x12\n\nsession_id\x18\x02 \x01(\t\"\x0e\n\x0cGetMeRequest\"0\n\rGetMeResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse2\xb4\x03\n\x0bUserService\x12G\n\x08Register\x12\x1c.userService.RegisterRequest\x1a\x1d.userService.RegisterResponse\x12P\n\x0b\x46indByEmail\x12\x1f.userService.FindByEmailRequest\x1a .userService.FindByEmailResponse\x12G\n\x08\x46indByID\x12\x1c.userService.FindByIDRequest\x1a\x1d.userService.FindByIDResponse\x12>\n\x05Login\x12\x19.userService.LoginRequest\x1a\x1a.userService.LoginResponse\x12>\n\x05GetMe\x12\x19.userService.GetMeRequest\x1a\x1a.userService.GetMeResponse\x12\x41\n\x06Logout\x12\x1a.userService.LogoutRequest\x1a\x1b.userService.LogoutResponseB\x0fZ\r.;userServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12user_service.proto\x12\x0buserService\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x01\n\x04User\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x12\n\nfirst_name\x18\x02 \x01(\t\x12\x11\n\tlast_name\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x06 \x01(\t\x12\x0c\n\x04role\x18\x07 \x01(\t\x12\x0e\n\x06\x61vatar\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x05\x10\x06R\x08password\"\x1a\n\x07Session\x12\x0f\n\x07session\x18\x01 \x01(\t\"w\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x12\n\nfirst_name\x18\x02 \x01(\t\x12\x11\n\tlast_name\x18\x03 \x01(\t\x12\x10\n\x08password\x18\x05 \x01(\t\x12\x0c\n\x04role\x18\x06 \x01(\t\x12\x0e\n\x06\x61vatar\x18\x07 \x01(\t\"3\n\x10RegisterResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\"#\n\x12\x46indByEmailRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"6\n\x13\x46indByEmailResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\"\x1f\n\x0f\x46indByIDRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\"3\n\x10\x46indByIDResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"D\n\rLoginResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\x12\x12\n\nsession_id\x18\x02 \x01(\t\"\x0e\n\x0cGetMeRequest\"0\n\rGetMeResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\xe9\x01\n\x0bSessionInfo\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63lient_address\x18\x05 \x01(\t\x12\x12\n\nuser_agent\x18\x06 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x07 \x01(\x08\"\x15\n\x13ListSessionsRequest\"B\n\x14ListSessionsResponse\x12*\n\x08sessions\x18\x01 \x03(\x0b\x32\x18.userService.SessionInfo\"&\n\x14RevokeSessionRequest\x12\x0e\n\x06handle\x18\x01 \x01(\t\"\x17\n\x15RevokeSessionResponse\"\x15\n\x13LogoutOthersRequest\"%\n\x14LogoutOthersResponse\x12\r\n\x05\x65nded\x18\x01 \x01(\x05\"\x12\n\x10LogoutAllRequest\"\"\n\x11LogoutAllResponse\x12\r\n\x05\x65nded\x18\x01 \x01(\x05\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x18\n\x16\x43hangePasswordResponse\"0\n\x12SetUserRoleRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"6\n\x13SetUserRoleResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\"\"\n\x12\x44isableUserRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\"6\n\x13\x44isableUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\"!\n\x11\x45nableUserRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\"5\n\x12\x45nableUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.userService.User\")\n\x19RevokeUserSessionsRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\"+\n\x1aRevokeUserSessionsResponse\x12\r\n\x05\x65nded\x18\x01 \x01(\x05\x32\xb7\t\n\x0bUserService\x12G\n\x08Register\x12\x1c.userService.RegisterRequest\x1a\x1d.userService.RegisterResponse\x12P\n\x0b\x46indByEmail\x12\x1f.userService.FindByEmailRequest\x1a .userService.FindByEmailResponse\x12G\n\x08\x46indByID\x12\x1c.userService.FindByIDRequest\x1a\x1d.userService.FindByIDResponse\x12>\n\x05Login\x12\x19.userService.LoginRequest\x1a\x1a.userService.LoginResponse\x12>\n\x05GetMe\x12\x19.userService.GetMeRequest\x1a\x1a.userService.GetMeResponse\x12\x41\n\x06Logout\x12\x1a.userService.LogoutRequest\x1a\x1b.userService.LogoutResponse\x12S\n\x0cListSessions\x12 .userService.ListSessionsRequest\x1a!.userService.ListSessionsResponse\x12V\n\rRevokeSession\x12!.userService.RevokeSessionRequest\x1a\".userService.RevokeSessionResponse\x12S\n\x0cLogoutOthers\x12 .userService.LogoutOthersRequest\x1a!.userService.LogoutOthersResponse\x12J\n\tLogoutAll\x12\x1d.userService.LogoutAllRequest\x1a\x1e.userService.LogoutAllResponse\x12Y\n\x0e\x43hangePassword\x12\".userService.ChangePasswordRequest\x1a#.userService.ChangePasswordResponse\x12P\n\x0bSetUserRole\x12\x1f.userService.SetUserRoleRequest\x1a .userService.SetUserRoleResponse\x12P\n\x0b\x44isableUser\x12\x1f.userService.DisableUserRequest\x1a .userService.DisableUserResponse\x12M\n\nEnableUser\x12\x1e.userService.EnableUserRequest\x1a\x1f.userService.EnableUserResponse\x12\x65\n\x12RevokeUserSessions\x12&.userService.RevokeUserSessionsRequest\x1a\'.userService.RevokeUserSessionsResponseB\x0fZ\r.;userServiceb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,6 +61,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGOUTREQUEST']._serialized_end=868
   _globals['_LOGOUTRESPONSE']._serialized_start=870
   _globals['_LOGOUTRESPONSE']._serialized_end=886
-  _globals['_USERSERVICE']._serialized_start=889
-  _globals['_USERSERVICE']._serialized_end=1325
+  _globals['_SESSIONINFO']._serialized_start=889
+  _globals['_SESSIONINFO']._serialized_end=1122
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1124
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1145
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1147
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1213
+  _globals['_REVOKESESSIONREQUEST']._serialized_start=1215
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=1253
+  _globals['_REVOKESESSIONRESPONSE']._serialized_start=1255
+  _globals['_REVOKESESSIONRESPONSE']._serialized_end=1278
+  _globals['_LOGOUTOTHERSREQUEST']._serialized_start=1280
+  _globals['_LOGOUTOTHERSREQUEST']._serialized_end=1301
+  _globals['_LOGOUTOTHERSRESPONSE']._serialized_start=1303
+  _globals['_LOGOUTOTHERSRESPONSE']._serialized_end=1340
+  _globals['_LOGOUTALLREQUEST']._serialized_start=1342
+  _globals['_LOGOUTALLREQUEST']._serialized_end=1360
+  _globals['_LOGOUTALLRESPONSE']._serialized_start=1362
+  _globals['_LOGOUTALLRESPONSE']._serialized_end=1396
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1398
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1469
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1471
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1495
+  _globals['_SETUSERROLEREQUEST']._serialized_start=1497
+  _globals['_SETUSERROLEREQUEST']._serialized_end=1545
+  _globals['_SETUSERROLERESPONSE']._serialized_start=1547
+  _globals['_SETUSERROLERESPONSE']._serialized_end=1601
+  _globals['_DISABLEUSERREQUEST']._serialized_start=1603
+  _globals['_DISABLEUSERREQUEST']._serialized_end=1637
+  _globals['_DISABLEUSERRESPONSE']._serialized_start=1639
+  _globals['_DISABLEUSERRESPONSE']._serialized_end=1693
+  _globals['_ENABLEUSERREQUEST']._serialized_start=1695
+  _globals['_ENABLEUSERREQUEST']._serialized_end=1728
+  _globals['_ENABLEUSERRESPONSE']._serialized_start=1730
+  _globals['_ENABLEUSERRESPONSE']._serialized_end=1783
+  _globals['_REVOKEUSERSESSIONSREQUEST']._serialized_start=1785
+  _globals['_REVOKEUSERSESSIONSREQUEST']._serialized_end=1826
+  _globals['_REVOKEUSERSESSIONSRESPONSE']._serialized_start=1828
+  _globals['_REVOKEUSERSESSIONSRESPONSE']._serialized_end=1871
+  _globals['_USERSERVICE']._serialized_start=1874
+  _globals['_USERSERVICE']._serialized_end=3081
 # @@protoc_insertion_point(module_scope)

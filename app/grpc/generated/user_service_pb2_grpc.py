@@ -64,6 +64,51 @@ class UserServiceStub:
                 request_serializer=user__service__pb2.LogoutRequest.SerializeToString,
                 response_deserializer=user__service__pb2.LogoutResponse.FromString,
                 _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/userService.UserService/ListSessions',
+                request_serializer=user__service__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=user__service__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/userService.UserService/RevokeSession',
+                request_serializer=user__service__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=user__service__pb2.RevokeSessionResponse.FromString,
+                _registered_method=True)
+        self.LogoutOthers = channel.unary_unary(
+                '/userService.UserService/LogoutOthers',
+                request_serializer=user__service__pb2.LogoutOthersRequest.SerializeToString,
+                response_deserializer=user__service__pb2.LogoutOthersResponse.FromString,
+                _registered_method=True)
+        self.LogoutAll = channel.unary_unary(
+                '/userService.UserService/LogoutAll',
+                request_serializer=user__service__pb2.LogoutAllRequest.SerializeToString,
+                response_deserializer=user__service__pb2.LogoutAllResponse.FromString,
+                _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/userService.UserService/ChangePassword',
+                request_serializer=user__service__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=user__service__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
+        self.SetUserRole = channel.unary_unary(
+                '/userService.UserService/SetUserRole',
+                request_serializer=user__service__pb2.SetUserRoleRequest.SerializeToString,
+                response_deserializer=user__service__pb2.SetUserRoleResponse.FromString,
+                _registered_method=True)
+        self.DisableUser = channel.unary_unary(
+                '/userService.UserService/DisableUser',
+                request_serializer=user__service__pb2.DisableUserRequest.SerializeToString,
+                response_deserializer=user__service__pb2.DisableUserResponse.FromString,
+                _registered_method=True)
+        self.EnableUser = channel.unary_unary(
+                '/userService.UserService/EnableUser',
+                request_serializer=user__service__pb2.EnableUserRequest.SerializeToString,
+                response_deserializer=user__service__pb2.EnableUserResponse.FromString,
+                _registered_method=True)
+        self.RevokeUserSessions = channel.unary_unary(
+                '/userService.UserService/RevokeUserSessions',
+                request_serializer=user__service__pb2.RevokeUserSessionsRequest.SerializeToString,
+                response_deserializer=user__service__pb2.RevokeUserSessionsResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -105,6 +150,62 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSessions(self, request, context):
+        """The caller's own sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogoutOthers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogoutAll(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetUserRole(self, request, context):
+        """Admin actions: an admin's session is required.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeUserSessions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +238,51 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.Logout,
                     request_deserializer=user__service__pb2.LogoutRequest.FromString,
                     response_serializer=user__service__pb2.LogoutResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=user__service__pb2.ListSessionsRequest.FromString,
+                    response_serializer=user__service__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=user__service__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=user__service__pb2.RevokeSessionResponse.SerializeToString,
+            ),
+            'LogoutOthers': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogoutOthers,
+                    request_deserializer=user__service__pb2.LogoutOthersRequest.FromString,
+                    response_serializer=user__service__pb2.LogoutOthersResponse.SerializeToString,
+            ),
+            'LogoutAll': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogoutAll,
+                    request_deserializer=user__service__pb2.LogoutAllRequest.FromString,
+                    response_serializer=user__service__pb2.LogoutAllResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=user__service__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=user__service__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'SetUserRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetUserRole,
+                    request_deserializer=user__service__pb2.SetUserRoleRequest.FromString,
+                    response_serializer=user__service__pb2.SetUserRoleResponse.SerializeToString,
+            ),
+            'DisableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableUser,
+                    request_deserializer=user__service__pb2.DisableUserRequest.FromString,
+                    response_serializer=user__service__pb2.DisableUserResponse.SerializeToString,
+            ),
+            'EnableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableUser,
+                    request_deserializer=user__service__pb2.EnableUserRequest.FromString,
+                    response_serializer=user__service__pb2.EnableUserResponse.SerializeToString,
+            ),
+            'RevokeUserSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeUserSessions,
+                    request_deserializer=user__service__pb2.RevokeUserSessionsRequest.FromString,
+                    response_serializer=user__service__pb2.RevokeUserSessionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +447,249 @@ class UserService:
             '/userService.UserService/Logout',
             user__service__pb2.LogoutRequest.SerializeToString,
             user__service__pb2.LogoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/ListSessions',
+            user__service__pb2.ListSessionsRequest.SerializeToString,
+            user__service__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/RevokeSession',
+            user__service__pb2.RevokeSessionRequest.SerializeToString,
+            user__service__pb2.RevokeSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogoutOthers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/LogoutOthers',
+            user__service__pb2.LogoutOthersRequest.SerializeToString,
+            user__service__pb2.LogoutOthersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogoutAll(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/LogoutAll',
+            user__service__pb2.LogoutAllRequest.SerializeToString,
+            user__service__pb2.LogoutAllResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/ChangePassword',
+            user__service__pb2.ChangePasswordRequest.SerializeToString,
+            user__service__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetUserRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/SetUserRole',
+            user__service__pb2.SetUserRoleRequest.SerializeToString,
+            user__service__pb2.SetUserRoleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/DisableUser',
+            user__service__pb2.DisableUserRequest.SerializeToString,
+            user__service__pb2.DisableUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/EnableUser',
+            user__service__pb2.EnableUserRequest.SerializeToString,
+            user__service__pb2.EnableUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeUserSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/RevokeUserSessions',
+            user__service__pb2.RevokeUserSessionsRequest.SerializeToString,
+            user__service__pb2.RevokeUserSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,17 @@ class UserServiceStub:
     Login: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.LoginRequest, _user_service_pb2.LoginResponse]
     GetMe: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetMeRequest, _user_service_pb2.GetMeResponse]
     Logout: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.LogoutRequest, _user_service_pb2.LogoutResponse]
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListSessionsRequest, _user_service_pb2.ListSessionsResponse]
+    """The caller's own sessions."""
+    RevokeSession: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RevokeSessionRequest, _user_service_pb2.RevokeSessionResponse]
+    LogoutOthers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.LogoutOthersRequest, _user_service_pb2.LogoutOthersResponse]
+    LogoutAll: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.LogoutAllRequest, _user_service_pb2.LogoutAllResponse]
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ChangePasswordRequest, _user_service_pb2.ChangePasswordResponse]
+    SetUserRole: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.SetUserRoleRequest, _user_service_pb2.SetUserRoleResponse]
+    """Admin actions: an admin's session is required."""
+    DisableUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DisableUserRequest, _user_service_pb2.DisableUserResponse]
+    EnableUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]
+    RevokeUserSessions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RevokeUserSessionsRequest, _user_service_pb2.RevokeUserSessionsResponse]
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -49,6 +60,17 @@ class UserServiceAsyncStub(UserServiceStub):
     Login: _aio.UnaryUnaryMultiCallable[_user_service_pb2.LoginRequest, _user_service_pb2.LoginResponse]  # type: ignore[assignment]
     GetMe: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetMeRequest, _user_service_pb2.GetMeResponse]  # type: ignore[assignment]
     Logout: _aio.UnaryUnaryMultiCallable[_user_service_pb2.LogoutRequest, _user_service_pb2.LogoutResponse]  # type: ignore[assignment]
+    ListSessions: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListSessionsRequest, _user_service_pb2.ListSessionsResponse]  # type: ignore[assignment]
+    """The caller's own sessions."""
+    RevokeSession: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RevokeSessionRequest, _user_service_pb2.RevokeSessionResponse]  # type: ignore[assignment]
+    LogoutOthers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.LogoutOthersRequest, _user_service_pb2.LogoutOthersResponse]  # type: ignore[assignment]
+    LogoutAll: _aio.UnaryUnaryMultiCallable[_user_service_pb2.LogoutAllRequest, _user_service_pb2.LogoutAllResponse]  # type: ignore[assignment]
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ChangePasswordRequest, _user_service_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    SetUserRole: _aio.UnaryUnaryMultiCallable[_user_service_pb2.SetUserRoleRequest, _user_service_pb2.SetUserRoleResponse]  # type: ignore[assignment]
+    """Admin actions: an admin's session is required."""
+    DisableUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DisableUserRequest, _user_service_pb2.DisableUserResponse]  # type: ignore[assignment]
+    EnableUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]  # type: ignore[assignment]
+    RevokeUserSessions: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RevokeUserSessionsRequest, _user_service_pb2.RevokeUserSessionsResponse]  # type: ignore[assignment]
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -92,5 +114,70 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _user_service_pb2.LogoutRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.LogoutResponse, _abc.Awaitable[_user_service_pb2.LogoutResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _user_service_pb2.ListSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ListSessionsResponse, _abc.Awaitable[_user_service_pb2.ListSessionsResponse]]:
+        """The caller's own sessions."""
+
+    @_abc_1.abstractmethod
+    def RevokeSession(
+        self,
+        request: _user_service_pb2.RevokeSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.RevokeSessionResponse, _abc.Awaitable[_user_service_pb2.RevokeSessionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def LogoutOthers(
+        self,
+        request: _user_service_pb2.LogoutOthersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.LogoutOthersResponse, _abc.Awaitable[_user_service_pb2.LogoutOthersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def LogoutAll(
+        self,
+        request: _user_service_pb2.LogoutAllRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.LogoutAllResponse, _abc.Awaitable[_user_service_pb2.LogoutAllResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _user_service_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ChangePasswordResponse, _abc.Awaitable[_user_service_pb2.ChangePasswordResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetUserRole(
+        self,
+        request: _user_service_pb2.SetUserRoleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.SetUserRoleResponse, _abc.Awaitable[_user_service_pb2.SetUserRoleResponse]]:
+        """Admin actions: an admin's session is required."""
+
+    @_abc_1.abstractmethod
+    def DisableUser(
+        self,
+        request: _user_service_pb2.DisableUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.DisableUserResponse, _abc.Awaitable[_user_service_pb2.DisableUserResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def EnableUser(
+        self,
+        request: _user_service_pb2.EnableUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.EnableUserResponse, _abc.Awaitable[_user_service_pb2.EnableUserResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeUserSessions(
+        self,
+        request: _user_service_pb2.RevokeUserSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.RevokeUserSessionsResponse, _abc.Awaitable[_user_service_pb2.RevokeUserSessionsResponse]]: ...
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

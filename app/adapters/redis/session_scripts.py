@@ -1,0 +1,219 @@
+"""The Lua scripts behind ``SessionRedisRepository``: each one atomic step.
+
+Layout, under the service's key prefix:
+
+* ``session:<sha256(id)>`` — a hash: ``user_id``, ``created_at``,
+  ``last_seen``, ``expires_at`` (absolute; times in Unix milliseconds),
+  ``epoch`` (the user's sessions epoch at creation), ``handle``, ``address``,
+  ``user_agent``; its TTL is the idle timeout, never past ``expires_at``.
+* ``user-sessions:<user id>`` — a sorted set of the user's session digests
+  by creation time (the per-user index and cap).
+* ``principal:<user id>`` — a hash: ``user`` (JSON), ``status``,
+  ``version``, ``epoch``, ``fresh_until`` (ms), and ``ended_by`` (the reason of
+  the last epoch bump). Written only over an older or equal version.
+
+Every script that changes state appends its events to the stream *before*
+it deletes or writes a session, so a failing ``XADD`` stops the script with
+nothing changed. Each ended session gets its own ``session.revoked`` event,
+whose id is derived from a random base id passed in and the session's digest
+(a SHA-1 shaped as a version-8 UUID). Parameters travel as one JSON object in
+``ARGV[1]``; ``ARGV[2…]`` are an event's fields (name, value, …).
+
+The scripts compute the principal and index keys from the prefix, so they
+need every key in one Redis (on Redis Cluster, in one hash slot).
+"""
+
+from __future__ import annotations
+
+_COMMON = """
+local p = cjson.decode(ARGV[1])
+
+local function event_id(salt)
+    local h = redis.sha1hex(p.base .. salt)
+    return string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-8' .. string.sub(h, 14, 16)
+        .. '-a' .. string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
+end
+
+-- End one session: its session.revoked event, then the key and its index entry.
+local function end_session(digest, reason)
+    local key = p.prefix .. 'session:' .. digest
+    local s = redis.call('HMGET', key, 'user_id', 'handle')
+    if not s[1] then
+        return 0
+    end
+    local fields = {'event_id', event_id(digest), 'user_id', s[1],
+        'data', '{"handle":"' .. s[2] .. '","reason":"' .. reason .. '"}'}
+    for i = 1, #p.revoked do
+        fields[#fields + 1] = p.revoked[i]
+    end
+    redis.call('XADD', p.stream, 'MAXLEN', '~', p.maxlen, '*', unpack(fields))
+    redis.call('DEL', key)
+    redis.call('ZREM', p.prefix .. 'user-sessions:' .. s[1], digest)
+    return 1
+end
+
+-- Write a principal unless the stored one is newer; 1 if written.
+local function put_principal(key, principal)
+    local stored = redis.call('HGET', key, 'version')
+    if stored and tonumber(stored) > principal.version then
+        return 0
+    end
+    redis.call('HSET', key, 'user', principal.user, 'status', principal.status,
+        'version', principal.version, 'epoch', principal.epoch,
+        'fresh_until', principal.fresh_until)
+    redis.call('EXPIRE', key, p.principal_ttl)
+    return 1
+end
+"""
+
+# KEYS: session, index, principal. Refuses (-1) when the principal, once
+# written, is disabled or of a newer epoch than the session would carry.
+# Returns how many sessions the cap ended.
+CREATE = (
+    _COMMON
+    + """
+put_principal(KEYS[3], p.principal)
+local stored = redis.call('HMGET', KEYS[3], 'status', 'epoch')
+if stored[1] == 'disabled' or tonumber(stored[2]) > p.epoch then
+    return -1
+end
+redis.call('XADD', p.stream, 'MAXLEN', '~', p.maxlen, '*', unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], 'user_id', p.user_id, 'created_at', p.now, 'last_seen', p.now,
+    'expires_at', p.now + p.lifetime * 1000, 'epoch', p.epoch, 'handle', p.handle,
+    'address', p.address, 'user_agent', p.user_agent)
+redis.call('EXPIRE', KEYS[1], math.min(p.idle_ttl, p.lifetime))
+redis.call('ZADD', KEYS[2], p.now, p.digest)
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if redis.call('EXISTS', p.prefix .. 'session:' .. member) == 0 then
+        redis.call('ZREM', KEYS[2], member)
+    end
+end
+local ended = 0
+local over = redis.call('ZCARD', KEYS[2]) - p.cap
+if over > 0 then
+    for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
+        ended = ended + end_session(member, 'cap')
+    end
+end
+redis.call('EXPIRE', KEYS[2], p.lifetime)
+return ended
+"""
+)
+
+# KEYS: session. False when unknown; else {user id, epoch, ended reason or '',
+# then the principal's user, status, version, epoch, fresh_until when there is one}.
+RESOLVE = (
+    _COMMON
+    + """
+local s = redis.call('HMGET', KEYS[1], 'user_id', 'expires_at', 'epoch')
+if not s[1] then
+    return false
+end
+if p.now >= tonumber(s[2]) then
+    end_session(p.digest, 'lifetime')
+    return {s[1], s[3], 'lifetime'}
+end
+local pr = redis.call('HMGET', p.prefix .. 'principal:' .. s[1],
+    'user', 'status', 'version', 'epoch', 'fresh_until', 'ended_by')
+if pr[1] then
+    local reason = nil
+    if pr[2] == 'disabled' then
+        reason = 'disabled'
+    elseif tonumber(pr[4]) > tonumber(s[3]) then
+        reason = pr[6] or 'revoked'
+    end
+    if reason then
+        end_session(p.digest, reason)
+        return {s[1], s[3], reason}
+    end
+end
+local remaining = math.ceil((tonumber(s[2]) - p.now) / 1000)
+redis.call('EXPIRE', KEYS[1], math.min(p.idle_ttl, remaining))
+redis.call('HSET', KEYS[1], 'last_seen', p.now)
+if not pr[1] then
+    return {s[1], s[3], ''}
+end
+return {s[1], s[3], '', pr[1], pr[2], pr[3], pr[4], pr[5]}
+"""
+)
+
+# KEYS: principal.
+PUT_PRINCIPAL = _COMMON + "return put_principal(KEYS[1], p.principal)\n"
+
+# KEYS: session. Logout: the user.logged_out event (ARGV[2…]) stamped with the
+# session's user, then the session and its index entry go. The user id, or false.
+END = """
+local p = cjson.decode(ARGV[1])
+local user_id = redis.call('HGET', KEYS[1], 'user_id')
+if not user_id then
+    return false
+end
+redis.call('XADD', p.stream, 'MAXLEN', '~', p.maxlen, '*', 'user_id', user_id, unpack(ARGV, 2))
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', p.prefix .. 'user-sessions:' .. user_id, p.digest)
+return user_id
+"""
+
+# KEYS: index, principal. Ends every session but p.keep; with p.principal,
+# writes it first and moves the kept session to its epoch; with p.forget,
+# drops the principal. The number ended.
+REVOKE_ALL = (
+    _COMMON
+    + """
+if p.principal and put_principal(KEYS[2], p.principal) == 1 then
+    redis.call('HSET', KEYS[2], 'ended_by', p.reason)
+end
+local ended = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local key = p.prefix .. 'session:' .. member
+    if member == p.keep then
+        if p.principal and redis.call('EXISTS', key) == 1 then
+            redis.call('HSET', key, 'epoch', p.principal.epoch)
+        end
+    elseif end_session(member, p.reason) == 0 then
+        redis.call('ZREM', KEYS[1], member)
+    else
+        ended = ended + 1
+    end
+end
+if p.forget then
+    redis.call('DEL', KEYS[2])
+end
+return ended
+"""
+)
+
+# KEYS: index. Ends the session with handle p.handle; 1 if there was one.
+REVOKE = (
+    _COMMON
+    + """
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    if redis.call('HGET', p.prefix .. 'session:' .. member, 'handle') == p.handle then
+        return end_session(member, p.reason)
+    end
+end
+return 0
+"""
+)
+
+# KEYS: index, principal. The live sessions, newest first: for each, its digest,
+# created_at, last_seen, expires_at, address, user_agent, handle. Drops index
+# entries whose session is gone; skips sessions past their lifetime or epoch.
+LIST = """
+local p = cjson.decode(ARGV[1])
+local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0')
+local out = {}
+for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
+    local s = redis.call('HMGET', p.prefix .. 'session:' .. member, 'created_at', 'last_seen',
+        'expires_at', 'address', 'user_agent', 'handle', 'epoch')
+    if not s[1] then
+        redis.call('ZREM', KEYS[1], member)
+    elseif tonumber(s[3]) > p.now and tonumber(s[7]) >= epoch then
+        out[#out + 1] = member
+        for i = 1, 6 do
+            out[#out + 1] = s[i]
+        end
+    end
+end
+return out
+"""

@@ -1,0 +1,165 @@
+"""The operator's commands: ``python -m app admin create --email …`` (``make admin``).
+
+``admin create`` makes the user with that email an admin, through the same
+use cases as the RPCs: it promotes an existing user, or registers a new
+admin with a password read from a prompt (when stdin is a terminal) or from
+the first line of stdin — never from the command line, where ``ps`` and shell
+history would show it. It prints one line and exits 0 on success, 1 when the
+input is refused, 2 on a usage or settings error, 69 when PostgreSQL or Redis
+does not answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+import asyncpg
+from redis.asyncio import Redis
+
+from app.adapters.passwords import Argon2PasswordHasher
+from app.adapters.postgres.bounded_pool import BoundedPool
+from app.adapters.store_states import StoreStates
+from app.bootstrap import (
+    build_cache_redis,
+    build_clients,
+    build_password_hasher,
+    build_use_cases,
+)
+from app.config import ConfigError, Settings, load_settings
+from app.domain.errors import DomainError, InvalidInput, StoreUnavailable
+from app.domain.users import normalise_email, parse_registration
+from app.observability.logging import configure_logging
+from app.observability.telemetry import Telemetry
+from app.usecases.accounts import AccountUseCase
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE
+
+PROGRAM = "python -m app"
+
+
+@dataclass
+class AdminTools:
+    """The account use cases with their clients, for the operator's command line."""
+
+    accounts: AccountUseCase
+    pool: BoundedPool
+    redis: Redis
+    cache_redis: Redis
+    passwords: Argon2PasswordHasher
+    telemetry: Telemetry
+
+    async def close(self) -> None:
+        await self.pool.close()
+        await self.redis.aclose()
+        if self.cache_redis is not self.redis:
+            await self.cache_redis.aclose()
+        self.passwords.close()
+        self.telemetry.shutdown()
+
+
+async def build_admin_tools(settings: Settings) -> AdminTools:
+    """The same stores and use cases as the service, without a server (``python -m app``)."""
+    telemetry = Telemetry(settings)
+    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+    pool, redis = await build_clients(settings, telemetry, states)
+    cache_redis = build_cache_redis(settings, redis, telemetry)
+    passwords = build_password_hasher(settings)
+    use_cases = build_use_cases(
+        settings, pool, redis, cache_redis, passwords, telemetry.sessions, stores=states
+    )
+    return AdminTools(use_cases.accounts, pool, redis, cache_redis, passwords, telemetry)
+
+
+def read_password(stdin: TextIO) -> str:
+    """Prompt twice on a terminal; otherwise the first line of ``stdin``, without its newline."""
+    if stdin.isatty():
+        first = getpass.getpass("Password for the new admin: ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise InvalidInput("password", "the two entries differ")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+async def create_admin(
+    settings: Settings,
+    email: str,
+    first_name: str,
+    last_name: str,
+    password: Callable[[], str],
+) -> str:
+    """Promote the user with ``email``, or register them as an admin; the line to print."""
+    address = normalise_email(email)
+    tools = await build_admin_tools(settings)
+    try:
+        promoted = await tools.accounts.promote_to_admin(address)
+        if promoted is not None:
+            return f"{address} is an admin (user {promoted.id})"
+        registration = parse_registration(
+            email=address,
+            first_name=first_name,
+            last_name=last_name,
+            password=password(),
+            role="",
+            avatar="",
+            password_min_length=settings.passwords.min_length,
+            password_max_length=settings.passwords.max_length,
+        )
+        created = await tools.accounts.create_admin(registration)
+        return f"created admin {address} (user {created.id})"
+    finally:
+        await tools.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description="user-service commands")
+    commands = parser.add_subparsers(dest="command", required=True)
+    admin = commands.add_parser("admin", help="manage admins")
+    actions = admin.add_subparsers(dest="action", required=True)
+    create = actions.add_parser(
+        "create",
+        help="make a user an admin, creating them if needed (password from a prompt or stdin)",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--first-name", default="Admin")
+    create.add_argument("--last-name", default="User")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdin: TextIO = sys.stdin) -> int:
+    arguments = _parser().parse_args(argv)  # exits 2 with a usage line
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        print(f"{PROGRAM}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging("WARNING", settings.logging.format)
+    try:
+        message = asyncio.run(
+            create_admin(
+                settings,
+                arguments.email,
+                arguments.first_name,
+                arguments.last_name,
+                lambda: read_password(stdin),
+            )
+        )
+    except StoreUnavailable as err:
+        print(f"{PROGRAM}: {err.public_message}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except DomainError as err:
+        print(f"{PROGRAM}: {err.public_message}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (OSError, asyncpg.PostgresError) as err:
+        print(f"{PROGRAM}: cannot reach the stores: {type(err).__name__}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    print(message)
+    return EXIT_OK

@@ -1,0 +1,182 @@
+"""AccountUseCase: a user's password, and the admin's actions on users."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import structlog
+
+from app.domain import events
+from app.domain.clients import Client
+from app.domain.errors import PermissionDenied, StoreUnavailable, WrongPassword
+from app.domain.sessions import SessionEndReason
+from app.domain.users import (
+    NewUser,
+    Principal,
+    Registration,
+    Role,
+    User,
+    UserStatus,
+    canonical_email,
+)
+from app.observability.trace_context import current_traceparent
+from app.observability.tracing import traced
+from app.usecases.ports import (
+    LoginThrottle,
+    PasswordHasher,
+    SessionMetrics,
+    SessionStore,
+    UserCache,
+    UserRepository,
+)
+
+logger = structlog.get_logger(__name__)
+
+
+def _require_admin(caller: Principal) -> None:
+    if caller.user.role is not Role.ADMIN:
+        raise PermissionDenied("an admin's session is required")
+
+
+class AccountUseCase:
+    """Changes to accounts. Each is committed with its event in PostgreSQL first;
+    then the principal is rewritten (and sessions ended) in one atomic store step,
+    and the user cache entry is dropped, so every instance sees the change at once.
+    """
+
+    def __init__(
+        self,
+        users: UserRepository,
+        cache: UserCache,
+        sessions: SessionStore,
+        passwords: PasswordHasher,
+        throttle: LoginThrottle,
+        metrics: SessionMetrics,
+    ) -> None:
+        self._users = users
+        self._cache = cache
+        self._sessions = sessions
+        self._passwords = passwords
+        self._throttle = throttle
+        self._metrics = metrics
+
+    @traced
+    async def change_password(
+        self, caller: Principal, session_id: str, current: str, new: str, client: Client
+    ) -> int:
+        """Check ``current`` (throttled as a login), store ``new`` (already checked against
+        the password rules), and end every other session of the caller; how many ended.
+        """
+        email = caller.user.email
+        account = canonical_email(email)  # the throttle's key, as at login
+        await self._throttle.admit(account, client)
+        found = await self._users.get_with_password_hash(email)
+        if found is None or not await self._passwords.verify(found[1], current):
+            raise WrongPassword()
+        await self._throttle.succeeded(account, client)
+        user_id = caller.user.id
+        principal = await self._users.change_password(
+            user_id,
+            await self._passwords.hash(new),
+            events.user_password_changed(user_id, current_traceparent()),
+        )
+        return await self._apply(
+            principal, SessionEndReason.PASSWORD_CHANGE, keep_session_id=session_id
+        )
+
+    @traced
+    async def set_role(self, caller: Principal, user_id: UUID, role: Role) -> User:
+        _require_admin(caller)
+        principal = await self._users.set_role(
+            user_id, role, events.user_role_changed(user_id, role, current_traceparent())
+        )
+        await self._apply(principal)
+        return principal.user
+
+    @traced
+    async def disable(self, caller: Principal, user_id: UUID) -> User:
+        """Disable the user: no login, and every session ends (``session.revoked`` disabled)."""
+        _require_admin(caller)
+        principal = await self._users.set_status(
+            user_id, UserStatus.DISABLED, events.user_disabled(user_id, current_traceparent())
+        )
+        await self._apply(principal, SessionEndReason.DISABLED)
+        return principal.user
+
+    @traced
+    async def enable(self, caller: Principal, user_id: UUID) -> User:
+        _require_admin(caller)
+        principal = await self._users.set_status(
+            user_id, UserStatus.ACTIVE, events.user_enabled(user_id, current_traceparent())
+        )
+        await self._apply(principal)
+        return principal.user
+
+    @traced
+    async def revoke_user_sessions(self, caller: Principal, user_id: UUID) -> int:
+        """End every session of the user, including any a racing login is creating."""
+        _require_admin(caller)
+        principal = await self._users.bump_sessions_epoch(user_id)
+        return await self._apply(principal, SessionEndReason.REVOKED)
+
+    @traced
+    async def promote_to_admin(self, email: str) -> User | None:
+        """Make the user with this (normalised) email an admin; None if there is none.
+
+        For the operator's command line: no caller, the operator is trusted.
+        """
+        user = await self._users.get_by_email(email)
+        if user is None:
+            return None
+        principal = await self._users.set_role(
+            user.id, Role.ADMIN, events.user_role_changed(user.id, Role.ADMIN, None)
+        )
+        await self._apply(principal)
+        return principal.user
+
+    @traced
+    async def create_admin(self, registration: Registration) -> User:
+        """Register an admin without an admin caller (the operator's command line).
+
+        Raises ``EmailTaken`` when the address is in use.
+        """
+        return await self._users.add(
+            NewUser(
+                email=registration.email,
+                first_name=registration.first_name,
+                last_name=registration.last_name,
+                role=Role.ADMIN,
+                avatar=registration.avatar,
+                password_hash=await self._passwords.hash(registration.password),
+            ),
+            events.user_registered(registration.email, Role.ADMIN.value, None),
+        )
+
+    async def _apply(
+        self,
+        principal: Principal,
+        ended_by: SessionEndReason | None = None,
+        *,
+        keep_session_id: str | None = None,
+    ) -> int:
+        """Publish a committed change: rewrite the principal, end sessions, drop the cache."""
+        ended = 0
+        if ended_by is None:
+            await self._sessions.put_principal(principal)
+        else:
+            ended = await self._sessions.revoke_all(
+                principal.user.id,
+                events.session_revoked(ended_by, current_traceparent()),
+                keep_session_id=keep_session_id,
+                principal=principal,
+            )
+            self._metrics.sessions_ended(ended_by, ended)
+        await self._forget_cached(principal.user.id)
+        return ended
+
+    async def _forget_cached(self, user_id: UUID) -> None:
+        try:
+            await self._cache.delete(user_id)
+        except StoreUnavailable as err:
+            # The entry then lives out its TTL (cache.user_ttl_seconds).
+            logger.warning("user cache invalidation failed", error=repr(err.__cause__))

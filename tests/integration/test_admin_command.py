@@ -1,0 +1,122 @@
+"""``python -m app admin create``, run as a real process on this run's stores."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+
+from app.config import Settings
+from app.grpc.generated import user_service_pb2 as pb
+from tests.client import PASSWORD, login, register, session_metadata, unique_email
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def run_command(
+    settings: Settings, *arguments: str, stdin: str = "", **environment: str
+) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of ``python -m app`` with ``stdin`` piped in."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app",
+        *arguments,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "APP_CONFIG_FILE": str(ROOT / "config" / "local.yaml"),
+            "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
+            "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
+            "APP_METRICS__ENABLED": "false",
+            **environment,
+        },
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_it_creates_an_admin_whose_password_came_from_stdin(stub, settings, application):
+    email = unique_email("first-admin")
+    status, out, err = await run_command(
+        settings, "admin", "create", "--email", email, "--first-name", "Grace", stdin=PASSWORD
+    )
+    assert (status, err) == (0, "")
+    assert out.startswith(f"created admin {email}") and out.count("\n") == 1
+    assert PASSWORD not in out
+    user, session_id = await login(stub, email)
+    assert (user.role, user.first_name) == ("admin", "Grace")
+    # The new admin may do what only an admin may.
+    created = await register(stub, role="admin", metadata=session_metadata(session_id))
+    assert created.role == "admin"
+
+
+async def test_it_promotes_an_existing_user_without_asking_for_a_password(
+    stub, settings, application
+):
+    email = unique_email("promoted")
+    await register(stub, email)
+    _, session_id = await login(stub, email)
+    status, out, _ = await run_command(settings, "admin", "create", "--email", email.upper())
+    assert status == 0
+    assert out.startswith(f"{email} is an admin")
+    # At once, on the session opened before the promotion.
+    me = await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
+    assert me.user.role == "admin"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "stdin", "status", "message"),
+    [
+        (("admin", "create", "--email", "not an email"), PASSWORD, 1, "email"),
+        (("admin", "create", "--email", "short@example.com"), "short", 1, "password"),
+        (("admin", "create", "--email", "empty@example.com"), "", 1, "password"),
+        (("admin", "create"), PASSWORD, 2, "--email"),
+        (("admin", "remove", "--email", "x@example.com"), PASSWORD, 2, "invalid choice"),
+    ],
+    ids=["bad-email", "short-password", "no-password", "no-email", "unknown-action"],
+)
+async def test_bad_input_exits_non_zero_with_one_line_naming_the_problem(
+    settings, application, arguments, stdin, status, message
+):
+    code, out, err = await run_command(settings, *arguments, stdin=stdin)
+    assert code == status
+    assert out == ""
+    assert message in err.strip().splitlines()[-1]
+
+
+async def test_unreachable_stores_exit_69(settings, application):
+    code, out, err = await run_command(
+        settings,
+        "admin",
+        "create",
+        "--email",
+        unique_email("nowhere"),
+        stdin=PASSWORD,
+        APP_POSTGRES__DSN="postgresql://postgres@127.0.0.1:1/nowhere",
+        APP_POSTGRES__CONNECT_TIMEOUT_SECONDS="1",
+    )
+    assert (code, out) == (69, "")
+    assert "cannot reach" in err or "unavailable" in err
+
+
+async def test_a_new_admin_can_log_in_but_not_with_a_wrong_password(stub, settings, application):
+    email = unique_email("admin-login")
+    status, _, _ = await run_command(settings, "admin", "create", "--email", email, stdin=PASSWORD)
+    assert status == 0
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await login(stub, email, "not the password")
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED

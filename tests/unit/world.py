@@ -1,0 +1,68 @@
+"""The use cases built on the in-memory fakes, as the composition root builds them."""
+
+from __future__ import annotations
+
+from app.domain.clients import Client
+from app.domain.users import Principal, Registration, Role, User
+from app.usecases.accounts import AccountUseCase
+from app.usecases.sessions import SessionUseCase
+from app.usecases.users import UserUseCase
+from tests.unit.fakes import (
+    FakeCache,
+    FakeMetrics,
+    FakeOutbox,
+    FakePasswords,
+    FakeSessions,
+    FakeStores,
+    FakeThrottle,
+    FakeUsers,
+)
+
+CLIENT = Client(address="192.0.2.1", user_agent="unit-test")
+
+PASSWORD = "long enough password"
+
+
+class World:
+    """Every use case over one set of fakes."""
+
+    def __init__(self, *, cache_broken: bool = False) -> None:
+        self.users = FakeUsers()
+        self.cache = FakeCache(broken=cache_broken)
+        self.sessions = FakeSessions()
+        self.passwords = FakePasswords()
+        self.outbox = FakeOutbox()
+        self.throttle = FakeThrottle()
+        self.metrics = FakeMetrics()
+        self.stores = FakeStores()
+        self.user_cases = UserUseCase(
+            self.users,
+            self.cache,
+            self.sessions,
+            self.passwords,
+            self.outbox,
+            self.throttle,
+            self.metrics,
+            stores=self.stores,
+        )
+        self.session_cases = SessionUseCase(self.sessions, self.users, self.metrics)
+        self.accounts = AccountUseCase(
+            self.users, self.cache, self.sessions, self.passwords, self.throttle, self.metrics
+        )
+
+    async def register(
+        self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None
+    ) -> User:
+        registration = Registration(
+            email=email,
+            first_name="Ada",
+            last_name="Lovelace",
+            password=PASSWORD,
+            role=role,
+            avatar=None,
+        )
+        return await self.user_cases.register(registration, caller, CLIENT)
+
+    def principal(self, user: User) -> Principal:
+        """The user as stored now (status, version, epoch)."""
+        return self.users.rows[user.id][0]
