@@ -24,17 +24,19 @@ from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.database import apply_migrations, create_pool, ensure_database
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
-from app.adapters.redis.login_throttle import RedisLoginThrottle
+from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings
+from app.domain.throttling import LimitedAction
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import ErrorInterceptor, LoggingInterceptor
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
 from app.grpc.telemetry_interceptors import telemetry_interceptors
+from app.observability.metrics import ThrottleMetrics
 from app.observability.otel import untraced
 from app.observability.telemetry import Telemetry
 from app.usecases.audit import AuditLogProjector
@@ -137,11 +139,16 @@ async def build_clients(settings: Settings, telemetry: Telemetry) -> tuple[async
 
 
 async def build_application(
-    settings: Settings, *, span_exporter: SpanExporter | None = None
+    settings: Settings,
+    *,
+    span_exporter: SpanExporter | None = None,
+    passwords: Argon2PasswordHasher | None = None,
 ) -> Application:
     """Build (but do not start) the whole service from ``settings``.
 
-    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests).
+    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests);
+    ``passwords`` replaces the hasher built from ``settings.passwords`` (tests
+    that count or slow down hashing).
     """
     telemetry = Telemetry(settings, span_exporter)
     pool, redis = await build_clients(settings, telemetry)
@@ -151,12 +158,7 @@ async def build_application(
     )
     if cache_redis is not redis:
         telemetry.instrument_redis(cache_redis, "cache")
-    passwords = Argon2PasswordHasher(
-        memory_cost_kib=settings.passwords.memory_cost_kib,
-        time_cost=settings.passwords.time_cost,
-        parallelism=settings.passwords.parallelism,
-        max_workers=settings.passwords.max_workers,
-    )
+    passwords = passwords or build_password_hasher(settings)
     prefix = settings.redis.key_prefix
     session_store = SessionRedisRepository(
         redis,
@@ -173,7 +175,8 @@ async def build_application(
         sessions=session_store,
         passwords=passwords,
         outbox=OutboxPgRepository(pool),
-        throttle=RedisLoginThrottle(redis, key_prefix=prefix),
+        throttle=build_throttle(settings, redis, telemetry),
+        password_max_length=settings.passwords.max_length,
     )
     sessions = SessionUseCase(session_store)
     health = HealthReporter(
@@ -210,6 +213,37 @@ async def build_application(
         sessions=sessions,
         telemetry=telemetry,
         relay=build_relay(settings, pool, redis) if settings.events.relay_enabled else None,
+    )
+
+
+def build_password_hasher(settings: Settings) -> Argon2PasswordHasher:
+    configured = settings.passwords
+    return Argon2PasswordHasher(
+        memory_cost_kib=configured.memory_cost_kib,
+        time_cost=configured.time_cost,
+        parallelism=configured.parallelism,
+        max_workers=configured.worker_count(),
+        max_waiting=configured.max_waiting,
+    )
+
+
+def build_throttle(settings: Settings, redis: Redis, telemetry: Telemetry) -> RedisLoginThrottle:
+    throttling = settings.throttling
+    return RedisLoginThrottle(
+        redis,
+        key_prefix=settings.redis.key_prefix,
+        backoff=LoginBackoff(
+            account_free_failures=throttling.account_free_failures,
+            address_free_failures=throttling.address_free_failures,
+            first_wait_seconds=throttling.first_wait_seconds,
+            max_wait_seconds=throttling.max_wait_seconds,
+            forget_after_seconds=throttling.forget_after_seconds,
+        ),
+        actions_per_minute={
+            LimitedAction.REGISTER: throttling.register_per_address_per_minute,
+            LimitedAction.CHANGE_PASSWORD: throttling.change_password_per_address_per_minute,
+        },
+        metrics=ThrottleMetrics(telemetry.registry),
     )
 
 

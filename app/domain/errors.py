@@ -63,9 +63,28 @@ class Throttled(DomainError):
 
     message = "too many attempts, try again later"
 
-    def __init__(self, retry_after_seconds: float) -> None:
+    def __init__(
+        self,
+        retry_after_seconds: float,
+        *,
+        action: str = "",
+        scope: str = "",
+        first_refusal: bool = False,
+    ) -> None:
         super().__init__()
         self.retry_after_seconds = retry_after_seconds
+        # For metrics and events only, never for the client: which limit was hit
+        # (``account`` or ``address``) on which action, and whether this is the
+        # first refusal of the current block (so a block is reported once).
+        self.action = action
+        self.scope = scope
+        self.first_refusal = first_refusal
+
+
+class ServerBusy(DomainError):
+    """Too much costly work (password hashing) is queued already; retry shortly."""
+
+    message = "server busy, try again later"
 
 
 class StoreUnavailable(DomainError):

@@ -25,6 +25,7 @@ class EventType(enum.StrEnum):
     USER_LOGGED_IN = "user.logged_in"
     USER_LOGGED_OUT = "user.logged_out"
     USER_LOGIN_FAILED = "user.login_failed"
+    USER_LOGIN_THROTTLED = "user.login_throttled"
 
 
 class LoginFailure(enum.StrEnum):
@@ -33,6 +34,7 @@ class LoginFailure(enum.StrEnum):
     INVALID_EMAIL = "invalid_email"
     UNKNOWN_EMAIL = "unknown_email"
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a reason, not a password)
+    PASSWORD_TOO_LONG = "password_too_long"  # noqa: S105 (refused without hashing)
 
 
 def _frozen(data: Mapping[str, str]) -> Mapping[str, str]:
@@ -100,3 +102,26 @@ def user_login_failed(
     if email is not None:
         data["email"] = email
     return _event(EventType.USER_LOGIN_FAILED, user_id, data, traceparent)
+
+
+def user_login_throttled(
+    *,
+    scope: str,
+    email: str | None,
+    address: str,
+    user_id: UUID | None,
+    retry_after_seconds: float,
+    traceparent: str | None,
+) -> Event:
+    """Logins on an account (``scope`` ``account``) or from an address were blocked.
+
+    Made once per block, at its first refused attempt, not for every refusal.
+    """
+    data = {
+        "scope": scope,
+        "address": address,
+        "retry_after_seconds": f"{retry_after_seconds:.3f}",
+    }
+    if email is not None:
+        data["email"] = email
+    return _event(EventType.USER_LOGIN_THROTTLED, user_id, data, traceparent)

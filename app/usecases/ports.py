@@ -13,6 +13,7 @@ from uuid import UUID
 
 from app.domain.clients import Client
 from app.domain.events import Event
+from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, User
 
 
@@ -67,21 +68,37 @@ class SessionStore(Protocol):
 
 
 class LoginThrottle(Protocol):
-    """Limits password guessing per account and per client address (Redis).
+    """Limits password guessing per account and per client address, and costly
+    calls (Register, ChangePassword) per client address (Redis).
 
     ``admit`` counts the attempt and decides in one atomic step, *before* any
-    password is hashed, so parallel guesses cannot slip past the limit.
+    password is hashed, so parallel guesses cannot slip past the limit. Every
+    refusal raises ``Throttled`` with the seconds to wait.
     """
 
-    async def admit(self, account: str, client: Client) -> None:
-        """Count an attempt on ``account`` (a normalised email) from ``client``.
+    async def admit(self, account: str | None, client: Client) -> None:
+        """Count a login attempt on ``account`` (a normalised email) from ``client``.
 
-        Raises ``Throttled`` (with the seconds to wait) when either is over its limit.
+        ``account`` is None when the email was not even valid: the attempt then
+        counts against the address only. An attempt counts as a failure until
+        :meth:`succeeded` says otherwise. Raises ``Throttled`` when the account
+        or the address must wait; a refused attempt is not counted.
         """
         ...
 
     async def succeeded(self, account: str, client: Client) -> None:
-        """The attempt proved the password: forget the account's failures."""
+        """The attempt proved the password: forget the account's failures.
+
+        The address keeps its other failures (one good password must not wipe
+        an attacker's record); only this attempt stops counting against it.
+        """
+        ...
+
+    async def admit_action(self, action: LimitedAction, client: Client) -> None:
+        """Count one ``action`` (a Register, a ChangePassword) from ``client``'s address.
+
+        Raises ``Throttled`` past the action's configured rate per address.
+        """
         ...
 
 

@@ -13,11 +13,14 @@ from app.domain.errors import (
     InvalidInput,
     PermissionDenied,
     StoreUnavailable,
+    Throttled,
     UserNotFound,
 )
 from app.domain.events import LoginFailure
 from app.domain.sessions import Session, new_session_id
+from app.domain.throttling import LimitedAction, ThrottleScope
 from app.domain.users import (
+    PASSWORD_MAX_LENGTH,
     NewUser,
     Registration,
     Role,
@@ -50,6 +53,8 @@ class UserUseCase:
         passwords: PasswordHasher,
         outbox: EventOutbox,
         throttle: LoginThrottle,
+        *,
+        password_max_length: int = PASSWORD_MAX_LENGTH,
     ) -> None:
         self._users = users
         self._cache = cache
@@ -57,6 +62,7 @@ class UserUseCase:
         self._passwords = passwords
         self._outbox = outbox
         self._throttle = throttle
+        self._password_max_length = password_max_length
 
     @traced
     async def register(
@@ -64,11 +70,13 @@ class UserUseCase:
     ) -> User:
         """Create a user. Only an admin may create an admin (``PermissionDenied``).
 
-        Raises ``EmailTaken`` when the address is in use, whatever its case.
+        Raises ``EmailTaken`` when the address is in use, whatever its case,
+        and ``Throttled`` (before hashing) past the client address's rate.
         The user and their ``user.registered`` event are stored together.
         """
         if registration.role is Role.ADMIN and (caller is None or caller.role is not Role.ADMIN):
             raise PermissionDenied("only an admin may register an admin")
+        await self._throttle.admit_action(LimitedAction.REGISTER, client)
         password_hash = await self._passwords.hash(registration.password)
         return await self._users.add(
             NewUser(
@@ -113,19 +121,29 @@ class UserUseCase:
     async def login(self, raw_email: str, password: str, client: Client) -> Session:
         """Check the credentials and open a session.
 
-        Unknown email and wrong password both raise ``InvalidCredentials`` after
-        about the same time: an unknown email is verified against a dummy hash.
-        The session and its ``user.logged_in`` event are stored together; a
-        failure is recorded as ``user.login_failed`` (through the outbox, as it
-        changes no other state) before ``InvalidCredentials`` is raised.
+        Every attempt first passes the throttle (``Throttled``: no hash runs);
+        an invalid email counts against the client's address only. A password
+        longer than any valid one is refused without hashing. Unknown email and
+        wrong password both raise ``InvalidCredentials`` after about the same
+        time: an unknown email is verified against a dummy hash. The session
+        and its ``user.logged_in`` event are stored together; a failure is
+        recorded as ``user.login_failed`` (through the outbox, as it changes no
+        other state) before ``InvalidCredentials`` is raised.
         """
+        email: str | None = None
+        invalid_email: InvalidInput | None = None
         try:
             email = normalise_email(raw_email)
         except InvalidInput as err:
+            invalid_email = err
+        await self._admit(email, client)
+        if len(password) > self._password_max_length:
+            await self._login_failed(LoginFailure.PASSWORD_TOO_LONG, email=email, user_id=None)
+            raise InvalidCredentials()
+        if email is None:
             await self._passwords.verify_dummy(password)
             await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
-            raise InvalidCredentials() from err
-        await self._throttle.admit(email, client)
+            raise InvalidCredentials() from invalid_email
         found = await self._users.get_with_password_hash(email)
         if found is None:
             await self._passwords.verify_dummy(password)
@@ -143,6 +161,34 @@ class UserUseCase:
             session.id, user, events.user_logged_in(user, current_traceparent())
         )
         return session
+
+    async def _admit(self, email: str | None, client: Client) -> None:
+        """Pass the login throttle; the first refusal of a block is reported as an event."""
+        try:
+            await self._throttle.admit(email, client)
+        except Throttled as throttled:
+            if throttled.first_refusal:
+                await self._report_block(throttled, email, client)
+            raise
+
+    async def _report_block(self, throttled: Throttled, email: str | None, client: Client) -> None:
+        # The client's answer is the throttle's whatever happens here: a store
+        # that fails now costs the event (logged), not the RetryInfo.
+        account = throttled.scope == ThrottleScope.ACCOUNT
+        try:
+            user = await self._users.get_by_email(email) if account and email else None
+            await self._outbox.add(
+                events.user_login_throttled(
+                    scope=throttled.scope,
+                    email=email if account else None,
+                    address=client.address,
+                    user_id=None if user is None else user.id,
+                    retry_after_seconds=throttled.retry_after_seconds,
+                    traceparent=current_traceparent(),
+                )
+            )
+        except StoreUnavailable as err:
+            logger.warning("login throttled event not recorded", error=repr(err.__cause__))
 
     async def _login_failed(
         self, reason: LoginFailure, *, email: str | None, user_id: UUID | None

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from app.domain.clients import Client
-from app.domain.errors import EmailTaken, StoreUnavailable
+from app.domain.errors import EmailTaken, StoreUnavailable, Throttled
 from app.domain.events import Event
+from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, User
 
 
@@ -97,6 +98,7 @@ class FakePasswords:
     def __init__(self, version: int = 1) -> None:
         self.version = version
         self.dummy_verifications = 0
+        self.verifications = 0
         self.hashes = 0
 
     async def hash(self, password: str) -> str:
@@ -104,6 +106,7 @@ class FakePasswords:
         return f"v{self.version}:{password}"
 
     async def verify(self, password_hash: str, password: str) -> bool:
+        self.verifications += 1
         return password_hash.split(":", 1)[1] == password
 
     async def verify_dummy(self, password: str) -> None:
@@ -122,14 +125,23 @@ class FakeOutbox:
 
 
 class FakeThrottle:
-    """Records what it was asked; refuses nothing unless told to."""
+    """Records what it was asked; refuses nothing unless told to (``refuse_with``)."""
 
     def __init__(self) -> None:
-        self.admitted: list[tuple[str, Client]] = []
+        self.admitted: list[tuple[str | None, Client]] = []
         self.succeeded_for: list[str] = []
+        self.actions: list[tuple[LimitedAction, Client]] = []
+        self.refuse_with: Throttled | None = None
 
-    async def admit(self, account: str, client: Client) -> None:
+    async def admit(self, account: str | None, client: Client) -> None:
+        if self.refuse_with is not None:
+            raise self.refuse_with
         self.admitted.append((account, client))
 
     async def succeeded(self, account: str, client: Client) -> None:
         self.succeeded_for.append(account)
+
+    async def admit_action(self, action: LimitedAction, client: Client) -> None:
+        if self.refuse_with is not None:
+            raise self.refuse_with
+        self.actions.append((action, client))
