@@ -40,7 +40,7 @@ from app.observability.metrics import ThrottleMetrics
 from app.observability.otel import untraced
 from app.observability.telemetry import Telemetry
 from app.usecases.audit import AuditLogProjector
-from app.usecases.relay import OutboxRelay
+from app.usecases.relay import OutboxRelay, Pruning
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
 
@@ -261,6 +261,11 @@ def build_relay(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> OutboxR
         ),
         batch_size=events.relay_batch_size,
         poll_interval_seconds=events.relay_poll_interval_seconds,
+        pruning=Pruning(
+            retention_seconds=events.outbox_retention_seconds,
+            interval_seconds=events.outbox_prune_interval_seconds,
+            batch_size=events.outbox_prune_batch_size,
+        ),
     )
 
 

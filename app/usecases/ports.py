@@ -134,7 +134,16 @@ class OutboxBatches(Protocol):
         The events are marked published only if ``publish`` returns; if it
         raises, they stay unpublished for the next attempt. Claims are
         exclusive across processes, and a user's events are never handed out
-        before that user's earlier ones are published. Returns the count.
+        before that user's earlier ones are published (or earlier in the same
+        batch): a user's backlog goes out in order, a full batch at a time.
+        Returns the count.
+        """
+        ...
+
+    async def prune_published(self, older_than_seconds: float, limit: int) -> int:
+        """Delete up to ``limit`` events published more than ``older_than_seconds`` ago.
+
+        Returns how many were deleted; unpublished events are never deleted.
         """
         ...
 

@@ -11,6 +11,7 @@ from app.domain.errors import EmailTaken, StoreUnavailable, Throttled
 from app.domain.events import Event
 from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, User
+from app.usecases.ports import PublishBatch
 
 
 class FakeUsers:
@@ -145,3 +146,24 @@ class FakeThrottle:
         if self.refuse_with is not None:
             raise self.refuse_with
         self.actions.append((action, client))
+
+
+class FakeOutboxBatches:
+    """An outbox for the relay: ``pending`` events, and ``prunable`` published ones."""
+
+    def __init__(self, prunable: int = 0) -> None:
+        self.pending: list[Event] = []
+        self.prunable = prunable
+        self.prune_calls: list[tuple[float, int]] = []
+
+    async def publish_next(self, limit: int, publish: PublishBatch) -> int:
+        batch, self.pending = self.pending[:limit], self.pending[limit:]
+        if batch:
+            await publish(batch)
+        return len(batch)
+
+    async def prune_published(self, older_than_seconds: float, limit: int) -> int:
+        self.prune_calls.append((older_than_seconds, limit))
+        deleted = min(limit, self.prunable)
+        self.prunable -= deleted
+        return deleted
