@@ -28,6 +28,7 @@ import redis.exceptions
 
 from app.bootstrap import Application
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from tests.client import login, unique_email
 from tests.conftest import running_application
 from tests.integration.test_metrics import workload
 
@@ -121,7 +122,9 @@ def workdir() -> Iterator[Path]:
 async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prometheus]:
     """The service under a workload, scraped by a real Prometheus for a few seconds."""
     binary = prometheus_binary()
-    async with running_application(metrics={"enabled": True}) as metered:
+    async with running_application(
+        metrics={"enabled": True}, throttling=DASHBOARD_THROTTLING
+    ) as metered:
         assert metered.metrics_port
         prometheus = Prometheus(binary, metered.metrics_port, workdir)
         try:
@@ -131,12 +134,32 @@ async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prom
                 for _ in range(3):
                     await workload(stub)
                     await cause_a_redis_error(metered)
+                    await cause_a_throttled_login(stub)
                     await asyncio.sleep(1)
                 # Two scrapes after the workload, so every rate() has its two points.
                 await wait_for_samples(prometheus, "grpc_server_started_total", None, scrapes=2)
             yield prometheus
         finally:
             prometheus.stop()
+
+
+# One free failure per account: the second wrong login on an account is refused.
+DASHBOARD_THROTTLING = {
+    "account_free_failures": 1,
+    "first_wait_seconds": 60.0,
+    "address_free_failures": 1_000_000,
+    "register_per_address_per_minute": 1_000_000,
+}
+
+
+async def cause_a_throttled_login(stub: pb_grpc.UserServiceStub) -> None:
+    email = unique_email("throttled")
+    codes = []
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await login(stub, email, "not the password")
+        codes.append(refused.value.code())
+    assert codes == [grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.RESOURCE_EXHAUSTED]
 
 
 async def cause_a_redis_error(application: Application) -> None:

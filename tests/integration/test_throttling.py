@@ -24,6 +24,7 @@ from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.client import PASSWORD, unique_email
 from tests.conftest import make_settings
+from tests.integration.test_metrics import scrape, value
 from tests.support.passwords import CountingHasher
 
 WRONG = "not the right password"
@@ -117,7 +118,7 @@ async def outbox_events(application: Application, event_type: str, email: str) -
 
 
 async def test_parallel_wrong_guesses_past_the_limit_never_reach_the_hasher(application):
-    async with instance(STRICT) as service:
+    async with instance(STRICT, metrics={"enabled": True}) as service:
         email = await registered(service.stub)
         hashed_before = service.hasher.runs
         client = address()
@@ -139,6 +140,11 @@ async def test_parallel_wrong_guesses_past_the_limit_never_reach_the_hasher(appl
         # The right password waits too: nothing tells a guesser it was right.
         refused = await attempt(service.stub, email, PASSWORD, client)
         assert refused is not None and refused.code() is EXHAUSTED
+        port = service.application.metrics_port
+        assert port is not None
+        samples = await scrape(port)
+        assert value(samples, "throttled_attempts_total", action="login", scope="account") == 6
+        assert value(samples, "throttled_attempts_total", action="login", scope="address") == 0
 
 
 async def test_a_success_clears_the_account_counter(application):
