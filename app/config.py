@@ -73,7 +73,7 @@ class PasswordSettings(_Section):
     # Unset: one thread fewer than the CPUs (at least one), so the event loop keeps a core.
     max_workers: int | None = Field(None, ge=1)
     # Hashes waiting for a thread; past this, calls fail fast with RESOURCE_EXHAUSTED.
-    max_waiting: int = Field(32, ge=0)
+    max_waiting: int = Field(128, ge=0)
     min_length: int = Field(8, ge=8)
     max_length: int = Field(128, ge=8, le=1024)
 

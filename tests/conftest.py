@@ -48,9 +48,6 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
                 "register_per_address_per_minute": 1_000_000,
                 "change_password_per_address_per_minute": 1_000_000,
             },
-            # Tests fire bursts of 50 concurrent hashing calls at one instance; the
-            # bound itself is tested in test_throttling.
-            "passwords": {"max_waiting": 1000},
             **sections,
         },
     )

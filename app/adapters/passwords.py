@@ -48,7 +48,9 @@ class Argon2PasswordHasher:
         # Taken when a hash is submitted, given back when its thread is done
         # with it (not when its caller stops waiting: a cancelled call's hash
         # still occupies its thread).
-        self._slots = threading.BoundedSemaphore(max_workers + max_waiting)
+        self._capacity = max_workers + max_waiting
+        self._in_flight = 0
+        self._lock = threading.Lock()
         # A hash of a random password with the current parameters: verifying an
         # unknown user's password against it costs what a real check costs.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
@@ -68,19 +70,31 @@ class Argon2PasswordHasher:
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
 
+    def check_capacity(self) -> None:
+        # A glance, not a reservation: a hash asked for a moment later may still
+        # find the queue full and be refused then.
+        if self._in_flight >= self._capacity:
+            raise ServerBusy()
+
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def _run(self, function: Callable[..., T], *arguments: str) -> T:
-        if not self._slots.acquire(blocking=False):
-            raise ServerBusy()
+        with self._lock:
+            if self._in_flight >= self._capacity:
+                raise ServerBusy()
+            self._in_flight += 1
         try:
             submitted: Future[T] = self._executor.submit(function, *arguments)
         except BaseException:
-            self._slots.release()
+            self._release()
             raise
-        submitted.add_done_callback(lambda _: self._slots.release())
+        submitted.add_done_callback(lambda _: self._release())
         return await asyncio.wrap_future(submitted)
+
+    def _release(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:

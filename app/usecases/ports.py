@@ -115,6 +115,14 @@ class PasswordHasher(Protocol):
 
     def needs_rehash(self, password_hash: str) -> bool: ...
 
+    def check_capacity(self) -> None:
+        """Raise ``ServerBusy`` at once if a hash asked for now would be refused.
+
+        A cheap check before any other work of a call that will hash, so a
+        refusal under a flood costs next to nothing.
+        """
+        ...
+
 
 class EventOutbox(Protocol):
     """Events waiting, durably, to be published (events that change no other state)."""

@@ -76,6 +76,7 @@ class UserUseCase:
         """
         if registration.role is Role.ADMIN and (caller is None or caller.role is not Role.ADMIN):
             raise PermissionDenied("only an admin may register an admin")
+        self._passwords.check_capacity()
         await self._throttle.admit_action(LimitedAction.REGISTER, client)
         password_hash = await self._passwords.hash(registration.password)
         return await self._users.add(
@@ -121,7 +122,8 @@ class UserUseCase:
     async def login(self, raw_email: str, password: str, client: Client) -> Session:
         """Check the credentials and open a session.
 
-        Every attempt first passes the throttle (``Throttled``: no hash runs);
+        A server with its hashing queue full refuses at once (``ServerBusy``).
+        Every attempt then passes the throttle (``Throttled``: no hash runs);
         an invalid email counts against the client's address only. A password
         longer than any valid one is refused without hashing. Unknown email and
         wrong password both raise ``InvalidCredentials`` after about the same
@@ -130,6 +132,7 @@ class UserUseCase:
         recorded as ``user.login_failed`` (through the outbox, as it changes no
         other state) before ``InvalidCredentials`` is raised.
         """
+        self._passwords.check_capacity()
         email: str | None = None
         invalid_email: InvalidInput | None = None
         try:

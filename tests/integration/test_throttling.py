@@ -249,3 +249,21 @@ async def test_a_full_hashing_queue_answers_server_busy_at_once(application):
         # The service keeps serving once the queue drains.
         email = await registered(service.stub)
         assert await attempt(service.stub, email, PASSWORD, address()) is None
+
+
+async def test_a_call_whose_client_gave_up_leaves_the_queue_without_being_hashed(application):
+    async with instance(
+        STRICT, delay_seconds=0.5, passwords={"max_workers": 1, "max_waiting": 10}
+    ) as service:
+        answers = await asyncio.gather(
+            *(
+                service.stub.Login(
+                    pb.LoginRequest(email=unique_email(), password=WRONG), timeout=0.2
+                )
+                for _ in range(4)
+            ),
+            return_exceptions=True,
+        )
+        assert {answer.code() for answer in answers} == {grpc.StatusCode.DEADLINE_EXCEEDED}
+        await asyncio.sleep(1.2)  # what did start has finished
+        assert service.hasher.runs == 1  # the one hash already running when they gave up

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from app.domain.clients import Client
-from app.domain.errors import EmailTaken, StoreUnavailable, Throttled
+from app.domain.errors import EmailTaken, ServerBusy, StoreUnavailable, Throttled
 from app.domain.events import Event
 from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, User
@@ -101,6 +101,7 @@ class FakePasswords:
         self.dummy_verifications = 0
         self.verifications = 0
         self.hashes = 0
+        self.busy = False
 
     async def hash(self, password: str) -> str:
         self.hashes += 1
@@ -115,6 +116,10 @@ class FakePasswords:
 
     def needs_rehash(self, password_hash: str) -> bool:
         return not password_hash.startswith(f"v{self.version}:")
+
+    def check_capacity(self) -> None:
+        if self.busy:
+            raise ServerBusy()
 
 
 class FakeOutbox:

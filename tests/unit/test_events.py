@@ -87,6 +87,9 @@ class FakePasswords:
     def needs_rehash(self, password_hash: str) -> bool:
         return False
 
+    def check_capacity(self) -> None:
+        return None
+
 
 class FakeSessions:
     def __init__(self) -> None:

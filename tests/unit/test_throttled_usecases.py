@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.domain.clients import Client
-from app.domain.errors import InvalidCredentials, Throttled
+from app.domain.errors import InvalidCredentials, ServerBusy, Throttled
 from app.domain.events import EventType
 from app.domain.throttling import LimitedAction
 from app.domain.users import Registration, Role
@@ -135,3 +135,15 @@ async def test_register_passes_the_per_address_limit_before_hashing(service):
         await service.register("other@example.com")
     assert service.passwords.hashes == 1
     assert len(service.users.rows) == 1
+
+
+async def test_a_busy_hasher_refuses_login_and_register_before_any_other_work(service):
+    await service.register()
+    service.passwords.busy = True
+    with pytest.raises(ServerBusy):
+        await service.cases.login(EMAIL, "right password", CLIENT)
+    with pytest.raises(ServerBusy):
+        await service.register("other@example.com")
+    # Not counted by the throttle: no guess was checked, nothing was registered.
+    assert service.throttle.admitted == []
+    assert service.throttle.actions == [(LimitedAction.REGISTER, CLIENT)]
