@@ -71,13 +71,15 @@ class UserUseCase:
         """Create a user. Only an admin may create an admin (``PermissionDenied``).
 
         Raises ``EmailTaken`` when the address is in use, whatever its case,
-        and ``Throttled`` (before hashing) past the client address's rate.
+        and ``Throttled`` (before hashing) past the client address's rate. The
+        rate is kept in Redis; Register needs only PostgreSQL, so while Redis
+        does not answer the rate goes unchecked (logged) rather than refusing.
         The user and their ``user.registered`` event are stored together.
         """
         if registration.role is Role.ADMIN and (caller is None or caller.role is not Role.ADMIN):
             raise PermissionDenied("only an admin may register an admin")
         self._passwords.check_capacity()
-        await self._throttle.admit_action(LimitedAction.REGISTER, client)
+        await self._admit_registration(client)
         password_hash = await self._passwords.hash(registration.password)
         return await self._users.add(
             NewUser(
@@ -92,6 +94,15 @@ class UserUseCase:
                 registration.email, registration.role.value, current_traceparent()
             ),
         )
+
+    async def _admit_registration(self, client: Client) -> None:
+        try:
+            await self._throttle.admit_action(LimitedAction.REGISTER, client)
+        except StoreUnavailable as err:
+            logger.warning(
+                "registration rate not checked, its store is unavailable",
+                error=repr(err.__cause__),
+            )
 
     @traced
     async def find_by_email(self, raw_email: str) -> User:

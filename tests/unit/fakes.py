@@ -137,7 +137,7 @@ class FakeThrottle:
         self.admitted: list[tuple[str | None, Client]] = []
         self.succeeded_for: list[str] = []
         self.actions: list[tuple[LimitedAction, Client]] = []
-        self.refuse_with: Throttled | None = None
+        self.refuse_with: Throttled | StoreUnavailable | None = None
 
     async def admit(self, account: str | None, client: Client) -> None:
         if self.refuse_with is not None:

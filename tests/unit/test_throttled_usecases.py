@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from structlog.testing import capture_logs
 
 from app.domain.clients import Client
-from app.domain.errors import InvalidCredentials, ServerBusy, Throttled
+from app.domain.errors import InvalidCredentials, ServerBusy, StoreUnavailable, Throttled
 from app.domain.events import EventType
 from app.domain.throttling import LimitedAction
 from app.domain.users import Registration, Role
@@ -147,3 +148,21 @@ async def test_a_busy_hasher_refuses_login_and_register_before_any_other_work(se
     # Not counted by the throttle: no guess was checked, nothing was registered.
     assert service.throttle.admitted == []
     assert service.throttle.actions == [(LimitedAction.REGISTER, CLIENT)]
+
+
+async def test_register_goes_on_unchecked_when_the_rate_store_does_not_answer(service):
+    service.throttle.refuse_with = StoreUnavailable()
+    with capture_logs() as logs:
+        user = await service.register()
+    assert user.email == EMAIL
+    assert [entry["event"] for entry in logs] == [
+        "registration rate not checked, its store is unavailable"
+    ]
+
+
+async def test_login_needs_the_throttle_and_fails_unavailable_without_it(service):
+    await service.register()
+    service.throttle.refuse_with = StoreUnavailable()
+    with pytest.raises(StoreUnavailable):
+        await service.cases.login(EMAIL, "right password", CLIENT)
+    assert service.passwords.verifications == 0
