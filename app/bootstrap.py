@@ -238,6 +238,7 @@ def build_throttle(settings: Settings, redis: Redis, telemetry: Telemetry) -> Re
             first_wait_seconds=throttling.first_wait_seconds,
             max_wait_seconds=throttling.max_wait_seconds,
             forget_after_seconds=throttling.forget_after_seconds,
+            known_address_seconds=throttling.known_address_seconds,
         ),
         actions_per_minute={
             LimitedAction.REGISTER: throttling.register_per_address_per_minute,

@@ -145,6 +145,9 @@ class ThrottlingSettings(_Section):
     forget_after_seconds: float = Field(12 * 3600.0, gt=0)
     register_per_address_per_minute: int = Field(60, ge=1)
     change_password_per_address_per_minute: int = Field(60, ge=1)
+    # An address an account logged in from is exempt from that account's wait
+    # for this long (0: never), so guessing from elsewhere cannot keep the owner out.
+    known_address_seconds: float = Field(30 * 24 * 3600.0, ge=0)
 
     @model_validator(mode="after")
     def _waits_are_ordered(self) -> ThrottlingSettings:

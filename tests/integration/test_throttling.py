@@ -150,9 +150,10 @@ async def test_parallel_wrong_guesses_past_the_limit_never_reach_the_hasher(appl
 async def test_a_success_clears_the_account_counter(application):
     throttling = {**STRICT, "account_free_failures": 2}
     async with instance(throttling) as service:
-        email, client = await registered(service.stub), address()
+        email = await registered(service.stub)
         sequence = [WRONG, PASSWORD, WRONG, WRONG, PASSWORD]
-        answers = [await attempt(service.stub, email, password, client) for password in sequence]
+        # A fresh address each time: none of them is known to the account.
+        answers = [await attempt(service.stub, email, password, address()) for password in sequence]
         # Without the clearing, the third attempt would already have been refused.
         assert codes(answers) == [
             UNAUTHENTICATED,
@@ -161,6 +162,23 @@ async def test_a_success_clears_the_account_counter(application):
             UNAUTHENTICATED,
             EXHAUSTED,
         ]
+
+
+async def test_guessing_from_elsewhere_does_not_keep_the_owner_out_at_a_known_address(
+    application,
+):
+    async with instance(STRICT) as service:
+        email, home, attacker = await registered(service.stub), address(), address()
+        assert await attempt(service.stub, email, PASSWORD, home) is None
+        guesses = [await attempt(service.stub, email, WRONG, attacker) for _ in range(4)]
+        assert codes(guesses) == [UNAUTHENTICATED] * 3 + [EXHAUSTED]
+
+        assert await attempt(service.stub, email, PASSWORD, home) is None
+        # The owner's login cleared the account: the attacker starts over, and
+        # a new address is subject to the account's wait as before.
+        guesses = [await attempt(service.stub, email, WRONG, attacker) for _ in range(3)]
+        refused = await attempt(service.stub, email, PASSWORD, address())
+        assert codes([*guesses, refused]) == [UNAUTHENTICATED] * 3 + [EXHAUSTED]
 
 
 async def test_the_wait_doubles_after_each_failure_up_to_the_cap(application):

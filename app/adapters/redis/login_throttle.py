@@ -7,8 +7,10 @@ failures, the next attempt must wait ``first_wait``, doubled for every further
 failure, at most ``max_wait``; a key untouched for ``forget_after`` expires.
 One script checks both keys and, if neither must wait, counts the attempt on
 both: parallel guesses cannot slip past. Every attempt counts as a failure
-until ``succeeded``: that deletes the account's key and takes the attempt
-back from the address's.
+until ``succeeded``: that deletes the account's key, takes the attempt back
+from the address's, and remembers the address as known to the account. The
+account's wait does not apply at a known address (its own address limit
+does): someone guessing from elsewhere cannot keep the owner out.
 
 Actions (Register, ChangePassword): a per-address rate with a burst, as the
 generic cell rate algorithm (GCRA) computes it: one key per address holds the
@@ -39,19 +41,25 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
 
-# KEYS: the keys to check (account and/or address). ARGV: first wait, max wait,
-# forget after (all ms), then each key's free failures. Fields: f = failures,
-# t = ms of the last counted attempt, r = the t whose block was reported.
+# KEYS: the counters to check (account and/or address), then, when both are
+# given, the account's set of known addresses. ARGV: first wait, max wait,
+# forget after (all ms), the client's address, then each counter's free
+# failures. Fields: f = failures, t = ms of the last counted attempt, r = the
+# t whose block was reported. The account's wait does not apply to an address
+# the account logged in from before (the address's own wait still does).
 # Returns {0} when admitted, else {remaining ms, index of the key, first refusal 0/1}.
 _ADMIT_LOGIN = (
     _NOW_MS
     + """
 local first_wait, max_wait, forget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local counters = #ARGV - 4
+local known = KEYS[counters + 1]
 local longest, refusing = 0, 0
-for i, key in ipairs(KEYS) do
-    local state = redis.call('HMGET', key, 'f', 't')
-    local failures, free = tonumber(state[1] or '0'), tonumber(ARGV[3 + i])
-    if failures >= free then
+for i = 1, counters do
+    local state = redis.call('HMGET', KEYS[i], 'f', 't')
+    local failures, free = tonumber(state[1] or '0'), tonumber(ARGV[4 + i])
+    local exempt = i == 1 and known and redis.call('SISMEMBER', known, ARGV[4]) == 1
+    if failures >= free and not exempt then
         local wait = math.min(first_wait * 2 ^ (failures - free), max_wait)
         local remaining = tonumber(state[2]) + wait - now
         if remaining > longest then
@@ -69,20 +77,30 @@ if refusing > 0 then
     end
     return {math.ceil(longest), refusing, first}
 end
-for _, key in ipairs(KEYS) do
-    redis.call('HINCRBY', key, 'f', 1)
-    redis.call('HSET', key, 't', now)
-    redis.call('PEXPIRE', key, forget)
+for i = 1, counters do
+    redis.call('HINCRBY', KEYS[i], 'f', 1)
+    redis.call('HSET', KEYS[i], 't', now)
+    redis.call('PEXPIRE', KEYS[i], forget)
 end
 return {0}
 """
 )
 
-# KEYS[1]: the account (deleted); KEYS[2], if given: the address (one failure taken back).
+# KEYS[1]: the account's counter (deleted); KEYS[2], KEYS[3], if given: the
+# address's counter (one failure taken back) and the account's known addresses
+# (this one added, kept ARGV[2] ms, at most ARGV[3] of them). ARGV[1]: the address.
 _SUCCEEDED = """
 redis.call('DEL', KEYS[1])
 if KEYS[2] and tonumber(redis.call('HGET', KEYS[2], 'f') or '0') > 0 then
     redis.call('HINCRBY', KEYS[2], 'f', -1)
+end
+if KEYS[3] and tonumber(ARGV[2]) > 0 then
+    if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0
+        and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[3]) then
+        redis.call('SPOP', KEYS[3])
+    end
+    redis.call('SADD', KEYS[3], ARGV[1])
+    redis.call('PEXPIRE', KEYS[3], ARGV[2])
 end
 return 1
 """
@@ -114,6 +132,13 @@ class LoginBackoff:
     first_wait_seconds: float
     max_wait_seconds: float
     forget_after_seconds: float
+    # How long an address the account logged in from stays exempt from the
+    # account's wait (0: never exempt).
+    known_address_seconds: float
+
+
+# The most known addresses kept per account (one random one makes room).
+KNOWN_ADDRESSES_PER_ACCOUNT = 20
 
 
 def _milliseconds(seconds: float) -> int:
@@ -152,6 +177,9 @@ class RedisLoginThrottle:
     def key(self, action: LimitedAction, scope: ThrottleScope, value: str) -> str:
         return f"{self._prefix}{action.value}:{scope.value}:{value}"
 
+    def _known_key(self, account: str) -> str:
+        return f"{self._prefix}{LimitedAction.LOGIN.value}:known:{account}"
+
     @traced
     async def admit(self, account: str | None, client: Client) -> None:
         backoff = self._backoff
@@ -162,13 +190,17 @@ class RedisLoginThrottle:
             scopes.append((ThrottleScope.ADDRESS, client.address, backoff.address_free_failures))
         if not scopes:
             return
+        keys = [self.key(LimitedAction.LOGIN, scope, value) for scope, value, _ in scopes]
+        if len(scopes) == 2 and account is not None:
+            keys.append(self._known_key(account))
         with redis_errors():
             answer = await self._admit_login(
-                keys=[self.key(LimitedAction.LOGIN, scope, value) for scope, value, _ in scopes],
+                keys=keys,
                 args=[
                     _milliseconds(backoff.first_wait_seconds),
                     _milliseconds(backoff.max_wait_seconds),
                     _milliseconds(backoff.forget_after_seconds),
+                    client.address,
                     *(free for _, _, free in scopes),
                 ],
             )
@@ -182,8 +214,17 @@ class RedisLoginThrottle:
         keys = [self.key(LimitedAction.LOGIN, ThrottleScope.ACCOUNT, account)]
         if client.address:
             keys.append(self.key(LimitedAction.LOGIN, ThrottleScope.ADDRESS, client.address))
+            keys.append(self._known_key(account))
+        remembered = self._backoff.known_address_seconds
         with redis_errors():
-            await self._succeeded(keys=keys, args=[])
+            await self._succeeded(
+                keys=keys,
+                args=[
+                    client.address,
+                    round(remembered * 1000),
+                    KNOWN_ADDRESSES_PER_ACCOUNT,
+                ],
+            )
 
     @traced
     async def admit_action(self, action: LimitedAction, client: Client) -> None:
