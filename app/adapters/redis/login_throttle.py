@@ -177,7 +177,7 @@ class RedisLoginThrottle:
     def key(self, action: LimitedAction, scope: ThrottleScope, value: str) -> str:
         return f"{self._prefix}{action.value}:{scope.value}:{value}"
 
-    def _known_key(self, account: str) -> str:
+    def known_key(self, account: str) -> str:
         return f"{self._prefix}{LimitedAction.LOGIN.value}:known:{account}"
 
     @traced
@@ -192,7 +192,7 @@ class RedisLoginThrottle:
             return
         keys = [self.key(LimitedAction.LOGIN, scope, value) for scope, value, _ in scopes]
         if len(scopes) == 2 and account is not None:
-            keys.append(self._known_key(account))
+            keys.append(self.known_key(account))
         with redis_errors():
             answer = await self._admit_login(
                 keys=keys,
@@ -214,7 +214,7 @@ class RedisLoginThrottle:
         keys = [self.key(LimitedAction.LOGIN, ThrottleScope.ACCOUNT, account)]
         if client.address:
             keys.append(self.key(LimitedAction.LOGIN, ThrottleScope.ADDRESS, client.address))
-            keys.append(self._known_key(account))
+            keys.append(self.known_key(account))
         remembered = self._backoff.known_address_seconds
         with redis_errors():
             await self._succeeded(
