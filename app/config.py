@@ -70,7 +70,7 @@ class PasswordSettings(_Section):
     memory_cost_kib: int = Field(19 * 1024, ge=19 * 1024)
     time_cost: int = Field(2, ge=2)
     parallelism: int = Field(1, ge=1)
-    # Unset: one thread fewer than the CPUs (at least one), so the event loop keeps a core.
+    # Unset: one thread fewer than the usable CPUs (at least one), so the event loop keeps a core.
     max_workers: int | None = Field(None, ge=1)
     # Hashes waiting for a thread; past this, calls fail fast with RESOURCE_EXHAUSTED.
     max_waiting: int = Field(128, ge=0)
@@ -81,7 +81,14 @@ class PasswordSettings(_Section):
         """The hashing threads: ``max_workers``, else the CPUs less one (at least one)."""
         if self.max_workers is not None:
             return self.max_workers
-        return max((os.cpu_count() or 1) - 1, 1)
+        return max(usable_cpus() - 1, 1)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class LoggingSettings(_Section):
