@@ -159,6 +159,7 @@ async def build_application(
     if cache_redis is not redis:
         telemetry.instrument_redis(cache_redis, "cache")
     passwords = passwords or build_password_hasher(settings)
+    telemetry.watch_hashing(passwords)
     prefix = settings.redis.key_prefix
     session_store = SessionRedisRepository(
         redis,

@@ -7,7 +7,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
@@ -48,8 +48,9 @@ class Argon2PasswordHasher:
         # Taken when a hash is submitted, given back when its thread is done
         # with it (not when its caller stops waiting: a cancelled call's hash
         # still occupies its thread).
-        self._capacity = max_workers + max_waiting
-        self._in_flight = 0
+        self.capacity = max_workers + max_waiting
+        self.in_flight = 0  # hashing or waiting for a thread
+        self.refused = 0  # calls refused with ServerBusy so far
         self._lock = threading.Lock()
         # A hash of a random password with the current parameters: verifying an
         # unknown user's password against it costs what a real check costs.
@@ -73,17 +74,17 @@ class Argon2PasswordHasher:
     def check_capacity(self) -> None:
         # A glance, not a reservation: a hash asked for a moment later may still
         # find the queue full and be refused then.
-        if self._in_flight >= self._capacity:
-            raise ServerBusy()
+        if self.in_flight >= self.capacity:
+            self._refuse()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def _run(self, function: Callable[..., T], *arguments: str) -> T:
         with self._lock:
-            if self._in_flight >= self._capacity:
-                raise ServerBusy()
-            self._in_flight += 1
+            if self.in_flight >= self.capacity:
+                self._refuse()
+            self.in_flight += 1
         try:
             submitted: Future[T] = self._executor.submit(function, *arguments)
         except BaseException:
@@ -94,7 +95,11 @@ class Argon2PasswordHasher:
 
     def _release(self) -> None:
         with self._lock:
-            self._in_flight -= 1
+            self.in_flight -= 1
+
+    def _refuse(self) -> NoReturn:
+        self.refused += 1
+        raise ServerBusy()
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:

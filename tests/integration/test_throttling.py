@@ -254,7 +254,10 @@ async def test_a_password_longer_than_the_maximum_is_refused_without_hashing(app
 
 async def test_a_full_hashing_queue_answers_server_busy_at_once(application):
     async with instance(
-        STRICT, delay_seconds=0.5, passwords={"max_workers": 1, "max_waiting": 1}
+        STRICT,
+        delay_seconds=0.5,
+        passwords={"max_workers": 1, "max_waiting": 1},
+        metrics={"enabled": True},
     ) as service:
         answers = await asyncio.gather(
             *(attempt(service.stub, unique_email(), WRONG, address()) for _ in range(6))
@@ -264,6 +267,11 @@ async def test_a_full_hashing_queue_answers_server_busy_at_once(application):
         assert len(busy) >= 3
         assert set(codes(answers)) <= {UNAUTHENTICATED, EXHAUSTED}
         assert service.hasher.runs + len(busy) == 6
+        port = service.application.metrics_port
+        assert port is not None
+        samples = await scrape(port)
+        assert value(samples, "password_hashing_refused_total") == len(busy)
+        assert value(samples, "password_hashing_capacity") == 2
         # The service keeps serving once the queue drains.
         email = await registered(service.stub)
         assert await attempt(service.stub, email, PASSWORD, address()) is None
