@@ -32,7 +32,11 @@ from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings
 from app.domain.throttling import LimitedAction
 from app.grpc.health import HealthReporter
-from app.grpc.interceptors import ErrorInterceptor, LoggingInterceptor
+from app.grpc.interceptors import (
+    ErrorInterceptor,
+    LoggingInterceptor,
+    MalformedRequestInterceptor,
+)
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
 from app.grpc.telemetry_interceptors import telemetry_interceptors
@@ -199,7 +203,12 @@ async def build_application(
         settings.grpc,
         servicer,
         health,
-        interceptors=[*telemetry_interceptors(telemetry), LoggingInterceptor(), ErrorInterceptor()],
+        interceptors=[
+            *telemetry_interceptors(telemetry),
+            LoggingInterceptor(),
+            ErrorInterceptor(),
+            MalformedRequestInterceptor(),
+        ],
     )
     return Application(
         settings=settings,

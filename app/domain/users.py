@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from confusable_homoglyphs import categories
 from email_validator import EmailNotValidError, validate_email
 
 from app.domain.errors import InvalidInput
@@ -96,8 +97,61 @@ def normalise_email(raw: str, field: str = "email") -> str:
     return validated.normalized.lower()
 
 
+def canonical_email(email: str) -> str:
+    """The form in which two addresses are the same address: NFKC, then case-folded.
+
+    ``kate@`` with a fullwidth ``k`` (U+FF4B), ``Kate@`` and ``kate@`` share
+    one. Uniqueness and lookups compare this form; the address is stored and
+    shown as typed (lower-cased). NFKC again after folding keeps it stable.
+    """
+    folded = unicodedata.normalize("NFKC", email).casefold()
+    return unicodedata.normalize("NFKC", folded)
+
+
+# Script property values that go with any script: digits, punctuation, marks.
+_SCRIPT_NEUTRAL = frozenset({"COMMON", "INHERITED"})
+# UTS #39's "highly restrictive" level: one script, or one of these mixes,
+# which are how Japanese, Chinese and Korean are written.
+_SCRIPT_MIXES = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+
+
+def _is_single_script(text: str) -> bool:
+    scripts = set(categories.unique_aliases(text)) - _SCRIPT_NEUTRAL
+    return len(scripts) <= 1 or any(scripts <= mix for mix in _SCRIPT_MIXES)
+
+
+def new_email(raw: str) -> str:
+    """An address to register: valid (:func:`normalise_email`) and not mixing scripts.
+
+    The local part and each domain label must each be written in one script
+    (digits and punctuation go with any), so ``kate@`` with a Cyrillic ``a``
+    (U+0430) cannot pose as the Latin one. Lookups do not apply this rule: addresses
+    registered before it still log in.
+    """
+    email = normalise_email(raw)
+    local_part, _, domain = email.rpartition("@")
+    if not all(_is_single_script(part) for part in (local_part, *domain.split("."))):
+        raise InvalidInput("email", "must not mix scripts (such as Latin and Cyrillic) in a part")
+    return email
+
+
+def _has_format_characters(value: str) -> bool:
+    # Cf: zero-width characters, bidi overrides and isolates, the BOM, soft hyphen…
+    return any(unicodedata.category(char) == "Cf" for char in value)
+
+
 def _name(raw: str, field: str) -> str:
-    return _trimmed_text(raw, field, NAME_MAX_LENGTH, required=True)
+    """A name: trimmed, bounded, no control or format characters, at least one letter."""
+    value = _trimmed_text(raw, field, NAME_MAX_LENGTH, required=True)
+    if _has_format_characters(value):
+        raise InvalidInput(field, "must not contain invisible or bidi control characters")
+    if not any(unicodedata.category(char).startswith("L") for char in value):
+        raise InvalidInput(field, "must contain a letter")
+    return value
 
 
 def _avatar(raw: str) -> str | None:
@@ -137,7 +191,7 @@ def parse_registration(
 ) -> Registration:
     """Validate and normalise a registration request; raise :class:`InvalidInput`."""
     return Registration(
-        email=normalise_email(email),
+        email=new_email(email),
         first_name=_name(first_name, "first_name"),
         last_name=_name(last_name, "last_name"),
         password=check_password(password, password_min_length, password_max_length),

@@ -1,14 +1,18 @@
-"""Server interceptors: the edge where errors become statuses and RPCs are logged.
+"""Server interceptors: the edge where requests are decoded, errors become statuses
+and RPCs are logged.
 
-Both wrap unary-unary handlers only (every UserService method is one); the
-streaming handlers of reflection and health pass through untouched.
+They wrap unary-unary handlers only (every UserService method is one, and
+health's Check); the streaming handlers of reflection and health's Watch pass
+through untouched.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -20,6 +24,7 @@ from app.grpc.errors import INTERNAL_MESSAGE, rich_status_for, status_for
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Awaitable[Any]]
+Deserializer = Callable[[bytes], Any]
 
 logger = structlog.get_logger("app.rpc")
 
@@ -45,9 +50,13 @@ class UnaryServerInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
 
         return grpc.unary_unary_rpc_method_handler(
             around,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=self.wrap_deserializer(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
+
+    def wrap_deserializer(self, deserializer: Deserializer | None) -> Deserializer | None:
+        """The request deserializer of the wrapped handler (by default, the inner one's)."""
+        return deserializer
 
     @abc.abstractmethod
     async def intercept_unary(
@@ -87,12 +96,72 @@ class ErrorInterceptor(UnaryServerInterceptor):
             await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
 
-def call_code(context: Context, failed: bool) -> grpc.StatusCode:
-    """The status the call ends with, as far as the server side can tell."""
+MALFORMED_REQUEST_MESSAGE = "malformed request"
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedRequest:
+    """Handed on in place of a request that could not be decoded.
+
+    ``error`` is the decoder's complaint (never the request's bytes, which may
+    hold a password). Interceptors outside :class:`MalformedRequestInterceptor`
+    must treat requests as opaque: one of them may be this.
+    """
+
+    error: str
+
+
+def _tolerant(deserializer: Deserializer) -> Deserializer:
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception as err:  # protobuf's DecodeError: bad wire format or bad UTF-8
+            return MalformedRequest(f"{type(err).__name__}: {err}")
+
+    return deserialize
+
+
+class MalformedRequestInterceptor(UnaryServerInterceptor):
+    """A request that cannot be decoded answers INVALID_ARGUMENT "malformed request".
+
+    grpc.aio decodes a request before any interceptor runs and answers a
+    decoding failure with UNKNOWN and a traceback of its own. This interceptor
+    swaps in a deserializer that never raises (it hands on a
+    :class:`MalformedRequest`) and turns that into the status, inside the
+    chain. Put it innermost, so the logging, metrics and tracing interceptors
+    around it see the call like any other invalid one.
+    """
+
+    def wrap_deserializer(self, deserializer: Deserializer | None) -> Deserializer | None:
+        return None if deserializer is None else _tolerant(deserializer)
+
+    async def intercept_unary(
+        self, behavior: Behavior, request: Any, context: Context, method: str
+    ) -> Any:
+        if isinstance(request, MalformedRequest):
+            logger.info("malformed request", rpc_method=method, error=request.error)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED_REQUEST_MESSAGE)
+        return await behavior(request, context)
+
+
+def call_code(context: Context, error: BaseException | None) -> grpc.StatusCode:
+    """The status the call ends with, as far as the server side can tell.
+
+    ``error`` is what escaped the handler (None if it returned). A handler
+    cancelled under it ended CANCELLED, or DEADLINE_EXCEEDED when the
+    caller's deadline has passed: grpc.aio cancels the handler in both cases.
+    """
     code = context.code()
     if isinstance(code, grpc.StatusCode):
         return code
-    return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+    if error is None:
+        return grpc.StatusCode.OK
+    if isinstance(error, asyncio.CancelledError):
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            return grpc.StatusCode.DEADLINE_EXCEEDED
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
 
 
 class LoggingInterceptor(UnaryServerInterceptor):
@@ -102,14 +171,14 @@ class LoggingInterceptor(UnaryServerInterceptor):
         self, behavior: Behavior, request: Any, context: Context, method: str
     ) -> Any:
         started = time.perf_counter()
-        failed = False
+        error: BaseException | None = None
         try:
             return await behavior(request, context)
-        except BaseException:
-            failed = True
+        except BaseException as escaped:
+            error = escaped
             raise
         finally:
-            code = call_code(context, failed)
+            code = call_code(context, error)
             log = logger.warning if code in _SERVER_FAULTS else logger.info
             log(
                 "rpc finished",

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from app.domain.clients import Client
+from app.domain.errors import Unauthenticated
 
 SESSION_KEY = "session_id"
 AUTHORIZATION_KEY = "authorization"
@@ -25,15 +26,29 @@ def _text(value: Any) -> str:
 
 
 def session_id_from(metadata: Metadata) -> str | None:
-    """The ``session_id`` entry, else the token of ``authorization: Bearer <id>``."""
-    bearer: str | None = None
+    """The one session id presented: ``session_id: <id>`` or ``authorization: Bearer <id>``.
+
+    None when none is presented (a blank value is none; an ``authorization``
+    of another scheme is a credential that names no session). More than one
+    credential (two ``session_id``, two ``authorization``, or one of each)
+    raises ``Unauthenticated``: which one the caller meant is never guessed.
+    """
+    credentials: list[str | None] = []
     for key, value in metadata or ():
-        text = _text(value)
-        if key == SESSION_KEY and text.strip():
-            return text.strip()
-        if key == AUTHORIZATION_KEY and text[: len(BEARER)].lower() == BEARER:
-            bearer = text[len(BEARER) :].strip() or None
-    return bearer
+        if key not in (SESSION_KEY, AUTHORIZATION_KEY):
+            continue
+        text = _text(value).strip()
+        if not text:
+            continue
+        if key == SESSION_KEY:
+            credentials.append(text)
+        elif text[: len(BEARER)].lower() == BEARER:
+            credentials.append(text[len(BEARER) :].strip() or None)
+        else:
+            credentials.append(None)
+    if len(credentials) > 1:
+        raise Unauthenticated()
+    return credentials[0] if credentials else None
 
 
 def peer_address(peer: str | None) -> str:

@@ -63,7 +63,8 @@ class ServerTracingInterceptor(UnaryServerInterceptor):
     attributes; a call that does not end OK gets status ERROR and its code in
     ``rpc.grpc.status_code``. An exception that escapes the inner interceptors
     is recorded; aborts are not (the domain error is already on the layer span
-    that raised it). Health checks are not traced: probes would drown the rest.
+    that raised it), nor cancellations (the status says CANCELLED). Health
+    checks are not traced: probes would drown the rest.
     """
 
     async def intercept_unary(
@@ -91,18 +92,18 @@ class ServerTracingInterceptor(UnaryServerInterceptor):
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            failed = False
+            error: BaseException | None = None
             try:
                 return await behavior(request, context)
-            except grpc.aio.AbortError:
-                failed = True
+            except (grpc.aio.AbortError, asyncio.CancelledError) as ended:
+                error = ended
                 raise
             except BaseException as err:
-                failed = True
+                error = err
                 span.record_exception(err)
                 raise
             finally:
-                code = call_code(context, failed)
+                code = call_code(context, error)
                 span.set_attribute("rpc.grpc.status_code", code.value[0])
                 if code is not grpc.StatusCode.OK:
                     span.set_status(Status(StatusCode.ERROR, code.name))
@@ -204,10 +205,9 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):
         metrics = self._metrics
 
         async def around(request: Any, context: Context) -> Any:
-            with _Call(metrics, labels, context) as call:
+            with _Call(metrics, labels, context):
                 metrics.received.labels(*labels).inc()
                 response = await behavior(request, context)
-                call.succeeded()
                 metrics.sent.labels(*labels).inc()
                 return response
 
@@ -227,20 +227,18 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):
         if inspect.isasyncgenfunction(behavior):
 
             async def around_generator(request: Any, context: Context) -> Any:
-                with _Call(metrics, labels, context) as call:
+                with _Call(metrics, labels, context):
                     sent = metrics.sent.labels(*labels)
                     async for response in behavior(requests(request), context):
                         sent.inc()
                         yield response
-                    call.succeeded()
 
             return around_generator
 
         async def around(request: Any, context: Context) -> Any:
             # Responses written with ``context.write`` go past this wrapper uncounted.
-            with _Call(metrics, labels, context) as call:
+            with _Call(metrics, labels, context):
                 response = await behavior(requests(request), context)
-                call.succeeded()
                 if response is not None:
                     metrics.sent.labels(*labels).inc()
                 return response
@@ -260,11 +258,7 @@ class _Call:
         self._metrics = metrics
         self._labels = labels
         self._context = context
-        self._failed = True
         self._started = 0.0
-
-    def succeeded(self) -> None:
-        self._failed = False
 
     def __enter__(self) -> _Call:
         self._metrics.started.labels(*self._labels).inc()
@@ -272,13 +266,13 @@ class _Call:
         self._started = time.perf_counter()
         return self
 
-    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+    def __exit__(
+        self, error_type: type[BaseException] | None, error: BaseException | None, *_: object
+    ) -> None:
         metrics, labels = self._metrics, self._labels
         metrics.handling.labels(*labels).observe(time.perf_counter() - self._started)
         metrics.in_flight.labels(*labels).dec()
-        code = call_code(self._context, self._failed)
-        if code is grpc.StatusCode.UNKNOWN and error_type is asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
+        code = call_code(self._context, error)
         metrics.handled.labels(*labels, go_code_name(code)).inc()
 
 

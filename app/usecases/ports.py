@@ -24,16 +24,19 @@ class UserRepository(Protocol):
         """Store a new user and ``registered`` (stated to be about them) atomically.
 
         Either both are durable or neither is. Raises ``EmailTaken`` if the
-        email is already used.
+        email is already used: emails are the same when their
+        ``canonical_email`` forms are, here and in the lookups below.
         """
         ...
 
     async def get_by_id(self, user_id: UUID) -> User | None: ...
 
-    async def get_by_email(self, email: str) -> User | None: ...
+    async def get_by_email(self, email: str) -> User | None:
+        """The user whose email has the canonical form of ``email``."""
+        ...
 
     async def get_with_password_hash(self, email: str) -> tuple[User, str] | None:
-        """The user and their password hash, for login only."""
+        """The user (as ``get_by_email``) and their password hash, for login only."""
         ...
 
     async def update_password_hash(self, user_id: UUID, password_hash: str) -> None: ...
@@ -77,7 +80,7 @@ class LoginThrottle(Protocol):
     """
 
     async def admit(self, account: str | None, client: Client) -> None:
-        """Count a login attempt on ``account`` (a normalised email) from ``client``.
+        """Count a login attempt on ``account`` (a ``canonical_email``) from ``client``.
 
         ``account`` is None when the email was not even valid: the attempt then
         counts against the address only. An attempt counts as a failure until

@@ -25,6 +25,7 @@ from app.domain.users import (
     Registration,
     Role,
     User,
+    canonical_email,
     normalise_email,
     parse_user_id,
 )
@@ -150,7 +151,8 @@ class UserUseCase:
             email = normalise_email(raw_email)
         except InvalidInput as err:
             invalid_email = err
-        await self._admit(email, client)
+        # Every spelling of an address counts against the one account.
+        await self._admit(None if email is None else canonical_email(email), email, client)
         if len(password) > self._password_max_length:
             await self._login_failed(LoginFailure.PASSWORD_TOO_LONG, email=email, user_id=None)
             raise InvalidCredentials()
@@ -167,7 +169,7 @@ class UserUseCase:
         if not await self._passwords.verify(password_hash, password):
             await self._login_failed(LoginFailure.WRONG_PASSWORD, email=email, user_id=user.id)
             raise InvalidCredentials()
-        await self._throttle.succeeded(email, client)
+        await self._throttle.succeeded(canonical_email(email), client)
         if self._passwords.needs_rehash(password_hash):
             await self._users.update_password_hash(user.id, await self._passwords.hash(password))
         session = Session(id=new_session_id(), user=user)
@@ -176,10 +178,10 @@ class UserUseCase:
         )
         return session
 
-    async def _admit(self, email: str | None, client: Client) -> None:
+    async def _admit(self, account: str | None, email: str | None, client: Client) -> None:
         """Pass the login throttle; the first refusal of a block is reported as an event."""
         try:
-            await self._throttle.admit(email, client)
+            await self._throttle.admit(account, client)
         except Throttled as throttled:
             if throttled.first_refusal:
                 await self._report_block(throttled, email, client)

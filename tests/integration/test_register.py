@@ -42,6 +42,10 @@ async def test_register_keeps_an_avatar(stub):
         ({"first_name": "x" * 65}, "first_name"),
         ({"last_name": "bell\x07"}, "last_name"),
         ({"first_name": "nul\x00byte"}, "first_name"),
+        ({"first_name": "Ada\u200b"}, "first_name"),
+        ({"last_name": "\u202eecalevoL"}, "last_name"),
+        ({"last_name": "1234"}, "last_name"),
+        ({"email": "k\u0430te@example.com"}, "email"),
         ({"password": "short"}, "password"),
         ({"password": "p" * 129}, "password"),
         ({"avatar": "a" * 251}, "avatar"),
@@ -68,6 +72,22 @@ async def test_the_same_email_in_another_case_is_already_exists(stub):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await register(stub, email.upper())
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_the_same_email_in_a_compatible_spelling_is_already_exists_and_found(stub):
+    email = unique_email("kate")
+    user = await register(stub, email)
+    fullwidth = "\uff4b" + email[1:].upper()  # a fullwidth k, the rest upper case
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await register(stub, fullwidth)
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    found, session_id = await login(stub, fullwidth)
+    assert found.uuid == user.uuid
+    response = await stub.FindByEmail(
+        pb.FindByEmailRequest(email=fullwidth), metadata=session_metadata(session_id)
+    )
+    assert response.user.uuid == user.uuid
+    assert response.user.email == email
 
 
 async def test_twenty_concurrent_registrations_of_one_email_give_exactly_one_ok(stub):

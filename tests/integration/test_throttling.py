@@ -24,7 +24,7 @@ from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.client import PASSWORD, unique_email
 from tests.conftest import make_settings
-from tests.integration.test_metrics import scrape, value
+from tests.support.metrics import scrape, value
 from tests.support.passwords import CountingHasher
 
 WRONG = "not the right password"

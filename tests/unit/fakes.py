@@ -10,7 +10,7 @@ from app.domain.clients import Client
 from app.domain.errors import EmailTaken, ServerBusy, StoreUnavailable, Throttled
 from app.domain.events import Event
 from app.domain.throttling import LimitedAction
-from app.domain.users import NewUser, User
+from app.domain.users import NewUser, User, canonical_email
 from app.usecases.ports import PublishBatch
 
 
@@ -21,7 +21,8 @@ class FakeUsers:
         self.reads_by_id = 0
 
     async def add(self, new_user: NewUser, registered: Event) -> User:
-        if any(user.email == new_user.email for user, _ in self.rows.values()):
+        taken = canonical_email(new_user.email)
+        if any(canonical_email(user.email) == taken for user, _ in self.rows.values()):
             raise EmailTaken()
         now = datetime.now(UTC)
         user = User(
@@ -49,7 +50,7 @@ class FakeUsers:
 
     async def get_with_password_hash(self, email: str) -> tuple[User, str] | None:
         for user, password_hash in self.rows.values():
-            if user.email == email:
+            if canonical_email(user.email) == canonical_email(email):
                 return user, password_hash
         return None
 

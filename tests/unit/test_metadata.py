@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from app.grpc.metadata import client_from, peer_address
+import pytest
+
+from app.domain.errors import Unauthenticated
+from app.grpc.metadata import client_from, peer_address, session_id_from
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
 
@@ -35,3 +38,38 @@ def test_a_forwarded_value_that_is_not_an_address_keeps_the_peer():
 def test_the_user_agent_is_kept_and_bounded():
     client = client_from([("user-agent", "x" * 1000)], "ipv4:127.0.0.1:1")
     assert client.user_agent == "x" * 256
+
+
+@pytest.mark.parametrize(
+    ("metadata", "session_id"),
+    [
+        ([], None),
+        ([("session_id", " abc ")], "abc"),
+        ([("authorization", "Bearer abc")], "abc"),
+        ([("authorization", "bearer   abc ")], "abc"),
+        ([("authorization", "Basic dXNlcjpwYXNz")], None),
+        ([("authorization", "Bearer ")], None),
+        ([("session_id", ""), ("authorization", "Bearer abc")], "abc"),
+        ([("session_id", "abc"), ("user-agent", "x"), ("x-session_id", "def")], "abc"),
+    ],
+)
+def test_one_credential_names_the_session(metadata, session_id):
+    assert session_id_from(metadata) == session_id
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        [("session_id", "abc"), ("session_id", "def")],
+        [("session_id", "abc"), ("session_id", "abc")],
+        [("authorization", "Bearer abc"), ("authorization", "Bearer def")],
+        [("session_id", "abc"), ("authorization", "Bearer abc")],
+        [("authorization", "Bearer abc"), ("session_id", "bad")],
+        [("session_id", "abc"), ("authorization", "Basic dXNlcjpwYXNz")],
+    ],
+)
+def test_more_than_one_credential_is_unauthenticated_whatever_their_order(metadata):
+    for ordered in (metadata, metadata[::-1]):
+        with pytest.raises(Unauthenticated) as caught:
+            session_id_from(ordered)
+        assert caught.value.public_message == Unauthenticated.message

@@ -8,7 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from app.domain.clients import Client
-from app.domain.errors import InvalidCredentials, PermissionDenied, Unauthenticated
+from app.domain.errors import EmailTaken, InvalidCredentials, PermissionDenied, Unauthenticated
 from app.domain.events import EventType
 from app.domain.users import Registration, Role
 from app.usecases.sessions import SessionUseCase
@@ -107,6 +107,23 @@ async def test_login_opens_a_session_with_its_event(world):
     assert [(event.type, event.user_id) for event in world.sessions.events] == [
         (EventType.USER_LOGGED_IN, user.id)
     ]
+
+
+async def test_an_address_taken_in_another_spelling_is_taken(world):
+    await world.register("kate@example.com")
+    with pytest.raises(EmailTaken):
+        await world.register("\uff4bate@example.com")  # a fullwidth k
+    assert len(world.users.rows) == 1
+
+
+async def test_login_and_lookup_find_an_account_by_any_spelling_counted_as_one(world):
+    user = await world.register("kate@example.com")
+    for spelling in ("KATE@example.com", "\uff4bate@example.com"):
+        session = await world.user_cases.login(spelling, PASSWORD, CLIENT)
+        assert session.user == user
+        assert await world.user_cases.find_by_email(spelling) == user
+    assert {account for account, _ in world.throttle.admitted} == {"kate@example.com"}
+    assert world.throttle.succeeded_for == ["kate@example.com"] * 2
 
 
 async def test_login_rehashes_when_the_parameters_changed(world):

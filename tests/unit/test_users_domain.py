@@ -5,9 +5,19 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.domain.errors import InvalidInput
-from app.domain.users import Role, normalise_email, parse_registration, parse_role, parse_user_id
+from app.domain.users import (
+    Role,
+    canonical_email,
+    new_email,
+    normalise_email,
+    parse_registration,
+    parse_role,
+    parse_user_id,
+)
 
 
 def _registration(**overrides: str):
@@ -90,3 +100,92 @@ def test_an_email_of_254_characters_is_accepted_and_255_refused():
     assert normalise_email(longest) == longest
     with pytest.raises(InvalidInput):
         normalise_email("a" * 64 + "@e" + domain)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ada\u200b",  # zero-width space
+        "A\u200dda",  # zero-width joiner
+        "\u202eadA",  # right-to-left override
+        "\u2067Ada\u2069",  # right-to-left isolate … pop directional isolate
+        "\ufeffAda",  # byte order mark
+        "Ada\u00adLovelace",  # soft hyphen
+        "\U000e0041da",  # tag letter A
+    ],
+)
+def test_names_with_invisible_or_bidi_control_characters_are_refused(name):
+    with pytest.raises(InvalidInput) as caught:
+        _registration(first_name=name)
+    assert caught.value.field == "first_name"
+
+
+@pytest.mark.parametrize("name", ["123", "-", "...", "\u0301\u0301", "\U0001f600", "42 - 7"])
+def test_a_name_needs_a_letter(name):
+    with pytest.raises(InvalidInput) as caught:
+        _registration(last_name=name)
+    assert caught.value.field == "last_name"
+    assert "letter" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["O'Brien", "Jean-Luc", "Jose\u0301", "李", "محمد", "Ада", "X Æ A-12", "d'Artagnan"]
+)
+def test_names_with_letters_marks_and_punctuation_are_accepted(name):
+    assert _registration(first_name=name).first_name == name
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("kate@example.com", "kate@example.com"),
+        ("\uff4bate@example.com", "kate@example.com"),  # fullwidth k
+        ("KATE@EXAMPLE.COM", "kate@example.com"),
+        ("stra\u00dfe@example.com", "strasse@example.com"),  # sharp s folds to ss
+        ("\ufb01n@example.com", "fin@example.com"),  # the fi ligature
+        ("e\u0301@example.com", "\u00e9@example.com"),  # composed, whatever the input
+    ],
+)
+def test_spellings_of_one_address_share_a_canonical_form(spelling, canonical):
+    assert canonical_email(spelling) == canonical
+
+
+@given(st.text())
+def test_the_canonical_form_is_stable(text):
+    assert canonical_email(canonical_email(text)) == canonical_email(text)
+
+
+def test_the_address_is_kept_as_typed_only_lower_cased():
+    assert _registration(email="\uff4bATE@example.com").email == "\uff4bate@example.com"
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "k\u0430te@example.com",  # Cyrillic a among Latin letters
+        "kate@ex\u0430mple.com",  # … in a domain label
+        "\u03bfpen@example.com",  # Greek omicron before Latin letters
+        "ivan.\u0438\u0432\u0430\u043d@example.ru",  # two scripts in one local part
+    ],
+)
+def test_a_new_address_mixing_scripts_in_a_part_is_refused(email):
+    with pytest.raises(InvalidInput) as caught:
+        new_email(email)
+    assert caught.value.field == "email"
+    # Lookups still accept it: such an address may have been registered before the rule.
+    assert normalise_email(email) == email
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "\u0438\u0432\u0430\u043d@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444",
+        "\u5c71\u7530\u305f\u308d\u3046@example.jp",  # Han and Hiragana: Japanese
+        "\u95dc\u3105@example.tw",  # Han and Bopomofo
+        "\ud64d\uae38\ub3d9\u674e@example.kr",  # Hangul and Han: Korean
+        "ivan.petrov-2+tag@example.com",
+        "\u0438\u0432\u0430\u043d@example.com",  # one script per part
+    ],
+)
+def test_a_new_address_in_one_script_per_part_is_accepted(email):
+    assert new_email(email) == email

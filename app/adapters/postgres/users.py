@@ -11,7 +11,7 @@ from app.adapters.postgres.errors import postgres_errors
 from app.adapters.postgres.outbox import insert_event
 from app.domain.errors import EmailTaken
 from app.domain.events import Event
-from app.domain.users import NewUser, Role, User
+from app.domain.users import NewUser, Role, User, canonical_email
 from app.observability.tracing import traced
 
 _COLUMNS = "id, email, first_name, last_name, role, avatar, created_at, updated_at"
@@ -33,6 +33,9 @@ def _user(row: Any) -> User:
 class UserPgRepository:
     """Satisfies ``UserRepository``; email uniqueness is the database's job.
 
+    Emails are compared in their canonical form (``canonical_email``), kept in
+    ``email_canonical`` under a unique index beside the address as typed.
+
     A registration's user row and its ``user.registered`` outbox row are
     written in one transaction.
     """
@@ -48,11 +51,13 @@ class UserPgRepository:
                     row = await connection.fetchrow(
                         f"""
                         INSERT INTO users
-                            (email, first_name, last_name, password_hash, role, avatar)
-                        VALUES ($1, $2, $3, $4, $5, $6)
+                            (email, email_canonical, first_name, last_name, password_hash,
+                             role, avatar)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7)
                         RETURNING {_COLUMNS}
                         """,
                         new_user.email,
+                        canonical_email(new_user.email),
                         new_user.first_name,
                         new_user.last_name,
                         new_user.password_hash,
@@ -74,7 +79,7 @@ class UserPgRepository:
     async def get_by_email(self, email: str) -> User | None:
         with postgres_errors():
             row = await self._pool.fetchrow(
-                f"SELECT {_COLUMNS} FROM users WHERE lower(email) = lower($1)", email
+                f"SELECT {_COLUMNS} FROM users WHERE email_canonical = $1", canonical_email(email)
             )
         return None if row is None else _user(row)
 
@@ -82,8 +87,8 @@ class UserPgRepository:
     async def get_with_password_hash(self, email: str) -> tuple[User, str] | None:
         with postgres_errors():
             row = await self._pool.fetchrow(
-                f"SELECT {_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)",
-                email,
+                f"SELECT {_COLUMNS}, password_hash FROM users WHERE email_canonical = $1",
+                canonical_email(email),
             )
         return None if row is None else (_user(row), row["password_hash"])
 

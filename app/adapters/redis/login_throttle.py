@@ -1,7 +1,7 @@
 """RedisLoginThrottle: login back-off per account and per address, action rates per address.
 
 Logins (after Keycloak's brute-force detection): each key (``account`` = the
-normalised email, ``address`` = the client's IP) holds its failure count and
+canonical email, ``address`` = the client's IP) holds its failure count and
 the time of its last counted attempt. Once the count reaches the scope's free
 failures, the next attempt must wait ``first_wait``, doubled for every further
 failure, at most ``max_wait``; a key untouched for ``forget_after`` expires.
