@@ -223,6 +223,15 @@ async def test_the_account_limit_counts_guesses_from_every_address(application):
         assert codes(answers) == [UNAUTHENTICATED] * 3 + [EXHAUSTED]
 
 
+async def test_every_spelling_of_an_address_counts_against_the_one_account(application):
+    async with instance(STRICT) as service:
+        email, client = await registered(service.stub), address()
+        fullwidth = chr(ord(email[0]) - ord("a") + ord("\uff41")) + email[1:]
+        spellings = [email, email.upper(), fullwidth, email]
+        answers = [await attempt(service.stub, spelt, WRONG, client) for spelt in spellings]
+        assert codes(answers) == [UNAUTHENTICATED] * 3 + [EXHAUSTED]
+
+
 async def test_two_instances_sharing_the_stores_count_together(application):
     async with instance(STRICT) as first, instance(STRICT) as second:
         email, client = await registered(first.stub), address()
