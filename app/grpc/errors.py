@@ -1,9 +1,8 @@
 """The one table from domain error to gRPC status: its code and any details.
 
 Most errors become a code and their public message. Some also carry
-``google.rpc`` details (the richer error model of grpcio-status): a
-:class:`~app.domain.errors.Throttled` error tells the client how long to wait
-in a ``google.rpc.RetryInfo``.
+``google.rpc`` details (the richer error model of grpcio-status): a throttled
+or busy refusal tells the client how long to wait in a ``google.rpc.RetryInfo``.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from app.domain.errors import (
     InvalidCredentials,
     InvalidInput,
     PermissionDenied,
+    RetryLater,
     ServerBusy,
     StoreUnavailable,
     Throttled,
@@ -45,7 +45,7 @@ INTERNAL_MESSAGE = "internal error"
 
 
 def _retry_info(error: DomainError) -> Message:
-    assert isinstance(error, Throttled)
+    assert isinstance(error, RetryLater)
     # Whole milliseconds, rounded up: a client that waits exactly this long is admitted.
     milliseconds = max(math.ceil(error.retry_after_seconds * 1000), 1)
     delay = duration_pb2.Duration(seconds=milliseconds // 1000, nanos=milliseconds % 1000 * 10**6)
@@ -55,6 +55,7 @@ def _retry_info(error: DomainError) -> Message:
 
 DETAILS_BY_ERROR: dict[type[DomainError], Callable[[DomainError], Message]] = {
     Throttled: _retry_info,
+    ServerBusy: _retry_info,
 }
 
 

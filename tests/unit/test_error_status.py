@@ -35,5 +35,14 @@ def test_the_message_says_nothing_about_which_limit_was_hit():
 
 def test_errors_without_details_have_no_rich_status():
     assert rich_status_for(InvalidCredentials()) is None
-    assert rich_status_for(ServerBusy()) is None
+
+
+def test_a_busy_server_asks_for_a_second():
+    status = rich_status_for(ServerBusy())
+    assert status is not None
+    assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    assert status.message == "server busy, try again later"
+    retry = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(retry)
+    assert retry.retry_delay.seconds == 1
     assert status_for(ServerBusy()) is grpc.StatusCode.RESOURCE_EXHAUSTED
