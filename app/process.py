@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from app.config import ConfigError, Settings, load_settings
+from app.memory import return_large_buffers_to_the_os
 from app.observability.logging import configure_logging
 
 logger = structlog.get_logger("app.process")
@@ -42,6 +43,7 @@ def run_process(name: str, serve: Serve) -> int:
         print(f"{name}: {err}", file=sys.stderr)
         return 2
     configure_logging(settings.logging.level, settings.logging.format)
+    return_large_buffers_to_the_os()
     try:
         asyncio.run(_serve_until_signalled(settings, serve))
     except OSError as err:

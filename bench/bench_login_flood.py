@@ -8,6 +8,10 @@ In one run, each configuration on its own service instance:
   most 3x p99 alone. Measured with the default hashing pool (the CPUs less
   one, so the event loop keeps a core) and with one thread per CPU, the
   throttle set out of the way so every login reaches the hasher.
+* **Resident memory** of the service before and after each of 4 rounds of 100
+  concurrent Logins with passwords of almost 1 MiB (sent from a process of
+  their own), with glibc's default and with large buffers returned to the OS
+  (``app/memory.py``, as every process of the service sets it).
 * **Guesses per second** that one client (4 concurrent calls) gets against one
   account for ``BENCH_FLOOD_SECONDS``: throttle out of the way ("before") and
   with the default limits ("after"). A guess counts when its password was
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import multiprocessing
 import os
 import time
@@ -34,8 +39,9 @@ from harness import RUN_ID, bench_settings, percentile, running
 from app.config import ThrottlingSettings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.memory import return_large_buffers_to_the_os
 from app.observability.logging import configure_logging
-from tests.isolation import remove_run_data
+from tests.isolation import isolated_settings, remove_run_data
 
 FLOOD_SECONDS = float(os.environ.get("BENCH_FLOOD_SECONDS", "5"))
 FLOOD_CALLERS = 64
@@ -173,6 +179,82 @@ async def guesses_per_second(throttling: dict[str, Any], tag: str) -> dict[str, 
     return {"codes": dict(codes), "per_second": codes["UNAUTHENTICATED"] / FLOOD_SECONDS}
 
 
+def resident_mib() -> float:
+    """This process's resident memory now (Linux), in MiB."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_process(run_id: str, large_buffers_returned: bool) -> dict[str, Any]:
+    """:func:`memory_after_huge_passwords` in a fresh process (spawned for it), with
+    or without large buffers returned to the OS (as ``app.process`` sets it)."""
+    if large_buffers_returned:
+        assert return_large_buffers_to_the_os()
+    return asyncio.run(memory_after_huge_passwords(run_id, large_buffers_returned))
+
+
+async def measure_memory() -> dict[bool, dict[str, Any]]:
+    """The memory measurement without, then with, large buffers returned."""
+    loop = asyncio.get_running_loop()
+    results = {}
+    for returned in (False, True):
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results[returned] = await loop.run_in_executor(pool, memory_process, RUN_ID, returned)
+    return results
+
+
+async def memory_after_huge_passwords(run_id: str, tag: bool) -> dict[str, Any]:
+    """The service's resident memory before any, and after each of 4 rounds of 100
+    concurrent Logins with passwords of almost 1 MiB (sent from a process of
+    their own, one connection per round)."""
+    configure_logging("ERROR", "console")
+    settings = isolated_settings(
+        "bench",
+        run_id,
+        logging={"level": "ERROR"},
+        throttling=NO_THROTTLE,
+        redis={"key_prefix": f"bench:{run_id}:memory{int(tag)}:"},
+    )
+    codes: collections.Counter[str] = collections.Counter()
+    async with (
+        running(settings) as application,
+        grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel,
+    ):
+        email = await register(pb_grpc.UserServiceStub(channel), f"memory{int(tag)}")
+        length = settings.grpc.max_request_bytes - 1024
+        loop = asyncio.get_running_loop()
+        gc.collect()
+        resident = [resident_mib()]
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for _ in range(4):
+                codes.update(
+                    await loop.run_in_executor(
+                        pool, huge_logins, application.port, email, length, 1, 100
+                    )
+                )
+                gc.collect()
+                resident.append(resident_mib())
+    return {"resident": resident, "codes": dict(codes)}
+
+
+def huge_logins(port: int, email: str, length: int, rounds: int, at_once: int) -> dict[str, int]:
+    """``rounds`` times ``at_once`` concurrent Logins with a ``length``-character password."""
+
+    async def run() -> dict[str, int]:
+        codes: collections.Counter[str] = collections.Counter()
+        options = [("grpc.max_send_message_length", 2 * length)]
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+            stub = pb_grpc.UserServiceStub(channel)
+            request = pb.LoginRequest(email=email, password="x" * length)
+            login = counting(codes, lambda: stub.Login(request))
+            for _ in range(rounds):
+                await asyncio.gather(*(login() for _ in range(at_once)))
+        return dict(codes)
+
+    return asyncio.run(run())
+
+
 def guesses_a_day(policy: ThrottlingSettings) -> int:
     """Guesses one client gets at one account in 24 h under ``policy``, waiting exactly."""
     elapsed, failures = 0.0, 0
@@ -198,6 +280,7 @@ async def main() -> None:
         floods = [await getme_under_flood(None), await getme_under_flood(os.cpu_count() or 1)]
         before = await guesses_per_second(NO_THROTTLE, "before")
         after = await guesses_per_second(DEFAULT_THROTTLE, "after")
+        memory = await measure_memory()
     finally:
         await remove_run_data(settings)
 
@@ -224,6 +307,12 @@ async def main() -> None:
     )
     print(f"guesses/s before / after = {ratio:.0f}x over {FLOOD_SECONDS:.0f} s (the free failures")
     print("  and the first short waits fall inside it; the gap widens as the waits double)")
+    print("-- 4 x 100 concurrent Logins with ~1 MiB passwords: the service's resident memory")
+    for returned, label in ((False, "glibc's default"), (True, "large buffers returned")):
+        found = memory[returned]
+        rounds = " → ".join(f"{mib:.0f}" for mib in found["resident"])
+        growth = found["resident"][-1] - found["resident"][0]
+        print(f"{label:24} {rounds} MiB ({growth:+.0f} MiB), answers {found['codes']}")
     policy = ThrottlingSettings()
     print(
         f"at the default limits, one account takes at most {guesses_a_day(policy)} guesses a day"
