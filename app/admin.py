@@ -70,7 +70,7 @@ async def build_admin_tools(settings: Settings) -> AdminTools:
     pool, redis = await build_clients(settings, telemetry)
     cache_redis = build_cache_redis(settings, redis, telemetry)
     passwords = build_password_hasher(settings)
-    use_cases = build_use_cases(settings, pool, redis, cache_redis, passwords, telemetry.sessions)
+    use_cases = build_use_cases(settings, pool, redis, cache_redis, passwords, telemetry)
     return AdminTools(use_cases.accounts, pool, redis, cache_redis, passwords, telemetry)
 
 

@@ -24,12 +24,13 @@ from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.database import apply_migrations, create_pool, ensure_database
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
-from app.adapters.redis.login_throttle import RedisLoginThrottle
+from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings, server_address
+from app.domain.throttling import LimitedAction
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
     ErrorInterceptor,
@@ -40,13 +41,13 @@ from app.grpc.limits import ConcurrencyLimitInterceptor, ReceiveTimeoutIntercept
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
 from app.grpc.telemetry_interceptors import telemetry_interceptors
+from app.observability.metrics import ThrottleMetrics
 from app.observability.otel import untraced
 from app.observability.outbox_metrics import MeasuredOutbox
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
 from app.usecases.audit import AuditLogProjector
-from app.usecases.ports import SessionMetrics
-from app.usecases.relay import OutboxRelay
+from app.usecases.relay import OutboxRelay, Pruning
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
 
@@ -158,17 +159,23 @@ async def build_clients(settings: Settings, telemetry: Telemetry) -> tuple[async
 
 
 async def build_application(
-    settings: Settings, *, span_exporter: SpanExporter | None = None
+    settings: Settings,
+    *,
+    span_exporter: SpanExporter | None = None,
+    passwords: Argon2PasswordHasher | None = None,
 ) -> Application:
     """Build (but do not start) the whole service from ``settings``.
 
-    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests).
+    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests);
+    ``passwords`` replaces the hasher built from ``settings.passwords`` (tests
+    that count or slow down hashing).
     """
     telemetry = Telemetry(settings, span_exporter)
     pool, redis = await build_clients(settings, telemetry)
     cache_redis = build_cache_redis(settings, redis, telemetry)
-    passwords = build_password_hasher(settings)
-    use_cases = build_use_cases(settings, pool, redis, cache_redis, passwords, telemetry.sessions)
+    passwords = passwords or build_password_hasher(settings)
+    telemetry.watch_hashing(passwords)
+    use_cases = build_use_cases(settings, pool, redis, cache_redis, passwords, telemetry)
     users, sessions = use_cases.users, use_cases.sessions
     health = HealthReporter(
         [
@@ -245,11 +252,13 @@ def build_cache_redis(settings: Settings, redis: Redis, telemetry: Telemetry) ->
 
 
 def build_password_hasher(settings: Settings) -> Argon2PasswordHasher:
+    configured = settings.passwords
     return Argon2PasswordHasher(
-        memory_cost_kib=settings.passwords.memory_cost_kib,
-        time_cost=settings.passwords.time_cost,
-        parallelism=settings.passwords.parallelism,
-        max_workers=settings.passwords.max_workers,
+        memory_cost_kib=configured.memory_cost_kib,
+        time_cost=configured.time_cost,
+        parallelism=configured.parallelism,
+        max_workers=configured.worker_count(),
+        max_waiting=configured.max_waiting,
     )
 
 
@@ -266,7 +275,7 @@ def build_use_cases(
     redis: Redis,
     cache_redis: Redis,
     passwords: Argon2PasswordHasher,
-    metrics: SessionMetrics,
+    telemetry: Telemetry,
 ) -> UseCases:
     """The use cases over the given clients (the service's, or the admin command's)."""
     prefix = settings.redis.key_prefix
@@ -285,7 +294,8 @@ def build_use_cases(
     cache = UserRedisCache(
         cache_redis, key_prefix=prefix, ttl_seconds=settings.cache.user_ttl_seconds
     )
-    throttle = RedisLoginThrottle(redis, key_prefix=prefix)
+    throttle = build_throttle(settings, redis, telemetry)
+    metrics = telemetry.sessions
     return UseCases(
         users=UserUseCase(
             users=user_repository,
@@ -295,6 +305,7 @@ def build_use_cases(
             outbox=OutboxPgRepository(pool),
             throttle=throttle,
             metrics=metrics,
+            password_max_length=settings.passwords.max_length,
         ),
         sessions=SessionUseCase(session_store, user_repository, metrics),
         accounts=AccountUseCase(
@@ -304,7 +315,29 @@ def build_use_cases(
             passwords=passwords,
             throttle=throttle,
             metrics=metrics,
+            password_max_length=settings.passwords.max_length,
         ),
+    )
+
+
+def build_throttle(settings: Settings, redis: Redis, telemetry: Telemetry) -> RedisLoginThrottle:
+    throttling = settings.throttling
+    return RedisLoginThrottle(
+        redis,
+        key_prefix=settings.redis.key_prefix,
+        backoff=LoginBackoff(
+            account_free_failures=throttling.account_free_failures,
+            address_free_failures=throttling.address_free_failures,
+            first_wait_seconds=throttling.first_wait_seconds,
+            max_wait_seconds=throttling.max_wait_seconds,
+            forget_after_seconds=throttling.forget_after_seconds,
+            known_address_seconds=throttling.known_address_seconds,
+        ),
+        actions_per_minute={
+            LimitedAction.REGISTER: throttling.register_per_address_per_minute,
+            LimitedAction.CHANGE_PASSWORD: throttling.change_password_per_address_per_minute,
+        },
+        metrics=ThrottleMetrics(telemetry.registry),
     )
 
 
@@ -322,6 +355,11 @@ def build_relay(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> OutboxR
         ),
         batch_size=events.relay_batch_size,
         poll_interval_seconds=events.relay_poll_interval_seconds,
+        pruning=Pruning(
+            retention_seconds=events.outbox_retention_seconds,
+            interval_seconds=events.outbox_prune_interval_seconds,
+            batch_size=events.outbox_prune_batch_size,
+        ),
     )
 
 
