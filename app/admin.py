@@ -74,7 +74,7 @@ async def build_admin_tools(settings: Settings) -> AdminTools:
     cache_redis = build_cache_redis(settings, redis, telemetry)
     passwords = build_password_hasher(settings)
     use_cases = build_use_cases(
-        settings, pool, redis, cache_redis, passwords, telemetry.sessions, stores=states
+        settings, pool, redis, cache_redis, passwords, telemetry, stores=states
     )
     return AdminTools(use_cases.accounts, pool, redis, cache_redis, passwords, telemetry)
 

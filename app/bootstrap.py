@@ -28,7 +28,7 @@ from app.adapters.postgres.database import apply_migrations, create_pool, ensure
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
 from app.adapters.redis.bounded_client import BoundedRedis
-from app.adapters.redis.login_throttle import RedisLoginThrottle
+from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import RedisStreamPublisher, stream_key
@@ -36,6 +36,7 @@ from app.adapters.redis.user_cache import UserRedisCache
 from app.adapters.store_states import StoreStates
 from app.config import Settings, server_address
 from app.domain.errors import Store
+from app.domain.throttling import LimitedAction
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
     ErrorInterceptor,
@@ -47,23 +48,18 @@ from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
 from app.grpc.store_calls import StoreCallInterceptor
 from app.grpc.telemetry_interceptors import telemetry_interceptors
+from app.observability.metrics import ThrottleMetrics
 from app.observability.otel import untraced
 from app.observability.outbox_metrics import MeasuredOutbox
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
 from app.usecases.audit import AuditLogProjector
-from app.usecases.ports import PasswordHasher, SessionMetrics, StoreAvailability
-from app.usecases.relay import OutboxRelay
+from app.usecases.ports import StoreAvailability
+from app.usecases.relay import OutboxRelay, Pruning
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
 
 logger = structlog.get_logger(__name__)
-
-
-class ClosablePasswordHasher(PasswordHasher, Protocol):
-    """A password hasher the application closes when it stops (its thread pool)."""
-
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -77,7 +73,7 @@ class Application:
     pool: BoundedPool
     redis: Redis
     cache_redis: Redis
-    passwords: ClosablePasswordHasher
+    passwords: Argon2PasswordHasher
     users: UserUseCase
     sessions: SessionUseCase
     accounts: AccountUseCase
@@ -203,22 +199,22 @@ async def build_application(
     settings: Settings,
     *,
     span_exporter: SpanExporter | None = None,
-    passwords: ClosablePasswordHasher | None = None,
+    passwords: Argon2PasswordHasher | None = None,
 ) -> Application:
     """Build (but do not start) the whole service from ``settings``.
 
     ``span_exporter`` replaces the OTLP exporter when tracing is on (tests);
-    ``passwords`` replaces the argon2id hasher (tests not about hashing pass
-    a cheap one).
+    ``passwords`` replaces the hasher built from ``settings.passwords`` (tests
+    that count or slow down hashing).
     """
     telemetry = Telemetry(settings, span_exporter)
     states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
     pool, redis = await build_clients(settings, telemetry, states)
     cache_redis = build_cache_redis(settings, redis, telemetry)
-    if passwords is None:
-        passwords = build_password_hasher(settings)
+    passwords = passwords or build_password_hasher(settings)
+    telemetry.watch_hashing(passwords)
     use_cases = build_use_cases(
-        settings, pool, redis, cache_redis, passwords, telemetry.sessions, stores=states
+        settings, pool, redis, cache_redis, passwords, telemetry, stores=states
     )
     users, sessions = use_cases.users, use_cases.sessions
     probed_stores = {
@@ -304,11 +300,13 @@ def build_cache_redis(settings: Settings, redis: Redis, telemetry: Telemetry) ->
 
 
 def build_password_hasher(settings: Settings) -> Argon2PasswordHasher:
+    configured = settings.passwords
     return Argon2PasswordHasher(
-        memory_cost_kib=settings.passwords.memory_cost_kib,
-        time_cost=settings.passwords.time_cost,
-        parallelism=settings.passwords.parallelism,
-        max_workers=settings.passwords.max_workers,
+        memory_cost_kib=configured.memory_cost_kib,
+        time_cost=configured.time_cost,
+        parallelism=configured.parallelism,
+        max_workers=configured.worker_count(),
+        max_waiting=configured.max_waiting,
     )
 
 
@@ -324,8 +322,8 @@ def build_use_cases(
     pool: BoundedPool,
     redis: Redis,
     cache_redis: Redis,
-    passwords: PasswordHasher,
-    metrics: SessionMetrics,
+    passwords: Argon2PasswordHasher,
+    telemetry: Telemetry,
     *,
     stores: StoreAvailability,
 ) -> UseCases:
@@ -346,7 +344,8 @@ def build_use_cases(
     cache = UserRedisCache(
         cache_redis, key_prefix=prefix, ttl_seconds=settings.cache.user_ttl_seconds
     )
-    throttle = RedisLoginThrottle(redis, key_prefix=prefix)
+    throttle = build_throttle(settings, redis, telemetry)
+    metrics = telemetry.sessions
     return UseCases(
         users=UserUseCase(
             users=user_repository,
@@ -356,6 +355,7 @@ def build_use_cases(
             outbox=OutboxPgRepository(pool),
             throttle=throttle,
             metrics=metrics,
+            password_max_length=settings.passwords.max_length,
             stores=stores,
         ),
         sessions=SessionUseCase(session_store, user_repository, metrics),
@@ -366,7 +366,29 @@ def build_use_cases(
             passwords=passwords,
             throttle=throttle,
             metrics=metrics,
+            password_max_length=settings.passwords.max_length,
         ),
+    )
+
+
+def build_throttle(settings: Settings, redis: Redis, telemetry: Telemetry) -> RedisLoginThrottle:
+    throttling = settings.throttling
+    return RedisLoginThrottle(
+        redis,
+        key_prefix=settings.redis.key_prefix,
+        backoff=LoginBackoff(
+            account_free_failures=throttling.account_free_failures,
+            address_free_failures=throttling.address_free_failures,
+            first_wait_seconds=throttling.first_wait_seconds,
+            max_wait_seconds=throttling.max_wait_seconds,
+            forget_after_seconds=throttling.forget_after_seconds,
+            known_address_seconds=throttling.known_address_seconds,
+        ),
+        actions_per_minute={
+            LimitedAction.REGISTER: throttling.register_per_address_per_minute,
+            LimitedAction.CHANGE_PASSWORD: throttling.change_password_per_address_per_minute,
+        },
+        metrics=ThrottleMetrics(telemetry.registry),
     )
 
 
@@ -384,6 +406,11 @@ def build_relay(settings: Settings, pool: BoundedPool, redis: Redis) -> OutboxRe
         ),
         batch_size=events.relay_batch_size,
         poll_interval_seconds=events.relay_poll_interval_seconds,
+        pruning=Pruning(
+            retention_seconds=events.outbox_retention_seconds,
+            interval_seconds=events.outbox_prune_interval_seconds,
+            batch_size=events.outbox_prune_batch_size,
+        ),
     )
 
 

@@ -253,9 +253,25 @@ class PasswordSettings(_Section):
     memory_cost_kib: int = Field(19 * 1024, ge=19 * 1024)
     time_cost: int = Field(2, ge=2)
     parallelism: int = Field(1, ge=1)
-    max_workers: int = Field(2, ge=1)
+    # Unset: one thread fewer than the usable CPUs (at least one), so the event loop keeps a core.
+    max_workers: int | None = Field(None, ge=1)
+    # Hashes waiting for a thread; past this, calls fail fast with RESOURCE_EXHAUSTED.
+    max_waiting: int = Field(128, ge=0)
     min_length: int = Field(8, ge=8)
     max_length: int = Field(128, ge=8, le=1024)
+
+    def worker_count(self) -> int:
+        """The hashing threads: ``max_workers``, else the CPUs less one (at least one)."""
+        if self.max_workers is not None:
+            return self.max_workers
+        return max(usable_cpus() - 1, 1)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class LoggingSettings(_Section):
@@ -303,6 +319,38 @@ class EventsSettings(_Section):
     relay_enabled: bool = True
     relay_batch_size: int = Field(100, ge=1)
     relay_poll_interval_seconds: float = Field(0.5, gt=0)
+    # Published outbox rows older than this are deleted by the relay, in bounded batches.
+    outbox_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
+    outbox_prune_interval_seconds: float = Field(60.0, gt=0)
+    outbox_prune_batch_size: int = Field(1000, ge=1)
+
+
+class ThrottlingSettings(_Section):
+    """Login back-off per account and per client address; per-address rates of costly calls.
+
+    After ``*_free_failures`` failed logins, each further attempt must wait
+    ``first_wait_seconds``, doubled for every failure, at most ``max_wait_seconds``;
+    a counter untouched for ``forget_after_seconds`` is forgotten.
+    """
+
+    account_free_failures: int = Field(5, ge=1)
+    address_free_failures: int = Field(100, ge=1)
+    first_wait_seconds: float = Field(1.0, gt=0)
+    max_wait_seconds: float = Field(900.0, gt=0)
+    forget_after_seconds: float = Field(12 * 3600.0, gt=0)
+    register_per_address_per_minute: int = Field(60, ge=1)
+    change_password_per_address_per_minute: int = Field(60, ge=1)
+    # An address an account logged in from is exempt from that account's wait
+    # for this long (0: never), so guessing from elsewhere cannot keep the owner out.
+    known_address_seconds: float = Field(30 * 24 * 3600.0, ge=0)
+
+    @model_validator(mode="after")
+    def _waits_are_ordered(self) -> ThrottlingSettings:
+        if self.first_wait_seconds > self.max_wait_seconds:
+            raise ValueError("first_wait_seconds must not exceed max_wait_seconds")
+        if self.max_wait_seconds >= self.forget_after_seconds:
+            raise ValueError("forget_after_seconds must exceed max_wait_seconds")
+        return self
 
 
 class Settings(BaseSettings):
@@ -326,6 +374,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     tracing: TracingSettings = TracingSettings()
     events: EventsSettings = EventsSettings()
+    throttling: ThrottlingSettings = ThrottlingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from app.config import ConfigError, Settings, load_settings
+from app.memory import return_large_buffers_to_the_os
 from app.observability.logging import configure_logging
 from app.observability.otel import shutdown_process_telemetry
 from app.observability.trace_export import TracingConfigError
@@ -65,6 +66,7 @@ def run_process(name: str, serve: Serve, check: Callable[[Settings], None] | Non
     settings = settings_with_logging(name, check)
     if settings is None:
         return BAD_SETTING
+    return_large_buffers_to_the_os()
     try:
         asyncio.run(_serve_until_signalled(settings, serve))
     except TracingConfigError as err:

@@ -25,6 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -62,7 +63,8 @@ class DroppingExporter(SpanExporter):
 
 async def paths(stub: pb_grpc.UserServiceStub) -> dict[str, Callable[[], Awaitable[object]]]:
     """The read paths, for a user registered and logged in through ``stub``."""
-    email = f"bench-tracing-{id(stub)}@example.com"
+    # A fresh address per configuration: id(stub) can repeat once a stub is freed.
+    email = f"bench-tracing-{uuid.uuid4().hex[:12]}@example.com"
     password = "benchmark password"
     registered = await stub.Register(
         pb.RegisterRequest(email=email, first_name="B", last_name="T", password=password)

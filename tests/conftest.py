@@ -41,6 +41,13 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
         **{
             "logging": {"format": "json", "level": "INFO"},
             "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
+            # Every test calls from 127.0.0.1: per-address limits sized for the whole
+            # suite; the throttling tests pass their own section.
+            "throttling": {
+                "address_free_failures": 1_000_000,
+                "register_per_address_per_minute": 1_000_000,
+                "change_password_per_address_per_minute": 1_000_000,
+            },
             **sections,
         },
     )

@@ -81,7 +81,15 @@ class LastAdmin(DomainError):
     message = "the last active admin cannot be demoted or disabled"
 
 
-class Throttled(DomainError):
+class RetryLater(DomainError):
+    """A refusal that tells the client how long to wait: ``retry_after_seconds``."""
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__()
+        self.retry_after_seconds = retry_after_seconds
+
+
+class Throttled(RetryLater):
     """Too many attempts from this account or address; retry after ``retry_after_seconds``.
 
     The message is the same whichever limit was hit, so it says nothing about
@@ -90,9 +98,30 @@ class Throttled(DomainError):
 
     message = "too many attempts, try again later"
 
-    def __init__(self, retry_after_seconds: float) -> None:
-        super().__init__()
-        self.retry_after_seconds = retry_after_seconds
+    def __init__(
+        self,
+        retry_after_seconds: float,
+        *,
+        action: str = "",
+        scope: str = "",
+        first_refusal: bool = False,
+    ) -> None:
+        super().__init__(retry_after_seconds)
+        # For metrics and events only, never for the client: which limit was hit
+        # (``account`` or ``address``) on which action, and whether this is the
+        # first refusal of the current block (so a block is reported once).
+        self.action = action
+        self.scope = scope
+        self.first_refusal = first_refusal
+
+
+class ServerBusy(RetryLater):
+    """Too much costly work (password hashing) is queued already; retry shortly."""
+
+    message = "server busy, try again later"
+
+    def __init__(self, retry_after_seconds: float = 1.0) -> None:
+        super().__init__(retry_after_seconds)
 
 
 class StoreUnavailable(DomainError):

@@ -31,6 +31,7 @@ class EventType(enum.StrEnum):
     USER_DISABLED = "user.disabled"
     USER_ENABLED = "user.enabled"
     SESSION_REVOKED = "session.revoked"
+    USER_LOGIN_THROTTLED = "user.login_throttled"
 
 
 class LoginFailure(enum.StrEnum):
@@ -40,6 +41,7 @@ class LoginFailure(enum.StrEnum):
     UNKNOWN_EMAIL = "unknown_email"
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a reason, not a password)
     DISABLED = "disabled"
+    PASSWORD_TOO_LONG = "password_too_long"  # noqa: S105 (refused without hashing)
 
 
 def _frozen(data: Mapping[str, str]) -> Mapping[str, str]:
@@ -133,3 +135,26 @@ def session_revoked(reason: SessionEndReason, traceparent: str | None) -> Event:
     ``data`` = ``reason`` and the session's ``handle`` (never its id).
     """
     return _event(EventType.SESSION_REVOKED, None, {"reason": reason.value}, traceparent)
+
+
+def user_login_throttled(
+    *,
+    scope: str,
+    email: str | None,
+    address: str,
+    user_id: UUID | None,
+    retry_after_seconds: float,
+    traceparent: str | None,
+) -> Event:
+    """Logins on an account (``scope`` ``account``) or from an address were blocked.
+
+    Made once per block, at its first refused attempt, not for every refusal.
+    """
+    data = {
+        "scope": scope,
+        "address": address,
+        "retry_after_seconds": f"{retry_after_seconds:.3f}",
+    }
+    if email is not None:
+        data["email"] = email
+    return _event(EventType.USER_LOGIN_THROTTLED, user_id, data, traceparent)

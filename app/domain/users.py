@@ -16,6 +16,8 @@ from app.domain.errors import InvalidInput
 EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 64
 AVATAR_MAX_LENGTH = 250
+# The default longest password (``passwords.max_length``); a longer one is never right.
+PASSWORD_MAX_LENGTH = 128
 
 
 class Role(enum.StrEnum):
@@ -220,7 +222,7 @@ def parse_registration(
     role: str,
     avatar: str,
     password_min_length: int = 8,
-    password_max_length: int = 128,
+    password_max_length: int = PASSWORD_MAX_LENGTH,
 ) -> Registration:
     """Validate and normalise a registration request; raise :class:`InvalidInput`."""
     return Registration(

@@ -1,8 +1,19 @@
-"""The one table from domain error to gRPC status code."""
+"""The one table from domain error to gRPC status: its code and any details.
+
+Most errors become a code and their public message. Some also carry
+``google.rpc`` details (the richer error model of grpcio-status): a throttled
+or busy refusal tells the client how long to wait in a ``google.rpc.RetryInfo``.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
 
 from app.domain.errors import (
     DomainError,
@@ -11,6 +22,8 @@ from app.domain.errors import (
     InvalidInput,
     LastAdmin,
     PermissionDenied,
+    RetryLater,
+    ServerBusy,
     SessionNotFound,
     StoreUnavailable,
     Throttled,
@@ -29,11 +42,27 @@ STATUS_BY_ERROR: dict[type[DomainError], grpc.StatusCode] = {
     LastAdmin: grpc.StatusCode.FAILED_PRECONDITION,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
     Throttled: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ServerBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 INTERNAL_MESSAGE = "internal error"
 # RESOURCE_EXHAUSTED from the edge's own limits (a method at its concurrency limit).
 BUSY_MESSAGE = "server busy, try again later"
+
+
+def _retry_info(error: DomainError) -> Message:
+    assert isinstance(error, RetryLater)
+    # Whole milliseconds, rounded up: a client that waits exactly this long is admitted.
+    milliseconds = max(math.ceil(error.retry_after_seconds * 1000), 1)
+    delay = duration_pb2.Duration(seconds=milliseconds // 1000, nanos=milliseconds % 1000 * 10**6)
+    retry_info: Message = error_details_pb2.RetryInfo(retry_delay=delay)
+    return retry_info
+
+
+DETAILS_BY_ERROR: dict[type[DomainError], Callable[[DomainError], Message]] = {
+    Throttled: _retry_info,
+    ServerBusy: _retry_info,
+}
 
 
 def status_for(error: DomainError) -> grpc.StatusCode:
@@ -43,3 +72,15 @@ def status_for(error: DomainError) -> grpc.StatusCode:
         if code is not None:
             return code
     return grpc.StatusCode.INTERNAL
+
+
+def rich_status_for(error: DomainError) -> status_pb2.Status | None:
+    """The ``google.rpc.Status`` of an error that carries details; None for the others."""
+    detail = DETAILS_BY_ERROR.get(type(error))
+    if detail is None:
+        return None
+    packed = any_pb2.Any()
+    packed.Pack(detail(error))
+    return status_pb2.Status(
+        code=status_for(error).value[0], message=error.public_message, details=[packed]
+    )

@@ -17,9 +17,10 @@ from typing import Any
 
 import grpc
 import structlog
+from grpc_status import rpc_status
 
 from app.domain.errors import DomainError
-from app.grpc.errors import INTERNAL_MESSAGE, status_for
+from app.grpc.errors import INTERNAL_MESSAGE, rich_status_for, status_for
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Awaitable[Any]]
@@ -71,6 +72,9 @@ class UnaryServerInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
 class ErrorInterceptor(UnaryServerInterceptor):
     """Domain errors become their status; anything else becomes a generic INTERNAL.
 
+    An error with details (``RetryInfo`` of a throttled call) is sent as a
+    ``google.rpc.Status`` in the ``grpc-status-details-bin`` trailer.
+
     The unexpected error itself, with its traceback and the trace id, goes to the
     log only: a client never sees internals.
     """
@@ -83,6 +87,9 @@ class ErrorInterceptor(UnaryServerInterceptor):
         except grpc.aio.AbortError:
             raise
         except DomainError as err:
+            rich = rich_status_for(err)
+            if rich is not None:
+                await context.abort_with_status(rpc_status.to_status(rich))
             await context.abort(status_for(err), err.public_message)
         except Exception:
             logger.exception("unexpected error", method=method)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIServer
 
 import asyncpg
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -100,6 +100,48 @@ class PoolCollector(Collector):
         yield GaugeMetricFamily("pg_pool_max_size", "The pool's maximum size")
 
 
+class HashingQueue(Protocol):
+    """What the password hasher tells about its queue."""
+
+    capacity: int
+    in_flight: int
+    refused: int
+
+
+class HashingCollector(Collector):
+    """The password hashing queue, read at scrape time: in flight, capacity, refusals."""
+
+    def __init__(self, queue: HashingQueue) -> None:
+        self._queue = queue
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families(0, 0, 0)
+
+    def collect(self) -> Iterable[Metric]:
+        queue = self._queue
+        return self._families(queue.in_flight, queue.capacity, queue.refused)
+
+    @staticmethod
+    def _families(in_flight: int, capacity: int, refused: int) -> list[Metric]:
+        return [
+            GaugeMetricFamily(
+                "password_hashing_in_flight",
+                "Password hashes running or waiting for a thread",
+                value=in_flight,
+            ),
+            GaugeMetricFamily(
+                "password_hashing_capacity",
+                "Hashes that may run or wait at once; past it calls are refused",
+                value=capacity,
+            ),
+            CounterMetricFamily(
+                "password_hashing_refused",
+                "Calls refused with RESOURCE_EXHAUSTED because the hashing queue was full",
+                value=refused,
+            ),
+        ]
+
+
 class QueryMetrics:
     """PostgreSQL statement latency by operation, fed by asyncpg's query logger."""
 
@@ -126,3 +168,26 @@ class QueryMetrics:
 
 
 _OPERATIONS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT"})
+
+
+class ThrottleMetrics:
+    """Refused attempts by action (login, register…) and scope (account, address).
+
+    Without a registry (metrics off) the counter exists but is exported nowhere.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self._refused = Counter(
+            "throttled_attempts",
+            "Attempts refused by the throttle, by action and by the limit that refused them",
+            ["action", "scope"],
+            registry=registry,
+        )
+
+    def initialize(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Export zeros for these (action, scope) pairs before their first refusal."""
+        for action, scope in pairs:
+            self._refused.labels(action, scope)
+
+    def refused(self, action: str, scope: str) -> None:
+        self._refused.labels(action, scope).inc()

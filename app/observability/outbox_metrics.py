@@ -41,3 +41,6 @@ class MeasuredOutbox:
             self._counted_at = now
             BACKLOG.set(await self._outbox.unpublished_count())
         return published
+
+    async def prune_published(self, older_than_seconds: float, limit: int) -> int:
+        return await self._outbox.prune_published(older_than_seconds, limit)

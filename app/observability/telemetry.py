@@ -16,7 +16,14 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from app.config import Settings
-from app.observability.metrics import MetricsEndpoint, PoolCollector, QueryMetrics, new_registry
+from app.observability.metrics import (
+    HashingCollector,
+    HashingQueue,
+    MetricsEndpoint,
+    PoolCollector,
+    QueryMetrics,
+    new_registry,
+)
 from app.observability.otel import Tracing, otel_metrics_registry, start_tracing
 from app.observability.redis_metrics import RedisWireMetrics
 from app.observability.session_metrics import NoSessionMetrics, PrometheusSessionMetrics
@@ -55,6 +62,11 @@ class Telemetry:
         """Export the pool's size, connections in use and ``waiting()`` callers."""
         if self.registry is not None:
             self.registry.register(PoolCollector(pool, waiting))
+
+    def watch_hashing(self, queue: HashingQueue) -> None:
+        """Export the password hashing queue: in flight, capacity, refusals."""
+        if self.registry is not None:
+            self.registry.register(HashingCollector(queue))
 
     def instrument_redis(self, client: Redis, name: str = "main") -> None:
         """Count the client's wire traffic and trace its commands, as configured.

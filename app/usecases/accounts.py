@@ -10,7 +10,9 @@ from app.domain import events
 from app.domain.clients import Client
 from app.domain.errors import PermissionDenied, StoreUnavailable, WrongPassword
 from app.domain.sessions import SessionEndReason
+from app.domain.throttling import LimitedAction
 from app.domain.users import (
+    PASSWORD_MAX_LENGTH,
     NewUser,
     Principal,
     Registration,
@@ -52,6 +54,8 @@ class AccountUseCase:
         passwords: PasswordHasher,
         throttle: LoginThrottle,
         metrics: SessionMetrics,
+        *,
+        password_max_length: int = PASSWORD_MAX_LENGTH,
     ) -> None:
         self._users = users
         self._cache = cache
@@ -59,6 +63,7 @@ class AccountUseCase:
         self._passwords = passwords
         self._throttle = throttle
         self._metrics = metrics
+        self._password_max_length = password_max_length
 
     @traced
     async def change_password(
@@ -66,10 +71,19 @@ class AccountUseCase:
     ) -> int:
         """Check ``current`` (throttled as a login), store ``new`` (already checked against
         the password rules), and end every other session of the caller; how many ended.
+
+        As at login: a full hashing queue refuses at once (``ServerBusy``), the
+        client's address has a rate (``Throttled``), the account's back-off
+        applies, and a ``current`` longer than any valid password is refused
+        without hashing.
         """
+        self._passwords.check_capacity()
+        await self._throttle.admit_action(LimitedAction.CHANGE_PASSWORD, client)
         email = caller.user.email
         account = canonical_email(email)  # the throttle's key, as at login
         await self._throttle.admit(account, client)
+        if len(current) > self._password_max_length:
+            raise WrongPassword()
         found = await self._users.get_with_password_hash(email)
         if found is None or not await self._passwords.verify(found[1], current):
             raise WrongPassword()

@@ -17,6 +17,7 @@ from app.domain.clients import Client
 from app.domain.errors import Store
 from app.domain.events import Event
 from app.domain.sessions import SessionEndReason, SessionRecord
+from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, Principal, Role, User, UserStatus
 
 
@@ -186,21 +187,37 @@ class SessionStore(Protocol):
 
 
 class LoginThrottle(Protocol):
-    """Limits password guessing per account and per client address (Redis).
+    """Limits password guessing per account and per client address, and costly
+    calls (Register, ChangePassword) per client address (Redis).
 
     ``admit`` counts the attempt and decides in one atomic step, *before* any
-    password is hashed, so parallel guesses cannot slip past the limit.
+    password is hashed, so parallel guesses cannot slip past the limit. Every
+    refusal raises ``Throttled`` with the seconds to wait.
     """
 
-    async def admit(self, account: str, client: Client) -> None:
-        """Count an attempt on ``account`` (a ``canonical_email``) from ``client``.
+    async def admit(self, account: str | None, client: Client) -> None:
+        """Count a login attempt on ``account`` (a ``canonical_email``) from ``client``.
 
-        Raises ``Throttled`` (with the seconds to wait) when either is over its limit.
+        ``account`` is None when the email was not even valid: the attempt then
+        counts against the address only. An attempt counts as a failure until
+        :meth:`succeeded` says otherwise. Raises ``Throttled`` when the account
+        or the address must wait; a refused attempt is not counted.
         """
         ...
 
     async def succeeded(self, account: str, client: Client) -> None:
-        """The attempt proved the password: forget the account's failures."""
+        """The attempt proved the password: forget the account's failures.
+
+        The address keeps its other failures (one good password must not wipe
+        an attacker's record); only this attempt stops counting against it.
+        """
+        ...
+
+    async def admit_action(self, action: LimitedAction, client: Client) -> None:
+        """Count one ``action`` (a Register, a ChangePassword) from ``client``'s address.
+
+        Raises ``Throttled`` past the action's configured rate per address.
+        """
         ...
 
 
@@ -247,6 +264,14 @@ class PasswordHasher(Protocol):
 
     def needs_rehash(self, password_hash: str) -> bool: ...
 
+    def check_capacity(self) -> None:
+        """Raise ``ServerBusy`` at once if a hash asked for now would be refused.
+
+        A cheap check before any other work of a call that will hash, so a
+        refusal under a flood costs next to nothing.
+        """
+        ...
+
 
 class EventOutbox(Protocol):
     """Events waiting, durably, to be published (events that change no other state)."""
@@ -266,7 +291,16 @@ class OutboxBatches(Protocol):
         The events are marked published only if ``publish`` returns; if it
         raises, they stay unpublished for the next attempt. Claims are
         exclusive across processes, and a user's events are never handed out
-        before that user's earlier ones are published. Returns the count.
+        before that user's earlier ones are published (or earlier in the same
+        batch): a user's backlog goes out in order, a full batch at a time.
+        Returns the count.
+        """
+        ...
+
+    async def prune_published(self, older_than_seconds: float, limit: int) -> int:
+        """Delete up to ``limit`` events published more than ``older_than_seconds`` ago.
+
+        Returns how many were deleted; unpublished events are never deleted.
         """
         ...
 

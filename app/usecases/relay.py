@@ -4,12 +4,15 @@ It lives with the use cases because it is orchestration over two ports (the
 outbox, the publisher) with no I/O of its own; the same loop runs inside the
 service (``events.relay_enabled``) and as its own process (``make relay``).
 Several relays may run at once: the outbox hands each batch to one of them.
+Every relay also prunes published events past their retention, a bounded
+batch at a time, so the outbox does not grow for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
 import structlog
 
@@ -19,6 +22,16 @@ from app.usecases.ports import EventPublisher, OutboxBatches
 logger = structlog.get_logger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pruning:
+    """Delete events published more than ``retention_seconds`` ago, ``batch_size``
+    at a time, every ``interval_seconds`` (at once again after a full batch)."""
+
+    retention_seconds: float
+    interval_seconds: float
+    batch_size: int
 
 
 class OutboxRelay:
@@ -31,16 +44,31 @@ class OutboxRelay:
         *,
         batch_size: int,
         poll_interval_seconds: float,
+        pruning: Pruning | None = None,
     ) -> None:
         self._outbox = outbox
         self._publisher = publisher
         self._batch_size = batch_size
         self._poll_interval = poll_interval_seconds
+        self._pruning = pruning
+        self._next_prune = 0.0
         self._stopping = asyncio.Event()
 
     async def relay_once(self) -> int:
         """Publish one batch; the number of events published (0 when none wait)."""
         return await self._outbox.publish_next(self._batch_size, self._publisher.publish)
+
+    async def prune_if_due(self) -> int:
+        """Prune one batch if the interval has passed; the number of events deleted."""
+        pruning, now = self._pruning, asyncio.get_running_loop().time()
+        if pruning is None or now < self._next_prune:
+            return 0
+        deleted = await self._outbox.prune_published(pruning.retention_seconds, pruning.batch_size)
+        full = deleted >= pruning.batch_size
+        self._next_prune = now if full else now + pruning.interval_seconds
+        if deleted:
+            logger.info("outbox pruned", deleted=deleted)
+        return deleted
 
     async def run(self) -> None:
         """Relay until :meth:`stop`: full batches back to back, then poll.
@@ -54,6 +82,7 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 published = await self.relay_once()
+                await self.prune_if_due()
                 failures = 0
             except StoreUnavailable as err:
                 failures += 1

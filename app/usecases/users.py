@@ -19,7 +19,9 @@ from app.domain.errors import (
 )
 from app.domain.events import LoginFailure
 from app.domain.sessions import Session, SessionEndReason, new_session_id
+from app.domain.throttling import LimitedAction, ThrottleScope
 from app.domain.users import (
+    PASSWORD_MAX_LENGTH,
     NewUser,
     Principal,
     Registration,
@@ -59,6 +61,7 @@ class UserUseCase:
         throttle: LoginThrottle,
         metrics: SessionMetrics,
         *,
+        password_max_length: int = PASSWORD_MAX_LENGTH,
         stores: StoreAvailability,
     ) -> None:
         self._users = users
@@ -68,6 +71,7 @@ class UserUseCase:
         self._outbox = outbox
         self._throttle = throttle
         self._metrics = metrics
+        self._password_max_length = password_max_length
         self._stores = stores
 
     @traced
@@ -77,12 +81,17 @@ class UserUseCase:
         """Create a user. Only an admin may create an admin or a service caller.
 
         Raises ``PermissionDenied`` for that, ``EmailTaken`` when the address is
-        in use, whatever its case. The user and their ``user.registered`` event
-        are stored together.
+        in use, whatever its case, ``ServerBusy`` when the hashing queue is full
+        and ``Throttled`` (before hashing) past the client address's rate. The
+        rate is kept in Redis; Register needs only PostgreSQL, so while Redis
+        does not answer the rate goes unchecked (logged) rather than refusing.
+        The user and their ``user.registered`` event are stored together.
         """
         if registration.role is not Role.USER and (caller is None or caller.role is not Role.ADMIN):
             raise PermissionDenied(f"only an admin may register a {registration.role.value}")
+        self._passwords.check_capacity()
         self._require(Store.POSTGRESQL)
+        await self._admit_registration(client)
         password_hash = await self._passwords.hash(registration.password)
         return await self._users.add(
             NewUser(
@@ -97,6 +106,17 @@ class UserUseCase:
                 registration.email, registration.role.value, current_traceparent()
             ),
         )
+
+    async def _admit_registration(self, client: Client) -> None:
+        if self._stores.known_down(Store.REDIS):
+            return  # unchecked, as below, without waiting for a store known down
+        try:
+            await self._throttle.admit_action(LimitedAction.REGISTER, client)
+        except StoreUnavailable as err:
+            logger.warning(
+                "registration rate not checked, its store is unavailable",
+                error=repr(err.__cause__),
+            )
 
     @traced
     async def find_by_email(self, raw_email: str, caller: Principal) -> User:
@@ -138,31 +158,38 @@ class UserUseCase:
     async def login(self, raw_email: str, password: str, client: Client) -> Session:
         """Check the credentials and open a session.
 
-        Unknown email, wrong password and a disabled account all raise
-        ``InvalidCredentials`` after about the same time: an unknown email is
-        verified against a dummy hash, a disabled account's password is checked
-        as usual. The session and its ``user.logged_in`` event are stored
-        together; a failure is recorded as ``user.login_failed`` (through the
-        outbox, as it changes no other state) before ``InvalidCredentials``.
-        While Redis is known to be down no session can be made: the call fails
-        fast with ``StoreUnavailable``, before any hashing.
+        A server with its hashing queue full refuses at once (``ServerBusy``).
+        Every attempt then passes the throttle (``Throttled``: no hash runs);
+        an invalid email counts against the client's address only. A password
+        longer than any valid one is refused without hashing. Unknown email,
+        wrong password and a disabled account all raise ``InvalidCredentials``
+        after about the same time: an unknown email is verified against a dummy
+        hash, a disabled account's password is checked as usual. The session
+        and its ``user.logged_in`` event are stored together; a failure is
+        recorded as ``user.login_failed`` (through the outbox, as it changes no
+        other state) before ``InvalidCredentials`` is raised. While Redis is
+        known to be down no session can be made: the call fails fast with
+        ``StoreUnavailable``, before any hashing.
         """
+        self._passwords.check_capacity()
         self._require(Store.REDIS)
+        email: str | None = None
+        invalid_email: InvalidInput | None = None
         try:
             email = normalise_email(raw_email)
         except InvalidInput as err:
+            invalid_email = err
+        # Every spelling of an address counts against the one account.
+        await self._admit(None if email is None else canonical_email(email), email, client)
+        if len(password) > self._password_max_length:
+            await self._login_failed(LoginFailure.PASSWORD_TOO_LONG, email=email, user_id=None)
+            raise InvalidCredentials()
+        if email is None:
             await self._passwords.verify_dummy(password)
             await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
-            raise InvalidCredentials() from err
-        # Every spelling of an address counts against the one account.
-        account = canonical_email(email)
-        try:
-            await self._throttle.admit(account, client)
-        except Throttled:
-            self._metrics.login(LoginOutcome.THROTTLED)
-            raise
+            raise InvalidCredentials() from invalid_email
         principal = await self._checked(email, password)
-        await self._throttle.succeeded(account, client)
+        await self._throttle.succeeded(canonical_email(email), client)
         return await self._open_session(principal, client)
 
     async def _checked(self, email: str, password: str) -> Principal:
@@ -208,6 +235,35 @@ class UserUseCase:
         """Fail fast, without spending a hash on it, a call whose store is known down."""
         if self._stores.known_down(store):
             raise StoreUnavailable(store, "known down")
+
+    async def _admit(self, account: str | None, email: str | None, client: Client) -> None:
+        """Pass the login throttle; the first refusal of a block is reported as an event."""
+        try:
+            await self._throttle.admit(account, client)
+        except Throttled as throttled:
+            self._metrics.login(LoginOutcome.THROTTLED)
+            if throttled.first_refusal:
+                await self._report_block(throttled, email, client)
+            raise
+
+    async def _report_block(self, throttled: Throttled, email: str | None, client: Client) -> None:
+        # The client's answer is the throttle's whatever happens here: a store
+        # that fails now costs the event (logged), not the RetryInfo.
+        account = throttled.scope == ThrottleScope.ACCOUNT
+        try:
+            user = await self._users.get_by_email(email) if account and email else None
+            await self._outbox.add(
+                events.user_login_throttled(
+                    scope=throttled.scope,
+                    email=email if account else None,
+                    address=client.address,
+                    user_id=None if user is None else user.id,
+                    retry_after_seconds=throttled.retry_after_seconds,
+                    traceparent=current_traceparent(),
+                )
+            )
+        except StoreUnavailable as err:
+            logger.warning("login throttled event not recorded", error=repr(err.__cause__))
 
     async def _login_failed(
         self, reason: LoginFailure, *, email: str | None, user_id: UUID | None

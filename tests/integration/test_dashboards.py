@@ -28,6 +28,7 @@ import redis.exceptions
 
 from app.bootstrap import Application, build_audit_worker
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from tests.client import login, unique_email
 from tests.conftest import make_settings, running_application
 from tests.integration.test_metrics import workload
 
@@ -126,7 +127,9 @@ async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prom
     events = {"relay_enabled": True, "claim_interval_seconds": 0.5, "block_milliseconds": 100}
     worker = await build_audit_worker(make_settings(events=events))
     consuming = asyncio.create_task(worker.run())
-    async with running_application(metrics={"enabled": True}, events=events) as metered:
+    async with running_application(
+        metrics={"enabled": True}, events=events, throttling=DASHBOARD_THROTTLING
+    ) as metered:
         assert metered.metrics_port
         prometheus = Prometheus(binary, metered.metrics_port, workdir)
         try:
@@ -136,6 +139,7 @@ async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prom
                 for _ in range(3):
                     await workload(stub)
                     await cause_a_redis_error(metered)
+                    await cause_a_throttled_login(stub)
                     await asyncio.sleep(1)
                 # Two scrapes after the workload, so every rate() has its two points.
                 await wait_for_samples(prometheus, "grpc_server_started_total", None, scrapes=2)
@@ -144,6 +148,25 @@ async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prom
             prometheus.stop()
             worker.stop()
             await consuming
+
+
+# One free failure per account: the second wrong login on an account is refused.
+DASHBOARD_THROTTLING = {
+    "account_free_failures": 1,
+    "first_wait_seconds": 60.0,
+    "address_free_failures": 1_000_000,
+    "register_per_address_per_minute": 1_000_000,
+}
+
+
+async def cause_a_throttled_login(stub: pb_grpc.UserServiceStub) -> None:
+    email = unique_email("throttled")
+    codes = []
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await login(stub, email, "not the password")
+        codes.append(refused.value.code())
+    assert codes == [grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.RESOURCE_EXHAUSTED]
 
 
 async def cause_a_redis_error(application: Application) -> None:

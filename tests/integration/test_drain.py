@@ -102,6 +102,8 @@ async def test_sigterm_with_logins_in_flight_ends_every_one_ok(settings: Setting
         APP_GRPC__DRAIN_SECONDS="5",
         APP_GRPC__GRACE_PERIOD_SECONDS="10",
         APP_GRPC__METHOD_CONCURRENCY=json.dumps({"Login": LOGINS}),
+        # The logins run at once: every one counts against the account until it succeeds.
+        APP_THROTTLING__ACCOUNT_FREE_FAILURES=str(LOGINS + 10),
         APP_METRICS__ENABLED="false",
     )
     port = environment["APP_GRPC__PORT"]

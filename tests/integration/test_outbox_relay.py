@@ -11,12 +11,13 @@ import grpc
 import pytest
 
 from app.adapters.postgres.audit_log import AuditLogPgRepository
+from app.adapters.postgres.outbox import OutboxPgRepository
 from app.bootstrap import Application, build_relay, events_stream_key
 from app.domain.events import EventType
 from app.usecases.audit import AuditLogProjector
 from tests.client import eventually, login, register, unique_email
 from tests.conftest import make_settings
-from tests.events import options, running, stream_events
+from tests.events import options, running, sample_event, stream_events
 
 BATCH = 50
 
@@ -114,3 +115,108 @@ async def test_a_thousand_registrations_with_the_relay_restarted_midway_arrive_o
 
 async def _audit_rows_are(application, user_ids, count: int) -> bool:
     return await _audit_rows(application, user_ids) >= count
+
+
+async def _backlog(application, user_id: uuid.UUID, count: int) -> list[uuid.UUID]:
+    """``count`` events of one user in the outbox, in order; their ids."""
+    outbox = OutboxPgRepository(application.pool)
+    made = [sample_event(user_id) for _ in range(count)]
+    for event in made:
+        await outbox.add(event)
+    return [event.id for event in made]
+
+
+async def _drained(relay) -> None:
+    """Publish whatever earlier tests left in the outbox (bounded)."""
+    for _ in range(1000):
+        if await relay.relay_once() == 0:
+            return
+    raise AssertionError("the outbox never drained")
+
+
+async def test_one_users_backlog_of_200_is_published_in_order_in_full_batches(
+    application, redis, settings
+):
+    relay = build_relay(make_settings(events={"relay_batch_size": 100}), application.pool, redis)
+    await _drained(relay)
+    user_id = uuid.uuid4()
+    expected = await _backlog(application, user_id, 200)
+
+    batches = [await relay.relay_once() for _ in range(3)]
+
+    assert batches == [100, 100, 0]
+    published = await stream_events(redis, events_stream_key(settings))
+    assert [event.id for event in published if event.user_id == user_id] == expected
+
+
+async def test_two_relays_publish_interleaved_backlogs_each_in_order(application, redis, settings):
+    users = [uuid.uuid4() for _ in range(3)]
+    expected: dict[uuid.UUID, list[uuid.UUID]] = {user: [] for user in users}
+    for _ in range(40):
+        for user in users:
+            expected[user] += await _backlog(application, user, 1)
+
+    async with relaying(application, relays=2):
+        await eventually(lambda: _published_all(redis, settings, expected))
+
+    published = await stream_events(redis, events_stream_key(settings))
+    for user, ids in expected.items():
+        assert [event.id for event in published if event.user_id == user] == ids
+
+
+async def _published_all(redis, settings, expected) -> bool:
+    wanted = {event_id for ids in expected.values() for event_id in ids}
+    published = await stream_events(redis, events_stream_key(settings))
+    return wanted <= {event.id for event in published}
+
+
+async def test_the_relay_prunes_published_events_past_their_retention_in_batches(
+    application, redis
+):
+    relay = build_relay(make_settings(), application.pool, redis)
+    await _drained(relay)
+    old = await _backlog(application, uuid.uuid4(), 25)
+    await _drained(relay)
+    await application.pool.execute(
+        "UPDATE event_outbox SET published_at = now() - interval '8 days'"
+        " WHERE event_id = ANY($1::uuid[])",
+        old,
+    )
+    recent = await _backlog(application, uuid.uuid4(), 5)
+    await _drained(relay)
+    waiting = await _backlog(application, uuid.uuid4(), 5)
+    outbox = OutboxPgRepository(application.pool)
+
+    deleted = [await outbox.prune_published(7 * 24 * 3600, 10) for _ in range(4)]
+
+    assert deleted == [10, 10, 5, 0]
+    remaining = await application.pool.fetch(
+        "SELECT event_id FROM event_outbox WHERE event_id = ANY($1::uuid[])", old + recent + waiting
+    )
+    assert {row["event_id"] for row in remaining} == set(recent + waiting)
+
+
+async def test_the_running_relay_prunes_with_its_configured_retention(application, redis):
+    settings = make_settings(
+        events={
+            "relay_poll_interval_seconds": 0.02,
+            "outbox_retention_seconds": 0,
+            "outbox_prune_interval_seconds": 0.05,
+            "outbox_prune_batch_size": 7,
+        }
+    )
+    ids = await _backlog(application, uuid.uuid4(), 20)
+    relay = build_relay(settings, application.pool, redis)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _none_left(application, ids))
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 10)
+
+
+async def _none_left(application, ids: list[uuid.UUID]) -> bool:
+    left = await application.pool.fetchval(
+        "SELECT count(*) FROM event_outbox WHERE event_id = ANY($1::uuid[])", ids
+    )
+    return bool(left == 0)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +12,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from app.adapters.passwords import Argon2PasswordHasher
 from app.bootstrap import Application, build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
@@ -40,43 +39,38 @@ def outage_settings(
             "metrics": {"enabled": True, "host": "127.0.0.1", "port": 0},
             "events": {"relay_enabled": True, "relay_poll_interval_seconds": 0.1},
             "logging": {"format": "json", "level": "INFO"},
+            # Every caller is 127.0.0.1: per-address limits out of the way.
+            "throttling": {
+                "address_free_failures": 1_000_000,
+                "register_per_address_per_minute": 1_000_000,
+                "change_password_per_address_per_minute": 1_000_000,
+            },
             **sections,
         },
     )
 
 
-class PlainPasswords:
-    """A password hasher for tests that are not about hashing: one SHA-256, counted.
+class CheapPasswords(Argon2PasswordHasher):
+    """argon2id at its cheapest (8 KiB, one pass), for tests that are not about hashing.
 
-    Satisfies ``PasswordHasher`` (and ``close``); ``hashes`` and
-    ``verifications`` say how often each ran, so a test can tell a call
-    failed fast, before hashing.
+    Counts ``hashes`` and ``verifications`` (dummy ones included), so a test
+    can tell that a call failed fast, before hashing.
     """
 
     def __init__(self) -> None:
+        super().__init__(
+            memory_cost_kib=8, time_cost=1, parallelism=1, max_workers=2, max_waiting=64
+        )
         self.hashes = 0
         self.verifications = 0
 
     async def hash(self, password: str) -> str:
         self.hashes += 1
-        return self._digest(password)
+        return await super().hash(password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
         self.verifications += 1
-        return hmac.compare_digest(password_hash, self._digest(password))
-
-    async def verify_dummy(self, password: str) -> None:
-        self.verifications += 1
-
-    def needs_rehash(self, password_hash: str) -> bool:
-        return False
-
-    def close(self) -> None:
-        return None
-
-    @staticmethod
-    def _digest(password: str) -> str:
-        return "sha256$" + hashlib.sha256(password.encode()).hexdigest()
+        return await super().verify(password_hash, password)
 
 
 async def outcome(call: Awaitable[object]) -> grpc.StatusCode:
@@ -143,7 +137,7 @@ class Outage:
         application: Application,
         redis: ThrowawayRedis,
         postgres: ThrowawayPostgres,
-        passwords: PlainPasswords,
+        passwords: CheapPasswords,
         channel: grpc.aio.Channel,
     ) -> None:
         self.application = application
@@ -190,7 +184,7 @@ async def running_outage(**sections: dict[str, Any]) -> AsyncIterator[Outage]:
     """Throwaway Redis and PostgreSQL, the service on them (cheap hasher), and a client."""
     run_id = uuid.uuid4().hex[:10]
     async with ThrowawayRedis() as redis, ThrowawayPostgres() as postgres:
-        passwords = PlainPasswords()
+        passwords = CheapPasswords()
         application = await build_application(
             outage_settings(run_id, redis, postgres, **sections), passwords=passwords
         )

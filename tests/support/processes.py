@@ -22,7 +22,8 @@ def free_port() -> int:
 
 
 def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
-    """This run's stores, gRPC on a free loopback port, JSON logs; then ``variables``."""
+    """This run's stores, gRPC on a free loopback port, JSON logs, the suite's
+    per-address limits; then ``variables``."""
     return {
         **os.environ,
         "APP_CONFIG_FILE": str(ROOT / "config" / "local.yaml"),
@@ -32,6 +33,11 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
         "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
         "APP_EVENTS__RELAY_ENABLED": "false",
         "APP_LOGGING__FORMAT": "json",
+        # Every test calls from 127.0.0.1, under the run's key prefix: per-address
+        # limits sized for the whole suite, as tests/conftest.py sizes them.
+        "APP_THROTTLING__ADDRESS_FREE_FAILURES": "1000000",
+        "APP_THROTTLING__REGISTER_PER_ADDRESS_PER_MINUTE": "1000000",
+        "APP_THROTTLING__CHANGE_PASSWORD_PER_ADDRESS_PER_MINUTE": "1000000",
         **variables,
     }
 

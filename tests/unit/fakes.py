@@ -11,6 +11,7 @@ from app.domain.clients import Client
 from app.domain.errors import (
     EmailTaken,
     LastAdmin,
+    ServerBusy,
     Store,
     StoreUnavailable,
     Throttled,
@@ -18,8 +19,9 @@ from app.domain.errors import (
 )
 from app.domain.events import Event
 from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
+from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
-from app.usecases.ports import LoginOutcome, SessionLookup
+from app.usecases.ports import LoginOutcome, PublishBatch, SessionLookup
 
 
 class FakeUsers:
@@ -296,8 +298,9 @@ class FakePasswords:
     def __init__(self, version: int = 1) -> None:
         self.version = version
         self.dummy_verifications = 0
-        self.hashes = 0
         self.verifications = 0
+        self.hashes = 0
+        self.busy = False
 
     async def hash(self, password: str) -> str:
         self.hashes += 1
@@ -313,6 +316,10 @@ class FakePasswords:
     def needs_rehash(self, password_hash: str) -> bool:
         return not password_hash.startswith(f"v{self.version}:")
 
+    def check_capacity(self) -> None:
+        if self.busy:
+            raise ServerBusy()
+
 
 class FakeOutbox:
     def __init__(self) -> None:
@@ -323,20 +330,29 @@ class FakeOutbox:
 
 
 class FakeThrottle:
-    """Records what it was asked; refuses nothing unless told to."""
+    """Records what it was asked; refuses nothing unless told to (``refuse_with``)."""
 
     def __init__(self) -> None:
-        self.admitted: list[tuple[str, Client]] = []
+        self.admitted: list[tuple[str | None, Client]] = []
         self.succeeded_for: list[str] = []
         self.refusing = False
+        self.actions: list[tuple[LimitedAction, Client]] = []
+        self.refuse_with: Throttled | StoreUnavailable | None = None
 
-    async def admit(self, account: str, client: Client) -> None:
+    async def admit(self, account: str | None, client: Client) -> None:
+        if self.refuse_with is not None:
+            raise self.refuse_with
         self.admitted.append((account, client))
         if self.refusing:
             raise Throttled(retry_after_seconds=30.0)
 
     async def succeeded(self, account: str, client: Client) -> None:
         self.succeeded_for.append(account)
+
+    async def admit_action(self, action: LimitedAction, client: Client) -> None:
+        if self.refuse_with is not None:
+            raise self.refuse_with
+        self.actions.append((action, client))
 
 
 class FakeMetrics:
@@ -356,6 +372,27 @@ class FakeMetrics:
     def sessions_ended(self, reason: SessionEndReason, count: int = 1) -> None:
         if count:
             self.ended[reason] = self.ended.get(reason, 0) + count
+
+
+class FakeOutboxBatches:
+    """An outbox for the relay: ``pending`` events, and ``prunable`` published ones."""
+
+    def __init__(self, prunable: int = 0) -> None:
+        self.pending: list[Event] = []
+        self.prunable = prunable
+        self.prune_calls: list[tuple[float, int]] = []
+
+    async def publish_next(self, limit: int, publish: PublishBatch) -> int:
+        batch, self.pending = self.pending[:limit], self.pending[limit:]
+        if batch:
+            await publish(batch)
+        return len(batch)
+
+    async def prune_published(self, older_than_seconds: float, limit: int) -> int:
+        self.prune_calls.append((older_than_seconds, limit))
+        deleted = min(limit, self.prunable)
+        self.prunable -= deleted
+        return deleted
 
 
 class FakeStores:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from app import config
 from app.config import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +83,10 @@ def test_the_process_stops_with_one_line_naming_a_bad_setting():
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "grpc.port" in result.stderr
+
+
+def test_hashing_threads_default_to_the_usable_cpus_less_one_and_at_least_one(monkeypatch):
+    for cpus, threads in ((1, 1), (2, 1), (8, 7)):
+        monkeypatch.setattr(config, "usable_cpus", lambda cpus=cpus: cpus)
+        assert config.PasswordSettings().worker_count() == threads
+    assert config.PasswordSettings(max_workers=3).worker_count() == 3

@@ -26,7 +26,7 @@ PASSWORD = "long enough password"
 class World:
     """Every use case over one set of fakes."""
 
-    def __init__(self, *, cache_broken: bool = False) -> None:
+    def __init__(self, *, cache_broken: bool = False, password_max_length: int = 128) -> None:
         self.users = FakeUsers()
         self.cache = FakeCache(broken=cache_broken)
         self.sessions = FakeSessions()
@@ -43,11 +43,18 @@ class World:
             self.outbox,
             self.throttle,
             self.metrics,
+            password_max_length=password_max_length,
             stores=self.stores,
         )
         self.session_cases = SessionUseCase(self.sessions, self.users, self.metrics)
         self.accounts = AccountUseCase(
-            self.users, self.cache, self.sessions, self.passwords, self.throttle, self.metrics
+            self.users,
+            self.cache,
+            self.sessions,
+            self.passwords,
+            self.throttle,
+            self.metrics,
+            password_max_length=password_max_length,
         )
 
     async def register(

@@ -26,10 +26,11 @@ INSERT INTO event_outbox (event_id, event_type, occurred_at, user_id, data, trac
 VALUES ($1, $2, $3, $4, $5::jsonb, $6)
 """
 
-# Oldest first, skipping rows another relay holds, and skipping any row whose
-# user has an older unpublished row: that row is in someone's batch (or this
-# one's), and publishing this one first would reorder the user's events.
-_CLAIM = """
+# Each user's oldest unpublished row (the "head" of their backlog), oldest
+# first, skipping rows another relay holds. A row with an older unpublished row
+# of its user is never a head: while a relay holds a user's head, no other
+# relay can take any of that user's rows.
+_CLAIM_HEADS = """
 SELECT id, event_id, event_type, occurred_at, user_id, data, traceparent
 FROM event_outbox AS candidate
 WHERE published_at IS NULL
@@ -42,6 +43,32 @@ WHERE published_at IS NULL
 ORDER BY id
 LIMIT $1
 FOR UPDATE OF candidate SKIP LOCKED
+"""
+
+# The rest of those users' backlogs, in order: the batch publishes a user's
+# backlog at full speed instead of one row per user per batch.
+_CLAIM_FOLLOWERS = """
+SELECT id, event_id, event_type, occurred_at, user_id, data, traceparent
+FROM event_outbox
+WHERE published_at IS NULL
+  AND user_id = ANY($1::uuid[])
+  AND id <> ALL($2::bigint[])
+ORDER BY id
+LIMIT $3
+FOR UPDATE
+"""
+
+# Published rows past the retention, oldest first, a bounded batch at a time;
+# rows another relay is deleting are skipped.
+_PRUNE = """
+DELETE FROM event_outbox
+WHERE id IN (
+    SELECT id FROM event_outbox
+    WHERE published_at < now() - make_interval(secs => $1)
+    ORDER BY published_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
 """
 
 _MARK_PUBLISHED = "UPDATE event_outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
@@ -89,12 +116,29 @@ class OutboxPgRepository:
     async def publish_next(self, limit: int, publish: PublishBatch) -> int:
         with postgres_errors():
             async with self._pool.acquire() as connection, connection.transaction():
-                rows: Sequence[Any] = await connection.fetch(_CLAIM, limit)
+                rows = await self._claim(connection, limit)
                 if not rows:
                     return 0
                 await publish([_event(row) for row in rows])
                 await connection.execute(_MARK_PUBLISHED, [row["id"] for row in rows])
         return len(rows)
+
+    @staticmethod
+    async def _claim(connection: asyncpg.Connection, limit: int) -> list[Any]:
+        heads: Sequence[Any] = await connection.fetch(_CLAIM_HEADS, limit)
+        users = list({row["user_id"] for row in heads if row["user_id"] is not None})
+        if not users or len(heads) >= limit:
+            return list(heads)
+        followers: Sequence[Any] = await connection.fetch(
+            _CLAIM_FOLLOWERS, users, [row["id"] for row in heads], limit - len(heads)
+        )
+        return sorted([*heads, *followers], key=lambda row: row["id"])
+
+    @traced
+    async def prune_published(self, older_than_seconds: float, limit: int) -> int:
+        with postgres_errors():
+            status: str = await self._pool.execute(_PRUNE, older_than_seconds, limit)
+        return int(status.split()[-1])  # "DELETE <count>"
 
     async def unpublished_count(self) -> int:
         """How many events wait for the relay (for metrics and tests)."""
