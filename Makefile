@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATED := app/grpc/generated
 
-.PHONY: help env proto local local-down run worker relay migrate admin test test-unit test-integration lint format bench clean
+.PHONY: help env proto local local-down run worker relay migrate admin test test-unit test-integration lint format bench outages clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ format: env ## Format the code
 
 clean: ## Remove the environment and local data
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
+
+outages: env ## Outage detection and recovery times on throwaway Redis and PostgreSQL
+	$(PY) bench/bench_outages.py
 
 bench: env ## Run every bench/bench_*.py: ratios against baselines measured in the same run
 	$(PY) scripts/local_stack.py ensure

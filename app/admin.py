@@ -23,6 +23,8 @@ import asyncpg
 from redis.asyncio import Redis
 
 from app.adapters.passwords import Argon2PasswordHasher
+from app.adapters.postgres.bounded_pool import BoundedPool
+from app.adapters.store_states import StoreStates
 from app.bootstrap import (
     build_cache_redis,
     build_clients,
@@ -49,7 +51,7 @@ class AdminTools:
     """The account use cases with their clients, for the operator's command line."""
 
     accounts: AccountUseCase
-    pool: asyncpg.Pool
+    pool: BoundedPool
     redis: Redis
     cache_redis: Redis
     passwords: Argon2PasswordHasher
@@ -67,10 +69,13 @@ class AdminTools:
 async def build_admin_tools(settings: Settings) -> AdminTools:
     """The same stores and use cases as the service, without a server (``python -m app``)."""
     telemetry = Telemetry(settings)
-    pool, redis = await build_clients(settings, telemetry)
+    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+    pool, redis = await build_clients(settings, telemetry, states)
     cache_redis = build_cache_redis(settings, redis, telemetry)
     passwords = build_password_hasher(settings)
-    use_cases = build_use_cases(settings, pool, redis, cache_redis, passwords, telemetry)
+    use_cases = build_use_cases(
+        settings, pool, redis, cache_redis, passwords, telemetry, stores=states
+    )
     return AdminTools(use_cases.accounts, pool, redis, cache_redis, passwords, telemetry)
 
 

@@ -13,23 +13,29 @@ import socket
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import asyncpg
 import grpc
 import structlog
 from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.audit_log import AuditLogPgRepository
+from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.database import apply_migrations, create_pool, ensure_database
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
+from app.adapters.redis.bounded_client import BoundedRedis
 from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
+from app.adapters.store_states import StoreStates
 from app.config import Settings, server_address
+from app.domain.errors import Store
 from app.domain.throttling import LimitedAction
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
@@ -40,6 +46,7 @@ from app.grpc.interceptors import (
 from app.grpc.limits import ConcurrencyLimitInterceptor, ReceiveTimeoutInterceptor, limit_metrics
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
+from app.grpc.store_calls import StoreCallInterceptor
 from app.grpc.telemetry_interceptors import telemetry_interceptors
 from app.observability.metrics import ThrottleMetrics
 from app.observability.otel import untraced
@@ -47,6 +54,7 @@ from app.observability.outbox_metrics import MeasuredOutbox
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
 from app.usecases.audit import AuditLogProjector
+from app.usecases.ports import StoreAvailability
 from app.usecases.relay import OutboxRelay, Pruning
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
@@ -62,7 +70,7 @@ class Application:
     server: grpc.aio.Server
     port: int
     health: HealthReporter
-    pool: asyncpg.Pool
+    pool: BoundedPool
     redis: Redis
     cache_redis: Redis
     passwords: Argon2PasswordHasher
@@ -119,8 +127,24 @@ class Application:
         self.telemetry.shutdown()
 
 
-def build_redis(settings: Settings, url: str | None = None) -> Redis:
-    """A Redis client whose pool waits for a free connection instead of failing."""
+def build_redis(
+    settings: Settings, url: str | None = None, *, states: StoreStates | None = None
+) -> Redis:
+    """A Redis client whose pool waits for a free connection instead of failing.
+
+    With ``states``, every command is bounded by ``redis.call_timeout_seconds``
+    and the caller's deadline, and reports whether Redis answers (the
+    service's client). Without, commands are bounded by the socket timeout
+    only, which blocking reads (a consumer's ``XREADGROUP BLOCK``) need.
+
+    A connection idle for ``health_check_interval_seconds`` is PINGed (and
+    reconnected) before use, so the connections left from before a Redis
+    restart do not fail calls after it. A command whose connection broke is
+    sent once more on a new connection: it may then run twice, which every
+    command of this service tolerates (sessions and the cache are overwritten;
+    an event appended twice keeps its ``event_id``, and consumers deduplicate
+    on it). A timed-out command is not retried: the bound is spent.
+    """
     redis_settings = settings.redis
     pool = BlockingConnectionPool.from_url(
         url or redis_settings.url.get_secret_value(),
@@ -128,8 +152,14 @@ def build_redis(settings: Settings, url: str | None = None) -> Redis:
         timeout=redis_settings.socket_timeout_seconds,
         socket_timeout=redis_settings.socket_timeout_seconds,
         socket_connect_timeout=redis_settings.socket_timeout_seconds,
+        health_check_interval=redis_settings.health_check_interval_seconds,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
-    return Redis(connection_pool=pool)
+    if states is None:
+        return Redis(connection_pool=pool)
+    return BoundedRedis(
+        connection_pool=pool, call_timeout=redis_settings.call_timeout_seconds, states=states
+    )
 
 
 async def prepare_database(settings: Settings) -> None:
@@ -139,8 +169,14 @@ async def prepare_database(settings: Settings) -> None:
     await apply_migrations(dsn)
 
 
-async def build_clients(settings: Settings, telemetry: Telemetry) -> tuple[asyncpg.Pool, Redis]:
-    """The migrated database's pool and the main Redis client, both instrumented."""
+async def build_clients(
+    settings: Settings, telemetry: Telemetry, states: StoreStates, *, bounded_redis: bool = True
+) -> tuple[BoundedPool, Redis]:
+    """The migrated database's pool and the main Redis client, both instrumented.
+
+    Both report to ``states`` whether their store answers; the pool always
+    bounds its calls, the Redis client unless ``bounded_redis`` is False.
+    """
     if settings.postgres.migrate_on_start:
         await prepare_database(settings)
     postgres = settings.postgres
@@ -152,10 +188,11 @@ async def build_clients(settings: Settings, telemetry: Telemetry) -> tuple[async
         connect_timeout=postgres.connect_timeout_seconds,
         init=telemetry.init_connection,
     )
-    telemetry.watch_pool(pool)
-    redis = build_redis(settings)
+    bounded = BoundedPool(pool, call_timeout=postgres.call_timeout_seconds, states=states)
+    telemetry.watch_pool(pool, waiting=lambda: bounded.waiting)
+    redis = build_redis(settings, states=states if bounded_redis else None)
     telemetry.instrument_redis(redis)
-    return pool, redis
+    return bounded, redis
 
 
 async def build_application(
@@ -171,22 +208,28 @@ async def build_application(
     that count or slow down hashing).
     """
     telemetry = Telemetry(settings, span_exporter)
-    pool, redis = await build_clients(settings, telemetry)
+    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+    pool, redis = await build_clients(settings, telemetry, states)
     cache_redis = build_cache_redis(settings, redis, telemetry)
     passwords = passwords or build_password_hasher(settings)
     telemetry.watch_hashing(passwords)
-    use_cases = build_use_cases(settings, pool, redis, cache_redis, passwords, telemetry)
+    use_cases = build_use_cases(
+        settings, pool, redis, cache_redis, passwords, telemetry, stores=states
+    )
     users, sessions = use_cases.users, use_cases.sessions
+    probed_stores = {
+        f"postgresql at {server_address(settings.postgres.dsn, 5432)}": Store.POSTGRESQL,
+        f"redis at {server_address(settings.redis.url, 6379)}": Store.REDIS,
+    }
+    probes = {
+        Store.POSTGRESQL: untraced(lambda: pool.fetchval("SELECT 1")),
+        Store.REDIS: untraced(redis.ping),
+    }
     health = HealthReporter(
-        [
-            (
-                f"postgresql at {server_address(settings.postgres.dsn, 5432)}",
-                untraced(lambda: pool.fetchval("SELECT 1")),
-            ),
-            (f"redis at {server_address(settings.redis.url, 6379)}", untraced(redis.ping)),
-        ],
+        [(name, probes[store]) for name, store in probed_stores.items()],
         interval=settings.health.check_interval_seconds,
         timeout=settings.health.check_timeout_seconds,
+        observe=lambda name, answered: states.observed(probed_stores[name], answered),
     )
     servicer = UserServiceServicer(
         users,
@@ -237,6 +280,7 @@ def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[grpc.aio
             grpc_settings.method_concurrency, grpc_settings.method_concurrency_default, metrics
         ),
         ErrorInterceptor(),
+        StoreCallInterceptor(),
         MalformedRequestInterceptor(),
     ]
 
@@ -246,7 +290,11 @@ def build_cache_redis(settings: Settings, redis: Redis, telemetry: Telemetry) ->
     cache_url = settings.cache.redis_url
     if cache_url is None:
         return redis
-    cache_redis = build_redis(settings, cache_url.get_secret_value())
+    # Its own states: a cache failure is bypassed (FindByID reads PostgreSQL),
+    # so it must not make other calls fail fast.
+    cache_redis = build_redis(
+        settings, cache_url.get_secret_value(), states=StoreStates(open_seconds=0)
+    )
     telemetry.instrument_redis(cache_redis, "cache")
     return cache_redis
 
@@ -271,11 +319,13 @@ class UseCases:
 
 def build_use_cases(
     settings: Settings,
-    pool: asyncpg.Pool,
+    pool: BoundedPool,
     redis: Redis,
     cache_redis: Redis,
     passwords: Argon2PasswordHasher,
     telemetry: Telemetry,
+    *,
+    stores: StoreAvailability,
 ) -> UseCases:
     """The use cases over the given clients (the service's, or the admin command's)."""
     prefix = settings.redis.key_prefix
@@ -306,6 +356,7 @@ def build_use_cases(
             throttle=throttle,
             metrics=metrics,
             password_max_length=settings.passwords.max_length,
+            stores=stores,
         ),
         sessions=SessionUseCase(session_store, user_repository, metrics),
         accounts=AccountUseCase(
@@ -346,7 +397,7 @@ def events_stream_key(settings: Settings) -> str:
     return stream_key(settings.redis.key_prefix, settings.events.stream)
 
 
-def build_relay(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> OutboxRelay:
+def build_relay(settings: Settings, pool: BoundedPool, redis: Redis) -> OutboxRelay:
     events = settings.events
     return OutboxRelay(
         MeasuredOutbox(OutboxPgRepository(pool)),
@@ -390,7 +441,7 @@ class EventsProcess:
     """A process running one events loop (the relay, or a consumer) until stopped."""
 
     loop: EventLoop
-    pool: asyncpg.Pool
+    pool: BoundedPool
     redis: Redis
     telemetry: Telemetry
 
@@ -412,14 +463,17 @@ class EventsProcess:
 async def build_relay_process(settings: Settings) -> EventsProcess:
     """The outbox relay on its own (``make relay``)."""
     telemetry = Telemetry(settings)
-    pool, redis = await build_clients(settings, telemetry)
+    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+    pool, redis = await build_clients(settings, telemetry, states)
     return EventsProcess(build_relay(settings, pool, redis), pool, redis, telemetry)
 
 
 async def build_audit_worker(settings: Settings) -> EventsProcess:
     """The consumer that projects user events into ``user_audit_log`` (``make worker``)."""
     telemetry = Telemetry(settings)
-    pool, redis = await build_clients(settings, telemetry)
+    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+    # Unbounded Redis: the consumer blocks in XREADGROUP longer than a call's bound.
+    pool, redis = await build_clients(settings, telemetry, states, bounded_redis=False)
     projector = AuditLogProjector(AuditLogPgRepository(pool))
     consumer = StreamConsumer(
         redis,

@@ -208,6 +208,9 @@ class PostgresSettings(_Section):
     connect_timeout_seconds: float = Field(5.0, gt=0)
     # false where a separate step migrates (`python -m app.migrate`: a Kubernetes init container).
     migrate_on_start: bool = True
+    # One bound on a whole store call: waiting for a connection, the statements,
+    # the commit (the client's deadline shortens it).
+    call_timeout_seconds: float = Field(1.0, gt=0)
 
     _dsn = field_validator("dsn")(checked_postgres_dsn)
 
@@ -217,6 +220,10 @@ class RedisSettings(_Section):
     key_prefix: str = "user-service:"
     max_connections: int = Field(64, ge=1)
     socket_timeout_seconds: float = Field(2.0, gt=0)
+    # One bound on a whole command or pipeline: pool wait, connect, round trip.
+    call_timeout_seconds: float = Field(1.0, gt=0)
+    # A connection idle this long is PINGed before use (stale after a restart).
+    health_check_interval_seconds: float = Field(1.0, ge=0)
 
     _url = field_validator("url")(checked_redis_url)
 
@@ -275,6 +282,8 @@ class LoggingSettings(_Section):
 class HealthSettings(_Section):
     check_interval_seconds: float = Field(2.0, gt=0)
     check_timeout_seconds: float = Field(1.0, gt=0)
+    # After a store failed, calls that need it fail fast (before hashing) this long.
+    fail_fast_seconds: float = Field(1.0, ge=0)
 
 
 class MetricsSettings(_Section):

@@ -8,6 +8,15 @@ carry a password, a hash or a session id.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class Store(StrEnum):
+    """The backing stores, by the names the logs, health and metrics use."""
+
+    POSTGRESQL = "postgresql"
+    REDIS = "redis"
+
 
 class DomainError(Exception):
     """Base of every error the service expects and reports to clients."""
@@ -116,6 +125,16 @@ class ServerBusy(RetryLater):
 
 
 class StoreUnavailable(DomainError):
-    """PostgreSQL or Redis did not answer in time; the call may be retried."""
+    """PostgreSQL or Redis did not answer in time; the call may be retried.
+
+    ``store`` names the store (``postgresql``, ``redis``) and ``reason`` the
+    class of the failure (``TimeoutError``, ``ConnectionError``…) for the log;
+    neither reaches the client, whose message stays generic.
+    """
 
     message = "a backing store is unavailable, try again later"
+
+    def __init__(self, store: Store | None = None, reason: str | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.reason = reason

@@ -22,12 +22,21 @@ class HealthReporter:
 
     The overall service (``""``) and ``userService.UserService`` are SERVING
     when every probe answered within ``timeout``, NOT_SERVING otherwise, and
-    NOT_SERVING for good once :meth:`shutdown` was called.
+    NOT_SERVING for good once :meth:`shutdown` was called. ``observe`` is told
+    each probe's outcome (store name, answered) as it comes.
     """
 
-    def __init__(self, probes: Sequence[tuple[str, Probe]], *, interval: float, timeout: float):
+    def __init__(
+        self,
+        probes: Sequence[tuple[str, Probe]],
+        *,
+        interval: float,
+        timeout: float,
+        observe: Callable[[str, bool], None] | None = None,
+    ):
         self.servicer = health.aio.HealthServicer()
         self._probes = probes
+        self._observe = observe
         self._interval = interval
         self._timeout = timeout
         self._task: asyncio.Task[None] | None = None
@@ -42,7 +51,9 @@ class HealthReporter:
                 await asyncio.wait_for(probe(), self._timeout)
             except Exception as err:
                 failed.append(name)
-                logger.debug("health probe failed", store=name, error=repr(err))
+                logger.debug("health probe failed", store=name, error=type(err).__name__)
+            if self._observe is not None:
+                self._observe(name, name not in failed)
         healthy = not failed
         if healthy != self._healthy:
             (logger.info if healthy else logger.warning)(

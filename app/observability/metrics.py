@@ -12,7 +12,7 @@ gRPC event loop and the event loop never waits on a scrape.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 from wsgiref.simple_server import WSGIServer
 
@@ -69,10 +69,15 @@ class MetricsEndpoint:
 
 
 class PoolCollector(Collector):
-    """asyncpg pool gauges, read at scrape time: size, in use, idle, waiting, maximum."""
+    """asyncpg pool gauges, read at scrape time: size, in use, idle, waiting, maximum.
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    asyncpg counts no waiters, so ``waiting`` is the count kept by whoever
+    wraps ``acquire`` (the callers waiting for a connection, or for it to open).
+    """
+
+    def __init__(self, pool: asyncpg.Pool, waiting: Callable[[], int]) -> None:
         self._pool = pool
+        self._waiting = waiting
 
     def describe(self) -> Iterable[Metric]:
         return list(self._families())
@@ -80,7 +85,7 @@ class PoolCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         pool = self._pool
         size, idle = pool.get_size(), pool.get_idle_size()
-        values = (size, max(size - idle, 0), idle, _waiting(pool), pool.get_max_size())
+        values = (size, max(size - idle, 0), idle, self._waiting(), pool.get_max_size())
         families = list(self._families())
         for family, value in zip(families, values, strict=True):
             family.add_metric([], value)
@@ -135,13 +140,6 @@ class HashingCollector(Collector):
                 value=refused,
             ),
         ]
-
-
-def _waiting(pool: asyncpg.Pool) -> int:
-    # asyncpg exposes no waiter count; its pool queue is an asyncio.Queue whose
-    # pending getters are exactly the callers blocked in acquire().
-    getters = getattr(getattr(pool, "_queue", None), "_getters", ())
-    return sum(1 for getter in getters if not getter.done())
 
 
 class QueryMetrics:

@@ -34,6 +34,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -104,7 +105,11 @@ class _ProcessTelemetry:
                 registry = CollectorRegistry(auto_describe=False)
                 reader = PrometheusMetricReader(scope_info_enabled=False, registry=registry)
                 metrics.set_meter_provider(
-                    MeterProvider(metric_readers=[reader], resource=service_resource(service_name))
+                    MeterProvider(
+                        metric_readers=[reader],
+                        resource=service_resource(service_name),
+                        views=_REDIS_METRIC_VIEWS,
+                    )
                 )
                 get_observability_instance().init(OTelConfig(metric_groups=_REDIS_METRIC_GROUPS))
                 self.otel_metrics = registry
@@ -116,6 +121,13 @@ _REDIS_METRIC_GROUPS = [
     MetricGroup.CONNECTION_BASIC,
     MetricGroup.CONNECTION_ADVANCED,
     MetricGroup.RESILIENCY,
+]
+
+# redis-py 8.1 keeps its connections-by-state count as an up-down counter that
+# a BlockingConnectionPool drives below zero (it was seen at -30,929 "used"):
+# dropped, the pools' real usage is exported by RedisWireMetrics instead.
+_REDIS_METRIC_VIEWS = [
+    View(instrument_name="db.client.connection.count", aggregation=DropAggregation())
 ]
 
 # The one place that holds process-wide state, because OpenTelemetry's globals are.

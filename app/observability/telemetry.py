@@ -8,6 +8,8 @@ so the final spans are exported. Nothing else in the code base knows it exists.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncpg
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
@@ -56,10 +58,10 @@ class Telemetry:
         if self._queries is not None:
             await self._queries.attach(connection)
 
-    def watch_pool(self, pool: asyncpg.Pool) -> None:
-        """Export the pool's size, connections in use and waiting callers."""
+    def watch_pool(self, pool: asyncpg.Pool, waiting: Callable[[], int]) -> None:
+        """Export the pool's size, connections in use and ``waiting()`` callers."""
         if self.registry is not None:
-            self.registry.register(PoolCollector(pool))
+            self.registry.register(PoolCollector(pool, waiting))
 
     def watch_hashing(self, queue: HashingQueue) -> None:
         """Export the password hashing queue: in flight, capacity, refusals."""

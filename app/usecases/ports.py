@@ -14,6 +14,7 @@ from typing import Protocol
 from uuid import UUID
 
 from app.domain.clients import Client
+from app.domain.errors import Store
 from app.domain.events import Event
 from app.domain.sessions import SessionEndReason, SessionRecord
 from app.domain.throttling import LimitedAction
@@ -235,6 +236,19 @@ class SessionMetrics(Protocol):
     def session_created(self) -> None: ...
 
     def sessions_ended(self, reason: SessionEndReason, count: int = 1) -> None: ...
+
+
+class StoreAvailability(Protocol):
+    """What is known, without any I/O, of whether a store answers right now.
+
+    Fed by the health probes and by the failures calls observe. A use case asks
+    it before spending CPU (a password hash) on a call whose store is known to
+    be down, and fails fast instead.
+    """
+
+    def known_down(self, store: Store) -> bool:
+        """True while ``store`` recently failed and has not answered since."""
+        ...
 
 
 class PasswordHasher(Protocol):

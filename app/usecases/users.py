@@ -12,6 +12,7 @@ from app.domain.errors import (
     InvalidCredentials,
     InvalidInput,
     PermissionDenied,
+    Store,
     StoreUnavailable,
     Throttled,
     UserNotFound,
@@ -39,6 +40,7 @@ from app.usecases.ports import (
     PasswordHasher,
     SessionMetrics,
     SessionStore,
+    StoreAvailability,
     UserCache,
     UserRepository,
 )
@@ -60,6 +62,7 @@ class UserUseCase:
         metrics: SessionMetrics,
         *,
         password_max_length: int = PASSWORD_MAX_LENGTH,
+        stores: StoreAvailability,
     ) -> None:
         self._users = users
         self._cache = cache
@@ -69,6 +72,7 @@ class UserUseCase:
         self._throttle = throttle
         self._metrics = metrics
         self._password_max_length = password_max_length
+        self._stores = stores
 
     @traced
     async def register(
@@ -86,6 +90,7 @@ class UserUseCase:
         if registration.role is not Role.USER and (caller is None or caller.role is not Role.ADMIN):
             raise PermissionDenied(f"only an admin may register a {registration.role.value}")
         self._passwords.check_capacity()
+        self._require(Store.POSTGRESQL)
         await self._admit_registration(client)
         password_hash = await self._passwords.hash(registration.password)
         return await self._users.add(
@@ -103,6 +108,8 @@ class UserUseCase:
         )
 
     async def _admit_registration(self, client: Client) -> None:
+        if self._stores.known_down(Store.REDIS):
+            return  # unchecked, as below, without waiting for a store known down
         try:
             await self._throttle.admit_action(LimitedAction.REGISTER, client)
         except StoreUnavailable as err:
@@ -160,9 +167,12 @@ class UserUseCase:
         hash, a disabled account's password is checked as usual. The session
         and its ``user.logged_in`` event are stored together; a failure is
         recorded as ``user.login_failed`` (through the outbox, as it changes no
-        other state) before ``InvalidCredentials`` is raised.
+        other state) before ``InvalidCredentials`` is raised. While Redis is
+        known to be down no session can be made: the call fails fast with
+        ``StoreUnavailable``, before any hashing.
         """
         self._passwords.check_capacity()
+        self._require(Store.REDIS)
         email: str | None = None
         invalid_email: InvalidInput | None = None
         try:
@@ -220,6 +230,11 @@ class UserUseCase:
         self._metrics.session_created()
         self._metrics.sessions_ended(SessionEndReason.CAP, capped)
         return session
+
+    def _require(self, store: Store) -> None:
+        """Fail fast, without spending a hash on it, a call whose store is known down."""
+        if self._stores.known_down(store):
+            raise StoreUnavailable(store, "known down")
 
     async def _admit(self, account: str | None, email: str | None, client: Client) -> None:
         """Pass the login throttle; the first refusal of a block is reported as an event."""

@@ -12,6 +12,7 @@ from app.domain.errors import (
     EmailTaken,
     LastAdmin,
     ServerBusy,
+    Store,
     StoreUnavailable,
     Throttled,
     UserNotFound,
@@ -392,3 +393,13 @@ class FakeOutboxBatches:
         deleted = min(limit, self.prunable)
         self.prunable -= deleted
         return deleted
+
+
+class FakeStores:
+    """Every store answers unless named in ``down``."""
+
+    def __init__(self) -> None:
+        self.down: set[Store] = set()
+
+    def known_down(self, store: Store) -> bool:
+        return store in self.down

@@ -7,7 +7,14 @@ import dataclasses
 import pytest
 from structlog.testing import capture_logs
 
-from app.domain.errors import EmailTaken, InvalidCredentials, PermissionDenied, Unauthenticated
+from app.domain.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    PermissionDenied,
+    Store,
+    StoreUnavailable,
+    Unauthenticated,
+)
 from app.domain.events import EventType
 from app.domain.users import Role
 from tests.unit.world import CLIENT, PASSWORD, World
@@ -93,6 +100,45 @@ async def test_login_rehashes_when_the_parameters_changed(world):
     world.passwords.version = 2
     await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
     assert world.users.rows[user.id][1] == f"v2:{PASSWORD}"
+
+
+async def test_register_fails_fast_without_hashing_while_postgresql_is_known_down(world):
+    world.stores.down.add(Store.POSTGRESQL)
+    with pytest.raises(StoreUnavailable) as raised:
+        await world.register()
+    assert raised.value.store is Store.POSTGRESQL
+    assert world.passwords.hashes == 0
+    assert world.users.rows == {}
+
+
+async def test_register_still_works_while_only_redis_is_down(world):
+    world.stores.down.add(Store.REDIS)
+    await world.register()
+    assert world.passwords.hashes == 1
+    assert len(world.users.rows) == 1
+    assert world.throttle.actions == []  # its rate is not checked against a store known down
+
+
+@pytest.mark.parametrize("email", ["ada@example.com", "nobody@example.com", "not an email"])
+async def test_login_fails_fast_without_verifying_while_redis_is_known_down(world, email):
+    await world.register()
+    world.stores.down.add(Store.REDIS)
+    with pytest.raises(StoreUnavailable) as raised:
+        await world.user_cases.login(email, PASSWORD, CLIENT)
+    assert raised.value.store is Store.REDIS
+    assert world.passwords.verifications == 0
+    assert world.passwords.dummy_verifications == 0
+    assert world.sessions.sessions == {}
+
+
+async def test_login_works_again_once_redis_is_back(world):
+    await world.register()
+    world.stores.down.add(Store.REDIS)
+    with pytest.raises(StoreUnavailable):
+        await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
+    world.stores.down.clear()
+    session = await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
+    assert session.id in world.sessions.sessions
 
 
 async def test_find_by_id_reads_through_the_cache(world):

@@ -13,6 +13,7 @@ from tests.unit.fakes import (
     FakeOutbox,
     FakePasswords,
     FakeSessions,
+    FakeStores,
     FakeThrottle,
     FakeUsers,
 )
@@ -33,6 +34,7 @@ class World:
         self.outbox = FakeOutbox()
         self.throttle = FakeThrottle()
         self.metrics = FakeMetrics()
+        self.stores = FakeStores()
         self.user_cases = UserUseCase(
             self.users,
             self.cache,
@@ -42,6 +44,7 @@ class World:
             self.throttle,
             self.metrics,
             password_max_length=password_max_length,
+            stores=self.stores,
         )
         self.session_cases = SessionUseCase(self.sessions, self.users, self.metrics)
         self.accounts = AccountUseCase(

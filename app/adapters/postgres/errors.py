@@ -7,7 +7,8 @@ from contextlib import contextmanager
 
 import asyncpg
 
-from app.domain.errors import InvalidInput, StoreUnavailable
+from app.adapters.store_states import store_unavailable
+from app.domain.errors import InvalidInput, Store
 
 # Input PostgreSQL refuses as text (a NUL byte, bytes invalid in the encoding)
 # is the client's mistake, not ours.
@@ -18,7 +19,8 @@ _BAD_INPUT = (
     asyncpg.exceptions.InvalidTextRepresentationError,
 )
 
-_UNAVAILABLE = (
+# The server did not answer (in time), or the connection to it broke.
+UNAVAILABLE = (
     OSError,
     TimeoutError,
     asyncpg.exceptions.PostgresConnectionError,
@@ -27,6 +29,10 @@ _UNAVAILABLE = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.QueryCanceledError,
+    # A server going away tells its idle connections why (a FATAL message)
+    # before closing them; a statement started on one in between finds the
+    # protocol mid-error: the connection is lost, not our bug.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -37,5 +43,5 @@ def postgres_errors() -> Iterator[None]:
         yield
     except _BAD_INPUT as err:
         raise InvalidInput("request", "contains text the database cannot store") from err
-    except _UNAVAILABLE as err:
-        raise StoreUnavailable() from err
+    except UNAVAILABLE as err:
+        raise store_unavailable(Store.POSTGRESQL, err) from err

@@ -7,7 +7,8 @@ from contextlib import contextmanager
 
 from redis.exceptions import RedisError
 
-from app.domain.errors import StoreUnavailable
+from app.adapters.store_states import store_unavailable
+from app.domain.errors import Store
 
 
 @contextmanager
@@ -16,4 +17,4 @@ def redis_errors() -> Iterator[None]:
     try:
         yield
     except (RedisError, OSError, TimeoutError) as err:
-        raise StoreUnavailable() from err
+        raise store_unavailable(Store.REDIS, err) from err

@@ -1,0 +1,65 @@
+"""BoundedRedis: a Redis client whose every command and pipeline is bounded as a whole.
+
+redis-py bounds each socket operation (``socket_timeout``), the wait for a
+pooled connection (the pool's ``timeout``) and connecting
+(``socket_connect_timeout``) separately, so one command could take their sum,
+and more with retries. Here one deadline covers them all: the smaller of
+``call_timeout`` and the time the caller has left
+(:func:`app.domain.deadlines.bound`). A command cut short disconnects its
+connection (redis-py does that on any interruption), so the pool never hands
+out a connection with a reply still in flight.
+
+Being the client itself, it bounds every adapter's commands (sessions,
+cache, throttle, streams) without each having to remember to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.adapters.store_states import StoreStates
+from app.domain.errors import Store
+
+# The server did not answer (in time), or the connection to it broke.
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class BoundedRedis(Redis):
+    """``Redis`` with each command bounded; notes in ``states`` whether Redis answers."""
+
+    def __init__(self, *, call_timeout: float, states: StoreStates, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.call_timeout = call_timeout
+        self.states = states
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        async with self.states.bounded(Store.REDIS, self.call_timeout, UNAVAILABLE):
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        return BoundedPipeline(
+            self.connection_pool,
+            self.response_callbacks,
+            transaction,
+            shard_hint,
+            call_timeout=self.call_timeout,
+            states=self.states,
+        )
+
+
+class BoundedPipeline(Pipeline):
+    """A pipeline whose ``execute`` (all its commands together) is bounded like a command."""
+
+    def __init__(self, *args: Any, call_timeout: float, states: StoreStates) -> None:
+        super().__init__(*args)
+        self.call_timeout = call_timeout
+        self.states = states
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        async with self.states.bounded(Store.REDIS, self.call_timeout, UNAVAILABLE):
+            return await super().execute(raise_on_error)

@@ -1,0 +1,78 @@
+"""Which stores answer: a tiny circuit breaker per store, and the error that says one does not."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from app.domain.deadlines import bound
+from app.domain.errors import Store, StoreUnavailable
+
+
+def store_unavailable(store: Store, error: BaseException) -> StoreUnavailable:
+    """The domain error for ``error``: the store, and the error's class as the reason.
+
+    The class only: a library's message may name the server's address. The
+    gRPC edge logs it when it fails a call (``app/grpc/store_calls.py``).
+    """
+    return StoreUnavailable(store, type(error).__name__)
+
+
+class StoreStates:
+    """Satisfies ``StoreAvailability``.
+
+    A failure (a probe that failed, a call that timed out or lost its
+    connection) marks its store down for ``open_seconds``; a success (a probe
+    or a call that answered) marks it up at once. While a store is down, use
+    cases fail fast instead of hashing a password for a call that cannot
+    succeed. The open time is short so that, between probes, the next calls
+    try the store again by themselves (the breaker's half-open state): one
+    failing call re-opens it, one answering call closes it.
+    """
+
+    def __init__(self, *, open_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self._open_seconds = open_seconds
+        self._clock = clock
+        self._down_until: dict[Store, float] = {}
+
+    def failed(self, store: Store) -> None:
+        self._down_until[store] = self._clock() + self._open_seconds
+
+    def succeeded(self, store: Store) -> None:
+        self._down_until.pop(store, None)
+
+    def observed(self, store: Store, answered: bool) -> None:
+        """An outcome seen elsewhere (a health probe's): ``store`` answered, or did not."""
+        (self.succeeded if answered else self.failed)(store)
+
+    def known_down(self, store: Store) -> bool:
+        until = self._down_until.get(store)
+        return until is not None and self._clock() < until
+
+    @asynccontextmanager
+    async def bounded(
+        self,
+        store: Store,
+        call_timeout: float,
+        unavailable: tuple[type[BaseException], ...],
+    ) -> AsyncIterator[None]:
+        """Bound the block by ``call_timeout`` and the caller's deadline; note the outcome.
+
+        A block that ends normally marks ``store`` up; one that fails with one
+        of ``unavailable``, or runs out of ``call_timeout``, marks it down. A
+        block cut short by the caller's own deadline says nothing of the store.
+        """
+        budget = bound(call_timeout)
+        try:
+            async with asyncio.timeout(budget):
+                yield
+        except TimeoutError:
+            if budget >= call_timeout:
+                self.failed(store)
+            raise
+        except unavailable:
+            self.failed(store)
+            raise
+        self.succeeded(store)
