@@ -7,7 +7,14 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import login, register, session_metadata, unique_email
+from tests.client import (
+    admin_session,
+    failure,
+    login,
+    register,
+    session_metadata,
+    unique_email,
+)
 
 
 async def test_a_session_made_on_one_instance_works_and_ends_on_the_other(make_application):
@@ -44,3 +51,44 @@ async def test_a_session_made_on_one_instance_works_and_ends_on_the_other(make_a
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await on_first.GetMe(pb.GetMeRequest(), metadata=session_metadata(other_session))
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_revocations_and_admin_changes_on_one_instance_hold_at_once_on_the_other(
+    make_application,
+):
+    first, second = await make_application(), await make_application()
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{first.port}") as first_channel,
+        grpc.aio.insecure_channel(f"127.0.0.1:{second.port}") as second_channel,
+    ):
+        on_first = pb_grpc.UserServiceStub(first_channel)
+        on_second = pb_grpc.UserServiceStub(second_channel)
+        _, admin_id = await admin_session(on_first, first.accounts)
+        admin = session_metadata(admin_id)
+        email = unique_email("twin-revoked")
+        user = await register(on_first, email)
+        _, kept = await login(on_first, email)
+        _, revoked = await login(on_first, email)
+
+        # A session revoked by its handle on the second is gone on the first.
+        listed = await on_second.ListSessions(
+            pb.ListSessionsRequest(), metadata=session_metadata(kept)
+        )
+        [handle] = [session.handle for session in listed.sessions if not session.current]
+        await on_second.RevokeSession(
+            pb.RevokeSessionRequest(handle=handle), metadata=session_metadata(kept)
+        )
+        gone = await failure(on_first.GetMe(pb.GetMeRequest(), metadata=session_metadata(revoked)))
+        assert gone.code() == grpc.StatusCode.UNAUTHENTICATED
+
+        # An admin promotes the user on the first: the second authorizes as admin at once.
+        await on_first.SetUserRole(
+            pb.SetUserRoleRequest(uuid=user.uuid, role="admin"), metadata=admin
+        )
+        me = await on_second.GetMe(pb.GetMeRequest(), metadata=session_metadata(kept))
+        assert me.user.role == "admin"
+
+        # Disabled on the second, the user's session fails on the first at once.
+        await on_second.DisableUser(pb.DisableUserRequest(uuid=user.uuid), metadata=admin)
+        refused = await failure(on_first.GetMe(pb.GetMeRequest(), metadata=session_metadata(kept)))
+        assert refused.code() == grpc.StatusCode.UNAUTHENTICATED
