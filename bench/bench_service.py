@@ -5,7 +5,8 @@ config: JSON logs at INFO, metrics on, tracing on at 10 % exporting over OTLP
 to a receiver this harness serves), on a database and Redis key prefix of its
 own. A load generator in another process (h2load when installed, else a
 grpc.aio client: see ``bench/load.py``) drives, each for ``BENCH_SECONDS``
-and ``BENCH_REPEAT`` times (the median is reported):
+and ``BENCH_REPEAT`` times (the median is reported; ``BENCH_HASHING_THREADS``
+sets the service's hashing threads):
 
 * the no-op ceiling (``bench/ceiling.py``) and the service's GetMe, FindByID
   (cache warm) and FindByEmail at ``BENCH_IN_FLIGHT`` calls in flight;
@@ -60,6 +61,8 @@ from tests.support.processes import free_port
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "64"))
+# The service's hashing threads (``passwords.max_workers``); unset: its default.
+HASHING_THREADS = os.environ.get("BENCH_HASHING_THREADS")
 HASHING_IN_FLIGHT = 16  # the hashing methods' default concurrency limit
 LOW_IN_FLIGHT = 4
 SERVICE = "/userService.UserService"
@@ -319,6 +322,7 @@ async def service(settings: Settings, log: Path, **variables: str) -> AsyncItera
     environment = {
         "APP_METRICS__PORT": str(metrics_port),
         "APP_THROTTLING__ACCOUNT_FREE_FAILURES": "1000000",
+        **({"APP_PASSWORDS__MAX_WORKERS": HASHING_THREADS} if HASHING_THREADS else {}),
         **variables,
     }
     async with production_service(settings, log, **environment) as (port, _):
@@ -371,6 +375,7 @@ def report(summary: list[dict[str, Any]], extra: dict[str, float], limits: dict[
     lines = [
         f"service benchmark: generator {GENERATOR}, {SECONDS:g} s x {REPEAT} (median),"
         f" {IN_FLIGHT} in flight (hashing {HASHING_IN_FLIGHT}), {usable_cpus()} CPUs",
+        f"service hashing threads: {HASHING_THREADS or 'default (usable CPUs - 1)'}",
         f"no-op ceiling {limits['noop_ceiling']:.0f} req/s; hashing limit"
         f" {limits['hashing_limit']:.1f} argon2id verifications/s on"
         f" {limits['hashing_threads']} threads",
@@ -453,6 +458,7 @@ async def main() -> None:
         "seconds": SECONDS,
         "repeat": REPEAT,
         "in_flight": IN_FLIGHT,
+        "service_hashing_threads": HASHING_THREADS,
         "cpus": usable_cpus(),
         "limits": limits,
         "workloads": summary,
