@@ -84,6 +84,8 @@ outages: env ## Outage detection and recovery times on throwaway Redis and Postg
 
 bench: env ## Run every bench/bench_*.py: ratios against baselines measured in the same run
 	$(PY) scripts/local_stack.py ensure
+	@command -v h2load >/dev/null || apt-get install -y nghttp2-client >/dev/null 2>&1 \
+		|| echo "h2load not installed (apt-get install nghttp2-client): bench_service uses its Python client"
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done
 
 .PHONY: soak

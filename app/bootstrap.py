@@ -39,6 +39,7 @@ from app.domain.errors import Store
 from app.domain.throttling import LimitedAction
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
+    EdgeLayer,
     ErrorInterceptor,
     LoggingInterceptor,
     MalformedRequestInterceptor,
@@ -262,8 +263,8 @@ async def build_application(
     )
 
 
-def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[grpc.aio.ServerInterceptor]:
-    """The interceptors, outermost first.
+def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[EdgeLayer]:
+    """The edge's layers, outermost first (each wraps every method once, at start-up).
 
     The receive timeout goes first: it serves each unary method as a
     stream-unary one, which the others need not know. The concurrency limit

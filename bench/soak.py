@@ -151,22 +151,26 @@ async def _wait_until_serving(port: int, seconds: float) -> None:
 
 @contextlib.asynccontextmanager
 async def production_service(
-    settings: Settings, log: Path
+    settings: Settings, log: Path, **variables: str
 ) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
     """``python -m app.main`` with the production defaults on ``settings``' stores.
 
     Yields its gRPC port and the process, and stops it with SIGTERM (with a
     short drain, so the soak ends quickly); its log goes to ``log``.
+    ``variables`` are added to its environment.
     """
     production_config = log.with_suffix(".yaml")
     production_config.write_text("{}\n")  # no config/local.yaml: the defaults
     environment = process_environment(
         settings,
-        APP_CONFIG_FILE=str(production_config),
-        APP_EVENTS__RELAY_ENABLED="true",
-        APP_METRICS__HOST="127.0.0.1",
-        APP_METRICS__PORT=str(free_port()),
-        APP_GRPC__DRAIN_SECONDS="0.5",
+        **{
+            "APP_CONFIG_FILE": str(production_config),
+            "APP_EVENTS__RELAY_ENABLED": "true",
+            "APP_METRICS__HOST": "127.0.0.1",
+            "APP_METRICS__PORT": str(free_port()),
+            "APP_GRPC__DRAIN_SECONDS": "0.5",
+            **variables,
+        },
     )
     with log.open("wb") as output:
         process = await start_process("app.main", environment, output=output)

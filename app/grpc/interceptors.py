@@ -1,5 +1,6 @@
-"""Server interceptors: the edge where requests are decoded, errors become statuses
-and RPCs are logged.
+"""The edge's layers where requests are decoded, errors become statuses and RPCs
+are logged; each wraps a method's handler once, when the server is built
+(``app/grpc/server.py`` composes them).
 
 They wrap unary-unary handlers only (every UserService method is one, and
 health's Check); the streaming handlers of reflection and health's Watch pass
@@ -13,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import grpc
 import structlog
@@ -25,25 +26,32 @@ from app.grpc.errors import INTERNAL_MESSAGE, rich_status_for, status_for
 Context = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Awaitable[Any]]
 Deserializer = Callable[[bytes], Any]
+# A string: grpc's RpcMethodHandler is generic only in its type stubs.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 logger = structlog.get_logger("app.rpc")
 
 
-class UnaryServerInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
-    """Base for interceptors that run code around each unary-unary call."""
+class EdgeLayer(Protocol):
+    """One layer of the edge: wraps a method's handler once, when the server is built."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """``handler`` of ``method`` (``/package.Service/Method``) with this layer around it."""
+        ...
+
+
+class UnaryServerInterceptor(abc.ABC):
+    """Base for layers that run code around each unary-unary call.
+
+    :meth:`wrap` builds the wrapped handler once per method at start-up (not
+    per call, as a grpc.aio server interceptor would); streaming handlers pass
+    through untouched.
+    """
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        if handler.unary_unary is None:
             return handler
         behavior: Behavior = handler.unary_unary  # type: ignore[assignment]
-        method: str = handler_call_details.method
 
         async def around(request: Any, context: Context) -> Any:
             return await self.intercept_unary(behavior, request, context, method)

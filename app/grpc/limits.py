@@ -18,8 +18,8 @@ flood of one method (or of stalled streams) never makes a health check fail.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
-from typing import Any, TypeAlias
+from collections.abc import AsyncIterable, Mapping
+from typing import Any
 
 import grpc
 import structlog
@@ -32,13 +32,12 @@ from app.grpc.interceptors import (
     MALFORMED_REQUEST_MESSAGE,
     Behavior,
     Context,
+    Handler,
     UnaryServerInterceptor,
 )
 
 logger = structlog.get_logger("app.rpc")
 
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
-Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]"
 
 _METHOD_NAMES = [method.name for method in pb.DESCRIPTOR.services_by_name["UserService"].methods]
 
@@ -107,7 +106,7 @@ class ConcurrencyLimitInterceptor(UnaryServerInterceptor):
             self._in_flight[method] -= 1
 
 
-class ReceiveTimeoutInterceptor(grpc.aio.ServerInterceptor):
+class ReceiveTimeoutInterceptor:
     """Ends a unary call whose request has not arrived ``timeout`` seconds after its headers.
 
     The unary handler is served as a stream-unary one (the same bytes on the
@@ -121,12 +120,8 @@ class ReceiveTimeoutInterceptor(grpc.aio.ServerInterceptor):
         self._timeout = timeout
         self._metrics = metrics
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or handler.unary_unary is None:
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        if handler.unary_unary is None:
             return handler
         behavior: Behavior = handler.unary_unary  # type: ignore[assignment]
         timeout, metrics = self._timeout, self._metrics

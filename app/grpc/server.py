@@ -7,11 +7,13 @@ from collections.abc import Sequence
 import grpc
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from app.config import GrpcSettings, TlsSettings, is_loopback
+from app.grpc.edge import MethodRegistry
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.grpc.health import SERVICE_NAME, HealthReporter
+from app.grpc.interceptors import EdgeLayer
 from app.grpc.servicer import UserServiceServicer
 
 logger = structlog.get_logger(__name__)
@@ -81,29 +83,34 @@ def build_server(
     settings: GrpcSettings,
     servicer: UserServiceServicer,
     health_reporter: HealthReporter,
-    interceptors: Sequence[grpc.aio.ServerInterceptor],
+    interceptors: Sequence[EdgeLayer],
 ) -> tuple[grpc.aio.Server, int]:
     """A server with every service added and bound; returns it and its port.
 
-    The first interceptor is the outermost. Requests larger than
+    Each method's handler is wrapped in ``interceptors`` once, here (the first
+    is the outermost): no grpc.aio interceptor runs per call. Requests larger than
     ``max_request_bytes`` are refused with RESOURCE_EXHAUSTED by gRPC itself.
     There is deliberately no global cap on concurrent calls (grpc.aio's
     ``maximum_concurrent_rpcs`` counts calls whose request has not arrived, so
     a few stalled streams starve health checks): limits are per method, in an
     interceptor, and per connection, in the HTTP/2 options.
     """
-    server = grpc.aio.server(interceptors=list(interceptors), options=server_options(settings))
-    pb_grpc.add_UserServiceServicer_to_server(servicer, server)
-    health_pb2_grpc.add_HealthServicer_to_server(health_reporter.servicer, server)
+    server = grpc.aio.server(options=server_options(settings))
+    methods = MethodRegistry()
+    pb_grpc.add_UserServiceServicer_to_server(servicer, methods)  # type: ignore[arg-type]
+    health_pb2_grpc.add_HealthServicer_to_server(health_reporter.servicer, methods)
     if settings.reflection:
-        reflection.enable_server_reflection(
-            (
-                SERVICE_NAME,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(
+                (
+                    SERVICE_NAME,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                )
             ),
-            server,
+            methods,
         )
+    methods.add_to(server, interceptors)
     address = f"{settings.host}:{settings.port}"
     if settings.tls.enabled:
         port = server.add_secure_port(address, server_credentials(settings.tls))

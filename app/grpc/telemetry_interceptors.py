@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 from opentelemetry import propagate, trace
@@ -21,7 +21,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.health import SERVICE_NAME
-from app.grpc.interceptors import Behavior, Context, UnaryServerInterceptor, call_code
+from app.grpc.interceptors import (
+    Behavior,
+    Context,
+    EdgeLayer,
+    Handler,
+    UnaryServerInterceptor,
+    call_code,
+)
 from app.observability.telemetry import Telemetry
 
 # Prometheus' default buckets, as the Go middleware uses.
@@ -67,12 +74,15 @@ class ServerTracingInterceptor(UnaryServerInterceptor):
     checks are not traced: probes would drown the rest.
     """
 
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        if split_method(method)[0] in _UNTRACED_SERVICES:
+            return handler
+        return super().wrap(handler, method)
+
     async def intercept_unary(
         self, behavior: Behavior, request: Any, context: Context, method: str
     ) -> Any:
         service, name = split_method(method)
-        if service in _UNTRACED_SERVICES:
-            return await behavior(request, context)
         carrier = {
             key: value
             for key, value in (context.invocation_metadata() or ())
@@ -163,24 +173,14 @@ class GrpcServerMetrics:
             self.in_flight.labels(*labels)
 
 
-# Strings: grpc's RpcMethodHandler is generic only in its type stubs.
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
-Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]"
-
-
-class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):
+class ServerMetricsInterceptor:
     """Counts and times every RPC, unary and streaming, with its final status code."""
 
     def __init__(self, metrics: GrpcServerMetrics) -> None:
         self._metrics = metrics
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        labels = (_grpc_type(handler), *split_method(handler_call_details.method))
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        labels = (_grpc_type(handler), *split_method(method))
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, labels),  # type: ignore[arg-type]
@@ -292,13 +292,13 @@ def _grpc_type(handler: Handler) -> str:
     return "unary"
 
 
-def telemetry_interceptors(telemetry: Telemetry) -> list[grpc.aio.ServerInterceptor]:
-    """The interceptors ``telemetry`` calls for, outermost first: tracing, then metrics.
+def telemetry_interceptors(telemetry: Telemetry) -> list[EdgeLayer]:
+    """The layers ``telemetry`` calls for, outermost first: tracing, then metrics.
 
     Tracing outermost puts the trace id on the log lines of the inner
     interceptors; metrics outside logging and errors see the final status code.
     """
-    interceptors: list[grpc.aio.ServerInterceptor] = []
+    interceptors: list[EdgeLayer] = []
     if telemetry.tracing is not None:
         interceptors.append(ServerTracingInterceptor())
     if telemetry.registry is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Literal
+from typing import Any, Literal, TextIO, cast
 
 import structlog
 from opentelemetry import trace
@@ -51,25 +51,63 @@ def shared_processors() -> list[Processor]:
     ]
 
 
+class LineOutput:
+    """Where the service's own log lines go: the stream last given to :func:`configure_logging`.
+
+    One object for every structlog logger, so a logger cached before a later
+    ``configure_logging`` (tests capture into memory) writes to the new stream.
+    """
+
+    def __init__(self) -> None:
+        self.stream: Any = sys.stdout
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+OUTPUT = LineOutput()
+
+
+class NamedPrintLogger(structlog.PrintLogger):
+    """structlog's own line logger, with the name ``add_logger_name`` reads."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(cast(TextIO, OUTPUT))  # write and flush are all it calls
+        self.name = name
+
+
+def named_print_logger(*names: Any) -> NamedPrintLogger:
+    return NamedPrintLogger(str(names[0]) if names else "")
+
+
 def configure_logging(
     level: str = "INFO", log_format: Literal["json", "console"] = "json", stream: Any = None
 ) -> None:
-    """Configure structlog and the standard library to write one format to ``stream``."""
+    """Configure structlog and the standard library to write one format to ``stream``.
+
+    The service's own lines go through structlog's line logger, not the
+    standard library (whose records, locks and formatter cost more per line
+    than rendering it); a call below ``level`` is a no-op that renders
+    nothing. Library loggers (asyncpg, grpc, yoyo) go through the standard
+    library's handler with the same processors and format.
+    """
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     processors = shared_processors()
+    OUTPUT.stream = stream or sys.stdout
     structlog.configure(
-        processors=[
-            *processors,
-            structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        processors=[*processors, structlog.processors.format_exc_info, renderer],
+        logger_factory=named_print_logger,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        # Not cached: a later configure_logging (another level or stream) reaches
+        # every logger; binding per call costs about 2 µs.
+        cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=processors,

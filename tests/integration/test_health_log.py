@@ -7,17 +7,18 @@ which it kills; the shared servers are not touched.
 from __future__ import annotations
 
 import asyncio
-import io
-import logging
+import json
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.conftest import ApplicationFactory
+from tests.support.logs import LogLines, captured_logs
 from tests.support.ports import answers, free_port
 
 PASSWORD = "s3cret-in-the-url"
@@ -61,22 +62,26 @@ async def test_a_failing_store_is_logged_with_its_address(
     make_application: ApplicationFactory, own_redis: tuple[subprocess.Popen[bytes], int]
 ) -> None:
     process, port = own_redis
-    log = io.StringIO()
-    handler = logging.StreamHandler(log)
-    logging.getLogger("app.grpc.health").addHandler(handler)
-    try:
+    with captured_logs() as log:
         await make_application(
             redis={"url": f"redis://:{PASSWORD}@127.0.0.1:{port}/0", "socket_timeout_seconds": 0.5},
             health={"check_interval_seconds": 0.1, "check_timeout_seconds": 0.3},
         )
         process.kill()
         deadline = time.monotonic() + 15
-        while "'serving': False" not in log.getvalue():
-            assert time.monotonic() < deadline, log.getvalue()
+        while not changes(log):
+            assert time.monotonic() < deadline, log.text
             await asyncio.sleep(0.05)
-    finally:
-        logging.getLogger("app.grpc.health").removeHandler(handler)
 
-    [change] = [line for line in log.getvalue().splitlines() if "'serving': False" in line]
-    assert f"'failing': ['redis at 127.0.0.1:{port}']" in change
-    assert PASSWORD not in log.getvalue()
+    [change] = changes(log)
+    assert change["failing"] == [f"redis at 127.0.0.1:{port}"]
+    assert PASSWORD not in log.text
+
+
+def changes(log: LogLines) -> list[dict[str, Any]]:
+    """The health lines that say the service stopped serving."""
+    return [
+        line
+        for line in (json.loads(text) for text in log.text.splitlines())
+        if line.get("logger") == "app.grpc.health" and line.get("serving") is False
+    ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import logging
 import uuid
 
 import grpc
@@ -18,6 +16,7 @@ from tests.client import (
     session_metadata,
     unique_email,
 )
+from tests.support.logs import captured_logs
 
 
 @pytest.fixture
@@ -114,18 +113,13 @@ async def test_find_by_id_reads_through_the_cache(stub, session, application, re
 async def test_a_dead_cache_degrades_to_postgres_and_is_logged(stub, make_application):
     # Sessions work (the run's Redis); the cache points at a port nobody listens on.
     application = await make_application(cache={"redis_url": "redis://127.0.0.1:1/0"})
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    logging.getLogger().addHandler(handler)
-    try:
+    with captured_logs() as captured:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
             degraded = pb_grpc.UserServiceStub(channel)
             registered, session_id = await registered_session(degraded)
             found = await degraded.FindByID(
                 pb.FindByIDRequest(uuid=registered.uuid), metadata=session_metadata(session_id)
             )
-    finally:
-        logging.getLogger().removeHandler(handler)
     assert found.user.uuid == registered.uuid
-    assert "user cache read failed" in captured.getvalue()
-    assert "user cache write failed" in captured.getvalue()
+    assert "user cache read failed" in captured.text
+    assert "user cache write failed" in captured.text

@@ -7,8 +7,6 @@ freezes (SIGSTOP) and thaws; the shared server is never touched.
 from __future__ import annotations
 
 import asyncio
-import io
-import logging
 from collections.abc import Iterator
 
 import grpc
@@ -16,6 +14,7 @@ import pytest
 
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.client import failure, get_me, login, register, unique_email
+from tests.support.logs import captured_logs
 from tests.support.throwaway_postgres import ThrowawayPostgres, throwaway_postgres
 
 
@@ -36,27 +35,24 @@ async def test_get_me_serves_a_stale_principal_during_an_outage_and_says_so(
         },
         sessions={"user_refresh_seconds": 1},
     )
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
         stub = pb_grpc.UserServiceStub(channel)
         email = unique_email("outage")
         user = await register(stub, email)
         _, session_id = await login(stub, email)
         own_postgres.freeze()
-        logging.getLogger().addHandler(handler)
         try:
-            await asyncio.sleep(1.1)  # the principal is now stale
-            for _ in range(3):
-                assert (await get_me(stub, session_id)).user.uuid == user.uuid
-                await asyncio.sleep(0.1)
-            # What needs PostgreSQL itself is unavailable, not wrong.
-            refused = await failure(login(stub, email))
-            assert refused.code() == grpc.StatusCode.UNAVAILABLE
+            with captured_logs() as captured:
+                await asyncio.sleep(1.1)  # the principal is now stale
+                for _ in range(3):
+                    assert (await get_me(stub, session_id)).user.uuid == user.uuid
+                    await asyncio.sleep(0.1)
+                # What needs PostgreSQL itself is unavailable, not wrong.
+                refused = await failure(login(stub, email))
+                assert refused.code() == grpc.StatusCode.UNAVAILABLE
         finally:
-            logging.getLogger().removeHandler(handler)
             own_postgres.thaw()
         # One call per refresh interval tries PostgreSQL; the others trust the copy.
-        assert captured.getvalue().count("serving a stale principal") == 1
+        assert captured.text.count("serving a stale principal") == 1
         # Once it answers again, the principal is refreshed and all is as before.
         assert (await get_me(stub, session_id)).user.uuid == user.uuid

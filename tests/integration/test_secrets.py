@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import logging
 
 from app.adapters.redis.streams import encode_event
 from app.bootstrap import events_stream_key
 from app.grpc.generated import user_service_pb2 as pb
 from tests.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.events import stream_events
+from tests.support.logs import captured_logs
 
 NEW_PASSWORD = "an entirely new passphrase"
 
@@ -24,13 +23,7 @@ def test_the_user_message_reserves_the_old_password_field():
 async def test_no_password_hash_or_session_id_in_responses_logs_or_events(
     stub, application, redis, settings
 ):
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    saved_level = root.level
-    root.setLevel(logging.DEBUG)
-    try:
+    with captured_logs("DEBUG") as captured:
         email = unique_email("secret")
         registered = await register(stub, email)
         _, session_id = await login(stub, email)
@@ -48,9 +41,6 @@ async def test_no_password_hash_or_session_id_in_responses_logs_or_events(
             await stub.LogoutOthers(pb.LogoutOthersRequest(), metadata=metadata),
             await stub.Logout(pb.LogoutRequest(), metadata=metadata),
         ]
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(saved_level)
     password_hash = await application.pool.fetchval(
         "SELECT password_hash FROM users WHERE email = $1", email
     )
@@ -60,10 +50,10 @@ async def test_no_password_hash_or_session_id_in_responses_logs_or_events(
     stored = "".join(str(encode_event(event)) for event in events)
     for secret in (PASSWORD, NEW_PASSWORD, password_hash, session_id):
         assert secret.encode() not in wire
-        assert secret not in captured.getvalue()
+        assert secret not in captured.text
         assert secret not in stored
     # Not even the digest under which Redis keeps the session.
     digest = hashlib.sha256(session_id.encode()).hexdigest()
     assert digest not in stored and digest.encode() not in wire
     # The workload was logged at all, so the check above looked at something.
-    assert "rpc finished" in captured.getvalue()
+    assert "rpc finished" in captured.text

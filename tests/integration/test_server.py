@@ -22,6 +22,7 @@ from tests.client import (
     session_metadata,
     unique_email,
 )
+from tests.support.logs import captured_logs
 
 
 async def _health(channel: grpc.aio.Channel, service: str) -> int:
@@ -72,19 +73,13 @@ async def test_a_request_over_the_size_cap_is_resource_exhausted(stub, settings)
 async def test_an_unexpected_error_is_internal_and_generic_and_logged(stub, redis, settings):
     user, session_id = await registered_session(stub)
     await redis.hset(f"{settings.redis.key_prefix}principal:{user.uuid}", "user", b"{not json")
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    logging.getLogger().addHandler(handler)
-    try:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
-    finally:
-        logging.getLogger().removeHandler(handler)
+    with captured_logs() as captured, pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert caught.value.details() == "internal error"
-    assert "unexpected error" in captured.getvalue()
-    assert "JSONDecodeError" in captured.getvalue()
-    assert session_id not in captured.getvalue()
+    assert "unexpected error" in captured.text
+    assert "JSONDecodeError" in captured.text
+    assert session_id not in captured.text
     # The service keeps running.
     assert (await register(stub)).uuid
 
@@ -118,11 +113,11 @@ async def test_shutdown_lets_in_flight_calls_finish_then_refuses_new_ones(
 
 
 async def test_log_lines_are_json_with_method_code_and_duration(stub):
-    from app.observability.logging import configure_logging
+    from app.observability.logging import OUTPUT, configure_logging
 
     captured = io.StringIO()
     root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_handlers, saved_level, saved_output = root.handlers[:], root.level, OUTPUT.stream
     configure_logging("INFO", "json", stream=captured)
 
     def rpc_lines() -> list[dict]:
@@ -140,6 +135,7 @@ async def test_log_lines_are_json_with_method_code_and_duration(stub):
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+        OUTPUT.stream = saved_output
     line = rpc_lines()[-1]
     assert line["rpc_method"] == "/userService.UserService/GetMe"
     assert line["grpc_code"] == "UNAUTHENTICATED"

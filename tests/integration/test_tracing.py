@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from app.bootstrap import Application, build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.observability.logging import configure_logging
+from app.observability.logging import OUTPUT, configure_logging
 from tests.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.conftest import make_settings
 
@@ -230,12 +230,13 @@ async def test_no_span_carries_a_password_hash_or_session_id(traced: Traced, set
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    handlers, level, output = root.handlers[:], root.level, OUTPUT.stream
     stream = io.StringIO()
     configure_logging("INFO", "json", stream=stream)
     yield stream
     root.handlers[:] = handlers
     root.setLevel(level)
+    OUTPUT.stream = output
 
 
 async def test_log_lines_of_a_traced_flow_carry_the_trace_and_no_secret(

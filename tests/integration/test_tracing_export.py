@@ -7,9 +7,7 @@ that does not answer costs one warning and at most a second at shutdown.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import logging
 import os
 import signal
 import sys
@@ -29,6 +27,7 @@ from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.client import register
 from tests.conftest import running_application
+from tests.support.logs import captured_logs
 from tests.support.ports import free_port, silent_listener
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,15 +108,12 @@ async def test_a_collector_that_does_not_answer_costs_one_warning_and_under_a_se
     # Export every 50 ms, give up after 1 s: several failed batches while the test runs.
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
-    log = io.StringIO()
-    handler = logging.StreamHandler(log)
-    logging.getLogger().addHandler(handler)
-    try:
+    with captured_logs() as log:
         async with running_application(tracing={"enabled": True}) as traced:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{traced.port}") as channel:
                 stub = pb_grpc.UserServiceStub(channel)
                 deadline = time.monotonic() + 15
-                while "traces not exported" not in log.getvalue():
+                while "traces not exported" not in log.text:
                     assert time.monotonic() < deadline, "no warning about the collector"
                     await register(stub)
                     await asyncio.sleep(0.1)
@@ -129,10 +125,8 @@ async def test_a_collector_that_does_not_answer_costs_one_warning_and_under_a_se
             started = time.monotonic()
             await asyncio.to_thread(tracing.shutdown)
             shutdown_seconds = time.monotonic() - started
-    finally:
-        logging.getLogger().removeHandler(handler)
 
-    lines = log.getvalue().splitlines()
+    lines = log.text.splitlines()
     assert len([line for line in lines if "traces not exported" in line]) == 1, lines
     assert not [line for line in lines if "opentelemetry.exporter" in line], lines
     assert shutdown_seconds < 1.0

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from app.observability.logging import configure_logging
+from app.observability.logging import OUTPUT, configure_logging
 
 
 class LogLines:
@@ -29,14 +29,19 @@ class LogLines:
 
 
 @contextlib.contextmanager
-def captured_logs() -> Iterator[LogLines]:
-    """Log as the service does (JSON, INFO) into memory; the previous set-up is put back after."""
+def captured_logs(level: str = "INFO") -> Iterator[LogLines]:
+    """Log as the service does (JSON, at ``level``) into memory; the previous set-up is put
+    back after."""
     stream = io.StringIO()
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    configure_logging("INFO", "json", stream=stream)
+    saved_stream = OUTPUT.stream
+    configure_logging(level, "json", stream=stream)
     try:
         yield LogLines(stream)
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+        OUTPUT.stream = saved_stream
+        configure_logging(logging.getLevelName(saved_level), "json", stream=saved_stream)
+        root.handlers[:] = saved_handlers

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -13,6 +11,7 @@ from pathlib import Path
 import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
+from structlog.testing import capture_logs
 
 from app.config import ConfigError, GrpcSettings, check_transport, load_settings
 from app.grpc.server import server_options, warn_about_plaintext
@@ -237,11 +236,10 @@ def test_only_the_grpc_service_needs_the_plaintext_setting(environment):
 
 @pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])
 def test_plaintext_on_a_non_loopback_host_is_logged_as_a_warning(host, warned):
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    logging.getLogger().addHandler(handler)
-    try:
+    with capture_logs() as logs:
         warn_about_plaintext(GrpcSettings(host=host, plaintext_allowed=True))
-    finally:
-        logging.getLogger().removeHandler(handler)
-    assert ("plaintext gRPC on a non-loopback address" in captured.getvalue()) is warned
+    warnings = [log for log in logs if log["log_level"] == "warning"]
+    assert (
+        any(log["event"] == "plaintext gRPC on a non-loopback address" for log in warnings)
+        is warned
+    )
