@@ -97,6 +97,17 @@ class Registration:
     role: Role
     avatar: str | None
 
+    def hashed(self, password_hash: str) -> NewUser:
+        """The user to store: this registration with its password replaced by its hash."""
+        return NewUser(
+            email=self.email,
+            first_name=self.first_name,
+            last_name=self.last_name,
+            role=self.role,
+            avatar=self.avatar,
+            password_hash=password_hash,
+        )
+
 
 def _has_control_characters(value: str) -> bool:
     return any(unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn") for char in value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 import structlog
@@ -13,7 +14,6 @@ from app.domain.sessions import SessionEndReason
 from app.domain.throttling import LimitedAction
 from app.domain.users import (
     PASSWORD_MAX_LENGTH,
-    NewUser,
     Principal,
     Registration,
     Role,
@@ -154,15 +154,9 @@ class AccountUseCase:
 
         Raises ``EmailTaken`` when the address is in use.
         """
+        admin = replace(registration, role=Role.ADMIN)
         return await self._users.add(
-            NewUser(
-                email=registration.email,
-                first_name=registration.first_name,
-                last_name=registration.last_name,
-                role=Role.ADMIN,
-                avatar=registration.avatar,
-                password_hash=await self._passwords.hash(registration.password),
-            ),
+            admin.hashed(await self._passwords.hash(admin.password)),
             events.user_registered(registration.email, Role.ADMIN.value, None),
         )
 

@@ -22,7 +22,6 @@ from app.domain.sessions import Session, SessionEndReason, new_session_id
 from app.domain.throttling import LimitedAction, ThrottleScope
 from app.domain.users import (
     PASSWORD_MAX_LENGTH,
-    NewUser,
     Principal,
     Registration,
     Role,
@@ -94,14 +93,7 @@ class UserUseCase:
         await self._admit_registration(client)
         password_hash = await self._passwords.hash(registration.password)
         return await self._users.add(
-            NewUser(
-                email=registration.email,
-                first_name=registration.first_name,
-                last_name=registration.last_name,
-                role=registration.role,
-                avatar=registration.avatar,
-                password_hash=password_hash,
-            ),
+            registration.hashed(password_hash),
             events.user_registered(
                 registration.email, registration.role.value, current_traceparent()
             ),
