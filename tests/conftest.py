@@ -23,6 +23,7 @@ from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.observability.logging import configure_logging
 from tests.isolation import isolated_settings, remove_run_data
+from tests.support.processes import SUITE_ADDRESS_LIMITS
 
 RUN_ID = uuid.uuid4().hex[:12]
 
@@ -41,13 +42,7 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
         **{
             "logging": {"format": "json", "level": "INFO"},
             "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
-            # Every test calls from 127.0.0.1: per-address limits sized for the whole
-            # suite; the throttling tests pass their own section.
-            "throttling": {
-                "address_free_failures": 1_000_000,
-                "register_per_address_per_minute": 1_000_000,
-                "change_password_per_address_per_minute": 1_000_000,
-            },
+            "throttling": SUITE_ADDRESS_LIMITS,
             **sections,
         },
     )

@@ -14,6 +14,14 @@ from app.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Every test calls from 127.0.0.1 under the run's key prefix: per-address
+# limits sized for the whole suite (tests that test throttling set their own).
+SUITE_ADDRESS_LIMITS = {
+    "address_free_failures": 1_000_000,
+    "register_per_address_per_minute": 1_000_000,
+    "change_password_per_address_per_minute": 1_000_000,
+}
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -33,11 +41,10 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
         "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
         "APP_EVENTS__RELAY_ENABLED": "false",
         "APP_LOGGING__FORMAT": "json",
-        # Every test calls from 127.0.0.1, under the run's key prefix: per-address
-        # limits sized for the whole suite, as tests/conftest.py sizes them.
-        "APP_THROTTLING__ADDRESS_FREE_FAILURES": "1000000",
-        "APP_THROTTLING__REGISTER_PER_ADDRESS_PER_MINUTE": "1000000",
-        "APP_THROTTLING__CHANGE_PASSWORD_PER_ADDRESS_PER_MINUTE": "1000000",
+        **{
+            f"APP_THROTTLING__{name.upper()}": str(limit)
+            for name, limit in SUITE_ADDRESS_LIMITS.items()
+        },
         **variables,
     }
 
