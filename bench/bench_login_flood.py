@@ -41,7 +41,7 @@ from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.memory import return_large_buffers_to_the_os
 from app.observability.logging import configure_logging
-from tests.isolation import isolated_settings, remove_run_data
+from tests.support.isolation import isolated_settings, remove_run_data
 
 FLOOD_SECONDS = float(os.environ.get("BENCH_FLOOD_SECONDS", "5"))
 FLOOD_CALLERS = 64

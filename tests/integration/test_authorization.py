@@ -13,7 +13,7 @@ import pytest
 from app.bootstrap import Application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import (
+from tests.support.client import (
     admin_session,
     failure,
     get_me,

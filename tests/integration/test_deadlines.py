@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
-from tests.client import eventually, session_metadata
+from tests.support.client import eventually, session_metadata
 from tests.support.metrics import scrape, value
 from tests.support.outages import Outage, running_outage, timed
 

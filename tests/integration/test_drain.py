@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import PASSWORD, eventually, register, session_metadata, unique_email
+from tests.support.client import PASSWORD, eventually, register, session_metadata, unique_email
 from tests.support.processes import process_environment, read_until, start_process
 
 LOGINS = 100

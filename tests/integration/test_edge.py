@@ -22,8 +22,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from app.bootstrap import Application, build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import eventually, register, registered_session, session_metadata
-from tests.conftest import make_settings
+from tests.support.application import make_settings
+from tests.support.client import eventually, register, registered_session, session_metadata
 from tests.support.logs import LogLines, captured_logs
 from tests.support.metrics import scrape, value
 

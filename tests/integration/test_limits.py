@@ -15,7 +15,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import PASSWORD, register, registered_session, session_metadata, unique_email
+from tests.support.client import (
+    PASSWORD,
+    register,
+    registered_session,
+    session_metadata,
+    unique_email,
+)
 from tests.support.http2 import (
     GOAWAY,
     REFUSED_STREAM,

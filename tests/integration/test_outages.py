@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
-from tests.client import eventually, login, register, session_metadata, unique_email
+from tests.support.client import eventually, login, register, session_metadata, unique_email
 from tests.support.logs import captured_logs
 from tests.support.metrics import scrape, value
 from tests.support.outages import (

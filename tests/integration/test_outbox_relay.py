@@ -15,9 +15,9 @@ from app.adapters.postgres.outbox import OutboxPgRepository
 from app.bootstrap import Application, build_relay, events_stream_key
 from app.domain.events import EventType
 from app.usecases.audit import AuditLogProjector
-from tests.client import eventually, login, register, unique_email
-from tests.conftest import make_settings
-from tests.events import options, running, sample_event, stream_events
+from tests.support.application import make_settings
+from tests.support.client import eventually, login, register, unique_email
+from tests.support.events import options, running, sample_event, stream_events
 
 BATCH = 50
 

@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
-from tests.client import (
+from tests.support.client import (
     PASSWORD,
     login,
     register,

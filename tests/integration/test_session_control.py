@@ -11,7 +11,7 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import (
+from tests.support.client import (
     failure,
     get_me,
     is_unauthenticated,
@@ -21,7 +21,7 @@ from tests.client import (
     session_metadata,
     unique_email,
 )
-from tests.events import revocations
+from tests.support.events import revocations
 
 
 def digest(session_id: str) -> str:

@@ -11,7 +11,7 @@ import asyncio
 import grpc
 
 from app.grpc.generated import user_service_pb2 as pb
-from tests.client import (
+from tests.support.client import (
     PASSWORD,
     admin_session,
     get_me,
@@ -21,7 +21,7 @@ from tests.client import (
     session_metadata,
     unique_email,
 )
-from tests.events import revocations
+from tests.support.events import revocations
 
 ROUNDS = 5
 

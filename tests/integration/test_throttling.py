@@ -22,8 +22,8 @@ from grpc_status import rpc_status
 from app.bootstrap import Application, build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import PASSWORD, unique_email
-from tests.conftest import make_settings
+from tests.support.application import make_settings
+from tests.support.client import PASSWORD, unique_email
 from tests.support.metrics import scrape, value
 from tests.support.passwords import CountingHasher
 

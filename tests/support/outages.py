@@ -17,8 +17,8 @@ from app.bootstrap import Application, build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import PASSWORD, login, register, session_metadata, unique_email
-from tests.isolation import isolated_settings
+from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
+from tests.support.isolation import isolated_settings
 from tests.support.throwaway import ThrowawayPostgres, ThrowawayRedis
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -83,6 +83,11 @@ async def failure(call: Awaitable[object]) -> grpc.aio.AioRpcError:
     raise AssertionError("the call succeeded")
 
 
+async def code_of(call: Awaitable[object]) -> grpc.StatusCode:
+    """The status code a call fails with; the test fails if it succeeds."""
+    return (await failure(call)).code()
+
+
 async def is_unauthenticated(call: Awaitable[object]) -> bool:
     """The call failed exactly as an unknown session does: same code, same message."""
     error = await failure(call)
