@@ -90,7 +90,7 @@ def counting(codes: collections.Counter[str], call: Callable[[], Awaitable[Any]]
     return counted
 
 
-async def register(stub: pb_grpc.UserServiceStub, tag: str) -> str:
+async def register(stub: pb_grpc.UserServiceAsyncStub, tag: str) -> str:
     email = f"bench-{tag}-{RUN_ID}@example.com"
     request = pb.RegisterRequest(email=email, first_name="B", last_name="F", password=PASSWORD)
     await stub.Register(request)

@@ -61,7 +61,7 @@ class DroppingExporter(SpanExporter):
         return None
 
 
-async def paths(stub: pb_grpc.UserServiceStub) -> dict[str, Callable[[], Awaitable[object]]]:
+async def paths(stub: pb_grpc.UserServiceAsyncStub) -> dict[str, Callable[[], Awaitable[object]]]:
     """The read paths, for a user registered and logged in through ``stub``."""
     # A fresh address per configuration: id(stub) can repeat once a stub is freed.
     email = f"bench-tracing-{uuid.uuid4().hex[:12]}@example.com"

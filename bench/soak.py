@@ -81,7 +81,7 @@ def resident_bytes(pid: int) -> int:
 class Caller:
     """One client with its own user, session and channel."""
 
-    stub: pb_grpc.UserServiceStub
+    stub: pb_grpc.UserServiceAsyncStub
     user: pb.User
     metadata: tuple[tuple[str, str], ...]
     hashing: bool

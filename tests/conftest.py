@@ -78,7 +78,7 @@ async def channel(application: Application) -> AsyncIterator[grpc.aio.Channel]:
 
 
 @pytest.fixture(scope="session")
-def stub(channel: grpc.aio.Channel) -> pb_grpc.UserServiceStub:
+def stub(channel: grpc.aio.Channel) -> pb_grpc.UserServiceAsyncStub:
     return pb_grpc.UserServiceStub(channel)
 
 

@@ -51,7 +51,7 @@ class ShortBound:
     """A service whose principals are trusted for 1 s, and an admin's session on it."""
 
     application: Application
-    stub: pb_grpc.UserServiceStub
+    stub: pb_grpc.UserServiceAsyncStub
     admin: pb.User
     session_id: str
 

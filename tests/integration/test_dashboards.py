@@ -153,7 +153,7 @@ DASHBOARD_THROTTLING = {
 }
 
 
-async def cause_a_throttled_login(stub: pb_grpc.UserServiceStub) -> None:
+async def cause_a_throttled_login(stub: pb_grpc.UserServiceAsyncStub) -> None:
     email = unique_email("throttled")
     codes = []
     for _ in range(2):

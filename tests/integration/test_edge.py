@@ -46,7 +46,7 @@ def bad_utf8_request(field: FieldDescriptor) -> bytes:
 
 async def raw_call(channel: grpc.aio.Channel, method: str, body: bytes, **kwargs: Any) -> bytes:
     """Send ``body`` as the request of ``method`` without encoding it."""
-    call = channel.unary_unary(
+    call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
         f"/{SERVICE.full_name}/{method}", request_serializer=None, response_deserializer=None
     )
     response: bytes = await call(body, **kwargs)

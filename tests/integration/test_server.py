@@ -6,7 +6,6 @@ import asyncio
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from app.grpc.generated import user_service_pb2 as pb
@@ -19,24 +18,19 @@ from tests.support.client import (
     session_metadata,
     unique_email,
 )
+from tests.support.health import NOT_SERVING, SERVING, health_status
 from tests.support.logs import captured_logs
-
-
-async def _health(channel: grpc.aio.Channel, service: str) -> int:
-    stub = health_pb2_grpc.HealthStub(channel)
-    response = await stub.Check(health_pb2.HealthCheckRequest(service=service))
-    return response.status
 
 
 @pytest.mark.parametrize("service", ["", "userService.UserService"])
 async def test_health_is_serving_while_the_stores_answer(channel, service):
-    assert await _health(channel, service) == health_pb2.HealthCheckResponse.SERVING
+    assert await health_status(channel, service) == SERVING
 
 
 async def test_health_is_not_serving_when_redis_does_not_answer(make_application):
     application = await make_application(redis={"url": "redis://127.0.0.1:1/0"})
     async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
-        assert await _health(channel, "") == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert await health_status(channel, "") == NOT_SERVING
         # The service keeps running and says why a call cannot be served.
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await pb_grpc.UserServiceStub(channel).GetMe(

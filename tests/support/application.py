@@ -28,16 +28,12 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
     Keyword arguments override whole sections' fields, e.g.
     ``make_settings(sessions={"ttl_seconds": 1})``.
     """
-    return isolated_settings(
-        "test",
-        RUN_ID,
-        **{
-            "logging": {"format": "json", "level": "INFO"},
-            "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
-            "throttling": SUITE_ADDRESS_LIMITS,
-            **sections,
-        },
-    )
+    suite: dict[str, dict[str, Any]] = {
+        "logging": {"format": "json", "level": "INFO"},
+        "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
+        "throttling": SUITE_ADDRESS_LIMITS,
+    }
+    return isolated_settings("test", RUN_ID, **{**suite, **sections})
 
 
 @contextlib.asynccontextmanager

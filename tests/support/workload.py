@@ -10,7 +10,7 @@ from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.support.client import login, register, session_metadata, unique_email
 
 
-async def workload(stub: pb_grpc.UserServiceStub) -> None:
+async def workload(stub: pb_grpc.UserServiceAsyncStub) -> None:
     """Register, log in (right and wrong), GetMe, FindByID twice, one unauthenticated call,
     then LogoutAll.
     """
