@@ -16,6 +16,7 @@ from tests.support.client import (
     get_me,
     is_unauthenticated,
     login,
+    other_session_handle,
     register,
     registered_session,
     session_metadata,
@@ -72,8 +73,7 @@ async def test_revoke_session_ends_one_session_by_its_handle(stub, application, 
     email = unique_email("revoke")
     user = await register(stub, email)
     first, second = await _sessions_of(application.port, email, 2)
-    listed = await stub.ListSessions(pb.ListSessionsRequest(), metadata=session_metadata(first))
-    [other] = [s.handle for s in listed.sessions if not s.current]
+    other = await other_session_handle(stub, first)
     await stub.RevokeSession(
         pb.RevokeSessionRequest(handle=other), metadata=session_metadata(first)
     )

@@ -71,6 +71,15 @@ async def admin_session(
     return await login(stub, email)
 
 
+async def other_session_handle(stub: pb_grpc.UserServiceAsyncStub, session_id: str) -> str:
+    """The handle of the one other session of the user whose session ``session_id`` is."""
+    listed = await stub.ListSessions(
+        pb.ListSessionsRequest(), metadata=session_metadata(session_id)
+    )
+    [handle] = [session.handle for session in listed.sessions if not session.current]
+    return handle
+
+
 UNAUTHENTICATED_MESSAGE = "a valid session is required"
 
 
