@@ -40,7 +40,7 @@ from app.config import Settings
 from app.domain.events import LoginFailure, user_login_failed
 from app.observability.logging import configure_logging
 from app.usecases.audit import AuditLogProjector
-from tests.isolation import remove_run_data
+from tests.support.isolation import remove_run_data
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "5000"))
 

@@ -41,7 +41,7 @@ from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.memory import return_large_buffers_to_the_os
 from app.observability.logging import configure_logging
-from tests.isolation import isolated_settings, remove_run_data
+from tests.support.isolation import isolated_settings, remove_run_data
 
 FLOOD_SECONDS = float(os.environ.get("BENCH_FLOOD_SECONDS", "5"))
 FLOOD_CALLERS = 64
@@ -90,7 +90,7 @@ def counting(codes: collections.Counter[str], call: Callable[[], Awaitable[Any]]
     return counted
 
 
-async def register(stub: pb_grpc.UserServiceStub, tag: str) -> str:
+async def register(stub: pb_grpc.UserServiceAsyncStub, tag: str) -> str:
     email = f"bench-{tag}-{RUN_ID}@example.com"
     request = pb.RegisterRequest(email=email, first_name="B", last_name="F", password=PASSWORD)
     await stub.Register(request)

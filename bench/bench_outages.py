@@ -32,8 +32,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.observability.logging import configure_logging
-from tests.client import PASSWORD, login, register, session_metadata, unique_email
-from tests.support.outages import NOT_SERVING, SERVING, Outage, outcome, running_outage
+from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
+from tests.support.health import NOT_SERVING, SERVING
+from tests.support.outages import Outage, outcome, running_outage
 
 HEALTHY_SECONDS = float(os.environ.get("OUTAGE_HEALTHY_SECONDS", "2"))
 OUTAGE_SECONDS = float(os.environ.get("OUTAGE_SECONDS", "4"))

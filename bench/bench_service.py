@@ -55,8 +55,8 @@ from app.adapters.postgres.database import apply_migrations, ensure_database
 from app.config import PasswordSettings, Settings, usable_cpus
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.isolation import isolated_settings, remove_run_data
-from tests.support.processes import free_port
+from tests.support.isolation import isolated_settings, remove_run_data
+from tests.support.ports import free_port
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))

@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.observability.logging import configure_logging
-from tests.isolation import remove_run_data
+from tests.support.isolation import remove_run_data
 
 CONFIGURATIONS: list[tuple[str, dict[str, dict[str, Any]], str]] = [
     ("off", {}, "1"),
@@ -61,7 +61,7 @@ class DroppingExporter(SpanExporter):
         return None
 
 
-async def paths(stub: pb_grpc.UserServiceStub) -> dict[str, Callable[[], Awaitable[object]]]:
+async def paths(stub: pb_grpc.UserServiceAsyncStub) -> dict[str, Callable[[], Awaitable[object]]]:
     """The read paths, for a user registered and logged in through ``stub``."""
     # A fresh address per configuration: id(stub) can repeat once a stub is freed.
     email = f"bench-tracing-{uuid.uuid4().hex[:12]}@example.com"

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.bootstrap import Application, build_application
 from app.config import Settings
-from tests.isolation import isolated_settings
+from tests.support.isolation import isolated_settings
 
 CALLS = int(os.environ.get("BENCH_CALLS", "2000"))
 RUN_ID = uuid.uuid4().hex[:10]

@@ -40,8 +40,9 @@ from app.adapters.postgres.database import apply_migrations, ensure_database
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.isolation import isolated_settings, remove_run_data
-from tests.support.processes import free_port, process_environment, start_process
+from tests.support.isolation import isolated_settings, remove_run_data
+from tests.support.ports import free_port
+from tests.support.processes import process_environment, start_process
 
 MAX_GROWTH = 0.10
 HASHING_SHARE = 16  # one caller in this many logs in and registers
@@ -80,7 +81,7 @@ def resident_bytes(pid: int) -> int:
 class Caller:
     """One client with its own user, session and channel."""
 
-    stub: pb_grpc.UserServiceStub
+    stub: pb_grpc.UserServiceAsyncStub
     user: pb.User
     metadata: tuple[tuple[str, str], ...]
     hashing: bool

@@ -10,8 +10,7 @@ addresses come from the usual settings (``APP_POSTGRES__DSN``,
 from __future__ import annotations
 
 import contextlib
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -22,41 +21,18 @@ from app.bootstrap import Application, build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.observability.logging import configure_logging
-from tests.isolation import isolated_settings, remove_run_data
-from tests.support.processes import SUITE_ADDRESS_LIMITS
-
-RUN_ID = uuid.uuid4().hex[:12]
-
-ApplicationFactory = Callable[..., Awaitable[Application]]
-
-
-def make_settings(**sections: dict[str, Any]) -> Settings:
-    """Settings for a test application: this run's database and key prefix, port 0.
-
-    Keyword arguments override whole sections' fields, e.g.
-    ``make_settings(sessions={"ttl_seconds": 1})``.
-    """
-    return isolated_settings(
-        "test",
-        RUN_ID,
-        **{
-            "logging": {"format": "json", "level": "INFO"},
-            "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
-            "throttling": SUITE_ADDRESS_LIMITS,
-            **sections,
-        },
-    )
+from tests.support.application import (
+    ApplicationFactory,
+    make_settings,
+    running_application,
+)
+from tests.support.isolation import remove_run_data
 
 
 @pytest.fixture(scope="session", autouse=True)
 def service_logging() -> None:
     """Log as the service does: structlog through the standard library, JSON lines."""
     configure_logging("INFO", "json")
-
-
-@pytest.fixture(scope="session")
-def run_id() -> str:
-    return RUN_ID
 
 
 @pytest.fixture(scope="session")
@@ -72,22 +48,6 @@ async def application(settings: Settings) -> AsyncIterator[Application]:
     yield application
     await application.stop(grace=0.5)
     await remove_run_data(settings)
-
-
-@contextlib.asynccontextmanager
-async def running_application(**sections: dict[str, Any]) -> AsyncIterator[Application]:
-    """An extra application on this run's stores, stopped when the block ends.
-
-    For fixtures of any scope (request ``application`` too, so the run's stores
-    outlive it). Stop it in the scope that started it: an aio server left
-    running while the event loop sits idle between tests can hang in ``stop``.
-    """
-    extra = await build_application(make_settings(**sections))
-    await extra.start()
-    try:
-        yield extra
-    finally:
-        await extra.stop(grace=0.5)
 
 
 @pytest.fixture
@@ -118,7 +78,7 @@ async def channel(application: Application) -> AsyncIterator[grpc.aio.Channel]:
 
 
 @pytest.fixture(scope="session")
-def stub(channel: grpc.aio.Channel) -> pb_grpc.UserServiceStub:
+def stub(channel: grpc.aio.Channel) -> pb_grpc.UserServiceAsyncStub:
     return pb_grpc.UserServiceStub(channel)
 
 

@@ -11,7 +11,8 @@ import pytest
 from app.bootstrap import build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import (
+from tests.support.application import RUN_ID
+from tests.support.client import (
     PASSWORD,
     admin_session,
     failure,
@@ -23,9 +24,8 @@ from tests.client import (
     session_metadata,
     unique_email,
 )
-from tests.conftest import RUN_ID
-from tests.events import revocations
-from tests.isolation import isolated_settings, remove_run_data
+from tests.support.events import revocations
+from tests.support.isolation import isolated_settings, remove_run_data
 
 NEW_PASSWORD = "a brand new passphrase"
 

@@ -12,7 +12,7 @@ import pytest
 
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
-from tests.client import PASSWORD, login, register, session_metadata, unique_email
+from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
 
 ROOT = Path(__file__).resolve().parents[2]
 

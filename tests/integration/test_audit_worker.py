@@ -6,8 +6,8 @@ import asyncio
 import uuid
 
 from app.bootstrap import build_audit_worker
-from tests.client import eventually, registered_session
-from tests.conftest import make_settings
+from tests.support.application import make_settings
+from tests.support.client import eventually, registered_session
 
 
 async def test_the_worker_projects_each_event_into_the_audit_log_once(stub, application):

@@ -13,7 +13,7 @@ import pytest
 from app.bootstrap import Application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import (
+from tests.support.client import (
     admin_session,
     failure,
     get_me,
@@ -51,7 +51,7 @@ class ShortBound:
     """A service whose principals are trusted for 1 s, and an admin's session on it."""
 
     application: Application
-    stub: pb_grpc.UserServiceStub
+    stub: pb_grpc.UserServiceAsyncStub
     admin: pb.User
     session_id: str
 

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,9 +27,10 @@ import redis.exceptions
 
 from app.bootstrap import Application, build_audit_worker
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import login, unique_email
-from tests.conftest import make_settings, running_application
-from tests.integration.test_metrics import workload
+from tests.support.application import make_settings, running_application
+from tests.support.client import login, unique_email
+from tests.support.ports import free_port
+from tests.support.workload import workload
 
 pytestmark = pytest.mark.prometheus
 
@@ -47,12 +47,6 @@ def dashboard_queries() -> list[tuple[str, str, str]]:
             for target in panel.get("targets", []):
                 queries.append((path.name, panel["title"], target["expr"]))
     return queries
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def prometheus_binary() -> str:
@@ -159,7 +153,7 @@ DASHBOARD_THROTTLING = {
 }
 
 
-async def cause_a_throttled_login(stub: pb_grpc.UserServiceStub) -> None:
+async def cause_a_throttled_login(stub: pb_grpc.UserServiceAsyncStub) -> None:
     email = unique_email("throttled")
     codes = []
     for _ in range(2):

@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
-from tests.client import eventually, session_metadata
+from tests.support.client import eventually, session_metadata
 from tests.support.metrics import scrape, value
 from tests.support.outages import Outage, running_outage, timed
 
@@ -43,7 +43,7 @@ async def stores_back(outage: Outage) -> AsyncIterator[None]:
 
 def find_by_email(
     outage: Outage, email: str, session_id: str, timeout: float
-) -> grpc.aio.UnaryUnaryCall:  # type: ignore[type-arg]
+) -> grpc.aio.UnaryUnaryCall[pb.FindByEmailRequest, pb.FindByEmailResponse]:
     return outage.stub.FindByEmail(
         pb.FindByEmailRequest(email=email), metadata=session_metadata(session_id), timeout=timeout
     )
@@ -89,7 +89,7 @@ async def test_a_short_deadline_on_a_frozen_redis_is_kept_and_frees_its_connecti
 
     async def released() -> bool:
         pool = outage.application.redis.connection_pool
-        return not pool._in_use_connections  # type: ignore[attr-defined]
+        return not pool._in_use_connections
 
     await eventually(released, timeout=3)
     assert outage.redis.frozen

@@ -11,27 +11,21 @@ import asyncio
 import json
 import signal
 from collections import Counter
+from collections.abc import Awaitable
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import PASSWORD, eventually, register, session_metadata, unique_email
+from tests.support.client import PASSWORD, eventually, register, session_metadata, unique_email
+from tests.support.health import NOT_SERVING, health_status
 from tests.support.processes import process_environment, read_until, start_process
 
 LOGINS = 100
 
 
-async def _status(channel: grpc.aio.Channel) -> int:
-    response = await health_pb2_grpc.HealthStub(channel).Check(
-        health_pb2.HealthCheckRequest(service=""), timeout=5
-    )
-    return response.status
-
-
-async def _code(call: asyncio.Future[object]) -> grpc.StatusCode:
+async def _code(call: Awaitable[object]) -> grpc.StatusCode:
     try:
         await call
     except grpc.aio.AioRpcError as err:
@@ -78,7 +72,7 @@ async def test_stop_drains_then_lets_in_flight_calls_finish_then_refuses(
         stopping = asyncio.create_task(application.stop())
 
         async def not_serving() -> bool:
-            return await _status(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+            return await health_status(channel) == NOT_SERVING
 
         await eventually(not_serving, timeout=drain)
         # While draining, new calls are still served.

@@ -22,8 +22,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from app.bootstrap import Application, build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import eventually, register, registered_session, session_metadata
-from tests.conftest import make_settings
+from tests.support.application import make_settings
+from tests.support.client import eventually, register, registered_session, session_metadata
 from tests.support.logs import LogLines, captured_logs
 from tests.support.metrics import scrape, value
 
@@ -46,7 +46,7 @@ def bad_utf8_request(field: FieldDescriptor) -> bytes:
 
 async def raw_call(channel: grpc.aio.Channel, method: str, body: bytes, **kwargs: Any) -> bytes:
     """Send ``body`` as the request of ``method`` without encoding it."""
-    call = channel.unary_unary(
+    call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
         f"/{SERVICE.full_name}/{method}", request_serializer=None, response_deserializer=None
     )
     response: bytes = await call(body, **kwargs)

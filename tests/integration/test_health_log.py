@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApplicationFactory
+from tests.support.application import ApplicationFactory
 from tests.support.logs import LogLines, captured_logs
 from tests.support.ports import answers, free_port
 

@@ -11,11 +11,17 @@ import time
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import PASSWORD, register, registered_session, session_metadata, unique_email
+from tests.support.client import (
+    PASSWORD,
+    register,
+    registered_session,
+    session_metadata,
+    unique_email,
+)
+from tests.support.health import SERVING, health_status
 from tests.support.http2 import (
     GOAWAY,
     REFUSED_STREAM,
@@ -27,13 +33,6 @@ from tests.support.http2 import (
 GET_ME = "/userService.UserService/GetMe"
 LOGIN = "/userService.UserService/Login"
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
-
-
-async def _health(channel: grpc.aio.Channel) -> int:
-    response = await health_pb2_grpc.HealthStub(channel).Check(
-        health_pb2.HealthCheckRequest(service=""), timeout=5
-    )
-    return response.status
 
 
 def _sample(application, name: str, method: str) -> float:
@@ -80,7 +79,7 @@ async def test_a_method_at_its_limit_is_refused_while_others_and_health_are_serv
         # Other methods and health are not limited by Login's limit.
         me = await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id), timeout=5)
         assert me.user.uuid == user.uuid
-        assert await _health(channel) == health_pb2.HealthCheckResponse.SERVING
+        assert await health_status(channel) == SERVING
 
         release.set()
         assert all(response.session_id for response in await asyncio.gather(*held))
@@ -105,7 +104,7 @@ async def test_stalled_streams_do_not_starve_health_or_other_calls(make_applicat
                 await stalled.open_stalled_stream(GET_ME)
                 await stalled.open_stalled_stream(LOGIN)
             await asyncio.sleep(0.3)  # the server has them all as calls
-            assert await _health(channel) == health_pb2.HealthCheckResponse.SERVING
+            assert await health_status(channel) == SERVING
             me = await stub.GetMe(
                 pb.GetMeRequest(), metadata=session_metadata(session_id), timeout=5
             )

@@ -9,8 +9,9 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import (
+from tests.support.client import (
     admin_session,
+    code_of,
     register,
     registered_session,
     session_metadata,
@@ -24,12 +25,6 @@ async def session(stub, application) -> tuple[tuple[str, str], ...]:
     """An admin's session: admins may look anyone up."""
     _, session_id = await admin_session(stub, application.accounts)
     return session_metadata(session_id)
-
-
-async def _code_of(call) -> grpc.StatusCode:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    return caught.value.code()
 
 
 async def test_find_by_email_finds_the_user_in_any_case(stub, session):
@@ -57,7 +52,7 @@ async def test_find_by_id_finds_the_user(stub, session):
 )
 @pytest.mark.parametrize("metadata", [None, (("session_id", "forged"),)], ids=["none", "forged"])
 async def test_lookups_without_a_valid_session_are_unauthenticated(stub, call, metadata):
-    assert await _code_of(call(stub, metadata)) == grpc.StatusCode.UNAUTHENTICATED
+    assert await code_of(call(stub, metadata)) == grpc.StatusCode.UNAUTHENTICATED
 
 
 @pytest.mark.parametrize(
@@ -89,7 +84,7 @@ async def test_lookups_without_a_valid_session_are_unauthenticated(stub, call, m
     ids=["email-malformed", "email-nul", "uuid-malformed", "email-unknown", "uuid-unknown"],
 )
 async def test_lookup_errors_have_clear_codes(stub, session, call, expected):
-    assert (await _code_of(call(stub, session))).name == expected
+    assert (await code_of(call(stub, session))).name == expected
 
 
 async def test_find_by_id_reads_through_the_cache(stub, session, application, redis, settings):

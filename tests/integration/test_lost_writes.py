@@ -17,7 +17,7 @@ import asyncpg
 import grpc
 import pytest
 
-from tests.client import unique_email
+from tests.support.client import unique_email
 from tests.support.outages import Outage, outcome, running_outage
 
 CALLERS = 8

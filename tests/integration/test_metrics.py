@@ -8,32 +8,13 @@ import grpc
 import pytest
 
 from app.bootstrap import Application
-from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import eventually, login, register, session_metadata, unique_email
-from tests.conftest import running_application
+from tests.support.application import running_application
+from tests.support.client import eventually
 from tests.support.metrics import scrape, value
+from tests.support.workload import workload
 
 SERVICE = "userService.UserService"
-
-
-async def workload(stub: pb_grpc.UserServiceStub) -> None:
-    """Register, log in (right and wrong), GetMe, FindByID twice, one unauthenticated call,
-    then LogoutAll.
-    """
-    email = unique_email()
-    user = await register(stub, email)
-    _, session_id = await login(stub, email)
-    with pytest.raises(grpc.aio.AioRpcError):
-        await login(stub, email, "not the password")
-    await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
-    for _ in range(2):
-        await stub.FindByID(
-            pb.FindByIDRequest(uuid=user.uuid), metadata=session_metadata(session_id)
-        )
-    with pytest.raises(grpc.aio.AioRpcError):
-        await stub.GetMe(pb.GetMeRequest())
-    await stub.LogoutAll(pb.LogoutAllRequest(), metadata=session_metadata(session_id))
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from app.adapters.postgres.database import (
     ensure_database,
 )
 from app.domain.users import canonical_email
-from tests.client import register
+from tests.support.client import register
 
 CANONICAL_MIGRATION_ID = "0004.users-canonical-email"
 

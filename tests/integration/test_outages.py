@@ -19,12 +19,11 @@ import grpc
 import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
-from tests.client import eventually, login, register, session_metadata, unique_email
+from tests.support.client import eventually, login, register, session_metadata, unique_email
+from tests.support.health import NOT_SERVING, SERVING
 from tests.support.logs import captured_logs
 from tests.support.metrics import scrape, value
 from tests.support.outages import (
-    NOT_SERVING,
-    SERVING,
     Outage,
     running_outage,
     seconds_until,

@@ -13,11 +13,11 @@ import pytest
 from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.bootstrap import Application, build_relay, events_stream_key
-from app.domain.events import EventType
+from app.domain.events import Event, EventType
 from app.usecases.audit import AuditLogProjector
-from tests.client import eventually, login, register, unique_email
-from tests.conftest import make_settings
-from tests.events import options, running, sample_event, stream_events
+from tests.support.application import make_settings
+from tests.support.client import eventually, login, register, unique_email
+from tests.support.events import options, running, sample_event, stream_events
 
 BATCH = 50
 
@@ -36,7 +36,7 @@ async def relaying(application: Application, relays: int = 1) -> AsyncIterator[N
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
 
 
-async def _registered(redis, settings, user_ids: set[uuid.UUID]) -> list:
+async def _registered(redis, settings, user_ids: set[uuid.UUID]) -> list[Event]:
     return [
         event
         for event in await stream_events(redis, events_stream_key(settings))
@@ -107,7 +107,7 @@ async def test_a_thousand_registrations_with_the_relay_restarted_midway_arrive_o
     registered = [e for e in published if e.type is EventType.USER_REGISTERED]
     assert len({event.id for event in registered}) == total
     assert {event.user_id for event in registered} == set(user_ids)
-    first_seen: dict[uuid.UUID, EventType] = {}
+    first_seen: dict[uuid.UUID | None, EventType] = {}
     for event in published:
         first_seen.setdefault(event.user_id, event.type)
     assert set(first_seen.values()) == {EventType.USER_REGISTERED}

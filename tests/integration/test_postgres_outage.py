@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import failure, get_me, login, register, unique_email
+from tests.support.client import failure, get_me, login, register, unique_email
 from tests.support.logs import captured_logs
 from tests.support.throwaway_postgres import ThrowawayPostgres, throwaway_postgres
 

@@ -7,8 +7,8 @@ import hashlib
 from app.adapters.redis.streams import encode_event
 from app.bootstrap import events_stream_key
 from app.grpc.generated import user_service_pb2 as pb
-from tests.client import PASSWORD, login, register, session_metadata, unique_email
-from tests.events import stream_events
+from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
+from tests.support.events import stream_events
 from tests.support.logs import captured_logs
 
 NEW_PASSWORD = "an entirely new passphrase"

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import json
-import logging
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import (
+from tests.support.client import (
     PASSWORD,
     eventually,
     register,
@@ -22,24 +18,19 @@ from tests.client import (
     session_metadata,
     unique_email,
 )
+from tests.support.health import NOT_SERVING, SERVING, health_status
 from tests.support.logs import captured_logs
-
-
-async def _health(channel: grpc.aio.Channel, service: str) -> int:
-    stub = health_pb2_grpc.HealthStub(channel)
-    response = await stub.Check(health_pb2.HealthCheckRequest(service=service))
-    return response.status
 
 
 @pytest.mark.parametrize("service", ["", "userService.UserService"])
 async def test_health_is_serving_while_the_stores_answer(channel, service):
-    assert await _health(channel, service) == health_pb2.HealthCheckResponse.SERVING
+    assert await health_status(channel, service) == SERVING
 
 
 async def test_health_is_not_serving_when_redis_does_not_answer(make_application):
     application = await make_application(redis={"url": "redis://127.0.0.1:1/0"})
     async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
-        assert await _health(channel, "") == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert await health_status(channel, "") == NOT_SERVING
         # The service keeps running and says why a call cannot be served.
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await pb_grpc.UserServiceStub(channel).GetMe(
@@ -113,30 +104,16 @@ async def test_shutdown_lets_in_flight_calls_finish_then_refuses_new_ones(
 
 
 async def test_log_lines_are_json_with_method_code_and_duration(stub):
-    from app.observability.logging import OUTPUT, configure_logging
+    with captured_logs() as captured:
 
-    captured = io.StringIO()
-    root = logging.getLogger()
-    saved_handlers, saved_level, saved_output = root.handlers[:], root.level, OUTPUT.stream
-    configure_logging("INFO", "json", stream=captured)
+        async def logged() -> bool:
+            return bool(captured.events("rpc finished"))
 
-    def rpc_lines() -> list[dict]:
-        lines = [json.loads(line) for line in captured.getvalue().splitlines()]
-        return [line for line in lines if line.get("event") == "rpc finished"]
-
-    async def logged() -> bool:
-        return bool(rpc_lines())
-
-    try:
         with pytest.raises(grpc.aio.AioRpcError):
             await stub.GetMe(pb.GetMeRequest())
         # The status reaches the client before the interceptor's line is written.
         await eventually(logged, timeout=5)
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-        OUTPUT.stream = saved_output
-    line = rpc_lines()[-1]
+    line = captured.events("rpc finished")[-1]
     assert line["rpc_method"] == "/userService.UserService/GetMe"
     assert line["grpc_code"] == "UNAUTHENTICATED"
     assert line["duration_ms"] >= 0

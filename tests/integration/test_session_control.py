@@ -11,17 +11,18 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import (
+from tests.support.client import (
     failure,
     get_me,
     is_unauthenticated,
     login,
+    other_session_handle,
     register,
     registered_session,
     session_metadata,
     unique_email,
 )
-from tests.events import revocations
+from tests.support.events import revocations
 
 
 def digest(session_id: str) -> str:
@@ -72,8 +73,7 @@ async def test_revoke_session_ends_one_session_by_its_handle(stub, application, 
     email = unique_email("revoke")
     user = await register(stub, email)
     first, second = await _sessions_of(application.port, email, 2)
-    listed = await stub.ListSessions(pb.ListSessionsRequest(), metadata=session_metadata(first))
-    [other] = [s.handle for s in listed.sessions if not s.current]
+    other = await other_session_handle(stub, first)
     await stub.RevokeSession(
         pb.RevokeSessionRequest(handle=other), metadata=session_metadata(first)
     )

@@ -11,17 +11,18 @@ import asyncio
 import grpc
 
 from app.grpc.generated import user_service_pb2 as pb
-from tests.client import (
+from tests.support.client import (
     PASSWORD,
     admin_session,
     get_me,
     is_unauthenticated,
     login,
+    other_session_handle,
     register,
     session_metadata,
     unique_email,
 )
-from tests.events import revocations
+from tests.support.events import revocations
 
 ROUNDS = 5
 
@@ -106,10 +107,7 @@ async def test_a_revoke_racing_get_me_ends_the_session_once(stub, redis, setting
         user = await register(stub, email)
         _, keeper = await login(stub, email)
         _, victim = await login(stub, email)
-        listed = await stub.ListSessions(
-            pb.ListSessionsRequest(), metadata=session_metadata(keeper)
-        )
-        [handle] = [s.handle for s in listed.sessions if not s.current]
+        handle = await other_session_handle(stub, keeper)
         revoke = stub.RevokeSession(
             pb.RevokeSessionRequest(handle=handle), metadata=session_metadata(keeper)
         )

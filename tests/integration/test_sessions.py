@@ -10,20 +10,15 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import (
+from tests.support.client import (
     PASSWORD,
+    code_of,
     login,
     register,
     registered_session,
     session_metadata,
     unique_email,
 )
-
-
-async def _code_of(call) -> grpc.StatusCode:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    return caught.value.code()
 
 
 async def test_login_returns_the_user_and_a_256_bit_session_id(stub):
@@ -65,7 +60,7 @@ async def test_get_me_accepts_session_id_and_bearer_metadata(stub):
     [None, (("session_id", "unknown"),), (("authorization", "Basic abc"),)],
 )
 async def test_get_me_without_a_valid_session_is_unauthenticated(stub, metadata):
-    assert await _code_of(stub.GetMe(pb.GetMeRequest(), metadata=metadata)) == (
+    assert await code_of(stub.GetMe(pb.GetMeRequest(), metadata=metadata)) == (
         grpc.StatusCode.UNAUTHENTICATED
     )
 
@@ -74,16 +69,16 @@ async def test_logout_ends_the_session_and_a_second_logout_is_unauthenticated(st
     _, session_id = await registered_session(stub)
     metadata = session_metadata(session_id)
     await stub.Logout(pb.LogoutRequest(), metadata=metadata)
-    assert await _code_of(stub.GetMe(pb.GetMeRequest(), metadata=metadata)) == (
+    assert await code_of(stub.GetMe(pb.GetMeRequest(), metadata=metadata)) == (
         grpc.StatusCode.UNAUTHENTICATED
     )
-    assert await _code_of(stub.Logout(pb.LogoutRequest(), metadata=metadata)) == (
+    assert await code_of(stub.Logout(pb.LogoutRequest(), metadata=metadata)) == (
         grpc.StatusCode.UNAUTHENTICATED
     )
 
 
 async def test_logout_without_a_session_is_unauthenticated(stub):
-    assert await _code_of(stub.Logout(pb.LogoutRequest())) == grpc.StatusCode.UNAUTHENTICATED
+    assert await code_of(stub.Logout(pb.LogoutRequest())) == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_the_session_is_stored_under_a_digest_never_the_id(stub, redis, settings):
@@ -115,7 +110,7 @@ async def test_a_session_expires_after_its_ttl(make_application):
         metadata = session_metadata(session_id)
         await short_lived.GetMe(pb.GetMeRequest(), metadata=metadata)
         await asyncio.sleep(2.0)  # unused for twice its 1 s TTL
-        assert await _code_of(short_lived.GetMe(pb.GetMeRequest(), metadata=metadata)) == (
+        assert await code_of(short_lived.GetMe(pb.GetMeRequest(), metadata=metadata)) == (
             grpc.StatusCode.UNAUTHENTICATED
         )
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from app.adapters.redis.stream_consumer import StreamConsumer
 from app.adapters.redis.streams import dead_letter_key
 from app.domain.events import Event
-from tests.client import eventually
-from tests.events import (
+from tests.support.client import eventually
+from tests.support.events import (
     Recorder,
     options,
     publish,

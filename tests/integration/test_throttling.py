@@ -22,8 +22,8 @@ from grpc_status import rpc_status
 from app.bootstrap import Application, build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import PASSWORD, unique_email
-from tests.conftest import make_settings
+from tests.support.application import make_settings
+from tests.support.client import PASSWORD, unique_email
 from tests.support.metrics import scrape, value
 from tests.support.passwords import CountingHasher
 
@@ -38,7 +38,7 @@ STRICT = {"account_free_failures": 3, "address_free_failures": 1000, "first_wait
 @dataclass
 class Instance:
     application: Application
-    stub: pb_grpc.UserServiceStub
+    stub: pb_grpc.UserServiceAsyncStub
     hasher: CountingHasher
 
 
@@ -71,7 +71,7 @@ def address() -> str:
 
 
 async def attempt(
-    stub: pb_grpc.UserServiceStub, email: str, password: str, client: str
+    stub: pb_grpc.UserServiceAsyncStub, email: str, password: str, client: str
 ) -> grpc.aio.AioRpcError | None:
     """Log in; the error, or None when it succeeded."""
     try:
@@ -83,7 +83,7 @@ async def attempt(
     return None
 
 
-async def registered(stub: pb_grpc.UserServiceStub, client: str | None = None) -> str:
+async def registered(stub: pb_grpc.UserServiceAsyncStub, client: str | None = None) -> str:
     email = unique_email("throttle")
     await stub.Register(
         pb.RegisterRequest(email=email, first_name="T", last_name="H", password=PASSWORD),
@@ -204,7 +204,7 @@ async def test_the_wait_doubles_after_each_failure_up_to_the_cap(application):
 
 
 async def test_the_address_limit_is_independent_of_the_account(application):
-    throttling = {"account_free_failures": 1000, "address_free_failures": 3}
+    throttling: dict[str, float] = {"account_free_failures": 1000, "address_free_failures": 3}
     throttling["first_wait_seconds"] = 60.0
     async with instance(throttling) as service:
         client = address()
@@ -301,6 +301,10 @@ async def test_a_call_whose_client_gave_up_leaves_the_queue_without_being_hashed
             ),
             return_exceptions=True,
         )
-        assert {answer.code() for answer in answers} == {grpc.StatusCode.DEADLINE_EXCEEDED}
+        outcomes = {
+            answer.code() if isinstance(answer, grpc.aio.AioRpcError) else answer
+            for answer in answers
+        }
+        assert outcomes == {grpc.StatusCode.DEADLINE_EXCEEDED}
         await asyncio.sleep(1.2)  # what did start has finished
         assert service.hasher.runs == 1  # the one hash already running when they gave up

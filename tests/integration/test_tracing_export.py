@@ -25,8 +25,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from app.bootstrap import Application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import register
-from tests.conftest import running_application
+from tests.support.application import running_application
+from tests.support.client import register
 from tests.support.logs import captured_logs
 from tests.support.ports import free_port, silent_listener
 

@@ -7,10 +7,11 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import (
+from tests.support.client import (
     admin_session,
     failure,
     login,
+    other_session_handle,
     register,
     session_metadata,
     unique_email,
@@ -71,10 +72,7 @@ async def test_revocations_and_admin_changes_on_one_instance_hold_at_once_on_the
         _, revoked = await login(on_first, email)
 
         # A session revoked by its handle on the second is gone on the first.
-        listed = await on_second.ListSessions(
-            pb.ListSessionsRequest(), metadata=session_metadata(kept)
-        )
-        [handle] = [session.handle for session in listed.sessions if not session.current]
+        handle = await other_session_handle(on_second, kept)
         await on_second.RevokeSession(
             pb.RevokeSessionRequest(handle=handle), metadata=session_metadata(kept)
         )

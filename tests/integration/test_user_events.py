@@ -15,8 +15,8 @@ from app.domain.events import EventType, session_revoked, user_logged_in, user_l
 from app.domain.sessions import SessionEndReason
 from app.domain.users import Principal, UserStatus, parse_registration
 from app.grpc.generated import user_service_pb2 as pb
-from tests.client import PASSWORD, login, register, session_metadata, unique_email
-from tests.events import stream_events, unique_stream
+from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
+from tests.support.events import stream_events, unique_stream
 
 
 async def _user_events(redis, settings, user_id: str) -> list[EventType]:

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import ApplicationFactory
+from tests.support.application import ApplicationFactory
 from tests.support.processes import process_environment
 
 ROOT = Path(__file__).resolve().parents[2]

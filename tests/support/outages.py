@@ -10,44 +10,33 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from app.adapters.passwords import Argon2PasswordHasher
 from app.bootstrap import Application, build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.client import PASSWORD, login, register, session_metadata, unique_email
-from tests.isolation import isolated_settings
+from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
+from tests.support.health import SERVING, health_status
+from tests.support.isolation import isolated_settings
+from tests.support.processes import SUITE_ADDRESS_LIMITS
 from tests.support.throwaway import ThrowawayPostgres, ThrowawayRedis
-
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def outage_settings(
     run_id: str, redis: ThrowawayRedis, postgres: ThrowawayPostgres, **sections: dict[str, Any]
 ) -> Settings:
     """Settings on the throwaway servers: probes every 0.2 s, metrics and the relay on."""
-    return isolated_settings(
-        "outage",
-        run_id,
-        **{
-            "postgres": {"dsn": postgres.dsn(f"user_service_outage_{run_id}")},
-            "redis": {"url": redis.url},
-            "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
-            "metrics": {"enabled": True, "host": "127.0.0.1", "port": 0},
-            "events": {"relay_enabled": True, "relay_poll_interval_seconds": 0.1},
-            "logging": {"format": "json", "level": "INFO"},
-            # Every caller is 127.0.0.1: per-address limits out of the way.
-            "throttling": {
-                "address_free_failures": 1_000_000,
-                "register_per_address_per_minute": 1_000_000,
-                "change_password_per_address_per_minute": 1_000_000,
-            },
-            **sections,
-        },
-    )
+    outage: dict[str, dict[str, Any]] = {
+        "postgres": {"dsn": postgres.dsn(f"user_service_outage_{run_id}")},
+        "redis": {"url": redis.url},
+        "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
+        "metrics": {"enabled": True, "host": "127.0.0.1", "port": 0},
+        "events": {"relay_enabled": True, "relay_poll_interval_seconds": 0.1},
+        "logging": {"format": "json", "level": "INFO"},
+        "throttling": SUITE_ADDRESS_LIMITS,
+    }
+    return isolated_settings("outage", run_id, **{**outage, **sections})
 
 
 class CheapPasswords(Argon2PasswordHasher):
@@ -119,11 +108,9 @@ async def seconds_until_health(
     channel: grpc.aio.Channel, wanted: int, *, since: float, timeout: float
 ) -> float:
     """Poll the health service until it reports ``wanted``; the seconds from ``since``."""
-    stub = health_pb2_grpc.HealthStub(channel)
     give_up = time.monotonic() + timeout
     while True:
-        response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
-        if response.status == wanted:
+        if await health_status(channel, timeout=2) == wanted:
             return time.monotonic() - since
         assert time.monotonic() < give_up, f"health not {wanted} within {timeout} s"
         await asyncio.sleep(0.02)
@@ -162,12 +149,16 @@ class Outage:
         await register(self.stub, email)
         return await login(self.stub, email)
 
-    def get_me(self, session_id: str, timeout: float = 10.0) -> grpc.aio.UnaryUnaryCall:
+    def get_me(
+        self, session_id: str, timeout: float = 10.0
+    ) -> grpc.aio.UnaryUnaryCall[pb.GetMeRequest, pb.GetMeResponse]:
         return self.stub.GetMe(
             pb.GetMeRequest(), metadata=session_metadata(session_id), timeout=timeout
         )
 
-    def register(self, email: str | None = None, timeout: float = 10.0) -> grpc.aio.UnaryUnaryCall:
+    def register(
+        self, email: str | None = None, timeout: float = 10.0
+    ) -> grpc.aio.UnaryUnaryCall[pb.RegisterRequest, pb.RegisterResponse]:
         return self.stub.Register(
             pb.RegisterRequest(
                 email=email or unique_email("outage"),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import IO
 
 from app.config import Settings
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,12 +21,6 @@ SUITE_ADDRESS_LIMITS = {
     "register_per_address_per_minute": 1_000_000,
     "change_password_per_address_per_minute": 1_000_000,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def process_environment(settings: Settings, **variables: str) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import uuid
 from datetime import UTC, datetime
@@ -278,7 +279,7 @@ class FakeSessions:
         self.principals.pop(user_id, None)
         return await self.revoke_all(user_id, revoked)
 
-    def _of(self, user_id: UUID) -> list[str]:
+    def _of(self, user_id: UUID) -> builtins.list[str]:  # ``list`` is a method here
         """The user's session ids, oldest first."""
         mine = [sid for sid, s in self.sessions.items() if s.user_id == user_id]
         return sorted(mine, key=lambda sid: self.sessions[sid].created)

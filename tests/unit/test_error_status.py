@@ -1,4 +1,4 @@
-"""The error table: codes, and the RetryInfo detail of a throttled call."""
+"""The error table: every domain error's code, and the RetryInfo detail of a throttled call."""
 
 from __future__ import annotations
 
@@ -6,8 +6,62 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
-from app.domain.errors import InvalidCredentials, ServerBusy, Throttled
-from app.grpc.errors import rich_status_for, status_for
+from app.domain.errors import (
+    DomainError,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidInput,
+    LastAdmin,
+    PermissionDenied,
+    ServerBusy,
+    SessionNotFound,
+    Store,
+    StoreUnavailable,
+    Throttled,
+    Unauthenticated,
+    UserNotFound,
+    WrongPassword,
+)
+from app.grpc.errors import STATUS_BY_ERROR, rich_status_for, status_for
+
+# The contract, written out: an error of each row of the table, and its code.
+CODE_OF_EACH_ERROR: list[tuple[DomainError, grpc.StatusCode]] = [
+    (InvalidInput("email", "is not an email address"), grpc.StatusCode.INVALID_ARGUMENT),
+    (EmailTaken(), grpc.StatusCode.ALREADY_EXISTS),
+    (UserNotFound(), grpc.StatusCode.NOT_FOUND),
+    (InvalidCredentials(), grpc.StatusCode.UNAUTHENTICATED),
+    (Unauthenticated(), grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied(), grpc.StatusCode.PERMISSION_DENIED),
+    (SessionNotFound(), grpc.StatusCode.NOT_FOUND),
+    (LastAdmin(), grpc.StatusCode.FAILED_PRECONDITION),
+    (StoreUnavailable(Store.REDIS, "TimeoutError"), grpc.StatusCode.UNAVAILABLE),
+    (Throttled(1.0, action="login", scope="account"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (ServerBusy(), grpc.StatusCode.RESOURCE_EXHAUSTED),
+]
+
+
+def test_every_row_of_the_table_is_written_out_here():
+    assert {type(error) for error, _ in CODE_OF_EACH_ERROR} == set(STATUS_BY_ERROR)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"), CODE_OF_EACH_ERROR, ids=lambda value: type(value).__name__
+)
+def test_each_domain_error_has_its_code(error, code):
+    assert status_for(error) is code
+
+
+def test_a_subtype_takes_the_code_of_its_nearest_listed_ancestor():
+    assert WrongPassword not in STATUS_BY_ERROR
+    assert status_for(WrongPassword()) is grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_domain_error_the_table_does_not_know_is_internal():
+    class Unforeseen(DomainError):
+        pass
+
+    assert status_for(Unforeseen()) is grpc.StatusCode.INTERNAL
+    assert status_for(DomainError()) is grpc.StatusCode.INTERNAL
 
 
 @pytest.mark.parametrize(
@@ -33,8 +87,13 @@ def test_the_message_says_nothing_about_which_limit_was_hit():
     assert account.message == address.message
 
 
-def test_errors_without_details_have_no_rich_status():
-    assert rich_status_for(InvalidCredentials()) is None
+@pytest.mark.parametrize(
+    "error",
+    [error for error, _ in CODE_OF_EACH_ERROR if not isinstance(error, Throttled | ServerBusy)],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_without_details_have_no_rich_status(error):
+    assert rich_status_for(error) is None
 
 
 def test_a_busy_server_asks_for_a_second():

@@ -9,7 +9,7 @@ from app.domain.clients import Client
 from app.domain.errors import InvalidCredentials, ServerBusy, StoreUnavailable, Throttled
 from app.domain.events import EventType
 from app.domain.throttling import LimitedAction
-from app.domain.users import Registration, Role
+from app.domain.users import Registration, Role, User
 from tests.unit.world import World
 
 CLIENT = Client(address="192.0.2.7", user_agent="unit-test")
@@ -24,16 +24,18 @@ class Service(World):
         super().__init__(password_max_length=16)
         self.cases = self.user_cases
 
-    async def register(self, email: str = EMAIL):
+    async def register(
+        self, email: str = EMAIL, role: Role = Role.USER, caller: User | None = None
+    ) -> User:
         registration = Registration(
             email=email,
             first_name="Grace",
             last_name="Hopper",
             password="right password",
-            role=Role.USER,
+            role=role,
             avatar=None,
         )
-        return await self.cases.register(registration, None, CLIENT)
+        return await self.cases.register(registration, caller, CLIENT)
 
     def outbox_types(self) -> list[EventType]:
         return [event.type for event in self.outbox.events]

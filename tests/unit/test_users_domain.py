@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from app.domain.errors import InvalidInput
 from app.domain.users import (
+    Registration,
     Role,
     canonical_email,
     new_email,
@@ -20,8 +22,8 @@ from app.domain.users import (
 )
 
 
-def _registration(**overrides: str):
-    fields = {
+def _registration(**overrides: str) -> Registration:
+    fields: dict[str, Any] = {
         "email": "ada@example.com",
         "first_name": "Ada",
         "last_name": "Lovelace",

@@ -22,7 +22,7 @@ PASSWORD = "correct horse battery staple"
 
 
 async def register(
-    stub: pb_grpc.UserServiceStub,
+    stub: pb_grpc.UserServiceAsyncStub,
     email: str | None = None,
     *,
     password: str = PASSWORD,
@@ -41,13 +41,13 @@ async def register(
 
 
 async def login(
-    stub: pb_grpc.UserServiceStub, email: str, password: str = PASSWORD
+    stub: pb_grpc.UserServiceAsyncStub, email: str, password: str = PASSWORD
 ) -> tuple[pb.User, str]:
     response = await stub.Login(pb.LoginRequest(email=email, password=password))
     return response.user, response.session_id
 
 
-async def registered_session(stub: pb_grpc.UserServiceStub) -> tuple[pb.User, str]:
+async def registered_session(stub: pb_grpc.UserServiceAsyncStub) -> tuple[pb.User, str]:
     """A fresh user and a session for them."""
     email = unique_email()
     await register(stub, email)
@@ -55,7 +55,7 @@ async def registered_session(stub: pb_grpc.UserServiceStub) -> tuple[pb.User, st
 
 
 async def admin_session(
-    stub: pb_grpc.UserServiceStub, accounts: AccountUseCase
+    stub: pb_grpc.UserServiceAsyncStub, accounts: AccountUseCase
 ) -> tuple[pb.User, str]:
     """A fresh admin, made as the operator's command makes one, and a session for them."""
     email = unique_email("admin")
@@ -71,6 +71,15 @@ async def admin_session(
     return await login(stub, email)
 
 
+async def other_session_handle(stub: pb_grpc.UserServiceAsyncStub, session_id: str) -> str:
+    """The handle of the one other session of the user whose session ``session_id`` is."""
+    listed = await stub.ListSessions(
+        pb.ListSessionsRequest(), metadata=session_metadata(session_id)
+    )
+    [handle] = [session.handle for session in listed.sessions if not session.current]
+    return handle
+
+
 UNAUTHENTICATED_MESSAGE = "a valid session is required"
 
 
@@ -83,6 +92,11 @@ async def failure(call: Awaitable[object]) -> grpc.aio.AioRpcError:
     raise AssertionError("the call succeeded")
 
 
+async def code_of(call: Awaitable[object]) -> grpc.StatusCode:
+    """The status code a call fails with; the test fails if it succeeds."""
+    return (await failure(call)).code()
+
+
 async def is_unauthenticated(call: Awaitable[object]) -> bool:
     """The call failed exactly as an unknown session does: same code, same message."""
     error = await failure(call)
@@ -92,7 +106,7 @@ async def is_unauthenticated(call: Awaitable[object]) -> bool:
     )
 
 
-def get_me(stub: pb_grpc.UserServiceStub, session_id: str) -> Awaitable[pb.GetMeResponse]:
+def get_me(stub: pb_grpc.UserServiceAsyncStub, session_id: str) -> Awaitable[pb.GetMeResponse]:
     return stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
 
 

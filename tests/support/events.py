@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -14,6 +14,9 @@ from app.adapters.redis.stream_consumer import ConsumerOptions, Handler, StreamC
 from app.adapters.redis.streams import RedisStreamPublisher, decode_event
 from app.config import Settings
 from app.domain.events import Event, EventType, LoginFailure, user_login_failed
+
+# A stream entry's fields as redis-py returns them, and as ``decode_event`` reads them.
+StreamFields = dict[str | bytes, str | bytes]
 
 
 def sample_event(user_id: uuid.UUID | None = None) -> Event:
@@ -37,7 +40,8 @@ async def publish(redis: Redis, stream: str, events: Sequence[Event]) -> None:
 
 async def stream_events(redis: Redis, stream: str) -> list[Event]:
     """Every event in ``stream``, oldest first."""
-    return [decode_event(fields) for _, fields in await redis.xrange(stream)]
+    entries = cast(list[tuple[bytes, StreamFields]], await redis.xrange(stream))
+    return [decode_event(fields) for _, fields in entries]
 
 
 async def revocations(redis: Redis, settings: Settings, user_id: str) -> list[dict[str, str]]:

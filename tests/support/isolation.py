@@ -26,7 +26,7 @@ def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Set
     Keyword arguments override fields of whole sections, e.g.
     ``isolated_settings("test", run_id, sessions={"ttl_seconds": 1})``.
     """
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None)
     base_dsn = defaults.postgres.dsn.get_secret_value()
     values: dict[str, dict[str, Any]] = {
         "grpc": {
@@ -48,6 +48,7 @@ def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Set
     }
     for name, fields in sections.items():
         values.setdefault(name, {}).update(fields)
+    # Sections as plain mappings: pydantic validates them into their models.
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,52 @@
+"""The suite's applications: this run's settings, and extra applications on its stores.
+
+Every run works in ``user_service_test_<RUN_ID>`` and under ``test:<RUN_ID>:``
+(see ``tests.support.isolation``); the session fixtures in ``conftest.py``
+create and remove both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from app.bootstrap import Application, build_application
+from app.config import Settings
+from tests.support.isolation import isolated_settings
+from tests.support.processes import SUITE_ADDRESS_LIMITS
+
+RUN_ID = uuid.uuid4().hex[:12]
+
+ApplicationFactory = Callable[..., Awaitable[Application]]
+
+
+def make_settings(**sections: dict[str, Any]) -> Settings:
+    """Settings for a test application: this run's database and key prefix, port 0.
+
+    Keyword arguments override whole sections' fields, e.g.
+    ``make_settings(sessions={"ttl_seconds": 1})``.
+    """
+    suite: dict[str, dict[str, Any]] = {
+        "logging": {"format": "json", "level": "INFO"},
+        "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
+        "throttling": SUITE_ADDRESS_LIMITS,
+    }
+    return isolated_settings("test", RUN_ID, **{**suite, **sections})
+
+
+@contextlib.asynccontextmanager
+async def running_application(**sections: dict[str, Any]) -> AsyncIterator[Application]:
+    """An extra application on this run's stores, stopped when the block ends.
+
+    For fixtures of any scope (request ``application`` too, so the run's stores
+    outlive it). Stop it in the scope that started it: an aio server left
+    running while the event loop sits idle between tests can hang in ``stop``.
+    """
+    extra = await build_application(make_settings(**sections))
+    await extra.start()
+    try:
+        yield extra
+    finally:
+        await extra.stop(grace=0.5)
