@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
@@ -122,17 +123,17 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
                 workers=[worker.process.pid for worker in workers],
             )
             failed = await _first_done(_any_exit(workers), stop)
+        if failed is not None:
+            logger.error(
+                "worker exited, stopping the others",
+                worker=failed.index,
+                pid=failed.process.pid,
+                exit_code=failed.process.exitcode,
+            )
     finally:
         clean = await stop_workers(workers, settings)
         if endpoint is not None:
             endpoint.stop()
-    if failed is not None:
-        logger.error(
-            "worker exited, stopping the others",
-            worker=failed.index,
-            pid=failed.process.pid,
-            exit_code=failed.process.exitcode,
-        )
     logger.info("workers stopped", clean=clean and failed is None)
     if failed is not None or not clean:
         # The orchestrator restarts the pod on a non-zero exit status.
@@ -158,7 +159,7 @@ def start_worker(
 
 async def stop_workers(workers: list[Worker], settings: Settings) -> bool:
     """SIGTERM every worker, wait for its drain and grace, SIGKILL the late; whether all
-    exited 0."""
+    stopped cleanly."""
     for worker in workers:
         if worker.process.exitcode is None:
             worker.process.terminate()
@@ -171,7 +172,8 @@ async def stop_workers(workers: list[Worker], settings: Settings) -> bool:
             worker.process.kill()
         worker.process.join()
         worker.pipe.close()
-    return all(worker.process.exitcode == 0 for worker in workers)
+    # A worker SIGTERM ended before it could handle the signal stopped as asked, too.
+    return all(worker.process.exitcode in (0, -signal.SIGTERM) for worker in workers)
 
 
 def _metrics_endpoint(settings: Settings, workers: list[Worker]) -> MetricsEndpoint | None:
