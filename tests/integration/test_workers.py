@@ -143,3 +143,15 @@ async def test_a_worker_killed_makes_the_supervisor_stop_the_other_and_exit_non_
         assert [event["pid"] for event in exited] == [killed]
         assert exited[0]["exit_code"] == -signal.SIGKILL
     assert not is_running(other)
+
+
+async def test_the_workers_stop_by_themselves_when_the_supervisor_is_killed(
+    settings: Settings, application, tmp_path
+):
+    async with supervisor(settings, tmp_path) as service:
+        service.process.kill()
+        await service.process.wait()
+        async with asyncio.timeout(60):
+            while running := [pid for pid in service.worker_pids if is_running(pid)]:
+                await asyncio.sleep(0.2)
+        assert not running
