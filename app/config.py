@@ -185,6 +185,22 @@ class GrpcSettings(_Section):
     max_connection_age_grace_seconds: float = Field(30.0, gt=0)
     max_concurrent_streams: int = Field(100, ge=1)
     handshake_timeout_seconds: float = Field(10.0, gt=0)
+    # Processes serving the port, each with its own pools and event loop
+    # (app/supervisor.py); "auto": one per usable CPU.
+    workers: int = Field(1, ge=1)
+    # Let other processes bind the same port (SO_REUSEPORT); the supervisor sets it for its workers.
+    reuse_port: bool = False
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, workers: object) -> object:
+        return usable_cpus() if workers == "auto" else workers
+
+    @model_validator(mode="after")
+    def _workers_share_a_port(self) -> Self:
+        if self.workers > 1 and self.port == 0:
+            raise ValueError("several workers share one port: set APP_GRPC__PORT")
+        return self
 
     @field_validator("method_concurrency")
     @classmethod

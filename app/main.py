@@ -8,6 +8,7 @@ import sys
 from app.bootstrap import build_application
 from app.config import Settings, check_transport
 from app.process import run_process
+from app.supervisor import serve_with_workers
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -21,7 +22,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> int:
-    return run_process("user-service", serve, check=lambda settings: check_transport(settings.grpc))
+    return run_process(
+        "user-service",
+        serve_with_workers(serve),
+        check=lambda settings: check_transport(settings.grpc),
+    )
 
 
 if __name__ == "__main__":

@@ -379,23 +379,65 @@ def report(summary: list[dict[str, Any]], extra: dict[str, float], limits: dict[
         f"no-op ceiling {limits['noop_ceiling']:.0f} req/s; hashing limit"
         f" {limits['hashing_limit']:.1f} argon2id verifications/s on"
         f" {limits['hashing_threads']} threads",
-        f"{'workload':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'share':>7}",
+        *workload_lines(summary),
     ]
+    lines += [f"{name}: {value:.2f}" for name, value in extra.items()]
+    return "\n".join(lines)
+
+
+def workload_lines(summary: list[dict[str, Any]]) -> list[str]:
+    """The table of workloads (from :func:`table`): a header, then a line each."""
+    lines = [f"{'workload':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'share':>7}"]
     for row in summary:
         lines.append(
             f"{row['workload']:36} {row['requests_per_second']:9.1f} {row['p50_ms']:8.2f}"
             f" {row['p99_ms']:8.2f} {failed(row['errors']):7d} {row['share']:7.2f}"
             f"  of the {row['share_of']} {row['errors'] or ''}"
         )
-    lines += [f"{name}: {value:.2f}" for name, value in extra.items()]
-    return "\n".join(lines)
+    return lines
 
 
-async def main() -> None:
+def traced_variables(otlp_port: int) -> dict[str, str]:
+    """Tracing as production runs it: on, 10 % sampled, exported over OTLP to ``otlp_port``."""
+    return {
+        "APP_TRACING__ENABLED": "true",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+
+
+async def migrated_bench_settings() -> Settings:
+    """Settings on a database and Redis key prefix of this run's own, the database migrated."""
     settings = isolated_settings("bench", uuid.uuid4().hex[:10])
     dsn = settings.postgres.dsn.get_secret_value()
     await ensure_database(dsn, connect_timeout=settings.postgres.connect_timeout_seconds)
     await apply_migrations(dsn)
+    return settings
+
+
+def write_result(kind: str, **fields: Any) -> None:
+    """``bench/results/<kind>-<time>.json``: the run's shape, then ``fields``."""
+    moment = time.gmtime()
+    result = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", moment),
+        "generator": GENERATOR,
+        "seconds": SECONDS,
+        "repeat": REPEAT,
+        "in_flight": IN_FLIGHT,
+        "cpus": usable_cpus(),
+        **fields,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{kind}-{time.strftime('%Y%m%dT%H%M%SZ', moment)}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {path}")
+
+
+async def main() -> None:
+    settings = await migrated_bench_settings()
     rows: dict[str, Row] = {}
     passwords = PasswordSettings()
     threads = usable_cpus()
@@ -404,14 +446,7 @@ async def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as directory:
             async with span_sink() as (otlp_port, sink), noop_ceiling() as noop_port:
-                traced = {
-                    "APP_TRACING__ENABLED": "true",
-                    "OTEL_TRACES_EXPORTER": "otlp",
-                    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
-                    "OTEL_EXPORTER_OTLP_INSECURE": "true",
-                    "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                    "OTEL_TRACES_SAMPLER_ARG": "0.1",
-                }
+                traced = traced_variables(otlp_port)
                 log = Path(directory) / "service.log"
                 async with service(settings, log, **traced) as running:
                     for _ in range(REPEAT):
@@ -451,23 +486,14 @@ async def main() -> None:
     extra = ratios(rows)
     print(report(summary, extra, limits))
     print(f"spans received by the OTLP receiver: {spans}")
-    RESULTS.mkdir(exist_ok=True)
-    result = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "generator": GENERATOR,
-        "seconds": SECONDS,
-        "repeat": REPEAT,
-        "in_flight": IN_FLIGHT,
-        "service_hashing_threads": HASHING_THREADS,
-        "cpus": usable_cpus(),
-        "limits": limits,
-        "workloads": summary,
-        "ratios": extra,
-        "spans_exported": spans,
-    }
-    path = RESULTS / f"service-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {path}")
+    write_result(
+        "service",
+        service_hashing_threads=HASHING_THREADS,
+        limits=limits,
+        workloads=summary,
+        ratios=extra,
+        spans_exported=spans,
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 * The no-op ceiling: a bare grpc.aio server (no interceptors, no stores) whose
   one unary method answers an empty message. ``python bench/ceiling.py PORT``
   serves it until killed; the harness drives it with the same generator and
-  settings as the service.
+  settings as the service. ``python bench/ceiling.py PORT --reuse-port``
+  shares the port (``SO_REUSEPORT``) with other such processes: N of them are
+  the ceiling of N worker processes.
 * The hashing limit: argon2id verifications per second with the service's
   parameters, one thread per usable CPU (argon2-cffi releases the GIL).
 """
@@ -21,11 +23,11 @@ from argon2 import PasswordHasher, Type
 NOOP_METHOD = "/bench.Noop/Call"
 
 
-async def serve_noop(port: int) -> None:
+async def serve_noop(port: int, *, reuse_port: bool = False) -> None:
     async def call(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         return b""
 
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(options=[("grpc.so_reuseport", int(reuse_port))])
     handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(call)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("bench.Noop", {"Call": handler}),)
@@ -63,4 +65,4 @@ def verifications_per_second(
 
 
 if __name__ == "__main__":
-    asyncio.run(serve_noop(int(sys.argv[1])))
+    asyncio.run(serve_noop(int(sys.argv[1]), reuse_port="--reuse-port" in sys.argv[2:]))

@@ -65,10 +65,12 @@ async def h2load(
     seconds: float,
     in_flight: int,
     metadata: Sequence[tuple[str, str]] = (),
+    connections: int | None = None,
 ) -> Load:
-    """``method`` (``/pkg.Service/Method``) with ``in_flight`` calls open for ``seconds``."""
+    """``method`` (``/pkg.Service/Method``) with ``in_flight`` calls open for ``seconds``,
+    on ``connections`` connections (default: up to 4)."""
     assert H2LOAD is not None
-    connections = max(1, min(4, in_flight // 4))
+    connections = connections or max(1, min(4, in_flight // 4))
     with tempfile.TemporaryDirectory() as directory:
         body = Path(directory) / "body"
         body.write_bytes(grpc_frame(request))

@@ -27,7 +27,7 @@ def server_options(settings: GrpcSettings) -> list[tuple[str, int]]:
     """gRPC core channel arguments of the server: message size, keepalive, connection limits."""
     return [
         ("grpc.max_receive_message_length", settings.max_request_bytes),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", int(settings.reuse_port)),
         # Ping each connection after this long without activity; close it when
         # the ping is not answered in time (dead peers, half-open sockets).
         ("grpc.keepalive_time_ms", _milliseconds(settings.keepalive_time_seconds)),

@@ -14,15 +14,6 @@ from app.config import ConfigError, load_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def clean_environment(monkeypatch, tmp_path):
-    for name in list(__import__("os").environ):
-        if name.startswith("APP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return monkeypatch
-
-
 def test_defaults_apply_without_file_or_environment(clean_environment):
     settings = load_settings()
     assert settings.grpc.port == 5000

@@ -20,13 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def environment(monkeypatch, tmp_path):
-    """No APP_ variables and no config file: only what a test sets."""
-    for name in list(os.environ):
-        if name.startswith("APP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return monkeypatch
+def environment(clean_environment):
+    return clean_environment
 
 
 @pytest.fixture(scope="module")
