@@ -25,12 +25,7 @@ from redis.asyncio import Redis
 from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.store_states import StoreStates
-from app.bootstrap import (
-    build_cache_redis,
-    build_clients,
-    build_password_hasher,
-    build_use_cases,
-)
+from app.bootstrap import build_cache_redis, build_clients, build_password_hasher, build_use_cases
 from app.config import ConfigError, Settings, load_settings
 from app.domain.errors import DomainError, InvalidInput, StoreUnavailable
 from app.domain.users import normalise_email, parse_registration

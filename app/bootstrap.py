@@ -7,13 +7,10 @@ both go through it, so what is tested is what is served.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
-import grpc
 import structlog
 from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -24,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.bounded_pool import BoundedPool
-from app.adapters.postgres.database import apply_migrations, create_pool, ensure_database
+from app.adapters.postgres.database import create_pool, prepare_database
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
 from app.adapters.redis.bounded_client import BoundedRedis
@@ -49,6 +46,7 @@ from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
 from app.grpc.store_calls import StoreCallInterceptor
 from app.grpc.telemetry_interceptors import telemetry_interceptors
+from app.lifecycle import Application, EventsProcess
 from app.observability.metrics import ThrottleMetrics
 from app.observability.otel import untraced
 from app.observability.outbox_metrics import MeasuredOutbox
@@ -61,71 +59,6 @@ from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
 
 logger = structlog.get_logger(__name__)
-
-
-@dataclass
-class Application:
-    """Everything the process owns, in the order it must be closed."""
-
-    settings: Settings
-    server: grpc.aio.Server
-    port: int
-    health: HealthReporter
-    pool: BoundedPool
-    redis: Redis
-    cache_redis: Redis
-    passwords: Argon2PasswordHasher
-    users: UserUseCase
-    sessions: SessionUseCase
-    accounts: AccountUseCase
-    telemetry: Telemetry
-    relay: OutboxRelay | None = None
-    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
-    _relay_task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.telemetry.start()
-        await self.health.start()
-        await self.server.start()
-        if self.relay is not None:
-            self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
-        logger.info("serving", port=self.port, metrics_port=self.metrics_port)
-
-    @property
-    def metrics_port(self) -> int | None:
-        """Where ``/metrics`` is served (None when metrics are off)."""
-        return self.telemetry.metrics_port
-
-    async def stop(self, grace: float | None = None, drain: float | None = None) -> None:
-        """Drain, stop accepting, let in-flight calls finish within ``grace``, close the pools.
-
-        Health turns NOT_SERVING first and the server keeps serving for ``drain``
-        seconds (``grpc.drain_seconds``), so balancers move traffic away before
-        the port closes. Calls gRPC has received but not yet handed to the
-        service when the server stops are cancelled by gRPC core whatever the
-        grace; the drain lets those be picked up and served.
-        """
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
-        grpc_settings = self.settings.grpc
-        grace = grpc_settings.grace_period_seconds if grace is None else grace
-        drain = grpc_settings.drain_seconds if drain is None else drain
-        logger.info("shutting down", drain_seconds=drain, grace_seconds=grace)
-        await self.health.shutdown()
-        if drain > 0:
-            await asyncio.sleep(drain)
-        await self.server.stop(grace)
-        if self.relay is not None and self._relay_task is not None:
-            self.relay.stop()
-            await self._relay_task
-        await self.pool.close()
-        await self.redis.aclose()
-        if self.cache_redis is not self.redis:
-            await self.cache_redis.aclose()
-        self.passwords.close()
-        logger.info("stopped")
-        self.telemetry.shutdown()
 
 
 def build_redis(
@@ -163,13 +96,6 @@ def build_redis(
     )
 
 
-async def prepare_database(settings: Settings) -> None:
-    """Create the database if it is missing and apply pending migrations."""
-    dsn = settings.postgres.dsn.get_secret_value()
-    await ensure_database(dsn, connect_timeout=settings.postgres.connect_timeout_seconds)
-    await apply_migrations(dsn)
-
-
 async def build_clients(
     settings: Settings, telemetry: Telemetry, states: StoreStates, *, bounded_redis: bool = True
 ) -> tuple[BoundedPool, Redis]:
@@ -178,9 +104,11 @@ async def build_clients(
     Both report to ``states`` whether their store answers; the pool always
     bounds its calls, the Redis client unless ``bounded_redis`` is False.
     """
-    if settings.postgres.migrate_on_start:
-        await prepare_database(settings)
     postgres = settings.postgres
+    if postgres.migrate_on_start:
+        await prepare_database(
+            postgres.dsn.get_secret_value(), connect_timeout=postgres.connect_timeout_seconds
+        )
     pool = await create_pool(
         postgres.dsn.get_secret_value(),
         min_size=postgres.pool_min_size,
@@ -429,36 +357,6 @@ def consumer_options(settings: Settings) -> ConsumerOptions:
         max_deliveries=events.max_deliveries,
         dead_letter_max_length=events.max_length,
     )
-
-
-class EventLoop(Protocol):
-    async def run(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-@dataclass
-class EventsProcess:
-    """A process running one events loop (the relay, or a consumer) until stopped."""
-
-    loop: EventLoop
-    pool: BoundedPool
-    redis: Redis
-    telemetry: Telemetry
-
-    async def run(self) -> None:
-        """Run the loop until :meth:`stop`, then close the clients."""
-        self.telemetry.start()
-        logger.info("events process started", metrics_port=self.telemetry.metrics_port)
-        try:
-            await self.loop.run()
-        finally:
-            await self.pool.close()
-            await self.redis.aclose()
-            self.telemetry.shutdown()
-
-    def stop(self) -> None:
-        self.loop.stop()
 
 
 async def build_relay_process(settings: Settings) -> EventsProcess:

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
-from app.bootstrap import EventsProcess
 from app.config import Settings
+from app.lifecycle import EventsProcess
 from app.process import Serve
 
 logger = structlog.get_logger(__name__)

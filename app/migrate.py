@@ -14,7 +14,7 @@ import sys
 
 import structlog
 
-from app.bootstrap import prepare_database
+from app.adapters.postgres.database import prepare_database
 from app.process import BAD_SETTING, settings_with_logging
 
 logger = structlog.get_logger("app.migrate")
@@ -25,7 +25,11 @@ def main() -> int:
     if settings is None:
         return BAD_SETTING
     try:
-        asyncio.run(asyncio.wait_for(prepare_database(settings), timeout=120))
+        postgres = settings.postgres
+        migrating = prepare_database(
+            postgres.dsn.get_secret_value(), connect_timeout=postgres.connect_timeout_seconds
+        )
+        asyncio.run(asyncio.wait_for(migrating, timeout=120))
     except (OSError, TimeoutError) as err:
         logger.error("cannot migrate: PostgreSQL does not answer", error=repr(err))
         return 1

@@ -18,9 +18,10 @@ import grpc
 import pytest
 from redis.asyncio import Redis
 
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from app.observability.logging import configure_logging
 from tests.isolation import isolated_settings, remove_run_data
 from tests.support.processes import SUITE_ADDRESS_LIMITS

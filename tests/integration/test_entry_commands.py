@@ -18,9 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from app.adapters.postgres.database import drop_database
-from app.bootstrap import Application
 from app.config import Settings
+from app.lifecycle import Application
+from tests.support.databases import drop_database
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -32,9 +32,10 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.client import PASSWORD, register, registered_session, session_metadata
 from tests.conftest import RUN_ID, make_settings
 from tests.support.documented_codes import codes_of, codes_of_every_rpc

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from app.bootstrap import Application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.client import eventually, login, register, session_metadata, unique_email
 from tests.conftest import running_application
 from tests.support.metrics import scrape, value

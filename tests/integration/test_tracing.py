@@ -15,9 +15,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from app.observability.logging import OUTPUT, configure_logging
 from tests.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.conftest import make_settings

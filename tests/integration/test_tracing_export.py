@@ -22,9 +22,9 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from app.bootstrap import Application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.client import register
 from tests.conftest import running_application
 from tests.support.logs import captured_logs

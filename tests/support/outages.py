@@ -13,10 +13,11 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from app.adapters.passwords import Argon2PasswordHasher
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.isolation import isolated_settings
 from tests.support.throwaway import ThrowawayPostgres, ThrowawayRedis
