@@ -24,6 +24,7 @@ from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
 from app.observability.logging import configure_logging
 from tests.isolation import isolated_settings, remove_run_data
+from tests.support.passwords import cheap_passwords_for
 from tests.support.processes import SUITE_ADDRESS_LIMITS
 
 RUN_ID = uuid.uuid4().hex[:12]
@@ -49,6 +50,18 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
     )
 
 
+async def build_test_application(settings: Settings, *, cheap: bool = True) -> Application:
+    """The service through the composition root, hashing at argon2's least cost when ``cheap``.
+
+    Most tests are not about hashing; those that are set the ``passwords``
+    section (``make_application(passwords=…)``), which keeps the real hasher,
+    or build their own (counting, slowed down).
+    """
+    return await build_application(
+        settings, passwords=cheap_passwords_for(settings) if cheap else None
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def service_logging() -> None:
     """Log as the service does: structlog through the standard library, JSON lines."""
@@ -68,7 +81,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 async def application(settings: Settings) -> AsyncIterator[Application]:
     """The service, started once for the whole run; the run's stores are removed after it."""
-    application = await build_application(settings)
+    application = await build_test_application(settings)
     await application.start()
     yield application
     await application.stop(grace=0.5)
@@ -83,7 +96,9 @@ async def running_application(**sections: dict[str, Any]) -> AsyncIterator[Appli
     outlive it). Stop it in the scope that started it: an aio server left
     running while the event loop sits idle between tests can hang in ``stop``.
     """
-    extra = await build_application(make_settings(**sections))
+    extra = await build_test_application(
+        make_settings(**sections), cheap="passwords" not in sections
+    )
     await extra.start()
     try:
         yield extra
@@ -95,7 +110,8 @@ async def running_application(**sections: dict[str, Any]) -> AsyncIterator[Appli
 async def make_application(application: Application) -> AsyncIterator[ApplicationFactory]:
     """Build and start extra applications on this run's stores, stopped when the test ends.
 
-    Keyword arguments are settings sections, e.g. ``sessions={"ttl_seconds": 1}``.
+    Keyword arguments are settings sections, e.g. ``sessions={"ttl_seconds": 1}``;
+    with a ``passwords`` section the application hashes as configured, else cheaply.
     """
     async with contextlib.AsyncExitStack() as stack:
 

@@ -45,7 +45,7 @@ class PostgresSettings(Section):
     pool_max_size: int = Field(10, ge=1)
     command_timeout_seconds: float = Field(5.0, gt=0)
     connect_timeout_seconds: float = Field(5.0, gt=0)
-    # false where a separate step migrates (`python -m app.migrate`: a Kubernetes init container).
+    # false where a separate step migrates (`python -m app migrate`: a Kubernetes init container).
     migrate_on_start: bool = True
     # One bound on a whole store call: waiting for a connection, the statements,
     # the commit (the client's deadline shortens it).

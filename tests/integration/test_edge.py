@@ -27,6 +27,7 @@ from tests.client import eventually, register, registered_session, session_metad
 from tests.conftest import make_settings
 from tests.support.logs import LogLines, captured_logs
 from tests.support.metrics import scrape, value
+from tests.support.passwords import cheap_passwords_for
 
 SERVICE = pb.DESCRIPTOR.services_by_name["UserService"]
 METHODS = [method.name for method in SERVICE.methods]
@@ -90,9 +91,9 @@ class Edge:
 async def edge(application: Application) -> AsyncIterator[Edge]:
     # ``application`` keeps the run's stores alive until this one has stopped.
     exporter = InMemorySpanExporter()
+    settings = make_settings(tracing={"enabled": True}, metrics={"enabled": True})
     built = await build_application(
-        make_settings(tracing={"enabled": True}, metrics={"enabled": True}),
-        span_exporter=exporter,
+        settings, span_exporter=exporter, passwords=cheap_passwords_for(settings)
     )
     await built.start()
     edge = Edge(built, exporter)

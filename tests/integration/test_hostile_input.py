@@ -40,6 +40,7 @@ from tests.client import PASSWORD, register, registered_session, session_metadat
 from tests.conftest import RUN_ID, make_settings
 from tests.support.documented_codes import codes_of, codes_of_every_rpc
 from tests.support.hostile import Known, bodies, metadata, requests
+from tests.support.passwords import cheap_passwords_for
 
 SERVICE = pb.DESCRIPTOR.services_by_name["UserService"]
 METHODS = [method.name for method in SERVICE.methods]
@@ -89,13 +90,13 @@ async def target(application: Application) -> AsyncIterator[Target]:
     Its own key prefix keeps whatever the examples leave in Redis (a throttled
     client address above all) away from the rest of the suite.
     """
+    settings = make_settings(
+        tracing={"enabled": True},
+        metrics={"enabled": True},
+        redis={"key_prefix": f"test:{RUN_ID}:hostile:"},
+    )
     built = await build_application(
-        make_settings(
-            tracing={"enabled": True},
-            metrics={"enabled": True},
-            redis={"key_prefix": f"test:{RUN_ID}:hostile:"},
-        ),
-        span_exporter=_DiscardingExporter(),
+        settings, span_exporter=_DiscardingExporter(), passwords=cheap_passwords_for(settings)
     )
     await built.start()
     address = f"127.0.0.1:{built.port}"

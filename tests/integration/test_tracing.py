@@ -22,6 +22,7 @@ from app.lifecycle import Application
 from app.observability.logging import OUTPUT, configure_logging
 from tests.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.conftest import make_settings
+from tests.support.passwords import cheap_passwords_for
 
 SERVICE = "userService.UserService"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -93,8 +94,9 @@ def store_child(spans: list[ReadableSpan], parent: ReadableSpan, system: str) ->
 async def traced(application: Application) -> AsyncIterator[Traced]:
     # ``application`` keeps the run's stores alive until this one has stopped.
     exporter = InMemorySpanExporter()
+    settings = make_settings(tracing={"enabled": True})
     traced = await build_application(
-        make_settings(tracing={"enabled": True}), span_exporter=exporter
+        settings, span_exporter=exporter, passwords=cheap_passwords_for(settings)
     )
     await traced.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{traced.port}")

@@ -152,7 +152,8 @@ async def seconds_from_stopped_to_exit(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "app.main",
+        "app",
+        "serve",
         cwd=ROOT,
         env=environment,
         stdout=asyncio.subprocess.PIPE,

@@ -12,7 +12,6 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from app.adapters.passwords import Argon2PasswordHasher
 from app.bootstrap import build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
@@ -20,6 +19,7 @@ from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
 from tests.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.isolation import isolated_settings
+from tests.support.passwords import CheapPasswords
 from tests.support.throwaway import ThrowawayPostgres, ThrowawayRedis
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -49,29 +49,6 @@ def outage_settings(
             **sections,
         },
     )
-
-
-class CheapPasswords(Argon2PasswordHasher):
-    """argon2id at its cheapest (8 KiB, one pass), for tests that are not about hashing.
-
-    Counts ``hashes`` and ``verifications`` (dummy ones included), so a test
-    can tell that a call failed fast, before hashing.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            memory_cost_kib=8, time_cost=1, parallelism=1, max_workers=2, max_waiting=64
-        )
-        self.hashes = 0
-        self.verifications = 0
-
-    async def hash(self, password: str) -> str:
-        self.hashes += 1
-        return await super().hash(password)
-
-    async def verify(self, password_hash: str, password: str) -> bool:
-        self.verifications += 1
-        return await super().verify(password_hash, password)
 
 
 async def outcome(call: Awaitable[object]) -> grpc.StatusCode:

@@ -72,7 +72,7 @@ def test_secrets_are_not_printed(clean_environment):
 
 def test_the_process_stops_with_one_line_naming_a_bad_setting():
     result = subprocess.run(
-        [sys.executable, "-m", "app.main"],
+        [sys.executable, "-m", "app", "serve"],
         cwd=ROOT,
         env={"APP_GRPC__PORT": "not-a-port", "PATH": "/usr/bin:/bin"},
         capture_output=True,

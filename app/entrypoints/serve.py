@@ -1,13 +1,13 @@
-"""Process entry of ``make run``: settings → bootstrap → serve until SIGTERM or SIGINT."""
+"""``python -m app serve`` (``make run``): settings → bootstrap → serve until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
 
 from app.bootstrap import build_application
 from app.config import Settings, check_transport
-from app.process import run_process
+from app.entrypoints.runner import run_process
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -20,9 +20,5 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await application.stop()
 
 
-def main() -> int:
+def run(arguments: argparse.Namespace) -> int:
     return run_process("user-service", serve, check=lambda settings: check_transport(settings.grpc))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
