@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The service image: `python -m app.main` (default), `python -m app.worker`,
-# `python -m app.relay` and `python -m app.migrate` all run from it.
+# The service image: `python -m app serve` (default), `python -m app worker`,
+# `python -m app relay` and `python -m app migrate` all run from it.
 #
 #   docker build -t user-service .
 #
@@ -37,5 +37,5 @@ USER 10001:10001
 # gRPC, then /metrics.
 EXPOSE 5000 7070
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-m", "app.health_probe", "--timeout", "2"]
-CMD ["python", "-m", "app.main"]
+    CMD ["python", "-m", "app", "health", "--timeout", "2"]
+CMD ["python", "-m", "app", "serve"]

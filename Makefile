@@ -35,19 +35,19 @@ local-down: env ## Stop what `make local` started
 
 run: env ## Serve on :5000 (migrates first; starts servers only for the default addresses); Ctrl-C stops
 	$(PY) scripts/local_stack.py ensure
-	$(PY) -m app.main
+	$(PY) -m app serve
 
 worker: env ## Run the audit-log worker (user events → user_audit_log); /metrics on :7071
 	$(PY) scripts/local_stack.py ensure
-	APP_METRICS__PORT=$${APP_METRICS__PORT:-7071} $(PY) -m app.worker
+	APP_METRICS__PORT=$${APP_METRICS__PORT:-7071} $(PY) -m app worker
 
 relay: env ## Run the outbox relay on its own (outbox → events stream); /metrics on :7072
 	$(PY) scripts/local_stack.py ensure
-	APP_METRICS__PORT=$${APP_METRICS__PORT:-7072} $(PY) -m app.relay
+	APP_METRICS__PORT=$${APP_METRICS__PORT:-7072} $(PY) -m app relay
 
 migrate: env ## Create the database if missing and apply migrations, then exit
 	$(PY) scripts/local_stack.py ensure
-	$(PY) -m app.migrate
+	$(PY) -m app migrate
 
 admin: env ## Make EMAIL an admin (creates the user; password from a prompt or stdin)
 	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com" >&2; exit 2; }

@@ -1,10 +1,10 @@
-"""``python -m app <command>``: the operator's commands (see ``app/admin.py``)."""
+"""``python -m app <command>``: serve, worker, relay, migrate, health, admin (app.entrypoints)."""
 
 from __future__ import annotations
 
 import sys
 
-from app.admin import main
+from app.entrypoints.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

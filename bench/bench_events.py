@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import bench_settings
 
 from app.adapters.postgres.audit_log import AuditLogPgRepository
-from app.adapters.postgres.database import create_pool
+from app.adapters.postgres.database import create_pool, prepare_database
 from app.adapters.postgres.outbox import insert_event
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import decode_event
-from app.bootstrap import build_redis, build_relay, events_stream_key, prepare_database
+from app.bootstrap import build_redis, build_relay, events_stream_key
 from app.config import Settings
 from app.domain.events import LoginFailure, user_login_failed
 from app.observability.logging import configure_logging
@@ -135,7 +135,10 @@ async def measure(name: str, make_consumer: MakeConsumer) -> float:
 async def main() -> None:
     configure_logging("WARNING", "console")
     settings = events_settings("events")
-    await prepare_database(settings)
+    await prepare_database(
+        settings.postgres.dsn.get_secret_value(),
+        connect_timeout=settings.postgres.connect_timeout_seconds,
+    )
     try:
         print(f"outbox → relay → stream → consumer → user_audit_log ({EVENTS} events each)")
         baseline = await measure("baseline", baseline_consumer)

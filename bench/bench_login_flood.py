@@ -11,7 +11,7 @@ In one run, each configuration on its own service instance:
 * **Resident memory** of the service before and after each of 4 rounds of 100
   concurrent Logins with passwords of almost 1 MiB (sent from a process of
   their own), with glibc's default and with large buffers returned to the OS
-  (``app/memory.py``, as every process of the service sets it).
+  (``app/entrypoints/memory.py``, as every process of the service sets it).
 * **Guesses per second** that one client (4 concurrent calls) gets against one
   account for ``BENCH_FLOOD_SECONDS``: throttle out of the way ("before") and
   with the default limits ("after"). A guess counts when its password was
@@ -37,9 +37,9 @@ import grpc
 from harness import RUN_ID, bench_settings, percentile, running
 
 from app.config import ThrottlingSettings
+from app.entrypoints.memory import return_large_buffers_to_the_os
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.memory import return_large_buffers_to_the_os
 from app.observability.logging import configure_logging
 from tests.support.isolation import isolated_settings, remove_run_data
 
@@ -188,7 +188,7 @@ def resident_mib() -> float:
 
 def memory_process(run_id: str, large_buffers_returned: bool) -> dict[str, Any]:
     """:func:`memory_after_huge_passwords` in a fresh process (spawned for it), with
-    or without large buffers returned to the OS (as ``app.process`` sets it)."""
+    or without large buffers returned to the OS (as ``app.entrypoints.runner`` sets it)."""
     if large_buffers_returned:
         assert return_large_buffers_to_the_os()
     return asyncio.run(memory_after_huge_passwords(run_id, large_buffers_returned))

@@ -1,6 +1,6 @@
 """The service against the bare gRPC ceiling and the hashing limit, in one run.
 
-The service runs as production runs it (``python -m app.main``, no local
+The service runs as production runs it (``python -m app serve``, no local
 config: JSON logs at INFO, metrics on, tracing on at 10 % exporting over OTLP
 to a receiver this harness serves), on a database and Redis key prefix of its
 own. A load generator in another process (h2load when installed, else a

@@ -49,10 +49,10 @@ from bench_service import (
 )
 from ceiling import NOOP_METHOD
 from load import GENERATOR, Load, h2load, python_client
+from tests.isolation import remove_run_data
 
 from app.config import usable_cpus
 from app.grpc.generated import user_service_pb2 as pb
-from tests.isolation import remove_run_data
 from tests.support.processes import free_port
 
 WORKERS = max(int(os.environ.get("BENCH_WORKERS", str(usable_cpus()))), 2)

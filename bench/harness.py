@@ -18,8 +18,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.config import Settings
+from app.lifecycle import Application
 from tests.support.isolation import isolated_settings
 
 CALLS = int(os.environ.get("BENCH_CALLS", "2000"))

@@ -1,6 +1,6 @@
 """Soak: the service as production runs it, under steady load, must not err or grow.
 
-``make soak`` starts ``python -m app.main`` with the production defaults (no
+``make soak`` starts ``python -m app serve`` with the production defaults (no
 ``config/local.yaml``: JSON logs at INFO, metrics on, the outbox relay inside,
 real argon2 parameters), on a database and Redis key prefix of its own, and
 drives it with concurrent callers over one channel each:
@@ -154,7 +154,7 @@ async def _wait_until_serving(port: int, seconds: float) -> None:
 async def production_service(
     settings: Settings, log: Path, **variables: str
 ) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
-    """``python -m app.main`` with the production defaults on ``settings``' stores.
+    """``python -m app serve`` with the production defaults on ``settings``' stores.
 
     Yields its gRPC port and the process, and stops it with SIGTERM (with a
     short drain, so the soak ends quickly); its log goes to ``log``.
@@ -174,7 +174,7 @@ async def production_service(
         },
     )
     with log.open("wb") as output:
-        process = await start_process("app.main", environment, output=output)
+        process = await start_process(["serve"], environment, output=output)
         try:
             port = int(environment["APP_GRPC__PORT"])
             await _wait_until_serving(port, seconds=60)

@@ -17,12 +17,13 @@ import grpc
 import pytest
 from redis.asyncio import Redis
 
-from app.bootstrap import Application, build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from app.observability.logging import configure_logging
 from tests.support.application import (
     ApplicationFactory,
+    build_test_application,
     make_settings,
     running_application,
 )
@@ -43,7 +44,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 async def application(settings: Settings) -> AsyncIterator[Application]:
     """The service, started once for the whole run; the run's stores are removed after it."""
-    application = await build_application(settings)
+    application = await build_test_application(settings)
     await application.start()
     yield application
     await application.stop(grace=0.5)
@@ -54,7 +55,8 @@ async def application(settings: Settings) -> AsyncIterator[Application]:
 async def make_application(application: Application) -> AsyncIterator[ApplicationFactory]:
     """Build and start extra applications on this run's stores, stopped when the test ends.
 
-    Keyword arguments are settings sections, e.g. ``sessions={"ttl_seconds": 1}``.
+    Keyword arguments are settings sections, e.g. ``sessions={"ttl_seconds": 1}``;
+    with a ``passwords`` section the application hashes as configured, else cheaply.
     """
     async with contextlib.AsyncExitStack() as stack:
 

@@ -26,6 +26,7 @@ from tests.support.client import (
 )
 from tests.support.events import revocations
 from tests.support.isolation import isolated_settings, remove_run_data
+from tests.support.passwords import cheap_passwords_for
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -207,7 +208,7 @@ async def test_change_password_needs_a_session(stub):
 async def test_the_last_active_admin_cannot_demote_or_disable_itself():
     """On a database of its own, where the admins are known."""
     settings = isolated_settings("lastadmin", RUN_ID)
-    application = await build_application(settings)
+    application = await build_application(settings, passwords=cheap_passwords_for(settings))
     await application.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from app.bootstrap import Application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.support.client import (
     admin_session,
     failure,

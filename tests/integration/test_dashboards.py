@@ -25,8 +25,9 @@ import grpc
 import pytest
 import redis.exceptions
 
-from app.bootstrap import Application, build_audit_worker
+from app.bootstrap import build_audit_worker
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.support.application import make_settings, running_application
 from tests.support.client import login, unique_email
 from tests.support.ports import free_port

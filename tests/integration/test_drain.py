@@ -101,7 +101,7 @@ async def test_sigterm_with_logins_in_flight_ends_every_one_ok(settings: Setting
         APP_METRICS__ENABLED="false",
     )
     port = environment["APP_GRPC__PORT"]
-    process = await start_process("app.main", environment)
+    process = await start_process(["serve"], environment)
     seen: list[str] = []
     try:
         await asyncio.wait_for(read_until(process, "serving", seen), timeout=60)

@@ -19,13 +19,15 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.support.application import make_settings
 from tests.support.client import eventually, register, registered_session, session_metadata
 from tests.support.logs import LogLines, captured_logs
 from tests.support.metrics import scrape, value
+from tests.support.passwords import cheap_passwords_for
 
 SERVICE = pb.DESCRIPTOR.services_by_name["UserService"]
 METHODS = [method.name for method in SERVICE.methods]
@@ -89,9 +91,9 @@ class Edge:
 async def edge(application: Application) -> AsyncIterator[Edge]:
     # ``application`` keeps the run's stores alive until this one has stopped.
     exporter = InMemorySpanExporter()
+    settings = make_settings(tracing={"enabled": True}, metrics={"enabled": True})
     built = await build_application(
-        make_settings(tracing={"enabled": True}, metrics={"enabled": True}),
-        span_exporter=exporter,
+        settings, span_exporter=exporter, passwords=cheap_passwords_for(settings)
     )
     await built.start()
     edge = Edge(built, exporter)

@@ -1,7 +1,7 @@
 """The commands the image and the manifests run, through real processes.
 
-``python -m app.health_probe`` is the container's health check and
-``python -m app.migrate`` the Kubernetes init container.
+``python -m app health`` is the container's health check and
+``python -m app migrate`` the Kubernetes init container.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from app.adapters.postgres.database import drop_database
-from app.bootstrap import Application
 from app.config import Settings
+from app.lifecycle import Application
+from tests.support.databases import drop_database
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def events(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]
 
 async def test_the_health_probe_passes_while_the_service_serves(application: Application) -> None:
     result = await asyncio.to_thread(
-        run, ["-m", "app.health_probe"], APP_GRPC__PORT=str(application.port)
+        run, ["-m", "app", "health"], APP_GRPC__PORT=str(application.port)
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -57,7 +57,7 @@ async def test_the_health_probe_passes_while_the_service_serves(application: App
 def test_the_health_probe_fails_when_nothing_answers() -> None:
     port = free_port()
 
-    result = run(["-m", "app.health_probe", "--timeout", "0.5"], APP_GRPC__PORT=str(port))
+    result = run(["-m", "app", "health", "--timeout", "0.5"], APP_GRPC__PORT=str(port))
 
     assert result.returncode == 1
     assert result.stdout.strip() == f"health-probe: 127.0.0.1:{port} UNAVAILABLE"
@@ -69,8 +69,8 @@ async def test_migrate_creates_and_migrates_a_database_then_finds_nothing_to_do(
     parts = urlsplit(settings.postgres.dsn.get_secret_value())
     dsn = urlunsplit(parts._replace(path=f"/user_service_migrate_{uuid.uuid4().hex[:12]}"))
     try:
-        first = await asyncio.to_thread(run, ["-m", "app.migrate"], APP_POSTGRES__DSN=dsn)
-        second = await asyncio.to_thread(run, ["-m", "app.migrate"], APP_POSTGRES__DSN=dsn)
+        first = await asyncio.to_thread(run, ["-m", "app", "migrate"], APP_POSTGRES__DSN=dsn)
+        second = await asyncio.to_thread(run, ["-m", "app", "migrate"], APP_POSTGRES__DSN=dsn)
         connection = await asyncpg.connect(dsn)
         try:
             tables = {
@@ -96,7 +96,7 @@ async def test_migrate_creates_and_migrates_a_database_then_finds_nothing_to_do(
 def test_migrate_reports_an_unreachable_postgres_in_one_line() -> None:
     dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/user_service"
 
-    result = run(["-m", "app.migrate"], APP_POSTGRES__DSN=dsn)
+    result = run(["-m", "app", "migrate"], APP_POSTGRES__DSN=dsn)
 
     assert result.returncode == 1
     assert "cannot migrate: PostgreSQL does not answer" in result.stdout

@@ -32,13 +32,15 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.support.application import RUN_ID, make_settings
 from tests.support.client import PASSWORD, register, registered_session, session_metadata
 from tests.support.documented_codes import codes_of, codes_of_every_rpc
 from tests.support.hostile import Known, bodies, metadata, requests
+from tests.support.passwords import cheap_passwords_for
 
 SERVICE = pb.DESCRIPTOR.services_by_name["UserService"]
 METHODS = [method.name for method in SERVICE.methods]
@@ -88,13 +90,13 @@ async def target(application: Application) -> AsyncIterator[Target]:
     Its own key prefix keeps whatever the examples leave in Redis (a throttled
     client address above all) away from the rest of the suite.
     """
+    settings = make_settings(
+        tracing={"enabled": True},
+        metrics={"enabled": True},
+        redis={"key_prefix": f"test:{RUN_ID}:hostile:"},
+    )
     built = await build_application(
-        make_settings(
-            tracing={"enabled": True},
-            metrics={"enabled": True},
-            redis={"key_prefix": f"test:{RUN_ID}:hostile:"},
-        ),
-        span_exporter=_DiscardingExporter(),
+        settings, span_exporter=_DiscardingExporter(), passwords=cheap_passwords_for(settings)
     )
     await built.start()
     address = f"127.0.0.1:{built.port}"

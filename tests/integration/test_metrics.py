@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from app.bootstrap import Application
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.support.application import running_application
 from tests.support.client import eventually
 from tests.support.metrics import scrape, value

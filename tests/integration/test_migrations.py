@@ -16,11 +16,11 @@ from yoyo import get_backend, read_migrations
 from app.adapters.postgres.database import (
     MIGRATIONS_DIR,
     apply_migrations,
-    drop_database,
     ensure_database,
 )
 from app.domain.users import canonical_email
 from tests.support.client import register
+from tests.support.databases import drop_database
 
 CANONICAL_MIGRATION_ID = "0004.users-canonical-email"
 

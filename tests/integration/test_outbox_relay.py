@@ -12,8 +12,9 @@ import pytest
 
 from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.outbox import OutboxPgRepository
-from app.bootstrap import Application, build_relay, events_stream_key
+from app.bootstrap import build_relay, events_stream_key
 from app.domain.events import Event, EventType
+from app.lifecycle import Application
 from app.usecases.audit import AuditLogProjector
 from tests.support.application import make_settings
 from tests.support.client import eventually, login, register, unique_email

@@ -17,15 +17,15 @@ from tests.support.processes import process_environment, read_until, start_proce
 
 
 @pytest.mark.parametrize(
-    ("module", "ready_event", "stopped_event"),
+    ("command", "ready_event", "stopped_event"),
     [
-        ("app.main", "serving", "stopped"),
-        ("app.worker", "audit-log worker started", "audit-log worker stopped"),
-        ("app.relay", "relay process started", "relay process stopped"),
+        ("serve", "serving", "stopped"),
+        ("worker", "audit-log worker started", "audit-log worker stopped"),
+        ("relay", "relay process started", "relay process stopped"),
     ],
 )
 async def test_the_process_starts_then_stops_gracefully_on_sigterm(
-    settings: Settings, application, module, ready_event, stopped_event
+    settings: Settings, application, command, ready_event, stopped_event
 ):
     environment = process_environment(
         settings,
@@ -33,7 +33,7 @@ async def test_the_process_starts_then_stops_gracefully_on_sigterm(
         APP_METRICS__PORT="0",
         APP_EVENTS__BLOCK_MILLISECONDS="100",
     )
-    process = await start_process(module, environment)
+    process = await start_process([command], environment)
     seen: list[str] = []
     try:
         await asyncio.wait_for(read_until(process, ready_event, seen), timeout=60)
@@ -52,8 +52,8 @@ async def test_the_process_starts_then_stops_gracefully_on_sigterm(
     names = [event["event"] for event in events]
     assert stopped_event in names
     assert names.index(stopped_event) > names.index(ready_event)
-    if module != "app.main":
+    if command != "serve":
         started = events[names.index(ready_event)]
         assert started["stream"] == f"{settings.redis.key_prefix}events:users"
-        if module == "app.worker":
+        if command == "worker":
             assert started["group"] == "audit-log"

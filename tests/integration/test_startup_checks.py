@@ -16,7 +16,7 @@ import pytest
 from tests.support.ports import answers, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRIES = (["scripts/local_stack.py", "ensure"], ["-m", "app.main"])
+ENTRIES = (["scripts/local_stack.py", "ensure"], ["-m", "app", "serve"])
 
 
 def run(arguments: list[str], **variables: str) -> subprocess.CompletedProcess[str]:
@@ -81,7 +81,7 @@ def test_a_malformed_dsn_or_url_exits_2_with_one_line_naming_the_setting(
 
 
 def test_an_otel_exporter_that_is_not_installed_exits_2_with_one_line() -> None:
-    result = run(["-m", "app.main"], OTEL_TRACES_EXPORTER="zipkin")
+    result = run(["-m", "app", "serve"], OTEL_TRACES_EXPORTER="zipkin")
 
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [

@@ -19,9 +19,10 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.support.application import make_settings
 from tests.support.client import PASSWORD, unique_email
 from tests.support.metrics import scrape, value

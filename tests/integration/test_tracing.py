@@ -12,12 +12,14 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.support.application import make_settings
 from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.support.logs import captured_logs
+from tests.support.passwords import cheap_passwords_for
 
 SERVICE = "userService.UserService"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -89,8 +91,9 @@ def store_child(spans: list[ReadableSpan], parent: ReadableSpan, system: str) ->
 async def traced(application: Application) -> AsyncIterator[Traced]:
     # ``application`` keeps the run's stores alive until this one has stopped.
     exporter = InMemorySpanExporter()
+    settings = make_settings(tracing={"enabled": True})
     traced = await build_application(
-        make_settings(tracing={"enabled": True}), span_exporter=exporter
+        settings, span_exporter=exporter, passwords=cheap_passwords_for(settings)
     )
     await traced.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{traced.port}")

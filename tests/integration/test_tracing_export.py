@@ -22,9 +22,9 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from app.bootstrap import Application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.support.application import running_application
 from tests.support.client import register
 from tests.support.logs import captured_logs
@@ -152,7 +152,8 @@ async def seconds_from_stopped_to_exit(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "app.main",
+        "app",
+        "serve",
         cwd=ROOT,
         env=environment,
         stdout=asyncio.subprocess.PIPE,

@@ -74,7 +74,7 @@ async def supervisor(settings: Settings, directory: Path) -> AsyncIterator[Super
     )
     log = directory / "service.log"
     with log.open("wb") as output:
-        process = await start_process("app.main", environment, output)
+        process = await start_process(["serve"], environment, output)
     try:
         serving = await wait_for_event(log, "workers serving", process)
         yield Supervisor(

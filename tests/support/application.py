@@ -12,9 +12,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.config import Settings
+from app.lifecycle import Application
 from tests.support.isolation import isolated_settings
+from tests.support.passwords import cheap_passwords_for
 from tests.support.processes import SUITE_ADDRESS_LIMITS
 
 RUN_ID = uuid.uuid4().hex[:12]
@@ -36,6 +38,18 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
     return isolated_settings("test", RUN_ID, **{**suite, **sections})
 
 
+async def build_test_application(settings: Settings, *, cheap: bool = True) -> Application:
+    """The service through the composition root, hashing at argon2's least cost when ``cheap``.
+
+    Most tests are not about hashing; those that are set the ``passwords``
+    section (``make_application(passwords=…)``), which keeps the real hasher,
+    or build their own (counting, slowed down).
+    """
+    return await build_application(
+        settings, passwords=cheap_passwords_for(settings) if cheap else None
+    )
+
+
 @contextlib.asynccontextmanager
 async def running_application(**sections: dict[str, Any]) -> AsyncIterator[Application]:
     """An extra application on this run's stores, stopped when the block ends.
@@ -44,7 +58,9 @@ async def running_application(**sections: dict[str, Any]) -> AsyncIterator[Appli
     outlive it). Stop it in the scope that started it: an aio server left
     running while the event loop sits idle between tests can hang in ``stop``.
     """
-    extra = await build_application(make_settings(**sections))
+    extra = await build_test_application(
+        make_settings(**sections), cheap="passwords" not in sections
+    )
     await extra.start()
     try:
         yield extra

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 
-from app.adapters.postgres.database import drop_database
 from app.config import Settings
+from tests.support.databases import drop_database
 
 
 def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Settings:

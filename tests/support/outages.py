@@ -11,14 +11,15 @@ from typing import Any
 
 import grpc
 
-from app.adapters.passwords import Argon2PasswordHasher
-from app.bootstrap import Application, build_application
+from app.bootstrap import build_application
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
 from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.support.health import SERVING, health_status
 from tests.support.isolation import isolated_settings
+from tests.support.passwords import CheapPasswords
 from tests.support.processes import SUITE_ADDRESS_LIMITS
 from tests.support.throwaway import ThrowawayPostgres, ThrowawayRedis
 
@@ -37,29 +38,6 @@ def outage_settings(
         "throttling": SUITE_ADDRESS_LIMITS,
     }
     return isolated_settings("outage", run_id, **{**outage, **sections})
-
-
-class CheapPasswords(Argon2PasswordHasher):
-    """argon2id at its cheapest (8 KiB, one pass), for tests that are not about hashing.
-
-    Counts ``hashes`` and ``verifications`` (dummy ones included), so a test
-    can tell that a call failed fast, before hashing.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            memory_cost_kib=8, time_cost=1, parallelism=1, max_workers=2, max_waiting=64
-        )
-        self.hashes = 0
-        self.verifications = 0
-
-    async def hash(self, password: str) -> str:
-        self.hashes += 1
-        return await super().hash(password)
-
-    async def verify(self, password_hash: str, password: str) -> bool:
-        self.verifications += 1
-        return await super().verify(password_hash, password)
 
 
 async def outcome(call: Awaitable[object]) -> grpc.StatusCode:

@@ -1,4 +1,4 @@
-"""A real argon2 hasher that counts the hashes its threads run, optionally slower."""
+"""Real argon2 hashers for tests: one that counts (optionally slower), one at the least cost."""
 
 from __future__ import annotations
 
@@ -38,3 +38,36 @@ class CountingHasher(Argon2PasswordHasher):
             return function(*values)
 
         return await super()._run(counted, *arguments)
+
+
+class CheapPasswords(Argon2PasswordHasher):
+    """argon2id at its cheapest (8 KiB, one pass), for tests that are not about hashing.
+
+    Counts ``hashes`` and ``verifications`` (dummy ones included), so a test
+    can tell that a call failed fast, before hashing.
+    """
+
+    def __init__(self, *, max_workers: int = 2, max_waiting: int = 64) -> None:
+        super().__init__(
+            memory_cost_kib=8,
+            time_cost=1,
+            parallelism=1,
+            max_workers=max_workers,
+            max_waiting=max_waiting,
+        )
+        self.hashes = 0
+        self.verifications = 0
+
+    async def hash(self, password: str) -> str:
+        self.hashes += 1
+        return await super().hash(password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.verifications += 1
+        return await super().verify(password_hash, password)
+
+
+def cheap_passwords_for(settings: Settings) -> CheapPasswords:
+    """The cheap hasher with the settings' threads and queue (only the cost is cheap)."""
+    configured = settings.passwords
+    return CheapPasswords(max_workers=configured.worker_count(), max_waiting=configured.max_waiting)

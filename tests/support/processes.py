@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -44,16 +45,17 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
 
 
 async def start_process(
-    module: str, environment: dict[str, str], output: IO[bytes] | None = None
+    command: Sequence[str], environment: dict[str, str], output: IO[bytes] | None = None
 ) -> asyncio.subprocess.Process:
-    """``python -m module`` from the repository, stderr merged into stdout.
+    """``python -m app <command>`` from the repository, stderr merged into stdout.
 
     Its output goes to ``output`` (a file), else to a pipe (``process.stdout``).
     """
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        module,
+        "app",
+        *command,
         cwd=ROOT,
         env=environment,
         stdout=asyncio.subprocess.PIPE if output is None else output,

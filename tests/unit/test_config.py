@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import config
-from app.config import ConfigError, load_settings
+from app.config import ConfigError, load_settings, sections
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def test_secrets_are_not_printed(clean_environment):
 
 def test_the_process_stops_with_one_line_naming_a_bad_setting():
     result = subprocess.run(
-        [sys.executable, "-m", "app.main"],
+        [sys.executable, "-m", "app", "serve"],
         cwd=ROOT,
         env={"APP_GRPC__PORT": "not-a-port", "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -78,6 +78,6 @@ def test_the_process_stops_with_one_line_naming_a_bad_setting():
 
 def test_hashing_threads_default_to_the_usable_cpus_less_one_and_at_least_one(monkeypatch):
     for cpus, threads in ((1, 1), (2, 1), (8, 7)):
-        monkeypatch.setattr(config, "usable_cpus", lambda cpus=cpus: cpus)
+        monkeypatch.setattr(sections, "usable_cpus", lambda cpus=cpus: cpus)
         assert config.PasswordSettings().worker_count() == threads
     assert config.PasswordSettings(max_workers=3).worker_count() == 3

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
+from app.entrypoints import cli
 from scripts.local_stack import native_prometheus_config
 from scripts.settings_table import settings_rows
 
@@ -43,11 +44,11 @@ PENDING_SETTINGS = {
     "APP_GRPC__PLAINTEXT_ALLOWED",
     "APP_GRPC__DRAIN_SECONDS",
 }
-# Metrics port of each process, as deploy/prometheus/prometheus.yml names them.
+# The `python -m app` command behind each job of deploy/prometheus/prometheus.yml.
 PROCESS_OF_JOB = {
-    "user-service": "app.main",
-    "user-service-worker": "app.worker",
-    "user-service-relay": "app.relay",
+    "user-service": "serve",
+    "user-service-worker": "worker",
+    "user-service-relay": "relay",
 }
 
 
@@ -125,11 +126,10 @@ def test_the_kustomization_lists_every_manifest() -> None:
 
 
 @pytest.mark.parametrize(("where", "command"), commands(), ids=[w for w, _ in commands()])
-def test_each_command_runs_a_module_of_this_repository(where: str, command: list[str]) -> None:
-    assert command[:2] == ["python", "-m"], where
-    spec = importlib.util.find_spec(command[2])
-    assert spec is not None and spec.origin is not None, f"{where}: no module {command[2]}"
-    assert 'if __name__ == "__main__":' in Path(spec.origin).read_text(), where
+def test_each_command_is_one_that_python_m_app_accepts(where: str, command: list[str]) -> None:
+    assert command[:3] == ["python", "-m", "app"], where
+    arguments = cli.parser().parse_args(command[3:])  # exits (fails the test) on a bad one
+    assert importlib.util.find_spec(f"app.entrypoints.{arguments.module}") is not None, where
 
 
 def test_the_image_copies_what_exists_and_what_dockerignore_lets_in() -> None:
@@ -205,25 +205,22 @@ def test_metrics_ports_agree_with_the_prometheus_configuration() -> None:
     ports = prometheus_ports()
     assert set(ports) == set(PROCESS_OF_JOB.values())
     makefile = (ROOT / "Makefile").read_text()
-    for module in ("app.worker", "app.relay"):
-        assert f"APP_METRICS__PORT=$${{APP_METRICS__PORT:-{ports[module]}}} $(PY) -m {module}" in (
-            makefile
+    for command in ("worker", "relay"):
+        assert (
+            f"APP_METRICS__PORT=$${{APP_METRICS__PORT:-{ports[command]}}} $(PY) -m app {command}"
+            in (makefile)
         )
     services = compose()["services"]
-    for name, module in (
-        ("user-service", "app.main"),
-        ("worker", "app.worker"),
-        ("relay", "app.relay"),
-    ):
-        assert services[name]["environment"]["APP_METRICS__PORT"] == str(ports[module])
+    for name, command in (("user-service", "serve"), ("worker", "worker"), ("relay", "relay")):
+        assert services[name]["environment"]["APP_METRICS__PORT"] == str(ports[command])
     for deployment in deployments().values():
         template = deployment["spec"]["template"]
         [container] = template["spec"]["containers"]
-        module = container.get("command", ["python", "-m", "app.main"])[2]
+        command = container.get("command", ["python", "-m", "app", "serve"])[3]
         environment = {v["name"]: v.get("value") for v in container["env"]}
-        assert environment["APP_METRICS__PORT"] == str(ports[module])
-        assert template["metadata"]["annotations"]["prometheus.io/port"] == str(ports[module])
-        assert {"name": "metrics", "containerPort": ports[module]} in container["ports"]
+        assert environment["APP_METRICS__PORT"] == str(ports[command])
+        assert template["metadata"]["annotations"]["prometheus.io/port"] == str(ports[command])
+        assert {"name": "metrics", "containerPort": ports[command]} in container["ports"]
 
 
 def test_a_native_prometheus_scrapes_the_three_processes_on_this_host() -> None:
@@ -285,8 +282,9 @@ def test_the_readmes_deploy_section_is_true_to_the_files() -> None:
     section = readme_deploy_section()
     named = set(re.findall(r"`([a-z-]+\.yaml)`", section)) - {"docker-compose.yml"}
     assert named == {p.name for p in manifests()}
-    for module in set(re.findall(r"python -m (app\.[a-z_]+)", section)):
-        assert importlib.util.find_spec(module) is not None, module
+    commands = re.findall(r"python -m app ([a-z]+)", section)
+    assert commands, "the section names the commands the image runs"
+    assert set(commands) <= set(cli.COMMANDS), commands
     settings = configmap()
     spec = deployments()["user-service"]["spec"]["template"]["spec"]
     assert f"`terminationGracePeriodSeconds: {spec['terminationGracePeriodSeconds']}`" in section

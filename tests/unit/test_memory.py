@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from app.memory import return_large_buffers_to_the_os
+from app.entrypoints.memory import return_large_buffers_to_the_os
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")

@@ -178,7 +178,7 @@ def test_server_options_are_core_channel_arguments_in_milliseconds():
 
 def _start(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.main"],
+        [sys.executable, "-m", "app", "serve"],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", **environment},
         capture_output=True,
@@ -211,7 +211,7 @@ def test_only_the_grpc_service_needs_the_plaintext_setting(environment):
     environment.setenv("APP_POSTGRES__DSN", "postgresql://postgres@127.0.0.1:1/nothing")
     environment.setenv("APP_POSTGRES__CONNECT_TIMEOUT_SECONDS", "0.5")
     result = subprocess.run(
-        [sys.executable, "-m", "app.worker"],
+        [sys.executable, "-m", "app", "worker"],
         cwd=ROOT,
         env={
             "PATH": "/usr/bin:/bin",

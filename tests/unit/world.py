@@ -1,12 +1,10 @@
-"""The use cases built on the in-memory fakes, as the composition root builds them."""
+"""The use cases on the in-memory fakes, built by the composition root's ``build_use_cases``."""
 
 from __future__ import annotations
 
+from app.bootstrap import Ports, build_use_cases
 from app.domain.clients import Client
 from app.domain.users import Principal, Registration, Role, User
-from app.usecases.accounts import AccountUseCase
-from app.usecases.sessions import SessionUseCase
-from app.usecases.users import UserUseCase
 from tests.unit.fakes import (
     FakeCache,
     FakeMetrics,
@@ -35,27 +33,22 @@ class World:
         self.throttle = FakeThrottle()
         self.metrics = FakeMetrics()
         self.stores = FakeStores()
-        self.user_cases = UserUseCase(
-            self.users,
-            self.cache,
-            self.sessions,
-            self.passwords,
-            self.outbox,
-            self.throttle,
-            self.metrics,
-            password_max_length=password_max_length,
-            stores=self.stores,
-        )
-        self.session_cases = SessionUseCase(self.sessions, self.users, self.metrics)
-        self.accounts = AccountUseCase(
-            self.users,
-            self.cache,
-            self.sessions,
-            self.passwords,
-            self.throttle,
-            self.metrics,
+        use_cases = build_use_cases(
+            Ports(
+                users=self.users,
+                cache=self.cache,
+                sessions=self.sessions,
+                passwords=self.passwords,
+                outbox=self.outbox,
+                throttle=self.throttle,
+                metrics=self.metrics,
+                stores=self.stores,
+            ),
             password_max_length=password_max_length,
         )
+        self.user_cases = use_cases.users
+        self.session_cases = use_cases.sessions
+        self.accounts = use_cases.accounts
 
     async def register(
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None

@@ -16,9 +16,15 @@ logger = structlog.get_logger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
 
 
-def _with_database(dsn: str, database: str) -> str:
+def with_database(dsn: str, database: str) -> str:
+    """The same server and credentials, another database."""
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def quoted_identifier(name: str) -> str:
+    """``name`` as a PostgreSQL identifier (DDL takes no parameters)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def database_name(dsn: str) -> str:
@@ -28,29 +34,17 @@ def database_name(dsn: str) -> str:
 async def ensure_database(dsn: str, connect_timeout: float = 5.0) -> bool:
     """Create the DSN's database when it does not exist; True if it was created."""
     name = database_name(dsn)
-    connection = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=connect_timeout)
+    connection = await asyncpg.connect(with_database(dsn, "postgres"), timeout=connect_timeout)
     try:
         exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:
             return False
-        quoted = '"' + name.replace('"', '""') + '"'
         try:
-            await connection.execute(f"CREATE DATABASE {quoted}")
+            await connection.execute(f"CREATE DATABASE {quoted_identifier(name)}")
         except asyncpg.exceptions.DuplicateDatabaseError:
             return False
         logger.info("database created", database=name)
         return True
-    finally:
-        await connection.close()
-
-
-async def drop_database(dsn: str, connect_timeout: float = 5.0) -> None:
-    """Drop the DSN's database (tests only), ending any connection still open to it."""
-    name = database_name(dsn)
-    connection = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=connect_timeout)
-    try:
-        quoted = '"' + name.replace('"', '""') + '"'
-        await connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
     finally:
         await connection.close()
 
@@ -71,6 +65,12 @@ async def apply_migrations(dsn: str) -> int:
     applied = await asyncio.to_thread(_apply_migrations_sync, dsn)
     logger.info("migrations applied", count=applied)
     return applied
+
+
+async def prepare_database(dsn: str, connect_timeout: float = 5.0) -> None:
+    """Create the DSN's database if it is missing and apply pending migrations."""
+    await ensure_database(dsn, connect_timeout=connect_timeout)
+    await apply_migrations(dsn)
 
 
 async def create_pool(

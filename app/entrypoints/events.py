@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
-from app.bootstrap import EventsProcess
 from app.config import Settings
-from app.process import Serve
+from app.entrypoints.runner import Serve
+from app.lifecycle import EventsProcess
 
 logger = structlog.get_logger(__name__)
 
@@ -18,7 +18,7 @@ Describe = Callable[[Settings], Mapping[str, str]]
 
 
 def serving(build: Builder, name: str, describe: Describe) -> Serve:
-    """A ``Serve`` for :func:`app.process.run_process` that runs ``build``'s process.
+    """A ``Serve`` for :func:`app.entrypoints.runner.run_process` that runs ``build``'s process.
 
     Its start and stop lines name the process and what ``describe`` tells
     (the stream, the group, the consumer), so a log shows what it worked on.

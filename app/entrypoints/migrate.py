@@ -1,4 +1,4 @@
-"""``python -m app.migrate``: create the database if missing and apply pending migrations.
+"""``python -m app migrate``: create the database if missing and apply pending migrations.
 
 The step a deployment runs before its replicas start (a Kubernetes init
 container), so the serving processes can run with
@@ -9,29 +9,29 @@ schema is current, 2 on a bad setting, 1 when PostgreSQL cannot be reached.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
 
 import structlog
 
-from app.bootstrap import prepare_database
-from app.process import BAD_SETTING, settings_with_logging
+from app.adapters.postgres.database import prepare_database
+from app.entrypoints.runner import BAD_SETTING, settings_with_logging
 
-logger = structlog.get_logger("app.migrate")
+logger = structlog.get_logger(__name__)
 
 
-def main() -> int:
+def run(arguments: argparse.Namespace) -> int:
     settings = settings_with_logging("user-service-migrate")
     if settings is None:
         return BAD_SETTING
     try:
-        asyncio.run(asyncio.wait_for(prepare_database(settings), timeout=120))
+        postgres = settings.postgres
+        migrating = prepare_database(
+            postgres.dsn.get_secret_value(), connect_timeout=postgres.connect_timeout_seconds
+        )
+        asyncio.run(asyncio.wait_for(migrating, timeout=120))
     except (OSError, TimeoutError) as err:
         logger.error("cannot migrate: PostgreSQL does not answer", error=repr(err))
         return 1
     logger.info("schema is current")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Process entry for ``make relay``: the outbox relay alone, until SIGTERM or SIGINT.
+"""``python -m app relay`` (``make relay``): the outbox relay alone, until SIGTERM or SIGINT.
 
 For deployments that keep the relay out of the gRPC service
 (``APP_EVENTS__RELAY_ENABLED=false`` there); several may run at once.
@@ -6,19 +6,19 @@ For deployments that keep the relay out of the gRPC service
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 from app.bootstrap import build_relay_process, events_stream_key
 from app.config import Settings
-from app.events_process import serving
-from app.process import run_process
+from app.entrypoints.events import serving
+from app.entrypoints.runner import run_process
 
 
 def describe(settings: Settings) -> dict[str, str]:
     return {"stream": events_stream_key(settings)}
 
 
-if __name__ == "__main__":
-    sys.exit(
-        run_process("user-service-relay", serving(build_relay_process, "relay process", describe))
+def run(arguments: argparse.Namespace) -> int:
+    return run_process(
+        "user-service-relay", serving(build_relay_process, "relay process", describe)
     )

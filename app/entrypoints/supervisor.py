@@ -39,13 +39,14 @@ from multiprocessing.process import BaseProcess
 import structlog
 from prometheus_client import CollectorRegistry
 
-from app.bootstrap import build_application, prepare_database
+from app.adapters.postgres.database import prepare_database
+from app.bootstrap import build_application
 from app.config import Settings
+from app.entrypoints.runner import Serve, run_process
 from app.observability.metrics import MetricsEndpoint
 from app.observability.worker_metrics import WorkerMetrics
-from app.process import Serve, run_process
 
-logger = structlog.get_logger("app.supervisor")
+logger = structlog.get_logger("app.entrypoints.supervisor")
 
 #: The supervisor's exit status when a worker failed (it is 0 after a clean stop).
 WORKER_FAILED = 1
@@ -106,8 +107,11 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
     Raises ``SystemExit(WORKER_FAILED)`` when a worker failed to start, exited
     on its own, or did not stop cleanly.
     """
-    if settings.postgres.migrate_on_start:
-        await prepare_database(settings)
+    postgres = settings.postgres
+    if postgres.migrate_on_start:
+        await prepare_database(
+            postgres.dsn.get_secret_value(), connect_timeout=postgres.connect_timeout_seconds
+        )
     context = multiprocessing.get_context("spawn")
     workers = [start_worker(context, settings, index) for index in range(settings.grpc.workers)]
     endpoint: MetricsEndpoint | None = None

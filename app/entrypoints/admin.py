@@ -1,4 +1,4 @@
-"""The operator's commands: ``python -m app admin create --email …`` (``make admin``).
+"""``python -m app admin create --email …`` (``make admin``): the first admin, without SQL.
 
 ``admin create`` makes the user with that email an admin, through the same
 use cases as the RPCs: it promotes an existing user, or registers a new
@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -29,6 +29,7 @@ from app.bootstrap import (
     build_cache_redis,
     build_clients,
     build_password_hasher,
+    build_ports,
     build_use_cases,
 )
 from app.config import ConfigError, Settings, load_settings
@@ -73,9 +74,8 @@ async def build_admin_tools(settings: Settings) -> AdminTools:
     pool, redis = await build_clients(settings, telemetry, states)
     cache_redis = build_cache_redis(settings, redis, telemetry)
     passwords = build_password_hasher(settings)
-    use_cases = build_use_cases(
-        settings, pool, redis, cache_redis, passwords, telemetry, stores=states
-    )
+    ports = build_ports(settings, pool, redis, cache_redis, passwords, telemetry, stores=states)
+    use_cases = build_use_cases(ports, password_max_length=settings.passwords.max_length)
     return AdminTools(use_cases.accounts, pool, redis, cache_redis, passwords, telemetry)
 
 
@@ -119,23 +119,8 @@ async def create_admin(
         await tools.close()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROGRAM, description="user-service commands")
-    commands = parser.add_subparsers(dest="command", required=True)
-    admin = commands.add_parser("admin", help="manage admins")
-    actions = admin.add_subparsers(dest="action", required=True)
-    create = actions.add_parser(
-        "create",
-        help="make a user an admin, creating them if needed (password from a prompt or stdin)",
-    )
-    create.add_argument("--email", required=True)
-    create.add_argument("--first-name", default="Admin")
-    create.add_argument("--last-name", default="User")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None, stdin: TextIO = sys.stdin) -> int:
-    arguments = _parser().parse_args(argv)  # exits 2 with a usage line
+def run(arguments: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
+    """``admin create`` (the only action so far) with the parsed ``arguments``."""
     try:
         settings = load_settings()
     except ConfigError as err:

@@ -1,14 +1,14 @@
-"""Process entry of ``make run``: settings → bootstrap → serve until SIGTERM or SIGINT."""
+"""``python -m app serve`` (``make run``): settings → bootstrap → serve until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
 
 from app.bootstrap import build_application
 from app.config import Settings, check_transport
-from app.process import run_process
-from app.supervisor import serve_with_workers
+from app.entrypoints.runner import run_process
+from app.entrypoints.supervisor import serve_with_workers
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -21,13 +21,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await application.stop()
 
 
-def main() -> int:
+def run(arguments: argparse.Namespace) -> int:
     return run_process(
         "user-service",
         serve_with_workers(serve),
         check=lambda settings: check_transport(settings.grpc),
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``python -m app.health_probe``: exit 0 when the local service reports SERVING.
+"""``python -m app health``: exit 0 when the local service reports SERVING.
 
 The container's health check (Dockerfile ``HEALTHCHECK``): one call to
 ``grpc.health.v1.Health/Check`` on ``127.0.0.1:<APP_GRPC__PORT>``, bounded by
@@ -29,11 +29,7 @@ def check(target: str, service: str, timeout: float) -> str:
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--service", default="", help="service name ('' is the whole server)")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait")
-    arguments = parser.parse_args(argv)
+def run(arguments: argparse.Namespace) -> int:
     try:
         port = load_settings().grpc.port
     except ConfigError as err:
@@ -42,7 +38,3 @@ def main(argv: list[str] | None = None) -> int:
     status = check(f"127.0.0.1:{port}", arguments.service, arguments.timeout)
     print(f"health-probe: 127.0.0.1:{port} {status}")
     return 0 if status == "SERVING" else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

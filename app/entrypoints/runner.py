@@ -1,8 +1,8 @@
-"""What every process entry shares: settings, logging, signals, exit status.
+"""What every long-running command shares: settings, logging, signals, exit status.
 
-``make run`` (app.main), ``make worker`` and ``make relay`` each hand
-:func:`run_process` a coroutine function that serves until its stop event
-is set; SIGTERM and SIGINT set it.
+``python -m app serve``, ``worker`` and ``relay`` each hand :func:`run_process`
+a coroutine function that serves until its stop event is set; SIGTERM and
+SIGINT set it.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from app.config import ConfigError, Settings, load_settings
-from app.memory import return_large_buffers_to_the_os
+from app.entrypoints.memory import return_large_buffers_to_the_os
 from app.observability.logging import configure_logging
 from app.observability.otel import shutdown_process_telemetry
 from app.observability.trace_export import TracingConfigError
 
-logger = structlog.get_logger("app.process")
+logger = structlog.get_logger(__name__)
 
 Serve = Callable[[Settings, asyncio.Event], Awaitable[None]]
 

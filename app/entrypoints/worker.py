@@ -1,4 +1,4 @@
-"""Process entry for ``make worker``: the audit-log projector, until SIGTERM or SIGINT.
+"""``python -m app worker`` (``make worker``): the audit-log projector, until SIGTERM or SIGINT.
 
 It consumes the user events stream in the ``events.group`` consumer group and
 writes each event into ``user_audit_log`` once. Run several for throughput;
@@ -8,12 +8,12 @@ what it had received and not acknowledged.
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 from app.bootstrap import build_audit_worker, consumer_options, events_stream_key
 from app.config import Settings
-from app.events_process import serving
-from app.process import run_process
+from app.entrypoints.events import serving
+from app.entrypoints.runner import run_process
 
 
 def describe(settings: Settings) -> dict[str, str]:
@@ -24,9 +24,7 @@ def describe(settings: Settings) -> dict[str, str]:
     }
 
 
-if __name__ == "__main__":
-    sys.exit(
-        run_process(
-            "user-service-worker", serving(build_audit_worker, "audit-log worker", describe)
-        )
+def run(arguments: argparse.Namespace) -> int:
+    return run_process(
+        "user-service-worker", serving(build_audit_worker, "audit-log worker", describe)
     )

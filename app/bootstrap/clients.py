@@ -1,0 +1,104 @@
+"""The stores' clients and the password hasher, built from the settings and instrumented."""
+
+from __future__ import annotations
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from app.adapters.passwords import Argon2PasswordHasher
+from app.adapters.postgres.bounded_pool import BoundedPool
+from app.adapters.postgres.database import create_pool, prepare_database
+from app.adapters.redis.bounded_client import BoundedRedis
+from app.adapters.store_states import StoreStates
+from app.config import Settings
+from app.observability.telemetry import Telemetry
+
+
+def build_redis(
+    settings: Settings, url: str | None = None, *, states: StoreStates | None = None
+) -> Redis:
+    """A Redis client whose pool waits for a free connection instead of failing.
+
+    With ``states``, every command is bounded by ``redis.call_timeout_seconds``
+    and the caller's deadline, and reports whether Redis answers (the
+    service's client). Without, commands are bounded by the socket timeout
+    only, which blocking reads (a consumer's ``XREADGROUP BLOCK``) need.
+
+    A connection idle for ``health_check_interval_seconds`` is PINGed (and
+    reconnected) before use, so the connections left from before a Redis
+    restart do not fail calls after it. A command whose connection broke is
+    sent once more on a new connection: it may then run twice, which every
+    command of this service tolerates (sessions and the cache are overwritten;
+    an event appended twice keeps its ``event_id``, and consumers deduplicate
+    on it). A timed-out command is not retried: the bound is spent.
+    """
+    redis_settings = settings.redis
+    pool = BlockingConnectionPool.from_url(
+        url or redis_settings.url.get_secret_value(),
+        max_connections=redis_settings.max_connections,
+        timeout=redis_settings.socket_timeout_seconds,
+        socket_timeout=redis_settings.socket_timeout_seconds,
+        socket_connect_timeout=redis_settings.socket_timeout_seconds,
+        health_check_interval=redis_settings.health_check_interval_seconds,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    )
+    if states is None:
+        return Redis(connection_pool=pool)
+    return BoundedRedis(
+        connection_pool=pool, call_timeout=redis_settings.call_timeout_seconds, states=states
+    )
+
+
+async def build_clients(
+    settings: Settings, telemetry: Telemetry, states: StoreStates, *, bounded_redis: bool = True
+) -> tuple[BoundedPool, Redis]:
+    """The migrated database's pool and the main Redis client, both instrumented.
+
+    Both report to ``states`` whether their store answers; the pool always
+    bounds its calls, the Redis client unless ``bounded_redis`` is False.
+    """
+    postgres = settings.postgres
+    if postgres.migrate_on_start:
+        await prepare_database(
+            postgres.dsn.get_secret_value(), connect_timeout=postgres.connect_timeout_seconds
+        )
+    pool = await create_pool(
+        postgres.dsn.get_secret_value(),
+        min_size=postgres.pool_min_size,
+        max_size=postgres.pool_max_size,
+        command_timeout=postgres.command_timeout_seconds,
+        connect_timeout=postgres.connect_timeout_seconds,
+        init=telemetry.init_connection,
+    )
+    bounded = BoundedPool(pool, call_timeout=postgres.call_timeout_seconds, states=states)
+    telemetry.watch_pool(pool, waiting=lambda: bounded.waiting)
+    redis = build_redis(settings, states=states if bounded_redis else None)
+    telemetry.instrument_redis(redis)
+    return bounded, redis
+
+
+def build_cache_redis(settings: Settings, redis: Redis, telemetry: Telemetry) -> Redis:
+    """The user cache's Redis: its own when ``cache.redis_url`` is set, else ``redis``."""
+    cache_url = settings.cache.redis_url
+    if cache_url is None:
+        return redis
+    # Its own states: a cache failure is bypassed (FindByID reads PostgreSQL),
+    # so it must not make other calls fail fast.
+    cache_redis = build_redis(
+        settings, cache_url.get_secret_value(), states=StoreStates(open_seconds=0)
+    )
+    telemetry.instrument_redis(cache_redis, "cache")
+    return cache_redis
+
+
+def build_password_hasher(settings: Settings) -> Argon2PasswordHasher:
+    configured = settings.passwords
+    return Argon2PasswordHasher(
+        memory_cost_kib=configured.memory_cost_kib,
+        time_cost=configured.time_cost,
+        parallelism=configured.parallelism,
+        max_workers=configured.worker_count(),
+        max_waiting=configured.max_waiting,
+    )

@@ -1,0 +1,82 @@
+"""The event processes: the outbox relay and the audit-log worker, each an ``EventsProcess``."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from redis.asyncio import Redis
+
+from app.adapters.postgres.audit_log import AuditLogPgRepository
+from app.adapters.postgres.bounded_pool import BoundedPool
+from app.adapters.postgres.outbox import OutboxPgRepository
+from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
+from app.adapters.redis.streams import RedisStreamPublisher
+from app.adapters.store_states import StoreStates
+from app.bootstrap.clients import (
+    build_clients,
+)
+from app.bootstrap.use_cases import events_stream_key
+from app.config import Settings
+from app.lifecycle import EventsProcess
+from app.observability.outbox_metrics import MeasuredOutbox
+from app.observability.telemetry import Telemetry
+from app.usecases.audit import AuditLogProjector
+from app.usecases.relay import OutboxRelay, Pruning
+
+
+def build_relay(settings: Settings, pool: BoundedPool, redis: Redis) -> OutboxRelay:
+    events = settings.events
+    return OutboxRelay(
+        MeasuredOutbox(OutboxPgRepository(pool)),
+        RedisStreamPublisher(
+            redis, stream_key=events_stream_key(settings), max_length=events.max_length
+        ),
+        batch_size=events.relay_batch_size,
+        poll_interval_seconds=events.relay_poll_interval_seconds,
+        pruning=Pruning(
+            retention_seconds=events.outbox_retention_seconds,
+            interval_seconds=events.outbox_prune_interval_seconds,
+            batch_size=events.outbox_prune_batch_size,
+        ),
+    )
+
+
+def consumer_options(settings: Settings) -> ConsumerOptions:
+    """The consumer settings; the name defaults to ``<host>-<pid>`` (set it where stable)."""
+    events = settings.events
+    return ConsumerOptions(
+        group=events.group,
+        consumer=events.consumer_name or f"{socket.gethostname()}-{os.getpid()}",
+        start_id=events.group_start_id,
+        batch_size=events.batch_size,
+        block_milliseconds=events.block_milliseconds,
+        min_idle_milliseconds=events.min_idle_milliseconds,
+        claim_interval_seconds=events.claim_interval_seconds,
+        max_deliveries=events.max_deliveries,
+        dead_letter_max_length=events.max_length,
+    )
+
+
+async def build_relay_process(settings: Settings) -> EventsProcess:
+    """The outbox relay on its own (``make relay``)."""
+    telemetry = Telemetry(settings)
+    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+    pool, redis = await build_clients(settings, telemetry, states)
+    return EventsProcess(build_relay(settings, pool, redis), pool, redis, telemetry)
+
+
+async def build_audit_worker(settings: Settings) -> EventsProcess:
+    """The consumer that projects user events into ``user_audit_log`` (``make worker``)."""
+    telemetry = Telemetry(settings)
+    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+    # Unbounded Redis: the consumer blocks in XREADGROUP longer than a call's bound.
+    pool, redis = await build_clients(settings, telemetry, states, bounded_redis=False)
+    projector = AuditLogProjector(AuditLogPgRepository(pool))
+    consumer = StreamConsumer(
+        redis,
+        stream_key=events_stream_key(settings),
+        handler=projector.project,
+        options=consumer_options(settings),
+    )
+    return EventsProcess(consumer, pool, redis, telemetry)

@@ -1,0 +1,142 @@
+"""The use cases composed from their ports: the adapters here, the fakes in the unit tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from app.adapters.postgres.bounded_pool import BoundedPool
+from app.adapters.postgres.outbox import OutboxPgRepository
+from app.adapters.postgres.users import UserPgRepository
+from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
+from app.adapters.redis.sessions import SessionRedisRepository
+from app.adapters.redis.streams import stream_key
+from app.adapters.redis.user_cache import UserRedisCache
+from app.config import Settings
+from app.domain.throttling import LimitedAction
+from app.observability.metrics import ThrottleMetrics
+from app.observability.telemetry import Telemetry
+from app.usecases.accounts import AccountUseCase
+from app.usecases.ports import (
+    EventOutbox,
+    LoginThrottle,
+    PasswordHasher,
+    SessionMetrics,
+    SessionStore,
+    StoreAvailability,
+    UserCache,
+    UserRepository,
+)
+from app.usecases.sessions import SessionUseCase
+from app.usecases.users import UserUseCase
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What the use cases need, port by port: adapters in the service, fakes in unit tests."""
+
+    users: UserRepository
+    cache: UserCache
+    sessions: SessionStore
+    passwords: PasswordHasher
+    outbox: EventOutbox
+    throttle: LoginThrottle
+    metrics: SessionMetrics
+    stores: StoreAvailability
+
+
+@dataclass(frozen=True)
+class UseCases:
+    users: UserUseCase
+    sessions: SessionUseCase
+    accounts: AccountUseCase
+
+
+def build_use_cases(ports: Ports, *, password_max_length: int) -> UseCases:
+    """The use cases over ``ports``: one plain mapping of ports to constructor arguments."""
+    return UseCases(
+        users=UserUseCase(
+            users=ports.users,
+            cache=ports.cache,
+            sessions=ports.sessions,
+            passwords=ports.passwords,
+            outbox=ports.outbox,
+            throttle=ports.throttle,
+            metrics=ports.metrics,
+            password_max_length=password_max_length,
+            stores=ports.stores,
+        ),
+        sessions=SessionUseCase(ports.sessions, ports.users, ports.metrics),
+        accounts=AccountUseCase(
+            users=ports.users,
+            cache=ports.cache,
+            sessions=ports.sessions,
+            passwords=ports.passwords,
+            throttle=ports.throttle,
+            metrics=ports.metrics,
+            password_max_length=password_max_length,
+        ),
+    )
+
+
+def build_ports(
+    settings: Settings,
+    pool: BoundedPool,
+    redis: Redis,
+    cache_redis: Redis,
+    passwords: PasswordHasher,
+    telemetry: Telemetry,
+    *,
+    stores: StoreAvailability,
+) -> Ports:
+    """The adapters over the given clients (the service's, or the admin command's)."""
+    prefix = settings.redis.key_prefix
+    session_settings = settings.sessions
+    return Ports(
+        users=UserPgRepository(pool),
+        cache=UserRedisCache(
+            cache_redis, key_prefix=prefix, ttl_seconds=settings.cache.user_ttl_seconds
+        ),
+        sessions=SessionRedisRepository(
+            redis,
+            key_prefix=prefix,
+            ttl_seconds=session_settings.ttl_seconds,
+            absolute_lifetime_seconds=session_settings.absolute_lifetime_seconds,
+            max_per_user=session_settings.max_per_user,
+            user_refresh_seconds=session_settings.user_refresh_seconds,
+            stream_key=events_stream_key(settings),
+            stream_max_length=settings.events.max_length,
+        ),
+        passwords=passwords,
+        outbox=OutboxPgRepository(pool),
+        throttle=build_throttle(settings, redis, telemetry),
+        metrics=telemetry.sessions,
+        stores=stores,
+    )
+
+
+def build_throttle(settings: Settings, redis: Redis, telemetry: Telemetry) -> RedisLoginThrottle:
+    throttling = settings.throttling
+    return RedisLoginThrottle(
+        redis,
+        key_prefix=settings.redis.key_prefix,
+        backoff=LoginBackoff(
+            account_free_failures=throttling.account_free_failures,
+            address_free_failures=throttling.address_free_failures,
+            first_wait_seconds=throttling.first_wait_seconds,
+            max_wait_seconds=throttling.max_wait_seconds,
+            forget_after_seconds=throttling.forget_after_seconds,
+            known_address_seconds=throttling.known_address_seconds,
+        ),
+        actions_per_minute={
+            LimitedAction.REGISTER: throttling.register_per_address_per_minute,
+            LimitedAction.CHANGE_PASSWORD: throttling.change_password_per_address_per_minute,
+        },
+        metrics=ThrottleMetrics(telemetry.registry),
+    )
+
+
+def events_stream_key(settings: Settings) -> str:
+    """The Redis key of the user events stream (under the service's key prefix)."""
+    return stream_key(settings.redis.key_prefix, settings.events.stream)

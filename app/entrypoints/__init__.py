@@ -1,0 +1,7 @@
+"""The process entry points, behind one ``python -m app <command>`` (:mod:`app.entrypoints.cli`).
+
+``serve`` (the gRPC service), ``worker`` and ``relay`` (the event processes)
+run until a signal through :mod:`app.entrypoints.runner`; ``migrate``,
+``health`` and ``admin create`` do one thing and exit. Only these modules and
+:mod:`app.bootstrap` name concrete classes.
+"""

@@ -1,0 +1,63 @@
+"""``python -m app <command>``: one parser for every process and operator command.
+
+Each command's module is imported only when that command runs, so ``health``
+(the container's frequent health check) does not load the whole service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable, Sequence
+from typing import cast
+
+PROGRAM = "python -m app"
+
+Run = Callable[[argparse.Namespace], int]
+
+
+def _add_health_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--service", default="", help="service name ('' is the whole server)")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait")
+
+
+def _add_admin_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    create = actions.add_parser(
+        "create",
+        help="make a user an admin, creating them if needed (password from a prompt or stdin)",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--first-name", default="Admin")
+    create.add_argument("--last-name", default="User")
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser
+
+
+# command → (its module under app.entrypoints, help, how its arguments are added)
+COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
+    "serve": ("serve", "serve gRPC until SIGTERM or SIGINT", _no_arguments),
+    "worker": ("worker", "project user events into the audit log", _no_arguments),
+    "relay": ("relay", "publish the outbox to the events stream", _no_arguments),
+    "migrate": ("migrate", "create the database if missing, apply migrations", _no_arguments),
+    "health": ("health", "exit 0 when the local service reports SERVING", _add_health_arguments),
+    "admin": ("admin", "manage admins", _add_admin_arguments),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description="user-service commands")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (module, help_text, add_arguments) in COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=help_text, description=help_text))
+        commands.choices[name].set_defaults(module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (exit 2 with the usage on a bad one) and run the command; its status."""
+    arguments = parser().parse_args(argv)
+    module = importlib.import_module(f"app.entrypoints.{arguments.module}")
+    return cast(Run, module.run)(arguments)

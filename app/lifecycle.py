@@ -1,0 +1,122 @@
+"""The processes' lifecycle: start, drain and stop the service; run an events loop until stopped.
+
+:mod:`app.bootstrap` builds these; the entry points (:mod:`app.entrypoints`)
+run them until a signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import grpc
+import structlog
+from redis.asyncio import Redis
+
+from app.adapters.passwords import Argon2PasswordHasher
+from app.adapters.postgres.bounded_pool import BoundedPool
+from app.config import Settings
+from app.grpc.health import HealthReporter
+from app.observability.telemetry import Telemetry
+from app.usecases.accounts import AccountUseCase
+from app.usecases.relay import OutboxRelay
+from app.usecases.sessions import SessionUseCase
+from app.usecases.users import UserUseCase
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass
+class Application:
+    """Everything the process owns, in the order it must be closed."""
+
+    settings: Settings
+    server: grpc.aio.Server
+    port: int
+    health: HealthReporter
+    pool: BoundedPool
+    redis: Redis
+    cache_redis: Redis
+    passwords: Argon2PasswordHasher
+    users: UserUseCase
+    sessions: SessionUseCase
+    accounts: AccountUseCase
+    telemetry: Telemetry
+    relay: OutboxRelay | None = None
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    _relay_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.telemetry.start()
+        await self.health.start()
+        await self.server.start()
+        if self.relay is not None:
+            self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+        logger.info("serving", port=self.port, metrics_port=self.metrics_port)
+
+    @property
+    def metrics_port(self) -> int | None:
+        """Where ``/metrics`` is served (None when metrics are off)."""
+        return self.telemetry.metrics_port
+
+    async def stop(self, grace: float | None = None, drain: float | None = None) -> None:
+        """Drain, stop accepting, let in-flight calls finish within ``grace``, close the pools.
+
+        Health turns NOT_SERVING first and the server keeps serving for ``drain``
+        seconds (``grpc.drain_seconds``), so balancers move traffic away before
+        the port closes. Calls gRPC has received but not yet handed to the
+        service when the server stops are cancelled by gRPC core whatever the
+        grace; the drain lets those be picked up and served.
+        """
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grpc_settings = self.settings.grpc
+        grace = grpc_settings.grace_period_seconds if grace is None else grace
+        drain = grpc_settings.drain_seconds if drain is None else drain
+        logger.info("shutting down", drain_seconds=drain, grace_seconds=grace)
+        await self.health.shutdown()
+        if drain > 0:
+            await asyncio.sleep(drain)
+        await self.server.stop(grace)
+        if self.relay is not None and self._relay_task is not None:
+            self.relay.stop()
+            await self._relay_task
+        await self.pool.close()
+        await self.redis.aclose()
+        if self.cache_redis is not self.redis:
+            await self.cache_redis.aclose()
+        self.passwords.close()
+        logger.info("stopped")
+        self.telemetry.shutdown()
+
+
+class EventLoop(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class EventsProcess:
+    """A process running one events loop (the relay, or a consumer) until stopped."""
+
+    loop: EventLoop
+    pool: BoundedPool
+    redis: Redis
+    telemetry: Telemetry
+
+    async def run(self) -> None:
+        """Run the loop until :meth:`stop`, then close the clients."""
+        self.telemetry.start()
+        logger.info("events process started", metrics_port=self.telemetry.metrics_port)
+        try:
+            await self.loop.run()
+        finally:
+            await self.pool.close()
+            await self.redis.aclose()
+            self.telemetry.shutdown()
+
+    def stop(self) -> None:
+        self.loop.stop()
