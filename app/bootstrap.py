@@ -36,6 +36,7 @@ from app.adapters.redis.user_cache import UserRedisCache
 from app.adapters.store_states import StoreStates
 from app.config import Settings, server_address
 from app.domain.errors import Store
+from app.domain.ports import StoreAvailability
 from app.domain.throttling import LimitedAction
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
@@ -55,7 +56,6 @@ from app.observability.outbox_metrics import MeasuredOutbox
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
 from app.usecases.audit import AuditLogProjector
-from app.usecases.ports import StoreAvailability
 from app.usecases.relay import OutboxRelay, Pruning
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase

@@ -14,9 +14,9 @@ from app.domain.users import (
     parse_role,
     parse_user_id,
 )
+from app.grpc.context import Context
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.grpc.interceptors import Context
 from app.grpc.metadata import Network, client_from, session_id_from
 from app.usecases.accounts import AccountUseCase
 from app.usecases.sessions import SessionUseCase

@@ -10,6 +10,14 @@ import structlog
 from app.domain import events
 from app.domain.clients import Client
 from app.domain.errors import PermissionDenied, StoreUnavailable, WrongPassword
+from app.domain.ports import (
+    LoginThrottle,
+    PasswordHasher,
+    SessionMetrics,
+    SessionStore,
+    UserCache,
+    UserRepository,
+)
 from app.domain.sessions import SessionEndReason
 from app.domain.throttling import LimitedAction
 from app.domain.users import (
@@ -23,14 +31,6 @@ from app.domain.users import (
 )
 from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
-from app.usecases.ports import (
-    LoginThrottle,
-    PasswordHasher,
-    SessionMetrics,
-    SessionStore,
-    UserCache,
-    UserRepository,
-)
 
 logger = structlog.get_logger(__name__)
 

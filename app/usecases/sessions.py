@@ -8,11 +8,11 @@ import structlog
 
 from app.domain.errors import SessionNotFound, StoreUnavailable, Unauthenticated
 from app.domain.events import session_revoked, user_logged_out
+from app.domain.ports import SessionLookup, SessionMetrics, SessionStore, UserRepository
 from app.domain.sessions import SessionEndReason, SessionRecord, parse_handle
 from app.domain.users import Principal, User
 from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
-from app.usecases.ports import SessionLookup, SessionMetrics, SessionStore, UserRepository
 
 logger = structlog.get_logger(__name__)
 

@@ -18,6 +18,17 @@ from app.domain.errors import (
     UserNotFound,
 )
 from app.domain.events import LoginFailure
+from app.domain.ports import (
+    EventOutbox,
+    LoginOutcome,
+    LoginThrottle,
+    PasswordHasher,
+    SessionMetrics,
+    SessionStore,
+    StoreAvailability,
+    UserCache,
+    UserRepository,
+)
 from app.domain.sessions import Session, SessionEndReason, new_session_id
 from app.domain.throttling import LimitedAction, ThrottleScope
 from app.domain.users import (
@@ -32,17 +43,6 @@ from app.domain.users import (
 )
 from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
-from app.usecases.ports import (
-    EventOutbox,
-    LoginOutcome,
-    LoginThrottle,
-    PasswordHasher,
-    SessionMetrics,
-    SessionStore,
-    StoreAvailability,
-    UserCache,
-    UserRepository,
-)
 
 logger = structlog.get_logger(__name__)
 

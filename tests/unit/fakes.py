@@ -1,4 +1,4 @@
-"""In-memory fakes of the use cases' Protocols (app/usecases/ports.py)."""
+"""In-memory fakes of the use cases' Protocols (app/domain/ports.py)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from app.domain.errors import (
     UserNotFound,
 )
 from app.domain.events import Event
+from app.domain.ports import LoginOutcome, PublishBatch, SessionLookup
 from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
 from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
-from app.usecases.ports import LoginOutcome, PublishBatch, SessionLookup
 
 
 class FakeUsers:

@@ -19,9 +19,9 @@ from app.domain.errors import (
     WrongPassword,
 )
 from app.domain.events import Event, EventType, user_role_changed
+from app.domain.ports import LoginOutcome
 from app.domain.sessions import SessionEndReason
 from app.domain.users import Principal, Role, User, UserStatus
-from app.usecases.ports import LoginOutcome
 from tests.unit.world import CLIENT, PASSWORD, World
 
 NEW_PASSWORD = "another long password"

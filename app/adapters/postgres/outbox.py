@@ -18,8 +18,8 @@ import asyncpg
 
 from app.adapters.postgres.errors import postgres_errors
 from app.domain.events import Event, EventType
+from app.domain.ports import PublishBatch
 from app.observability.tracing import traced
-from app.usecases.ports import PublishBatch
 
 _INSERT = """
 INSERT INTO event_outbox (event_id, event_type, occurred_at, user_id, data, traceparent)

@@ -18,10 +18,10 @@ from app.adapters.redis.streams import encode_envelope, encode_event
 from app.adapters.redis.user_json import decode_user, encode_user
 from app.domain.clients import Client
 from app.domain.events import Event
+from app.domain.ports import SessionLookup
 from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
 from app.domain.users import Principal, UserStatus
 from app.observability.tracing import traced
-from app.usecases.ports import SessionLookup
 
 
 def _text(value: str | bytes) -> str:

@@ -1,7 +1,8 @@
 """What the use cases need from the outside world, as Protocols.
 
-Adapters in ``app/adapters`` satisfy these structurally; unit tests pass
-in-memory fakes of the same Protocols. Every method may raise
+They live beside the domain so that both sides import them: use cases state
+what they need here, adapters in ``app/adapters`` satisfy it structurally, and
+unit tests' in-memory fakes declare the same Protocols. Every method may raise
 :class:`~app.domain.errors.StoreUnavailable` when its store does not answer.
 """
 
