@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from app.adapters.redis import session_scripts
 from app.adapters.redis.errors import redis_errors
+from app.adapters.redis.replies import text
 from app.adapters.redis.streams import encode_envelope, encode_event
 from app.adapters.redis.user_json import decode_user, encode_user
 from app.domain.clients import Client
@@ -24,16 +25,12 @@ from app.domain.users import Principal, UserStatus
 from app.observability.tracing import traced
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _flattened(fields: dict[str, str]) -> list[str]:
     return [part for name, value in fields.items() for part in (name, value)]
 
 
 def _moment(milliseconds: str | bytes) -> datetime:
-    return datetime.fromtimestamp(int(float(_text(milliseconds))) / 1000, UTC)
+    return datetime.fromtimestamp(int(float(text(milliseconds))) / 1000, UTC)
 
 
 def _now_ms() -> int:
@@ -164,7 +161,7 @@ class SessionRedisRepository:
         reply = await self._run(self._resolve, (self.key(session_id),), json.dumps(parameters))
         if not reply:
             return None
-        values = [_text(value) for value in reply]
+        values = [text(value) for value in reply]
         user_id, epoch, ended = UUID(values[0]), int(values[1]), values[2]
         principal = None
         stale = True
@@ -202,15 +199,13 @@ class SessionRedisRepository:
         user_id = await self._run(
             self._end, (self.key(session_id),), json.dumps(parameters), *_flattened(fields)
         )
-        return None if user_id is None else UUID(_text(user_id))
+        return None if user_id is None else UUID(text(user_id))
 
     @traced
     async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:
         parameters = self._parameters(now=_now_ms())
         keys = (self._index(user_id), self._principal_key(user_id))
-        reply = [
-            _text(value) for value in await self._run(self._list, keys, json.dumps(parameters))
-        ]
+        reply = [text(value) for value in await self._run(self._list, keys, json.dumps(parameters))]
         current = digest_of(current_session_id)
         records = []
         for start in range(0, len(reply), 7):
