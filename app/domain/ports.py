@@ -26,7 +26,7 @@ class UserRepository(Protocol):
     """The durable home of users (PostgreSQL)."""
 
     async def add(self, new_user: NewUser, registered: Event) -> User:
-        """Store a new user and ``registered`` (stated to be about them) atomically.
+        """Store a new user (with the id it carries) and ``registered`` atomically.
 
         Either both are durable or neither is. Raises ``EmailTaken`` if the
         email is already used: emails are the same when their
@@ -119,7 +119,8 @@ class SessionStore(Protocol):
     sessions, so one atomic step can read both). Every method that ends
     sessions publishes one ``session.revoked`` event per session it ended,
     completed from the ``revoked`` template (its user, its handle, its own
-    event id), in the same atomic step.
+    event id), in the same atomic step. Every event published gets the
+    current request's ``traceparent`` from the store.
     """
 
     async def create(
@@ -156,6 +157,10 @@ class SessionStore(Protocol):
 
         Returns the session's user id, or None (and publishes nothing) if there
         was no such session.
+
+        ``logged_out`` comes without its user, and the store states it: the
+        one reason is that only the store knows whose a session id is, and
+        reading that first would cost a second round trip on every logout.
         """
         ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -74,10 +75,16 @@ class Principal:
         return self.user.id == user_id or self.may_read_anyone
 
 
+def new_user_id() -> UUID:
+    """A fresh user id, made by the domain before the user is stored (random, version 4)."""
+    return uuid.uuid4()
+
+
 @dataclass(frozen=True, slots=True)
 class NewUser:
-    """A validated registration, ready to be stored."""
+    """A validated registration with its id, ready to be stored."""
 
+    id: UUID
     email: str
     first_name: str
     last_name: str
@@ -98,8 +105,9 @@ class Registration:
     avatar: str | None
 
     def hashed(self, password_hash: str) -> NewUser:
-        """The user to store: this registration with its password replaced by its hash."""
+        """The user to store: this registration, with a new id and its password's hash."""
         return NewUser(
+            id=new_user_id(),
             email=self.email,
             first_name=self.first_name,
             last_name=self.last_name,

@@ -29,7 +29,6 @@ from app.domain.users import (
     UserStatus,
     canonical_email,
 )
-from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
 
 logger = structlog.get_logger(__name__)
@@ -92,7 +91,7 @@ class AccountUseCase:
         principal = await self._users.change_password(
             user_id,
             await self._passwords.hash(new),
-            events.user_password_changed(user_id, current_traceparent()),
+            events.user_password_changed(user_id),
         )
         return await self._apply(
             principal, SessionEndReason.PASSWORD_CHANGE, keep_session_id=session_id
@@ -102,7 +101,7 @@ class AccountUseCase:
     async def set_role(self, caller: Principal, user_id: UUID, role: Role) -> User:
         _require_admin(caller)
         principal = await self._users.set_role(
-            user_id, role, events.user_role_changed(user_id, role, current_traceparent())
+            user_id, role, events.user_role_changed(user_id, role)
         )
         await self._apply(principal)
         return principal.user
@@ -112,7 +111,7 @@ class AccountUseCase:
         """Disable the user: no login, and every session ends (``session.revoked`` disabled)."""
         _require_admin(caller)
         principal = await self._users.set_status(
-            user_id, UserStatus.DISABLED, events.user_disabled(user_id, current_traceparent())
+            user_id, UserStatus.DISABLED, events.user_disabled(user_id)
         )
         await self._apply(principal, SessionEndReason.DISABLED)
         return principal.user
@@ -121,7 +120,7 @@ class AccountUseCase:
     async def enable(self, caller: Principal, user_id: UUID) -> User:
         _require_admin(caller)
         principal = await self._users.set_status(
-            user_id, UserStatus.ACTIVE, events.user_enabled(user_id, current_traceparent())
+            user_id, UserStatus.ACTIVE, events.user_enabled(user_id)
         )
         await self._apply(principal)
         return principal.user
@@ -143,7 +142,7 @@ class AccountUseCase:
         if user is None:
             return None
         principal = await self._users.set_role(
-            user.id, Role.ADMIN, events.user_role_changed(user.id, Role.ADMIN, None)
+            user.id, Role.ADMIN, events.user_role_changed(user.id, Role.ADMIN)
         )
         await self._apply(principal)
         return principal.user
@@ -155,10 +154,8 @@ class AccountUseCase:
         Raises ``EmailTaken`` when the address is in use.
         """
         admin = replace(registration, role=Role.ADMIN)
-        return await self._users.add(
-            admin.hashed(await self._passwords.hash(admin.password)),
-            events.user_registered(registration.email, Role.ADMIN.value, None),
-        )
+        new_user = admin.hashed(await self._passwords.hash(admin.password))
+        return await self._users.add(new_user, events.user_registered(new_user))
 
     async def _apply(
         self,
@@ -174,7 +171,7 @@ class AccountUseCase:
         else:
             ended = await self._sessions.revoke_all(
                 principal.user.id,
-                events.session_revoked(ended_by, current_traceparent()),
+                events.session_revoked(ended_by),
                 keep_session_id=keep_session_id,
                 principal=principal,
             )

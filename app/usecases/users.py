@@ -41,7 +41,6 @@ from app.domain.users import (
     normalise_email,
     parse_user_id,
 )
-from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
 
 logger = structlog.get_logger(__name__)
@@ -91,13 +90,8 @@ class UserUseCase:
         self._passwords.check_capacity()
         self._require(Store.POSTGRESQL)
         await self._admit_registration(client)
-        password_hash = await self._passwords.hash(registration.password)
-        return await self._users.add(
-            registration.hashed(password_hash),
-            events.user_registered(
-                registration.email, registration.role.value, current_traceparent()
-            ),
-        )
+        new_user = registration.hashed(await self._passwords.hash(registration.password))
+        return await self._users.add(new_user, events.user_registered(new_user))
 
     async def _admit_registration(self, client: Client) -> None:
         if self._stores.known_down(Store.REDIS):
@@ -207,13 +201,12 @@ class UserUseCase:
         """Store a new session; a disable or revocation that won the race refuses it."""
         user = principal.user
         session = Session(id=new_session_id(), user=user)
-        traceparent = current_traceparent()
         capped = await self._sessions.create(
             session.id,
             principal,
             client,
-            events.user_logged_in(user, traceparent),
-            events.session_revoked(SessionEndReason.CAP, traceparent),
+            events.user_logged_in(user),
+            events.session_revoked(SessionEndReason.CAP),
         )
         if capped is None:
             await self._login_failed(LoginFailure.DISABLED, email=user.email, user_id=user.id)
@@ -251,7 +244,6 @@ class UserUseCase:
                     address=client.address,
                     user_id=None if user is None else user.id,
                     retry_after_seconds=throttled.retry_after_seconds,
-                    traceparent=current_traceparent(),
                 )
             )
         except StoreUnavailable as err:
@@ -262,11 +254,7 @@ class UserUseCase:
     ) -> None:
         outcome = LoginOutcome.DISABLED if reason is LoginFailure.DISABLED else None
         self._metrics.login(outcome or LoginOutcome.INVALID_CREDENTIALS)
-        await self._outbox.add(
-            events.user_login_failed(
-                reason, email=email, user_id=user_id, traceparent=current_traceparent()
-            )
-        )
+        await self._outbox.add(events.user_login_failed(reason, email=email, user_id=user_id))
 
     async def _read_cache(self, user_id: UUID) -> User | None:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -43,7 +42,7 @@ class FakeUsers:
             raise EmailTaken()
         now = datetime.now(UTC)
         user = User(
-            id=uuid.uuid4(),
+            id=new_user.id,
             email=new_user.email,
             first_name=new_user.first_name,
             last_name=new_user.last_name,
@@ -54,7 +53,7 @@ class FakeUsers:
         )
         principal = Principal(user, UserStatus.ACTIVE, version=1, sessions_epoch=0)
         self.rows[user.id] = (principal, new_user.password_hash)
-        self.events.append(registered.about(user.id))
+        self.events.append(registered)
         return user
 
     async def get_by_id(self, user_id: UUID) -> User | None:
@@ -238,7 +237,8 @@ class FakeSessions:
         session = self.sessions.pop(session_id, None)
         if session is None:
             return None
-        self.events.append(logged_out.about(session.user_id))
+        # As the real store does: only it knows the session's user.
+        self.events.append(dataclasses.replace(logged_out, user_id=session.user_id))
         return session.user_id
 
     async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:

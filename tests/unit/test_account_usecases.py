@@ -51,7 +51,7 @@ async def _admin(world: World, email: str = "root@example.com") -> Principal:
 
 
 def _event() -> Event:
-    return user_role_changed(uuid.uuid4(), Role.ADMIN, None)
+    return user_role_changed(uuid.uuid4(), Role.ADMIN)
 
 
 async def test_change_password_goes_through_the_login_throttle(world):

@@ -22,6 +22,7 @@ from app.domain.events import Event
 from app.domain.ports import SessionLookup
 from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
 from app.domain.users import Principal, UserStatus
+from app.observability.trace_context import stamped
 from app.observability.tracing import traced
 
 
@@ -48,7 +49,7 @@ class SessionRedisRepository:
     no usable session id. Resolving a session (GetMe) is one script: the
     session, its lifetime, its principal and the sliding expiry in one round
     trip. Every change is one script, so each ending happens once and
-    publishes its event with it.
+    publishes its event with it; the events get the request's trace context here.
     """
 
     def __init__(
@@ -101,6 +102,7 @@ class SessionRedisRepository:
         }
         if revoked is not None:
             # The script adds each ended session's own id, user and data.
+            revoked = stamped(revoked)
             fields = encode_envelope(revoked)
             parameters["base"] = fields.pop("event_id")
             if revoked.traceparent:
@@ -148,7 +150,10 @@ class SessionRedisRepository:
         )
         keys = (self.key(session_id), self._index(user_id), self._principal_key(user_id))
         ended = await self._run(
-            self._create, keys, json.dumps(parameters), *_flattened(encode_event(logged_in))
+            self._create,
+            keys,
+            json.dumps(parameters),
+            *_flattened(encode_event(stamped(logged_in))),
         )
         return None if int(ended) < 0 else int(ended)
 
@@ -193,7 +198,7 @@ class SessionRedisRepository:
 
     @traced
     async def delete(self, session_id: str, logged_out: Event) -> UUID | None:
-        fields = encode_event(logged_out)
+        fields = encode_event(stamped(logged_out))
         fields.pop("user_id", None)  # the script states it, from the session
         parameters = self._parameters(digest=digest_of(session_id))
         user_id = await self._run(
