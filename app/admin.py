@@ -30,6 +30,7 @@ from app.bootstrap import (
     build_clients,
     build_password_hasher,
     build_use_cases,
+    password_policy,
 )
 from app.config import ConfigError, Settings, load_settings
 from app.domain.errors import DomainError, InvalidInput, StoreUnavailable
@@ -110,8 +111,7 @@ async def create_admin(
             password=password(),
             role="",
             avatar="",
-            password_min_length=settings.passwords.min_length,
-            password_max_length=settings.passwords.max_length,
+            policy=password_policy(settings),
         )
         created = await tools.accounts.create_admin(registration)
         return f"created admin {address} (user {created.id})"

@@ -36,6 +36,7 @@ from app.adapters.redis.user_cache import UserRedisCache
 from app.adapters.store_states import StoreStates
 from app.config import Settings, server_address
 from app.domain.errors import Store
+from app.domain.passwords import PasswordPolicy
 from app.domain.ports import StoreAvailability
 from app.domain.throttling import LimitedAction
 from app.grpc.health import HealthReporter
@@ -236,8 +237,7 @@ async def build_application(
         users,
         sessions,
         use_cases.accounts,
-        password_min_length=settings.passwords.min_length,
-        password_max_length=settings.passwords.max_length,
+        password_policy=password_policy(settings),
         trusted_proxies=settings.grpc.trusted_proxies,
     )
     server, port = build_server(
@@ -300,6 +300,11 @@ def build_cache_redis(settings: Settings, redis: Redis, telemetry: Telemetry) ->
     return cache_redis
 
 
+def password_policy(settings: Settings) -> PasswordPolicy:
+    """The password lengths of ``passwords.*``, as the edge and the admin command apply them."""
+    return PasswordPolicy(settings.passwords.min_length, settings.passwords.max_length)
+
+
 def build_password_hasher(settings: Settings) -> Argon2PasswordHasher:
     configured = settings.passwords
     return Argon2PasswordHasher(
@@ -356,7 +361,6 @@ def build_use_cases(
             outbox=OutboxPgRepository(pool),
             throttle=throttle,
             metrics=metrics,
-            password_max_length=settings.passwords.max_length,
             stores=stores,
         ),
         sessions=SessionUseCase(session_store, user_repository, metrics),
@@ -367,7 +371,6 @@ def build_use_cases(
             passwords=passwords,
             throttle=throttle,
             metrics=metrics,
-            password_max_length=settings.passwords.max_length,
         ),
     )
 

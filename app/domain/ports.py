@@ -17,7 +17,7 @@ from uuid import UUID
 from app.domain.clients import Client
 from app.domain.errors import Store
 from app.domain.events import Event
-from app.domain.sessions import SessionEndReason, SessionRecord
+from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, Principal, Role, User, UserStatus
 
@@ -168,7 +168,7 @@ class SessionStore(Protocol):
         """The user's live sessions, newest first, the current one marked."""
         ...
 
-    async def revoke(self, user_id: UUID, handle: str, revoked: Event) -> bool:
+    async def revoke(self, user_id: UUID, handle: SessionHandle, revoked: Event) -> bool:
         """End the user's session with this handle; False if it has none."""
         ...
 

@@ -10,6 +10,7 @@ import structlog
 from app.domain import events
 from app.domain.clients import Client
 from app.domain.errors import PermissionDenied, StoreUnavailable, WrongPassword
+from app.domain.passwords import OfferedPassword, Password
 from app.domain.ports import (
     LoginThrottle,
     PasswordHasher,
@@ -21,7 +22,7 @@ from app.domain.ports import (
 from app.domain.sessions import SessionEndReason
 from app.domain.throttling import LimitedAction
 from app.domain.users import (
-    PASSWORD_MAX_LENGTH,
+    Email,
     Principal,
     Registration,
     Role,
@@ -53,8 +54,6 @@ class AccountUseCase:
         passwords: PasswordHasher,
         throttle: LoginThrottle,
         metrics: SessionMetrics,
-        *,
-        password_max_length: int = PASSWORD_MAX_LENGTH,
     ) -> None:
         self._users = users
         self._cache = cache
@@ -62,14 +61,18 @@ class AccountUseCase:
         self._passwords = passwords
         self._throttle = throttle
         self._metrics = metrics
-        self._password_max_length = password_max_length
 
     @traced
     async def change_password(
-        self, caller: Principal, session_id: str, current: str, new: str, client: Client
+        self,
+        caller: Principal,
+        session_id: str,
+        current: OfferedPassword,
+        new: Password,
+        client: Client,
     ) -> int:
-        """Check ``current`` (throttled as a login), store ``new`` (already checked against
-        the password rules), and end every other session of the caller; how many ended.
+        """Check ``current`` (throttled as a login), store ``new``, and end every
+        other session of the caller; how many ended.
 
         As at login: a full hashing queue refuses at once (``ServerBusy``), the
         client's address has a rate (``Throttled``), the account's back-off
@@ -81,10 +84,10 @@ class AccountUseCase:
         email = caller.user.email
         account = canonical_email(email)  # the throttle's key, as at login
         await self._throttle.admit(account, client)
-        if len(current) > self._password_max_length:
+        if current.too_long:
             raise WrongPassword()
         found = await self._users.get_with_password_hash(email)
-        if found is None or not await self._passwords.verify(found[1], current):
+        if found is None or not await self._passwords.verify(found[1], current.value):
             raise WrongPassword()
         await self._throttle.succeeded(account, client)
         user_id = caller.user.id
@@ -133,8 +136,8 @@ class AccountUseCase:
         return await self._apply(principal, SessionEndReason.REVOKED)
 
     @traced
-    async def promote_to_admin(self, email: str) -> User | None:
-        """Make the user with this (normalised) email an admin; None if there is none.
+    async def promote_to_admin(self, email: Email) -> User | None:
+        """Make the user with this email an admin; None if there is none.
 
         For the operator's command line: no caller, the operator is trusted.
         """

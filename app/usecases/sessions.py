@@ -9,7 +9,7 @@ import structlog
 from app.domain.errors import SessionNotFound, StoreUnavailable, Unauthenticated
 from app.domain.events import session_revoked, user_logged_out
 from app.domain.ports import SessionLookup, SessionMetrics, SessionStore, UserRepository
-from app.domain.sessions import SessionEndReason, SessionRecord, parse_handle
+from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.users import Principal, User
 from app.observability.tracing import traced
 
@@ -115,9 +115,8 @@ class SessionUseCase:
         return await self._sessions.list(caller.user.id, session_id)
 
     @traced
-    async def revoke_session(self, session_id: str | None, raw_handle: str) -> None:
+    async def revoke_session(self, session_id: str | None, handle: SessionHandle) -> None:
         """End one of the caller's sessions by handle; ``SessionNotFound`` if none has it."""
-        handle = parse_handle(raw_handle)
         caller = await self.caller(session_id)
         revoked = session_revoked(SessionEndReason.REVOKED)
         if not await self._sessions.revoke(caller.user.id, handle, revoked):

@@ -10,7 +10,6 @@ from app.domain import events
 from app.domain.clients import Client
 from app.domain.errors import (
     InvalidCredentials,
-    InvalidInput,
     PermissionDenied,
     Store,
     StoreUnavailable,
@@ -32,14 +31,13 @@ from app.domain.ports import (
 from app.domain.sessions import Session, SessionEndReason, new_session_id
 from app.domain.throttling import LimitedAction, ThrottleScope
 from app.domain.users import (
-    PASSWORD_MAX_LENGTH,
+    Email,
+    LoginAttempt,
     Principal,
     Registration,
     Role,
     User,
     canonical_email,
-    normalise_email,
-    parse_user_id,
 )
 from app.observability.tracing import traced
 
@@ -59,7 +57,6 @@ class UserUseCase:
         throttle: LoginThrottle,
         metrics: SessionMetrics,
         *,
-        password_max_length: int = PASSWORD_MAX_LENGTH,
         stores: StoreAvailability,
     ) -> None:
         self._users = users
@@ -69,7 +66,6 @@ class UserUseCase:
         self._outbox = outbox
         self._throttle = throttle
         self._metrics = metrics
-        self._password_max_length = password_max_length
         self._stores = stores
 
     @traced
@@ -105,13 +101,12 @@ class UserUseCase:
             )
 
     @traced
-    async def find_by_email(self, raw_email: str, caller: Principal) -> User:
-        """The user with this email (any spelling of it); ``InvalidInput`` or ``UserNotFound``.
+    async def find_by_email(self, email: Email, caller: Principal) -> User:
+        """The user with this email (any spelling of it); ``UserNotFound`` if none.
 
         A caller who may read only themselves gets ``PermissionDenied`` for any
         other address, known or not (no oracle of who is registered).
         """
-        email = normalise_email(raw_email)
         mine = canonical_email(email) == canonical_email(caller.user.email)
         if not mine and not caller.may_read_anyone:
             raise PermissionDenied("you may look up only yourself")
@@ -121,14 +116,13 @@ class UserUseCase:
         return user
 
     @traced
-    async def find_by_id(self, raw_id: str, caller: Principal) -> User:
+    async def find_by_id(self, user_id: UUID, caller: Principal) -> User:
         """The user with this id, read through the cache.
 
         Anyone may read themselves, admins and service callers anyone
         (``PermissionDenied`` otherwise). A cache that does not answer is
         logged and bypassed: the call still succeeds from PostgreSQL.
         """
-        user_id = parse_user_id(raw_id)
         if not caller.may_read(user_id):
             raise PermissionDenied("you may look up only yourself")
         cached = await self._read_cache(user_id)
@@ -141,13 +135,13 @@ class UserUseCase:
         return user
 
     @traced
-    async def login(self, raw_email: str, password: str, client: Client) -> Session:
+    async def login(self, attempt: LoginAttempt, client: Client) -> Session:
         """Check the credentials and open a session.
 
         A server with its hashing queue full refuses at once (``ServerBusy``).
         Every attempt then passes the throttle (``Throttled``: no hash runs);
         an invalid email counts against the client's address only. A password
-        longer than any valid one is refused without hashing. Unknown email,
+        longer than any valid one (``too_long``) is refused without hashing. Unknown email,
         wrong password and a disabled account all raise ``InvalidCredentials``
         after about the same time: an unknown email is verified against a dummy
         hash, a disabled account's password is checked as usual. The session
@@ -159,21 +153,16 @@ class UserUseCase:
         """
         self._passwords.check_capacity()
         self._require(Store.REDIS)
-        email: str | None = None
-        invalid_email: InvalidInput | None = None
-        try:
-            email = normalise_email(raw_email)
-        except InvalidInput as err:
-            invalid_email = err
+        email, password = attempt.email, attempt.password.value
         # Every spelling of an address counts against the one account.
         await self._admit(None if email is None else canonical_email(email), email, client)
-        if len(password) > self._password_max_length:
+        if attempt.password.too_long:
             await self._login_failed(LoginFailure.PASSWORD_TOO_LONG, email=email, user_id=None)
             raise InvalidCredentials()
         if email is None:
             await self._passwords.verify_dummy(password)
             await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
-            raise InvalidCredentials() from invalid_email
+            raise InvalidCredentials() from attempt.email_error
         principal = await self._checked(email, password)
         await self._throttle.succeeded(canonical_email(email), client)
         return await self._open_session(principal, client)

@@ -12,6 +12,7 @@ from app.bootstrap import events_stream_key
 from app.domain.clients import UNKNOWN_CLIENT
 from app.domain.errors import StoreUnavailable
 from app.domain.events import EventType, session_revoked, user_logged_in, user_logged_out
+from app.domain.passwords import PasswordPolicy
 from app.domain.sessions import SessionEndReason
 from app.domain.users import Principal, UserStatus, parse_registration
 from app.grpc.generated import user_service_pb2 as pb
@@ -139,6 +140,7 @@ async def register_direct(application) -> Principal:
         password=PASSWORD,
         role="",
         avatar="",
+        policy=PasswordPolicy(),
     )
     user = await application.users.register(registration, None, UNKNOWN_CLIENT)
     return Principal(user, UserStatus.ACTIVE, version=1, sessions_epoch=0)

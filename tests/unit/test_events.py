@@ -90,7 +90,7 @@ async def test_each_failed_login_records_why_and_never_the_password(
 ):
     world, ada = await _use_case()
     with pytest.raises(InvalidCredentials):
-        await world.user_cases.login(email, password, CLIENT)
+        await world.user_cases.login(world.attempt(email, password), CLIENT)
     [event] = world.outbox.events
     assert event.type is EventType.USER_LOGIN_FAILED
     assert event.data["reason"] == reason.value
@@ -101,7 +101,7 @@ async def test_each_failed_login_records_why_and_never_the_password(
 
 async def test_a_login_creates_the_session_with_its_logged_in_event():
     world, ada = await _use_case()
-    session = await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
+    session = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
     [event] = world.sessions.events
     assert event.type is EventType.USER_LOGGED_IN
     assert event.user_id == ada.id

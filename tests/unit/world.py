@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from app.domain.clients import Client
-from app.domain.users import Principal, Registration, Role, User
+from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
+from app.domain.users import LoginAttempt, Principal, Registration, Role, User, parse_login
 from app.usecases.accounts import AccountUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
@@ -26,7 +27,10 @@ PASSWORD = "long enough password"
 class World:
     """Every use case over one set of fakes."""
 
-    def __init__(self, *, cache_broken: bool = False, password_max_length: int = 128) -> None:
+    def __init__(
+        self, *, cache_broken: bool = False, password_policy: PasswordPolicy | None = None
+    ) -> None:
+        self.policy = password_policy or PasswordPolicy()
         self.users = FakeUsers()
         self.cache = FakeCache(broken=cache_broken)
         self.sessions = FakeSessions()
@@ -43,7 +47,6 @@ class World:
             self.outbox,
             self.throttle,
             self.metrics,
-            password_max_length=password_max_length,
             stores=self.stores,
         )
         self.session_cases = SessionUseCase(self.sessions, self.users, self.metrics)
@@ -54,7 +57,6 @@ class World:
             self.passwords,
             self.throttle,
             self.metrics,
-            password_max_length=password_max_length,
         )
 
     async def register(
@@ -64,11 +66,19 @@ class World:
             email=email,
             first_name="Ada",
             last_name="Lovelace",
-            password=PASSWORD,
+            password=Password(PASSWORD),
             role=role,
             avatar=None,
         )
         return await self.user_cases.register(registration, caller, CLIENT)
+
+    def attempt(self, email: str, password: str = PASSWORD) -> LoginAttempt:
+        """A login as the edge parses it, under this world's password policy."""
+        return parse_login(email, password, self.policy)
+
+    def offered(self, password: str) -> OfferedPassword:
+        """A current password as the edge parses it."""
+        return self.policy.offered(password)
 
     def principal(self, user: User) -> Principal:
         """The user as stored now (status, version, epoch)."""

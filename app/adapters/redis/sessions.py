@@ -20,7 +20,12 @@ from app.adapters.redis.user_json import decode_user, encode_user
 from app.domain.clients import Client
 from app.domain.events import Event
 from app.domain.ports import SessionLookup
-from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
+from app.domain.sessions import (
+    SessionEndReason,
+    SessionHandle,
+    SessionRecord,
+    new_session_handle,
+)
 from app.domain.users import Principal, UserStatus
 from app.observability.trace_context import stamped
 from app.observability.tracing import traced
@@ -229,7 +234,7 @@ class SessionRedisRepository:
         return records
 
     @traced
-    async def revoke(self, user_id: UUID, handle: str, revoked: Event) -> bool:
+    async def revoke(self, user_id: UUID, handle: SessionHandle, revoked: Event) -> bool:
         parameters = self._parameters(revoked, handle=handle)
         return bool(await self._run(self._revoke, (self._index(user_id),), json.dumps(parameters)))
 
