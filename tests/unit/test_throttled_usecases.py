@@ -10,7 +10,7 @@ from app.domain.errors import InvalidCredentials, ServerBusy, StoreUnavailable, 
 from app.domain.events import EventType
 from app.domain.passwords import Password, PasswordPolicy
 from app.domain.throttling import LimitedAction
-from app.domain.users import Registration, Role
+from app.domain.users import Email, Registration, Role
 from tests.unit.world import World
 
 CLIENT = Client(address="192.0.2.7", user_agent="unit-test")
@@ -27,7 +27,7 @@ class Service(World):
 
     async def register(self, email: str = EMAIL):
         registration = Registration(
-            email=email,
+            email=Email(email),
             first_name="Grace",
             last_name="Hopper",
             password=Password("right password"),

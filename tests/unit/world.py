@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.domain.clients import Client
 from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
-from app.domain.users import LoginAttempt, Principal, Registration, Role, User, parse_login
+from app.domain.users import Email, LoginAttempt, Principal, Registration, Role, User, parse_login
 from app.usecases.accounts import AccountUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
@@ -63,7 +63,7 @@ class World:
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None
     ) -> User:
         registration = Registration(
-            email=email,
+            email=Email(email),
             first_name="Ada",
             last_name="Lovelace",
             password=Password(PASSWORD),
