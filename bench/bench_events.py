@@ -69,7 +69,6 @@ async def fill_outbox(pool: asyncpg.Pool, count: int) -> None:
                 LoginFailure.UNKNOWN_EMAIL,
                 email="bench@example.com",
                 user_id=uuid.uuid4(),
-                traceparent=None,
             )
             await insert_event(connection, event)
 

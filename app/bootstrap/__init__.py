@@ -25,6 +25,7 @@ from app.bootstrap.service import (
     build_health,
     build_servicer,
     edge_interceptors,
+    password_policy,
 )
 from app.bootstrap.use_cases import (
     Ports,
@@ -54,4 +55,5 @@ __all__ = [
     "consumer_options",
     "edge_interceptors",
     "events_stream_key",
+    "password_policy",
 ]

@@ -17,6 +17,7 @@ from app.bootstrap.events import build_relay
 from app.bootstrap.use_cases import UseCases, build_ports, build_use_cases
 from app.config import Settings, server_address
 from app.domain.errors import Store
+from app.domain.passwords import PasswordPolicy
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
     EdgeLayer,
@@ -53,7 +54,7 @@ async def build_application(
     passwords = passwords or build_password_hasher(settings)
     telemetry.watch_hashing(passwords)
     ports = build_ports(settings, pool, redis, cache_redis, passwords, telemetry, stores=states)
-    use_cases = build_use_cases(ports, password_max_length=settings.passwords.max_length)
+    use_cases = build_use_cases(ports)
     health = build_health(settings, pool, redis, states)
     server, port = build_server(
         settings.grpc,
@@ -103,10 +104,14 @@ def build_servicer(settings: Settings, use_cases: UseCases) -> UserServiceServic
         use_cases.users,
         use_cases.sessions,
         use_cases.accounts,
-        password_min_length=settings.passwords.min_length,
-        password_max_length=settings.passwords.max_length,
+        password_policy=password_policy(settings),
         trusted_proxies=settings.grpc.trusted_proxies,
     )
+
+
+def password_policy(settings: Settings) -> PasswordPolicy:
+    """The password lengths of ``passwords.*``, as the edge and the admin command apply them."""
+    return PasswordPolicy(settings.passwords.min_length, settings.passwords.max_length)
 
 
 def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[EdgeLayer]:

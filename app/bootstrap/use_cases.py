@@ -18,7 +18,7 @@ from app.domain.throttling import LimitedAction
 from app.observability.metrics import ThrottleMetrics
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
-from app.usecases.ports import (
+from app.domain.ports import (
     EventOutbox,
     LoginThrottle,
     PasswordHasher,
@@ -53,7 +53,7 @@ class UseCases:
     accounts: AccountUseCase
 
 
-def build_use_cases(ports: Ports, *, password_max_length: int) -> UseCases:
+def build_use_cases(ports: Ports) -> UseCases:
     """The use cases over ``ports``: one plain mapping of ports to constructor arguments."""
     return UseCases(
         users=UserUseCase(
@@ -64,7 +64,6 @@ def build_use_cases(ports: Ports, *, password_max_length: int) -> UseCases:
             outbox=ports.outbox,
             throttle=ports.throttle,
             metrics=ports.metrics,
-            password_max_length=password_max_length,
             stores=ports.stores,
         ),
         sessions=SessionUseCase(ports.sessions, ports.users, ports.metrics),
@@ -75,7 +74,6 @@ def build_use_cases(ports: Ports, *, password_max_length: int) -> UseCases:
             passwords=ports.passwords,
             throttle=ports.throttle,
             metrics=ports.metrics,
-            password_max_length=password_max_length,
         ),
     )
 

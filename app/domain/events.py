@@ -5,6 +5,8 @@ on it), a type, when it happened, whose it is, a small ``data`` payload and the
 W3C ``traceparent`` of the request that caused it. No event ever carries a
 password, a password hash or a session id. The factories below are the only
 way the service makes events, so what each type carries is stated once, here.
+The ``traceparent`` is left empty by them: the adapter that writes an event
+(the outbox, the session store) stamps the request's trace context on it.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from uuid import UUID
 
 from app.domain.sessions import SessionEndReason
-from app.domain.users import Role, User
+from app.domain.users import NewUser, Role, User
 
 
 class EventType(enum.StrEnum):
@@ -62,39 +64,33 @@ class Event:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", _frozen(self.data))
 
-    def about(self, user_id: UUID) -> Event:
-        """The same event, stated to be about ``user_id``."""
-        return replace(self, user_id=user_id)
 
-
-def _event(
-    event_type: EventType,
-    user_id: UUID | None,
-    data: Mapping[str, str],
-    traceparent: str | None,
-) -> Event:
+def _event(event_type: EventType, user_id: UUID | None, data: Mapping[str, str]) -> Event:
     return Event(
         id=uuid.uuid4(),
         type=event_type,
         occurred_at=datetime.now(UTC),
         user_id=user_id,
         data=data,
-        traceparent=traceparent or None,
     )
 
 
-def user_registered(email: str, role: str, traceparent: str | None) -> Event:
-    """A registration; the repository states whose, once the database assigned the id."""
-    return _event(EventType.USER_REGISTERED, None, {"email": email, "role": role}, traceparent)
+def user_registered(new_user: NewUser) -> Event:
+    """A registration, about the user (whose id the domain made) about to be stored."""
+    return _event(
+        EventType.USER_REGISTERED,
+        new_user.id,
+        {"email": new_user.email, "role": new_user.role.value},
+    )
 
 
-def user_logged_in(user: User, traceparent: str | None) -> Event:
-    return _event(EventType.USER_LOGGED_IN, user.id, {}, traceparent)
+def user_logged_in(user: User) -> Event:
+    return _event(EventType.USER_LOGGED_IN, user.id, {})
 
 
-def user_logged_out(traceparent: str | None) -> Event:
-    """A logout; the session store states whose (only it knows the session's user)."""
-    return _event(EventType.USER_LOGGED_OUT, None, {}, traceparent)
+def user_logged_out() -> Event:
+    """A logout, whose user the session store states: see ``SessionStore.delete``."""
+    return _event(EventType.USER_LOGGED_OUT, None, {})
 
 
 def user_login_failed(
@@ -102,39 +98,38 @@ def user_login_failed(
     *,
     email: str | None,
     user_id: UUID | None,
-    traceparent: str | None,
 ) -> Event:
     """A failed login; ``email`` only when it was a valid address (never the password)."""
     data = {"reason": reason.value}
     if email is not None:
         data["email"] = email
-    return _event(EventType.USER_LOGIN_FAILED, user_id, data, traceparent)
+    return _event(EventType.USER_LOGIN_FAILED, user_id, data)
 
 
-def user_password_changed(user_id: UUID, traceparent: str | None) -> Event:
-    return _event(EventType.USER_PASSWORD_CHANGED, user_id, {}, traceparent)
+def user_password_changed(user_id: UUID) -> Event:
+    return _event(EventType.USER_PASSWORD_CHANGED, user_id, {})
 
 
-def user_role_changed(user_id: UUID, role: Role, traceparent: str | None) -> Event:
-    return _event(EventType.USER_ROLE_CHANGED, user_id, {"role": role.value}, traceparent)
+def user_role_changed(user_id: UUID, role: Role) -> Event:
+    return _event(EventType.USER_ROLE_CHANGED, user_id, {"role": role.value})
 
 
-def user_disabled(user_id: UUID, traceparent: str | None) -> Event:
-    return _event(EventType.USER_DISABLED, user_id, {}, traceparent)
+def user_disabled(user_id: UUID) -> Event:
+    return _event(EventType.USER_DISABLED, user_id, {})
 
 
-def user_enabled(user_id: UUID, traceparent: str | None) -> Event:
-    return _event(EventType.USER_ENABLED, user_id, {}, traceparent)
+def user_enabled(user_id: UUID) -> Event:
+    return _event(EventType.USER_ENABLED, user_id, {})
 
 
-def session_revoked(reason: SessionEndReason, traceparent: str | None) -> Event:
+def session_revoked(reason: SessionEndReason) -> Event:
     """The template of the ``session.revoked`` events of one ending.
 
     The session store completes one event per session it ends, atomically with
     the ending: its own id (derived from this one), the session's user and
     ``data`` = ``reason`` and the session's ``handle`` (never its id).
     """
-    return _event(EventType.SESSION_REVOKED, None, {"reason": reason.value}, traceparent)
+    return _event(EventType.SESSION_REVOKED, None, {"reason": reason.value})
 
 
 def user_login_throttled(
@@ -144,7 +139,6 @@ def user_login_throttled(
     address: str,
     user_id: UUID | None,
     retry_after_seconds: float,
-    traceparent: str | None,
 ) -> Event:
     """Logins on an account (``scope`` ``account``) or from an address were blocked.
 
@@ -157,4 +151,4 @@ def user_login_throttled(
     }
     if email is not None:
         data["email"] = email
-    return _event(EventType.USER_LOGIN_THROTTLED, user_id, data, traceparent)
+    return _event(EventType.USER_LOGIN_THROTTLED, user_id, data)

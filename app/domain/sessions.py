@@ -6,6 +6,7 @@ import enum
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NewType
 
 from app.domain.errors import InvalidInput
 from app.domain.users import User
@@ -13,6 +14,9 @@ from app.domain.users import User
 SESSION_ID_BYTES = 32  # 256 bits
 HANDLE_BYTES = 16  # 128 bits, shown to the session's owner instead of the id
 HANDLE_LENGTH = HANDLE_BYTES * 2
+
+# A session's handle as :func:`parse_handle` accepts it: 32 lower-case hex digits.
+SessionHandle = NewType("SessionHandle", str)
 
 
 def new_session_id() -> str:
@@ -25,12 +29,12 @@ def new_session_handle() -> str:
     return secrets.token_hex(HANDLE_BYTES)
 
 
-def parse_handle(raw: str) -> str:
+def parse_handle(raw: str) -> SessionHandle:
     """A handle is 32 lower-case hex digits; ``InvalidInput`` otherwise."""
     value = raw.strip().lower()
     if len(value) != HANDLE_LENGTH or any(char not in "0123456789abcdef" for char in value):
         raise InvalidInput("handle", f"must be {HANDLE_LENGTH} hexadecimal digits")
-    return value
+    return SessionHandle(value)
 
 
 class SessionEndReason(enum.StrEnum):

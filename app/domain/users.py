@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import enum
 import unicodedata
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NewType
 from uuid import UUID
 
 from confusable_homoglyphs import categories
 from email_validator import EmailNotValidError, validate_email
 
 from app.domain.errors import InvalidInput
+from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
 
 EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 64
 AVATAR_MAX_LENGTH = 250
-# The default longest password (``passwords.max_length``); a longer one is never right.
-PASSWORD_MAX_LENGTH = 128
+
+# An address that passed :func:`normalise_email`: trimmed, valid, lower-cased.
+Email = NewType("Email", str)
 
 
 class Role(enum.StrEnum):
@@ -74,10 +78,16 @@ class Principal:
         return self.user.id == user_id or self.may_read_anyone
 
 
+def new_user_id() -> UUID:
+    """A fresh user id, made by the domain before the user is stored (random, version 4)."""
+    return uuid.uuid4()
+
+
 @dataclass(frozen=True, slots=True)
 class NewUser:
-    """A validated registration, ready to be stored."""
+    """A validated registration with its id, ready to be stored."""
 
+    id: UUID
     email: str
     first_name: str
     last_name: str
@@ -90,16 +100,17 @@ class NewUser:
 class Registration:
     """What a client asked to register, validated and normalised."""
 
-    email: str
+    email: Email
     first_name: str
     last_name: str
-    password: str
+    password: Password = field(repr=False)
     role: Role
     avatar: str | None
 
     def hashed(self, password_hash: str) -> NewUser:
-        """The user to store: this registration with its password replaced by its hash."""
+        """The user to store: this registration, with a new id and its password's hash."""
         return NewUser(
+            id=new_user_id(),
             email=self.email,
             first_name=self.first_name,
             last_name=self.last_name,
@@ -130,7 +141,7 @@ def _trimmed_text(raw: str, field: str, max_length: int, *, required: bool) -> s
     return value
 
 
-def normalise_email(raw: str, field: str = "email") -> str:
+def normalise_email(raw: str, field: str = "email") -> Email:
     """Trim, check syntax and length, and lower-case an email address.
 
     Raises :class:`InvalidInput` naming ``field`` when it is not a valid address.
@@ -140,7 +151,7 @@ def normalise_email(raw: str, field: str = "email") -> str:
         validated = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as err:
         raise InvalidInput(field, "is not a valid email address") from err
-    return validated.normalized.lower()
+    return Email(validated.normalized.lower())
 
 
 def canonical_email(email: str) -> str:
@@ -170,7 +181,7 @@ def _is_single_script(text: str) -> bool:
     return len(scripts) <= 1 or any(scripts <= mix for mix in _SCRIPT_MIXES)
 
 
-def new_email(raw: str) -> str:
+def new_email(raw: str) -> Email:
     """An address to register: valid (:func:`normalise_email`) and not mixing scripts.
 
     The local part and each domain label must each be written in one script
@@ -215,15 +226,6 @@ def parse_role(raw: str) -> Role:
         raise InvalidInput("role", "must be 'user', 'admin' or 'service'") from err
 
 
-def check_password(password: str, min_length: int, max_length: int) -> str:
-    """Passwords are taken as given (no trimming) but their length is bounded."""
-    if not min_length <= len(password) <= max_length:
-        raise InvalidInput("password", f"must be between {min_length} and {max_length} characters")
-    if "\x00" in password:
-        raise InvalidInput("password", "must not contain NUL characters")
-    return password
-
-
 def parse_registration(
     *,
     email: str,
@@ -232,15 +234,14 @@ def parse_registration(
     password: str,
     role: str,
     avatar: str,
-    password_min_length: int = 8,
-    password_max_length: int = PASSWORD_MAX_LENGTH,
+    policy: PasswordPolicy,
 ) -> Registration:
     """Validate and normalise a registration request; raise :class:`InvalidInput`."""
     return Registration(
         email=new_email(email),
         first_name=_name(first_name, "first_name"),
         last_name=_name(last_name, "last_name"),
-        password=check_password(password, password_min_length, password_max_length),
+        password=policy.new_password(password),
         role=parse_role(role),
         avatar=_avatar(avatar),
     )
@@ -252,3 +253,36 @@ def parse_user_id(raw: str) -> UUID:
         return UUID(raw.strip())
     except ValueError as err:
         raise InvalidInput("uuid", "is not a valid UUID") from err
+
+
+def parse_role_assignment(raw_user_id: str, raw_role: str) -> tuple[UUID, Role]:
+    """The user and the role an admin gives them; the role must be stated.
+
+    Checked in this order: a missing role, the user id, then the role's value.
+    """
+    if not raw_role.strip():
+        raise InvalidInput("role", "is required")
+    return parse_user_id(raw_user_id), parse_role(raw_role)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A login's email and password, parsed at the edge.
+
+    ``email`` is None when it is not a valid address (``email_error`` says why):
+    the attempt still counts, against the client's address only, and fails as
+    any wrong credentials do.
+    """
+
+    email: Email | None
+    password: OfferedPassword
+    email_error: InvalidInput | None = None
+
+
+def parse_login(raw_email: str, raw_password: str, policy: PasswordPolicy) -> LoginAttempt:
+    """The login attempt in a request; never raises (see :class:`LoginAttempt`)."""
+    password = policy.offered(raw_password)
+    try:
+        return LoginAttempt(normalise_email(raw_email), password)
+    except InvalidInput as err:
+        return LoginAttempt(None, password, email_error=err)

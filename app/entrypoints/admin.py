@@ -31,6 +31,7 @@ from app.bootstrap import (
     build_password_hasher,
     build_ports,
     build_use_cases,
+    password_policy,
 )
 from app.config import ConfigError, Settings, load_settings
 from app.domain.errors import DomainError, InvalidInput, StoreUnavailable
@@ -75,7 +76,7 @@ async def build_admin_tools(settings: Settings) -> AdminTools:
     cache_redis = build_cache_redis(settings, redis, telemetry)
     passwords = build_password_hasher(settings)
     ports = build_ports(settings, pool, redis, cache_redis, passwords, telemetry, stores=states)
-    use_cases = build_use_cases(ports, password_max_length=settings.passwords.max_length)
+    use_cases = build_use_cases(ports)
     return AdminTools(use_cases.accounts, pool, redis, cache_redis, passwords, telemetry)
 
 
@@ -110,8 +111,7 @@ async def create_admin(
             password=password(),
             role="",
             avatar="",
-            password_min_length=settings.passwords.min_length,
-            password_max_length=settings.passwords.max_length,
+            policy=password_policy(settings),
         )
         created = await tools.accounts.create_admin(registration)
         return f"created admin {address} (user {created.id})"

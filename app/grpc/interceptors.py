@@ -21,9 +21,9 @@ import structlog
 from grpc_status import rpc_status
 
 from app.domain.errors import DomainError
+from app.grpc.context import Context
 from app.grpc.errors import INTERNAL_MESSAGE, rich_status_for, status_for
 
-Context = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Awaitable[Any]]
 Deserializer = Callable[[bytes], Any]
 # A string: grpc's RpcMethodHandler is generic only in its type stubs.

@@ -25,13 +25,13 @@ import grpc
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from app.grpc.context import Context
 from app.grpc.errors import BUSY_MESSAGE
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.health import SERVICE_NAME
 from app.grpc.interceptors import (
     MALFORMED_REQUEST_MESSAGE,
     Behavior,
-    Context,
     Handler,
     UnaryServerInterceptor,
 )

@@ -1,22 +1,30 @@
-"""UserServiceServicer: protobuf in, use cases, protobuf out. No business rules here."""
+"""UserServiceServicer: protobuf in, use cases, protobuf out. No business rules here.
+
+Every request is parsed here, once, into domain values (by the domain's
+constructors, which raise ``InvalidInput``); the use cases never see a raw
+string. Each method keeps the order of its checks: where a session is
+required before a field is read, an unauthenticated caller learns nothing of
+the field.
+"""
 
 from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.domain.clients import Client
-from app.domain.errors import InvalidInput
-from app.domain.sessions import SessionRecord
+from app.domain.passwords import PasswordPolicy
+from app.domain.sessions import SessionRecord, parse_handle
 from app.domain.users import (
     User,
-    check_password,
+    normalise_email,
+    parse_login,
     parse_registration,
-    parse_role,
+    parse_role_assignment,
     parse_user_id,
 )
+from app.grpc.context import Context
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.grpc.interceptors import Context
 from app.grpc.metadata import Network, client_from, session_id_from
 from app.usecases.accounts import AccountUseCase
 from app.usecases.sessions import SessionUseCase
@@ -63,15 +71,13 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         sessions: SessionUseCase,
         accounts: AccountUseCase,
         *,
-        password_min_length: int,
-        password_max_length: int,
+        password_policy: PasswordPolicy,
         trusted_proxies: tuple[Network, ...] = (),
     ) -> None:
         self._users = users
         self._sessions = sessions
         self._accounts = accounts
-        self._password_min_length = password_min_length
-        self._password_max_length = password_max_length
+        self._password_policy = password_policy
         self._trusted_proxies = trusted_proxies
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
@@ -82,8 +88,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
             password=request.password,
             role=request.role,
             avatar=request.avatar,
-            password_min_length=self._password_min_length,
-            password_max_length=self._password_max_length,
+            policy=self._password_policy,
         )
         caller = await self._sessions.optional_caller(self._session_id(context))
         user = await self._users.register(registration, caller, self._client(context))
@@ -93,16 +98,17 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         self, request: pb.FindByEmailRequest, context: Context
     ) -> pb.FindByEmailResponse:
         caller = await self._sessions.caller(self._session_id(context))
-        user = await self._users.find_by_email(request.email, caller)
+        user = await self._users.find_by_email(normalise_email(request.email), caller)
         return pb.FindByEmailResponse(user=user_message(user))
 
     async def FindByID(self, request: pb.FindByIDRequest, context: Context) -> pb.FindByIDResponse:
         caller = await self._sessions.caller(self._session_id(context))
-        user = await self._users.find_by_id(request.uuid, caller)
+        user = await self._users.find_by_id(parse_user_id(request.uuid), caller)
         return pb.FindByIDResponse(user=user_message(user))
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
-        session = await self._users.login(request.email, request.password, self._client(context))
+        attempt = parse_login(request.email, request.password, self._password_policy)
+        session = await self._users.login(attempt, self._client(context))
         return pb.LoginResponse(user=user_message(session.user), session_id=session.id)
 
     async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.GetMeResponse:
@@ -122,7 +128,8 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     async def RevokeSession(
         self, request: pb.RevokeSessionRequest, context: Context
     ) -> pb.RevokeSessionResponse:
-        await self._sessions.revoke_session(self._session_id(context), request.handle)
+        session_id = self._session_id(context)
+        await self._sessions.revoke_session(session_id, parse_handle(request.handle))
         return pb.RevokeSessionResponse()
 
     async def LogoutOthers(
@@ -140,23 +147,20 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     async def ChangePassword(
         self, request: pb.ChangePasswordRequest, context: Context
     ) -> pb.ChangePasswordResponse:
-        new_password = check_password(
-            request.new_password, self._password_min_length, self._password_max_length
-        )
+        new_password = self._password_policy.new_password(request.new_password)
+        current_password = self._password_policy.offered(request.current_password)
         session_id = self._session_id(context)
         caller = await self._sessions.caller(session_id)
         assert session_id is not None
         await self._accounts.change_password(
-            caller, session_id, request.current_password, new_password, self._client(context)
+            caller, session_id, current_password, new_password, self._client(context)
         )
         return pb.ChangePasswordResponse()
 
     async def SetUserRole(
         self, request: pb.SetUserRoleRequest, context: Context
     ) -> pb.SetUserRoleResponse:
-        if not request.role.strip():
-            raise InvalidInput("role", "is required")
-        user_id, role = parse_user_id(request.uuid), parse_role(request.role)
+        user_id, role = parse_role_assignment(request.uuid, request.role)
         caller = await self._sessions.caller(self._session_id(context))
         user = await self._accounts.set_role(caller, user_id, role)
         return pb.SetUserRoleResponse(user=user_message(user))

@@ -8,7 +8,8 @@ import structlog
 
 from app.domain.deadlines import within
 from app.domain.errors import StoreUnavailable
-from app.grpc.interceptors import Behavior, Context, UnaryServerInterceptor
+from app.grpc.context import Context
+from app.grpc.interceptors import Behavior, UnaryServerInterceptor
 
 logger = structlog.get_logger(__name__)
 

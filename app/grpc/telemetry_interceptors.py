@@ -19,11 +19,11 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from app.grpc.context import Context
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.health import SERVICE_NAME
 from app.grpc.interceptors import (
     Behavior,
-    Context,
     EdgeLayer,
     Handler,
     UnaryServerInterceptor,

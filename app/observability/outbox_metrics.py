@@ -14,7 +14,7 @@ from typing import Protocol
 
 from prometheus_client import Gauge
 
-from app.usecases.ports import OutboxBatches, PublishBatch
+from app.domain.ports import OutboxBatches, PublishBatch
 
 BACKLOG = Gauge(
     "events_outbox_backlog",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
+from app.domain.ports import LoginOutcome
 from app.domain.sessions import SessionEndReason
-from app.usecases.ports import LoginOutcome
 
 
 class PrometheusSessionMetrics:

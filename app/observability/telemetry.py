@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from app.config import Settings
+from app.domain.ports import SessionMetrics
 from app.observability.metrics import (
     HashingCollector,
     HashingQueue,
@@ -27,7 +28,6 @@ from app.observability.metrics import (
 from app.observability.otel import Tracing, otel_metrics_registry, start_tracing
 from app.observability.redis_metrics import RedisWireMetrics
 from app.observability.session_metrics import NoSessionMetrics, PrometheusSessionMetrics
-from app.usecases.ports import SessionMetrics
 
 
 class Telemetry:

@@ -1,7 +1,7 @@
-"""W3C trace context for events: captured where an event is made, linked where handled.
+"""W3C trace context for events: stamped where an event is written, linked where handled.
 
 Only the ``traceparent`` header travels with an event (not baggage): enough for
-a consumer's span to link back to the request that caused the event. Both
+a consumer's span to link back to the request that caused the event. These
 functions use the OpenTelemetry API only, so they cost nothing when no tracer
 provider is installed (the captured value is then simply absent).
 """
@@ -9,9 +9,12 @@ provider is installed (the captured value is then simply absent).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from app.domain.events import Event
 
 _propagator = TraceContextTextMapPropagator()
 
@@ -21,6 +24,17 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)
     return carrier.get("traceparent")
+
+
+def stamped(event: Event) -> Event:
+    """``event`` with the active span's ``traceparent``, unless it already has one.
+
+    Called by the adapters that write events as a request makes them (the
+    outbox, the session store), so use cases never handle trace context.
+    """
+    if event.traceparent:
+        return event
+    return replace(event, traceparent=current_traceparent())
 
 
 def links_to(traceparents: Iterable[str | None]) -> list[trace.Link]:

@@ -10,20 +10,8 @@ import structlog
 from app.domain import events
 from app.domain.clients import Client
 from app.domain.errors import PermissionDenied, StoreUnavailable, WrongPassword
-from app.domain.sessions import SessionEndReason
-from app.domain.throttling import LimitedAction
-from app.domain.users import (
-    PASSWORD_MAX_LENGTH,
-    Principal,
-    Registration,
-    Role,
-    User,
-    UserStatus,
-    canonical_email,
-)
-from app.observability.trace_context import current_traceparent
-from app.observability.tracing import traced
-from app.usecases.ports import (
+from app.domain.passwords import OfferedPassword, Password
+from app.domain.ports import (
     LoginThrottle,
     PasswordHasher,
     SessionMetrics,
@@ -31,6 +19,18 @@ from app.usecases.ports import (
     UserCache,
     UserRepository,
 )
+from app.domain.sessions import SessionEndReason
+from app.domain.throttling import LimitedAction
+from app.domain.users import (
+    Email,
+    Principal,
+    Registration,
+    Role,
+    User,
+    UserStatus,
+    canonical_email,
+)
+from app.observability.tracing import traced
 
 logger = structlog.get_logger(__name__)
 
@@ -54,8 +54,6 @@ class AccountUseCase:
         passwords: PasswordHasher,
         throttle: LoginThrottle,
         metrics: SessionMetrics,
-        *,
-        password_max_length: int = PASSWORD_MAX_LENGTH,
     ) -> None:
         self._users = users
         self._cache = cache
@@ -63,14 +61,18 @@ class AccountUseCase:
         self._passwords = passwords
         self._throttle = throttle
         self._metrics = metrics
-        self._password_max_length = password_max_length
 
     @traced
     async def change_password(
-        self, caller: Principal, session_id: str, current: str, new: str, client: Client
+        self,
+        caller: Principal,
+        session_id: str,
+        current: OfferedPassword,
+        new: Password,
+        client: Client,
     ) -> int:
-        """Check ``current`` (throttled as a login), store ``new`` (already checked against
-        the password rules), and end every other session of the caller; how many ended.
+        """Check ``current`` (throttled as a login), store ``new``, and end every
+        other session of the caller; how many ended.
 
         As at login: a full hashing queue refuses at once (``ServerBusy``), the
         client's address has a rate (``Throttled``), the account's back-off
@@ -82,17 +84,17 @@ class AccountUseCase:
         email = caller.user.email
         account = canonical_email(email)  # the throttle's key, as at login
         await self._throttle.admit(account, client)
-        if len(current) > self._password_max_length:
+        if current.too_long:
             raise WrongPassword()
         found = await self._users.get_with_password_hash(email)
-        if found is None or not await self._passwords.verify(found[1], current):
+        if found is None or not await self._passwords.verify(found[1], current.value):
             raise WrongPassword()
         await self._throttle.succeeded(account, client)
         user_id = caller.user.id
         principal = await self._users.change_password(
             user_id,
             await self._passwords.hash(new),
-            events.user_password_changed(user_id, current_traceparent()),
+            events.user_password_changed(user_id),
         )
         return await self._apply(
             principal, SessionEndReason.PASSWORD_CHANGE, keep_session_id=session_id
@@ -102,7 +104,7 @@ class AccountUseCase:
     async def set_role(self, caller: Principal, user_id: UUID, role: Role) -> User:
         _require_admin(caller)
         principal = await self._users.set_role(
-            user_id, role, events.user_role_changed(user_id, role, current_traceparent())
+            user_id, role, events.user_role_changed(user_id, role)
         )
         await self._apply(principal)
         return principal.user
@@ -112,7 +114,7 @@ class AccountUseCase:
         """Disable the user: no login, and every session ends (``session.revoked`` disabled)."""
         _require_admin(caller)
         principal = await self._users.set_status(
-            user_id, UserStatus.DISABLED, events.user_disabled(user_id, current_traceparent())
+            user_id, UserStatus.DISABLED, events.user_disabled(user_id)
         )
         await self._apply(principal, SessionEndReason.DISABLED)
         return principal.user
@@ -121,7 +123,7 @@ class AccountUseCase:
     async def enable(self, caller: Principal, user_id: UUID) -> User:
         _require_admin(caller)
         principal = await self._users.set_status(
-            user_id, UserStatus.ACTIVE, events.user_enabled(user_id, current_traceparent())
+            user_id, UserStatus.ACTIVE, events.user_enabled(user_id)
         )
         await self._apply(principal)
         return principal.user
@@ -134,8 +136,8 @@ class AccountUseCase:
         return await self._apply(principal, SessionEndReason.REVOKED)
 
     @traced
-    async def promote_to_admin(self, email: str) -> User | None:
-        """Make the user with this (normalised) email an admin; None if there is none.
+    async def promote_to_admin(self, email: Email) -> User | None:
+        """Make the user with this email an admin; None if there is none.
 
         For the operator's command line: no caller, the operator is trusted.
         """
@@ -143,7 +145,7 @@ class AccountUseCase:
         if user is None:
             return None
         principal = await self._users.set_role(
-            user.id, Role.ADMIN, events.user_role_changed(user.id, Role.ADMIN, None)
+            user.id, Role.ADMIN, events.user_role_changed(user.id, Role.ADMIN)
         )
         await self._apply(principal)
         return principal.user
@@ -155,10 +157,8 @@ class AccountUseCase:
         Raises ``EmailTaken`` when the address is in use.
         """
         admin = replace(registration, role=Role.ADMIN)
-        return await self._users.add(
-            admin.hashed(await self._passwords.hash(admin.password)),
-            events.user_registered(registration.email, Role.ADMIN.value, None),
-        )
+        new_user = admin.hashed(await self._passwords.hash(admin.password))
+        return await self._users.add(new_user, events.user_registered(new_user))
 
     async def _apply(
         self,
@@ -174,7 +174,7 @@ class AccountUseCase:
         else:
             ended = await self._sessions.revoke_all(
                 principal.user.id,
-                events.session_revoked(ended_by, current_traceparent()),
+                events.session_revoked(ended_by),
                 keep_session_id=keep_session_id,
                 principal=principal,
             )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.domain.events import Event
+from app.domain.ports import AuditLog
 from app.observability.tracing import traced
-from app.usecases.ports import AuditLog
 
 
 class AuditLogProjector:

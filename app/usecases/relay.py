@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import structlog
 
 from app.domain.errors import StoreUnavailable
-from app.usecases.ports import EventPublisher, OutboxBatches
+from app.domain.ports import EventPublisher, OutboxBatches
 
 logger = structlog.get_logger(__name__)
 

@@ -8,11 +8,10 @@ import structlog
 
 from app.domain.errors import SessionNotFound, StoreUnavailable, Unauthenticated
 from app.domain.events import session_revoked, user_logged_out
-from app.domain.sessions import SessionEndReason, SessionRecord, parse_handle
+from app.domain.ports import SessionLookup, SessionMetrics, SessionStore, UserRepository
+from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.users import Principal, User
-from app.observability.trace_context import current_traceparent
 from app.observability.tracing import traced
-from app.usecases.ports import SessionLookup, SessionMetrics, SessionStore, UserRepository
 
 logger = structlog.get_logger(__name__)
 
@@ -58,7 +57,7 @@ class SessionUseCase:
         return await self.authenticate(session_id)
 
     async def _resolve(self, session_id: str) -> SessionLookup:
-        revoked = session_revoked(SessionEndReason.REVOKED, current_traceparent())
+        revoked = session_revoked(SessionEndReason.REVOKED)
         lookup = await self._sessions.resolve(session_id, revoked)
         if lookup is None:
             raise Unauthenticated()
@@ -104,7 +103,7 @@ class SessionUseCase:
         """
         if not session_id:
             raise Unauthenticated()
-        if await self._sessions.delete(session_id, user_logged_out(current_traceparent())) is None:
+        if await self._sessions.delete(session_id, user_logged_out()) is None:
             raise Unauthenticated()
         self._metrics.sessions_ended(SessionEndReason.LOGOUT)
 
@@ -116,11 +115,10 @@ class SessionUseCase:
         return await self._sessions.list(caller.user.id, session_id)
 
     @traced
-    async def revoke_session(self, session_id: str | None, raw_handle: str) -> None:
+    async def revoke_session(self, session_id: str | None, handle: SessionHandle) -> None:
         """End one of the caller's sessions by handle; ``SessionNotFound`` if none has it."""
-        handle = parse_handle(raw_handle)
         caller = await self.caller(session_id)
-        revoked = session_revoked(SessionEndReason.REVOKED, current_traceparent())
+        revoked = session_revoked(SessionEndReason.REVOKED)
         if not await self._sessions.revoke(caller.user.id, handle, revoked):
             raise SessionNotFound()
         self._metrics.sessions_ended(SessionEndReason.REVOKED)
@@ -145,7 +143,7 @@ class SessionUseCase:
         keep: str | None = None,
         forget: bool = False,
     ) -> int:
-        revoked = session_revoked(reason, current_traceparent())
+        revoked = session_revoked(reason)
         if forget:
             ended = await self._sessions.forget(user_id, revoked)
         else:

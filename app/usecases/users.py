@@ -10,7 +10,6 @@ from app.domain import events
 from app.domain.clients import Client
 from app.domain.errors import (
     InvalidCredentials,
-    InvalidInput,
     PermissionDenied,
     Store,
     StoreUnavailable,
@@ -18,21 +17,7 @@ from app.domain.errors import (
     UserNotFound,
 )
 from app.domain.events import LoginFailure
-from app.domain.sessions import Session, SessionEndReason, new_session_id
-from app.domain.throttling import LimitedAction, ThrottleScope
-from app.domain.users import (
-    PASSWORD_MAX_LENGTH,
-    Principal,
-    Registration,
-    Role,
-    User,
-    canonical_email,
-    normalise_email,
-    parse_user_id,
-)
-from app.observability.trace_context import current_traceparent
-from app.observability.tracing import traced
-from app.usecases.ports import (
+from app.domain.ports import (
     EventOutbox,
     LoginOutcome,
     LoginThrottle,
@@ -43,6 +28,18 @@ from app.usecases.ports import (
     UserCache,
     UserRepository,
 )
+from app.domain.sessions import Session, SessionEndReason, new_session_id
+from app.domain.throttling import LimitedAction, ThrottleScope
+from app.domain.users import (
+    Email,
+    LoginAttempt,
+    Principal,
+    Registration,
+    Role,
+    User,
+    canonical_email,
+)
+from app.observability.tracing import traced
 
 logger = structlog.get_logger(__name__)
 
@@ -60,7 +57,6 @@ class UserUseCase:
         throttle: LoginThrottle,
         metrics: SessionMetrics,
         *,
-        password_max_length: int = PASSWORD_MAX_LENGTH,
         stores: StoreAvailability,
     ) -> None:
         self._users = users
@@ -70,7 +66,6 @@ class UserUseCase:
         self._outbox = outbox
         self._throttle = throttle
         self._metrics = metrics
-        self._password_max_length = password_max_length
         self._stores = stores
 
     @traced
@@ -91,13 +86,8 @@ class UserUseCase:
         self._passwords.check_capacity()
         self._require(Store.POSTGRESQL)
         await self._admit_registration(client)
-        password_hash = await self._passwords.hash(registration.password)
-        return await self._users.add(
-            registration.hashed(password_hash),
-            events.user_registered(
-                registration.email, registration.role.value, current_traceparent()
-            ),
-        )
+        new_user = registration.hashed(await self._passwords.hash(registration.password))
+        return await self._users.add(new_user, events.user_registered(new_user))
 
     async def _admit_registration(self, client: Client) -> None:
         if self._stores.known_down(Store.REDIS):
@@ -111,13 +101,12 @@ class UserUseCase:
             )
 
     @traced
-    async def find_by_email(self, raw_email: str, caller: Principal) -> User:
-        """The user with this email (any spelling of it); ``InvalidInput`` or ``UserNotFound``.
+    async def find_by_email(self, email: Email, caller: Principal) -> User:
+        """The user with this email (any spelling of it); ``UserNotFound`` if none.
 
         A caller who may read only themselves gets ``PermissionDenied`` for any
         other address, known or not (no oracle of who is registered).
         """
-        email = normalise_email(raw_email)
         mine = canonical_email(email) == canonical_email(caller.user.email)
         if not mine and not caller.may_read_anyone:
             raise PermissionDenied("you may look up only yourself")
@@ -127,14 +116,13 @@ class UserUseCase:
         return user
 
     @traced
-    async def find_by_id(self, raw_id: str, caller: Principal) -> User:
+    async def find_by_id(self, user_id: UUID, caller: Principal) -> User:
         """The user with this id, read through the cache.
 
         Anyone may read themselves, admins and service callers anyone
         (``PermissionDenied`` otherwise). A cache that does not answer is
         logged and bypassed: the call still succeeds from PostgreSQL.
         """
-        user_id = parse_user_id(raw_id)
         if not caller.may_read(user_id):
             raise PermissionDenied("you may look up only yourself")
         cached = await self._read_cache(user_id)
@@ -147,13 +135,13 @@ class UserUseCase:
         return user
 
     @traced
-    async def login(self, raw_email: str, password: str, client: Client) -> Session:
+    async def login(self, attempt: LoginAttempt, client: Client) -> Session:
         """Check the credentials and open a session.
 
         A server with its hashing queue full refuses at once (``ServerBusy``).
         Every attempt then passes the throttle (``Throttled``: no hash runs);
         an invalid email counts against the client's address only. A password
-        longer than any valid one is refused without hashing. Unknown email,
+        longer than any valid one (``too_long``) is refused without hashing. Unknown email,
         wrong password and a disabled account all raise ``InvalidCredentials``
         after about the same time: an unknown email is verified against a dummy
         hash, a disabled account's password is checked as usual. The session
@@ -165,21 +153,16 @@ class UserUseCase:
         """
         self._passwords.check_capacity()
         self._require(Store.REDIS)
-        email: str | None = None
-        invalid_email: InvalidInput | None = None
-        try:
-            email = normalise_email(raw_email)
-        except InvalidInput as err:
-            invalid_email = err
+        email, password = attempt.email, attempt.password.value
         # Every spelling of an address counts against the one account.
         await self._admit(None if email is None else canonical_email(email), email, client)
-        if len(password) > self._password_max_length:
+        if attempt.password.too_long:
             await self._login_failed(LoginFailure.PASSWORD_TOO_LONG, email=email, user_id=None)
             raise InvalidCredentials()
         if email is None:
             await self._passwords.verify_dummy(password)
             await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
-            raise InvalidCredentials() from invalid_email
+            raise InvalidCredentials() from attempt.email_error
         principal = await self._checked(email, password)
         await self._throttle.succeeded(canonical_email(email), client)
         return await self._open_session(principal, client)
@@ -207,13 +190,12 @@ class UserUseCase:
         """Store a new session; a disable or revocation that won the race refuses it."""
         user = principal.user
         session = Session(id=new_session_id(), user=user)
-        traceparent = current_traceparent()
         capped = await self._sessions.create(
             session.id,
             principal,
             client,
-            events.user_logged_in(user, traceparent),
-            events.session_revoked(SessionEndReason.CAP, traceparent),
+            events.user_logged_in(user),
+            events.session_revoked(SessionEndReason.CAP),
         )
         if capped is None:
             await self._login_failed(LoginFailure.DISABLED, email=user.email, user_id=user.id)
@@ -251,7 +233,6 @@ class UserUseCase:
                     address=client.address,
                     user_id=None if user is None else user.id,
                     retry_after_seconds=throttled.retry_after_seconds,
-                    traceparent=current_traceparent(),
                 )
             )
         except StoreUnavailable as err:
@@ -262,11 +243,7 @@ class UserUseCase:
     ) -> None:
         outcome = LoginOutcome.DISABLED if reason is LoginFailure.DISABLED else None
         self._metrics.login(outcome or LoginOutcome.INVALID_CREDENTIALS)
-        await self._outbox.add(
-            events.user_login_failed(
-                reason, email=email, user_id=user_id, traceparent=current_traceparent()
-            )
-        )
+        await self._outbox.add(events.user_login_failed(reason, email=email, user_id=user_id))
 
     async def _read_cache(self, user_id: UUID) -> User | None:
         try:

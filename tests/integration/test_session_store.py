@@ -46,13 +46,13 @@ async def _create(store: SessionRedisRepository, session_id: str, principal: Pri
         session_id,
         principal,
         CLIENT,
-        user_logged_in(principal.user, None),
-        session_revoked(SessionEndReason.CAP, None),
+        user_logged_in(principal.user),
+        session_revoked(SessionEndReason.CAP),
     )
 
 
 def _revoked():
-    return session_revoked(SessionEndReason.REVOKED, None)
+    return session_revoked(SessionEndReason.REVOKED)
 
 
 async def test_a_login_that_read_an_older_epoch_is_refused_once_the_revocation_is_stored(store):

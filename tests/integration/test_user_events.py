@@ -12,6 +12,7 @@ from app.bootstrap import events_stream_key
 from app.domain.clients import UNKNOWN_CLIENT
 from app.domain.errors import StoreUnavailable
 from app.domain.events import EventType, session_revoked, user_logged_in, user_logged_out
+from app.domain.passwords import PasswordPolicy
 from app.domain.sessions import SessionEndReason
 from app.domain.users import Principal, UserStatus, parse_registration
 from app.grpc.generated import user_service_pb2 as pb
@@ -119,17 +120,15 @@ async def test_a_session_is_not_ended_when_its_event_cannot_be_written(
     await redis.delete(stream)
     await redis.set(stream, "not a stream")
     with pytest.raises(StoreUnavailable):
-        await store.delete("another-session-id", user_logged_out(None))
-    lookup = await store.resolve(
-        "another-session-id", session_revoked(SessionEndReason.REVOKED, None)
-    )
+        await store.delete("another-session-id", user_logged_out())
+    lookup = await store.resolve("another-session-id", session_revoked(SessionEndReason.REVOKED))
     assert lookup is not None and lookup.principal == principal
 
 
 async def _create(store: SessionRedisRepository, session_id: str, principal: Principal) -> None:
     user = principal.user
-    capped = session_revoked(SessionEndReason.CAP, None)
-    await store.create(session_id, principal, UNKNOWN_CLIENT, user_logged_in(user, None), capped)
+    capped = session_revoked(SessionEndReason.CAP)
+    await store.create(session_id, principal, UNKNOWN_CLIENT, user_logged_in(user), capped)
 
 
 async def register_direct(application) -> Principal:
@@ -141,6 +140,7 @@ async def register_direct(application) -> Principal:
         password=PASSWORD,
         role="",
         avatar="",
+        policy=PasswordPolicy(),
     )
     user = await application.users.register(registration, None, UNKNOWN_CLIENT)
     return Principal(user, UserStatus.ACTIVE, version=1, sessions_epoch=0)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
+from app.domain.passwords import PasswordPolicy
 from app.domain.users import parse_registration
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
@@ -66,6 +67,7 @@ async def admin_session(
         password=PASSWORD,
         role="",
         avatar="",
+        policy=PasswordPolicy(),
     )
     await accounts.create_admin(registration)
     return await login(stub, email)

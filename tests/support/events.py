@@ -25,7 +25,6 @@ def sample_event(user_id: uuid.UUID | None = None) -> Event:
         LoginFailure.UNKNOWN_EMAIL,
         email="nobody@example.com",
         user_id=user_id or uuid.uuid4(),
-        traceparent=None,
     )
 
 

@@ -1,10 +1,13 @@
-"""In-memory fakes of the use cases' Protocols (app/usecases/ports.py)."""
+"""In-memory fakes of the use cases' Protocols (app/domain/ports.py).
+
+Each fake declares the Protocol it stands for, so mypy checks it against the
+port and a change of a port breaks its fake loudly.
+"""
 
 from __future__ import annotations
 
 import builtins
 import dataclasses
-import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -19,13 +22,26 @@ from app.domain.errors import (
     UserNotFound,
 )
 from app.domain.events import Event
+from app.domain.ports import (
+    EventOutbox,
+    LoginOutcome,
+    LoginThrottle,
+    OutboxBatches,
+    PasswordHasher,
+    PublishBatch,
+    SessionLookup,
+    SessionMetrics,
+    SessionStore,
+    StoreAvailability,
+    UserCache,
+    UserRepository,
+)
 from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
 from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
-from app.usecases.ports import LoginOutcome, PublishBatch, SessionLookup
 
 
-class FakeUsers:
+class FakeUsers(UserRepository):
     """Users as principals with their password hashes; ``broken`` makes reads fail."""
 
     def __init__(self) -> None:
@@ -44,7 +60,7 @@ class FakeUsers:
             raise EmailTaken()
         now = datetime.now(UTC)
         user = User(
-            id=uuid.uuid4(),
+            id=new_user.id,
             email=new_user.email,
             first_name=new_user.first_name,
             last_name=new_user.last_name,
@@ -55,7 +71,7 @@ class FakeUsers:
         )
         principal = Principal(user, UserStatus.ACTIVE, version=1, sessions_epoch=0)
         self.rows[user.id] = (principal, new_user.password_hash)
-        self.events.append(registered.about(user.id))
+        self.events.append(registered)
         return user
 
     async def get_by_id(self, user_id: UUID) -> User | None:
@@ -143,7 +159,7 @@ class FakeUsers:
         return updated
 
 
-class FakeCache:
+class FakeCache(UserCache):
     def __init__(self, *, broken: bool = False) -> None:
         self.users: dict[UUID, User] = {}
         self.broken = broken
@@ -172,7 +188,7 @@ class FakeSession:
     created: int
 
 
-class FakeSessions:
+class FakeSessions(SessionStore):
     """Sessions and principals in dicts, with the store's rules but no clock.
 
     ``stale`` marks every stored principal as older than the refresh bound;
@@ -182,7 +198,7 @@ class FakeSessions:
     def __init__(self, *, cap: int = 100) -> None:
         self.sessions: dict[str, FakeSession] = {}
         self.principals: dict[UUID, Principal] = {}
-        self.events: list[Event] = []
+        self.events: builtins.list[Event] = []
         self.cap = cap
         self.stale = False
         self.evicting = False  # principals written are dropped at once (memory pressure)
@@ -239,10 +255,11 @@ class FakeSessions:
         session = self.sessions.pop(session_id, None)
         if session is None:
             return None
-        self.events.append(logged_out.about(session.user_id))
+        # As the real store does: only it knows the session's user.
+        self.events.append(dataclasses.replace(logged_out, user_id=session.user_id))
         return session.user_id
 
-    async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:
+    async def list(self, user_id: UUID, current_session_id: str) -> builtins.list[SessionRecord]:
         now = datetime.now(UTC)
         return [
             SessionRecord(
@@ -293,7 +310,7 @@ class FakeSessions:
         )
 
 
-class FakePasswords:
+class FakePasswords(PasswordHasher):
     """'Hashes' as ``v<version>:<password>``; a hash of an older version needs re-hashing."""
 
     def __init__(self, version: int = 1) -> None:
@@ -322,7 +339,7 @@ class FakePasswords:
             raise ServerBusy()
 
 
-class FakeOutbox:
+class FakeOutbox(EventOutbox):
     def __init__(self) -> None:
         self.events: list[Event] = []
 
@@ -330,7 +347,7 @@ class FakeOutbox:
         self.events.append(event)
 
 
-class FakeThrottle:
+class FakeThrottle(LoginThrottle):
     """Records what it was asked; refuses nothing unless told to (``refuse_with``)."""
 
     def __init__(self) -> None:
@@ -356,7 +373,7 @@ class FakeThrottle:
         self.actions.append((action, client))
 
 
-class FakeMetrics:
+class FakeMetrics(SessionMetrics):
     """Counts what the use cases report."""
 
     def __init__(self) -> None:
@@ -375,7 +392,7 @@ class FakeMetrics:
             self.ended[reason] = self.ended.get(reason, 0) + count
 
 
-class FakeOutboxBatches:
+class FakeOutboxBatches(OutboxBatches):
     """An outbox for the relay: ``pending`` events, and ``prunable`` published ones."""
 
     def __init__(self, prunable: int = 0) -> None:
@@ -396,7 +413,7 @@ class FakeOutboxBatches:
         return deleted
 
 
-class FakeStores:
+class FakeStores(StoreAvailability):
     """Every store answers unless named in ``down``."""
 
     def __init__(self) -> None:

@@ -8,8 +8,9 @@ from structlog.testing import capture_logs
 from app.domain.clients import Client
 from app.domain.errors import InvalidCredentials, ServerBusy, StoreUnavailable, Throttled
 from app.domain.events import EventType
+from app.domain.passwords import Password, PasswordPolicy
 from app.domain.throttling import LimitedAction
-from app.domain.users import Registration, Role, User
+from app.domain.users import Email, Registration, Role, User
 from tests.unit.world import World
 
 CLIENT = Client(address="192.0.2.7", user_agent="unit-test")
@@ -21,17 +22,17 @@ class Service(World):
     """The use cases on fakes, with a password limit of 16 characters."""
 
     def __init__(self) -> None:
-        super().__init__(password_max_length=16)
+        super().__init__(password_policy=PasswordPolicy(max_length=16))
         self.cases = self.user_cases
 
     async def register(
         self, email: str = EMAIL, role: Role = Role.USER, caller: User | None = None
     ) -> User:
         registration = Registration(
-            email=email,
+            email=Email(email),
             first_name="Grace",
             last_name="Hopper",
-            password="right password",
+            password=Password("right password"),
             role=role,
             avatar=None,
         )
@@ -50,7 +51,7 @@ async def test_a_throttled_login_reads_nothing_and_hashes_nothing(service):
     await service.register()
     service.throttle.refuse_with = Throttled(3.0, action="login", scope="account")
     with pytest.raises(Throttled) as refused:
-        await service.cases.login(EMAIL, "right password", CLIENT)
+        await service.cases.login(service.attempt(EMAIL, "right password"), CLIENT)
     assert refused.value.retry_after_seconds == 3.0
     assert service.passwords.verifications == service.passwords.dummy_verifications == 0
     assert service.outbox.events == []  # not the first refusal of its block: no event
@@ -62,7 +63,7 @@ async def test_the_first_refusal_of_an_account_block_is_one_event_about_the_user
         2.5, action="login", scope="account", first_refusal=True
     )
     with pytest.raises(Throttled):
-        await service.cases.login(EMAIL.upper(), "wrong password", CLIENT)
+        await service.cases.login(service.attempt(EMAIL.upper(), "wrong password"), CLIENT)
     [event] = service.outbox.events
     assert event.type is EventType.USER_LOGIN_THROTTLED
     assert event.user_id == user.id
@@ -80,7 +81,7 @@ async def test_an_address_block_event_names_the_address_not_the_account(service)
         1.0, action="login", scope="address", first_refusal=True
     )
     with pytest.raises(Throttled):
-        await service.cases.login(EMAIL, "wrong password", CLIENT)
+        await service.cases.login(service.attempt(EMAIL, "wrong password"), CLIENT)
     [event] = service.outbox.events
     assert event.user_id is None
     assert "email" not in event.data
@@ -89,14 +90,14 @@ async def test_an_address_block_event_names_the_address_not_the_account(service)
 
 async def test_an_invalid_email_counts_against_the_address_only(service):
     with pytest.raises(InvalidCredentials):
-        await service.cases.login("not an email", PASSWORD, CLIENT)
+        await service.cases.login(service.attempt("not an email", PASSWORD), CLIENT)
     assert service.throttle.admitted == [(None, CLIENT)]
 
 
 async def test_a_password_longer_than_the_maximum_is_counted_and_refused_without_hashing(service):
     await service.register()
     with pytest.raises(InvalidCredentials):
-        await service.cases.login(EMAIL, "x" * 17, CLIENT)
+        await service.cases.login(service.attempt(EMAIL, "x" * 17), CLIENT)
     assert service.throttle.admitted == [(EMAIL, CLIENT)]
     assert service.passwords.verifications == service.passwords.dummy_verifications == 0
     assert [event.data["reason"] for event in service.outbox.events] == ["password_too_long"]
@@ -105,9 +106,9 @@ async def test_a_password_longer_than_the_maximum_is_counted_and_refused_without
 async def test_a_wrong_password_is_not_reported_as_a_success_and_a_right_one_is(service):
     await service.register()
     with pytest.raises(InvalidCredentials):
-        await service.cases.login(EMAIL, "wrong password", CLIENT)
+        await service.cases.login(service.attempt(EMAIL, "wrong password"), CLIENT)
     assert service.throttle.succeeded_for == []
-    await service.cases.login(EMAIL, "right password", CLIENT)
+    await service.cases.login(service.attempt(EMAIL, "right password"), CLIENT)
     assert service.throttle.succeeded_for == [EMAIL]
 
 
@@ -125,7 +126,7 @@ async def test_a_busy_hasher_refuses_login_and_register_before_any_other_work(se
     await service.register()
     service.passwords.busy = True
     with pytest.raises(ServerBusy):
-        await service.cases.login(EMAIL, "right password", CLIENT)
+        await service.cases.login(service.attempt(EMAIL, "right password"), CLIENT)
     with pytest.raises(ServerBusy):
         await service.register("other@example.com")
     # Not counted by the throttle: no guess was checked, nothing was registered.
@@ -147,5 +148,5 @@ async def test_login_needs_the_throttle_and_fails_unavailable_without_it(service
     await service.register()
     service.throttle.refuse_with = StoreUnavailable()
     with pytest.raises(StoreUnavailable):
-        await service.cases.login(EMAIL, "right password", CLIENT)
+        await service.cases.login(service.attempt(EMAIL, "right password"), CLIENT)
     assert service.passwords.verifications == 0

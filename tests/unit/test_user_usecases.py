@@ -16,7 +16,7 @@ from app.domain.errors import (
     Unauthenticated,
 )
 from app.domain.events import EventType
-from app.domain.users import Role
+from app.domain.users import Role, normalise_email
 from tests.unit.world import CLIENT, PASSWORD, World
 
 
@@ -51,9 +51,9 @@ async def test_registration_stores_the_user_with_its_event(world):
 async def test_unknown_email_spends_a_dummy_verification_and_is_indistinguishable(world):
     await world.register()
     with pytest.raises(InvalidCredentials) as unknown:
-        await world.user_cases.login("nobody@example.com", PASSWORD, CLIENT)
+        await world.user_cases.login(world.attempt("nobody@example.com", PASSWORD), CLIENT)
     with pytest.raises(InvalidCredentials) as wrong:
-        await world.user_cases.login("ada@example.com", "wrong password", CLIENT)
+        await world.user_cases.login(world.attempt("ada@example.com", "wrong password"), CLIENT)
     assert world.passwords.dummy_verifications == 1
     assert str(unknown.value) == str(wrong.value)
     assert world.sessions.sessions == {}
@@ -64,13 +64,13 @@ async def test_unknown_email_spends_a_dummy_verification_and_is_indistinguishabl
 
 async def test_a_malformed_email_at_login_is_invalid_credentials_not_invalid_input(world):
     with pytest.raises(InvalidCredentials):
-        await world.user_cases.login("not an email", PASSWORD, CLIENT)
+        await world.user_cases.login(world.attempt("not an email", PASSWORD), CLIENT)
     assert world.passwords.dummy_verifications == 1
 
 
 async def test_login_opens_a_session_with_its_event(world):
     user = await world.register()
-    session = await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
+    session = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
     assert [s.user_id for s in world.sessions.sessions.values()] == [user.id]
     assert session.id in world.sessions.sessions
     assert [(event.type, event.user_id) for event in world.sessions.events] == [
@@ -88,9 +88,12 @@ async def test_an_address_taken_in_another_spelling_is_taken(world):
 async def test_login_and_lookup_find_an_account_by_any_spelling_counted_as_one(world):
     user = await world.register("kate@example.com")
     for spelling in ("KATE@example.com", "\uff4bate@example.com"):
-        session = await world.user_cases.login(spelling, PASSWORD, CLIENT)
+        session = await world.user_cases.login(world.attempt(spelling, PASSWORD), CLIENT)
         assert session.user == user
-        assert await world.user_cases.find_by_email(spelling, world.principal(user)) == user
+        assert (
+            await world.user_cases.find_by_email(normalise_email(spelling), world.principal(user))
+            == user
+        )
     assert {account for account, _ in world.throttle.admitted} == {"kate@example.com"}
     assert world.throttle.succeeded_for == ["kate@example.com"] * 2
 
@@ -98,7 +101,7 @@ async def test_login_and_lookup_find_an_account_by_any_spelling_counted_as_one(w
 async def test_login_rehashes_when_the_parameters_changed(world):
     user = await world.register()
     world.passwords.version = 2
-    await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
+    await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
     assert world.users.rows[user.id][1] == f"v2:{PASSWORD}"
 
 
@@ -124,7 +127,7 @@ async def test_login_fails_fast_without_verifying_while_redis_is_known_down(worl
     await world.register()
     world.stores.down.add(Store.REDIS)
     with pytest.raises(StoreUnavailable) as raised:
-        await world.user_cases.login(email, PASSWORD, CLIENT)
+        await world.user_cases.login(world.attempt(email, PASSWORD), CLIENT)
     assert raised.value.store is Store.REDIS
     assert world.passwords.verifications == 0
     assert world.passwords.dummy_verifications == 0
@@ -135,17 +138,17 @@ async def test_login_works_again_once_redis_is_back(world):
     await world.register()
     world.stores.down.add(Store.REDIS)
     with pytest.raises(StoreUnavailable):
-        await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
+        await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
     world.stores.down.clear()
-    session = await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
+    session = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
     assert session.id in world.sessions.sessions
 
 
 async def test_find_by_id_reads_through_the_cache(world):
     user = await world.register()
     me = world.principal(user)
-    assert await world.user_cases.find_by_id(str(user.id), me) == user
-    assert await world.user_cases.find_by_id(str(user.id), me) == user
+    assert await world.user_cases.find_by_id(user.id, me) == user
+    assert await world.user_cases.find_by_id(user.id, me) == user
     assert world.users.reads_by_id == 1
     assert world.cache.users == {user.id: user}
 
@@ -154,7 +157,7 @@ async def test_a_broken_cache_falls_back_to_the_repository_and_warns():
     world = World(cache_broken=True)
     user = await world.register()
     with capture_logs() as logs:
-        assert await world.user_cases.find_by_id(str(user.id), world.principal(user)) == user
+        assert await world.user_cases.find_by_id(user.id, world.principal(user)) == user
     assert world.users.reads_by_id == 1
     assert {entry["event"] for entry in logs} == {
         "user cache read failed, reading from PostgreSQL",
@@ -165,7 +168,7 @@ async def test_a_broken_cache_falls_back_to_the_repository_and_warns():
 
 async def test_logout_ends_the_session_once(world):
     await world.register()
-    session = await world.user_cases.login("ada@example.com", PASSWORD, CLIENT)
+    session = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
     await world.session_cases.logout(session.id)
     with pytest.raises(Unauthenticated):
         await world.session_cases.authenticate(session.id)

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.domain.errors import InvalidInput
+from app.domain.passwords import PasswordPolicy
 from app.domain.users import (
     Registration,
     Role,
@@ -32,7 +33,7 @@ def _registration(**overrides: str) -> Registration:
         "avatar": "",
         **overrides,
     }
-    return parse_registration(**fields)
+    return parse_registration(**fields, policy=PasswordPolicy())
 
 
 def test_a_registration_is_trimmed_and_its_email_lower_cased():

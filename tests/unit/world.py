@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from app.bootstrap import Ports, build_use_cases
 from app.domain.clients import Client
-from app.domain.users import Principal, Registration, Role, User
+from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
+from app.domain.users import Email, LoginAttempt, Principal, Registration, Role, User, parse_login
 from tests.unit.fakes import (
     FakeCache,
     FakeMetrics,
@@ -24,7 +25,10 @@ PASSWORD = "long enough password"
 class World:
     """Every use case over one set of fakes."""
 
-    def __init__(self, *, cache_broken: bool = False, password_max_length: int = 128) -> None:
+    def __init__(
+        self, *, cache_broken: bool = False, password_policy: PasswordPolicy | None = None
+    ) -> None:
+        self.policy = password_policy or PasswordPolicy()
         self.users = FakeUsers()
         self.cache = FakeCache(broken=cache_broken)
         self.sessions = FakeSessions()
@@ -44,7 +48,6 @@ class World:
                 metrics=self.metrics,
                 stores=self.stores,
             ),
-            password_max_length=password_max_length,
         )
         self.user_cases = use_cases.users
         self.session_cases = use_cases.sessions
@@ -54,14 +57,22 @@ class World:
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None
     ) -> User:
         registration = Registration(
-            email=email,
+            email=Email(email),
             first_name="Ada",
             last_name="Lovelace",
-            password=PASSWORD,
+            password=Password(PASSWORD),
             role=role,
             avatar=None,
         )
         return await self.user_cases.register(registration, caller, CLIENT)
+
+    def attempt(self, email: str, password: str = PASSWORD) -> LoginAttempt:
+        """A login as the edge parses it, under this world's password policy."""
+        return parse_login(email, password, self.policy)
+
+    def offered(self, password: str) -> OfferedPassword:
+        """A current password as the edge parses it."""
+        return self.policy.offered(password)
 
     def principal(self, user: User) -> Principal:
         """The user as stored now (status, version, epoch)."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import asyncpg
 
 from app.adapters.postgres.errors import postgres_errors
+from app.adapters.postgres.event_rows import event_values
 from app.domain.events import Event
 from app.observability.tracing import traced
 
@@ -31,12 +31,6 @@ class AuditLogPgRepository:
         if not events:
             return
         with postgres_errors():
-            await self._pool.execute(
-                _RECORD,
-                [event.id for event in events],
-                [event.type.value for event in events],
-                [event.occurred_at for event in events],
-                [event.user_id for event in events],
-                [json.dumps(dict(event.data)) for event in events],
-                [event.traceparent for event in events],
-            )
+            # One array per column, as unnest takes them.
+            columns = zip(*(event_values(event) for event in events), strict=True)
+            await self._pool.execute(_RECORD, *(list(column) for column in columns))

@@ -1,7 +1,8 @@
 """The transactional outbox: events stored with the state they report, relayed later.
 
-A row is written in the same transaction as the change it reports (see
-``UserPgRepository.add``), so a crash keeps both or neither. The relay claims
+:func:`insert_event` is the one writer of the table: a row is written in the
+same transaction as the change it reports (the users repository passes its
+connection), so a crash keeps both or neither. The relay claims
 rows with ``FOR UPDATE SKIP LOCKED`` (several relays never take the same
 row), publishes them, and marks them published in the same transaction: a
 crash after publishing and before the commit publishes them again, which is
@@ -10,16 +11,17 @@ the "at least once" of the delivery guarantee.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
 from app.adapters.postgres.errors import postgres_errors
-from app.domain.events import Event, EventType
+from app.adapters.postgres.event_rows import event_from_row, event_values
+from app.domain.events import Event
+from app.domain.ports import PublishBatch
+from app.observability.trace_context import stamped
 from app.observability.tracing import traced
-from app.usecases.ports import PublishBatch
 
 _INSERT = """
 INSERT INTO event_outbox (event_id, event_type, occurred_at, user_id, data, traceparent)
@@ -74,31 +76,12 @@ WHERE id IN (
 _MARK_PUBLISHED = "UPDATE event_outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
 
 
-def _arguments(event: Event) -> tuple[Any, ...]:
-    return (
-        event.id,
-        event.type.value,
-        event.occurred_at,
-        event.user_id,
-        json.dumps(dict(event.data)),
-        event.traceparent,
-    )
+async def insert_event(connection: asyncpg.Connection | asyncpg.Pool, event: Event) -> None:
+    """Write ``event`` on ``connection``, inside whatever transaction it is in.
 
-
-async def insert_event(connection: asyncpg.Connection, event: Event) -> None:
-    """Write ``event`` on ``connection``, inside whatever transaction it is in."""
-    await connection.execute(_INSERT, *_arguments(event))
-
-
-def _event(row: Any) -> Event:
-    return Event(
-        id=row["event_id"],
-        type=EventType(row["event_type"]),
-        occurred_at=row["occurred_at"],
-        user_id=row["user_id"],
-        data=json.loads(row["data"]),
-        traceparent=row["traceparent"],
-    )
+    The event gets the current request's ``traceparent`` here (see ``stamped``).
+    """
+    await connection.execute(_INSERT, *event_values(stamped(event)))
 
 
 class OutboxPgRepository:
@@ -110,7 +93,7 @@ class OutboxPgRepository:
     @traced
     async def add(self, event: Event) -> None:
         with postgres_errors():
-            await self._pool.execute(_INSERT, *_arguments(event))
+            await insert_event(self._pool, event)
 
     @traced
     async def publish_next(self, limit: int, publish: PublishBatch) -> int:
@@ -119,7 +102,7 @@ class OutboxPgRepository:
                 rows = await self._claim(connection, limit)
                 if not rows:
                     return 0
-                await publish([_event(row) for row in rows])
+                await publish([event_from_row(row) for row in rows])
                 await connection.execute(_MARK_PUBLISHED, [row["id"] for row in rows])
         return len(rows)
 

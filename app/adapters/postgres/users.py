@@ -66,11 +66,12 @@ class UserPgRepository:
                     row = await connection.fetchrow(
                         f"""
                         INSERT INTO users
-                            (email, email_canonical, first_name, last_name, password_hash,
+                            (id, email, email_canonical, first_name, last_name, password_hash,
                              role, avatar)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                         RETURNING {_COLUMNS}
                         """,
+                        new_user.id,
                         new_user.email,
                         canonical_email(new_user.email),
                         new_user.first_name,
@@ -81,7 +82,7 @@ class UserPgRepository:
                     )
                 except asyncpg.exceptions.UniqueViolationError as err:
                     raise EmailTaken() from err
-                await insert_event(connection, registered.about(row["id"]))
+                await insert_event(connection, registered)
         return _user(row)
 
     @traced

@@ -14,18 +14,21 @@ from redis.asyncio import Redis
 
 from app.adapters.redis import session_scripts
 from app.adapters.redis.errors import redis_errors
+from app.adapters.redis.replies import text
 from app.adapters.redis.streams import encode_envelope, encode_event
 from app.adapters.redis.user_json import decode_user, encode_user
 from app.domain.clients import Client
 from app.domain.events import Event
-from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
+from app.domain.ports import SessionLookup
+from app.domain.sessions import (
+    SessionEndReason,
+    SessionHandle,
+    SessionRecord,
+    new_session_handle,
+)
 from app.domain.users import Principal, UserStatus
+from app.observability.trace_context import stamped
 from app.observability.tracing import traced
-from app.usecases.ports import SessionLookup
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _flattened(fields: dict[str, str]) -> list[str]:
@@ -33,7 +36,7 @@ def _flattened(fields: dict[str, str]) -> list[str]:
 
 
 def _moment(milliseconds: str | bytes) -> datetime:
-    return datetime.fromtimestamp(int(float(_text(milliseconds))) / 1000, UTC)
+    return datetime.fromtimestamp(int(float(text(milliseconds))) / 1000, UTC)
 
 
 def _now_ms() -> int:
@@ -51,7 +54,7 @@ class SessionRedisRepository:
     no usable session id. Resolving a session (GetMe) is one script: the
     session, its lifetime, its principal and the sliding expiry in one round
     trip. Every change is one script, so each ending happens once and
-    publishes its event with it.
+    publishes its event with it; the events get the request's trace context here.
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class SessionRedisRepository:
         }
         if revoked is not None:
             # The script adds each ended session's own id, user and data.
+            revoked = stamped(revoked)
             fields = encode_envelope(revoked)
             parameters["base"] = fields.pop("event_id")
             if revoked.traceparent:
@@ -151,7 +155,10 @@ class SessionRedisRepository:
         )
         keys = (self.key(session_id), self._index(user_id), self._principal_key(user_id))
         ended = await self._run(
-            self._create, keys, json.dumps(parameters), *_flattened(encode_event(logged_in))
+            self._create,
+            keys,
+            json.dumps(parameters),
+            *_flattened(encode_event(stamped(logged_in))),
         )
         return None if int(ended) < 0 else int(ended)
 
@@ -164,7 +171,7 @@ class SessionRedisRepository:
         reply = await self._run(self._resolve, (self.key(session_id),), json.dumps(parameters))
         if not reply:
             return None
-        values = [_text(value) for value in reply]
+        values = [text(value) for value in reply]
         user_id, epoch, ended = UUID(values[0]), int(values[1]), values[2]
         principal = None
         stale = True
@@ -196,21 +203,19 @@ class SessionRedisRepository:
 
     @traced
     async def delete(self, session_id: str, logged_out: Event) -> UUID | None:
-        fields = encode_event(logged_out)
+        fields = encode_event(stamped(logged_out))
         fields.pop("user_id", None)  # the script states it, from the session
         parameters = self._parameters(digest=digest_of(session_id))
         user_id = await self._run(
             self._end, (self.key(session_id),), json.dumps(parameters), *_flattened(fields)
         )
-        return None if user_id is None else UUID(_text(user_id))
+        return None if user_id is None else UUID(text(user_id))
 
     @traced
     async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:
         parameters = self._parameters(now=_now_ms())
         keys = (self._index(user_id), self._principal_key(user_id))
-        reply = [
-            _text(value) for value in await self._run(self._list, keys, json.dumps(parameters))
-        ]
+        reply = [text(value) for value in await self._run(self._list, keys, json.dumps(parameters))]
         current = digest_of(current_session_id)
         records = []
         for start in range(0, len(reply), 7):
@@ -229,7 +234,7 @@ class SessionRedisRepository:
         return records
 
     @traced
-    async def revoke(self, user_id: UUID, handle: str, revoked: Event) -> bool:
+    async def revoke(self, user_id: UUID, handle: SessionHandle, revoked: Event) -> bool:
         parameters = self._parameters(revoked, handle=handle)
         return bool(await self._run(self._revoke, (self._index(user_id),), json.dumps(parameters)))
 

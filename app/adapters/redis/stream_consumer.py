@@ -39,6 +39,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from app.adapters.redis.errors import redis_errors
+from app.adapters.redis.replies import text as _text
 from app.adapters.redis.stream_metrics import ConsumerMetrics
 from app.adapters.redis.streams import MalformedEvent, dead_letter_key, decode_event
 from app.domain.errors import StoreUnavailable
@@ -76,10 +77,6 @@ class _DeadLetter:
     fields: RawFields
     error: str
     deliveries: int
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _entries(response: Any) -> list[Entry]:

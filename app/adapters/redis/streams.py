@@ -28,6 +28,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from app.adapters.redis.errors import redis_errors
+from app.adapters.redis.replies import text
 from app.domain.events import Event, EventType
 from app.observability.tracing import traced
 
@@ -69,13 +70,9 @@ def encode_event(event: Event) -> Fields:
     return fields
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def decode_event(raw: Mapping[str | bytes, str | bytes]) -> Event:
     """The event in a stream entry's fields; :class:`MalformedEvent` if it is not one."""
-    fields = {_text(name): _text(value) for name, value in raw.items()}
+    fields = {text(name): text(value) for name, value in raw.items()}
     try:
         if fields["schema_version"] != SCHEMA_VERSION:
             raise MalformedEvent(f"unknown schema_version {fields['schema_version']!r}")

@@ -1,7 +1,8 @@
 """What the use cases need from the outside world, as Protocols.
 
-Adapters in ``app/adapters`` satisfy these structurally; unit tests pass
-in-memory fakes of the same Protocols. Every method may raise
+They live beside the domain so that both sides import them: use cases state
+what they need here, adapters in ``app/adapters`` satisfy it structurally, and
+unit tests' in-memory fakes declare the same Protocols. Every method may raise
 :class:`~app.domain.errors.StoreUnavailable` when its store does not answer.
 """
 
@@ -16,7 +17,7 @@ from uuid import UUID
 from app.domain.clients import Client
 from app.domain.errors import Store
 from app.domain.events import Event
-from app.domain.sessions import SessionEndReason, SessionRecord
+from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, Principal, Role, User, UserStatus
 
@@ -25,7 +26,7 @@ class UserRepository(Protocol):
     """The durable home of users (PostgreSQL)."""
 
     async def add(self, new_user: NewUser, registered: Event) -> User:
-        """Store a new user and ``registered`` (stated to be about them) atomically.
+        """Store a new user (with the id it carries) and ``registered`` atomically.
 
         Either both are durable or neither is. Raises ``EmailTaken`` if the
         email is already used: emails are the same when their
@@ -118,7 +119,8 @@ class SessionStore(Protocol):
     sessions, so one atomic step can read both). Every method that ends
     sessions publishes one ``session.revoked`` event per session it ended,
     completed from the ``revoked`` template (its user, its handle, its own
-    event id), in the same atomic step.
+    event id), in the same atomic step. Every event published gets the
+    current request's ``traceparent`` from the store.
     """
 
     async def create(
@@ -155,6 +157,10 @@ class SessionStore(Protocol):
 
         Returns the session's user id, or None (and publishes nothing) if there
         was no such session.
+
+        ``logged_out`` comes without its user, and the store states it: the
+        one reason is that only the store knows whose a session id is, and
+        reading that first would cost a second round trip on every logout.
         """
         ...
 
@@ -162,7 +168,7 @@ class SessionStore(Protocol):
         """The user's live sessions, newest first, the current one marked."""
         ...
 
-    async def revoke(self, user_id: UUID, handle: str, revoked: Event) -> bool:
+    async def revoke(self, user_id: UUID, handle: SessionHandle, revoked: Event) -> bool:
         """End the user's session with this handle; False if it has none."""
         ...
 
