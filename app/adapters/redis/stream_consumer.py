@@ -26,7 +26,6 @@ event may be handled more than once (after a crash, or a batch retried).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from app.adapters.redis.streams import MalformedEvent, dead_letter_key, decode_e
 from app.domain.errors import StoreUnavailable
 from app.domain.events import Event
 from app.observability.trace_context import links_to
+from app.stoppable_loop import Backoff, StoppableLoop
 
 logger = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("app")
@@ -53,7 +53,8 @@ RawFields = Mapping[Any, Any]
 Entry = tuple[str, RawFields]
 
 MAX_CLAIM_ROUNDS = 10
-MAX_BACKOFF_SECONDS = 5.0
+#: The first wait after Redis failed is twice this; it doubles up to the loop's maximum.
+BACKOFF_BASE_SECONDS = 0.1
 ERROR_MAX_CHARACTERS = 2000
 
 
@@ -102,7 +103,14 @@ class StreamConsumer:
         self._handler = handler
         self._options = options
         self._metrics = ConsumerMetrics.of(stream_key, options.group)
-        self._stopping = asyncio.Event()
+        self._loop = StoppableLoop(
+            Backoff(
+                retry_on=StoreUnavailable,
+                base_seconds=BACKOFF_BASE_SECONDS,
+                logger=logger,
+                failure_event="stream consumer failed",
+            )
+        )
 
     async def ensure_group(self) -> None:
         """Create the group (and the stream) unless it exists."""
@@ -118,39 +126,32 @@ class StreamConsumer:
 
     async def run(self) -> None:
         """Consume until :meth:`stop`; Redis outages are logged and retried with back-off."""
-        self._stopping.clear()
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                await self._consume()
-            except StoreUnavailable as err:
-                failures += 1
-                pause = min(0.1 * 2**failures, MAX_BACKOFF_SECONDS)
-                logger.warning("stream consumer failed", error=repr(err.__cause__), retry_in=pause)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), pause)
+        self._loop.rearm()
+        await self._loop.run(self._consume)
 
     def stop(self) -> None:
         """Stop reading; :meth:`run` returns once the batch in hand is done."""
-        self._stopping.set()
+        self._loop.stop()
 
-    async def _consume(self) -> None:
+    async def _consume(self) -> float:
+        """Read until stopped (then no wait is asked for); raises when Redis fails."""
         await self.ensure_group()
         await self._drain_own_pending()
         loop = asyncio.get_running_loop()
         next_claim = loop.time()
-        while not self._stopping.is_set():
+        while not self._loop.stopping:
             if loop.time() >= next_claim:
                 await self.claim_idle()
                 await self.report_group()
                 next_claim = loop.time() + self._options.claim_interval_seconds
             entries = await self._read(">", block=self._options.block_milliseconds)
             await self._process(entries, {})
+        return 0.0
 
     async def _drain_own_pending(self) -> None:
         """Re-read what this consumer received and never acknowledged (a crash)."""
         start = "0"
-        while not self._stopping.is_set():
+        while not self._loop.stopping:
             entries = await self._read(start, block=None)
             if not entries:
                 return
@@ -174,7 +175,7 @@ class StreamConsumer:
             entries = [(_text(entry_id), fields or {}) for entry_id, fields in reply[1]]
             if entries:
                 await self._process(entries, await self._delivery_counts(entries))
-            if start == "0-0" or self._stopping.is_set():
+            if start == "0-0" or self._loop.stopping:
                 return
 
     async def report_group(self) -> None:
