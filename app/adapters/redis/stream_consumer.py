@@ -14,7 +14,8 @@ The contract, at least once:
   which is how a failed entry is retried).
 * An entry delivered ``max_deliveries`` times whose handler still fails (or
   that was never acknowledged that often, or cannot be decoded) is copied to
-  ``<stream>:dlq`` with the error and acknowledged, in one MULTI/EXEC.
+  ``<stream>:dlq`` with the error and acknowledged, in one MULTI/EXEC: the
+  :mod:`~app.adapters.redis.dead_letters` policy.
 * :meth:`StreamConsumer.stop` ends the loop after the batch in hand; a
   cancelled consumer leaves its batch pending.
 
@@ -29,7 +30,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -37,9 +37,14 @@ from opentelemetry import trace
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from app.adapters.redis.dead_letters import (
+    ERROR_MAX_CHARACTERS,
+    DeadLetter,
+    DeadLetterPolicy,
+    Entry,
+)
 from app.adapters.redis.errors import redis_errors
 from app.adapters.redis.stream_metrics import ConsumerMetrics
-from app.adapters.redis.streams import MalformedEvent, dead_letter_key, decode_event
 from app.domain.errors import StoreUnavailable
 from app.domain.events import Event
 from app.observability.trace_context import links_to
@@ -49,13 +54,10 @@ logger = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("app")
 
 Handler = Callable[[Sequence[Event]], Awaitable[None]]
-RawFields = Mapping[Any, Any]
-Entry = tuple[str, RawFields]
 
 MAX_CLAIM_ROUNDS = 10
 #: The first wait after Redis failed is twice this; it doubles up to the loop's maximum.
 BACKOFF_BASE_SECONDS = 0.1
-ERROR_MAX_CHARACTERS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +71,6 @@ class ConsumerOptions:
     claim_interval_seconds: float = 5.0
     max_deliveries: int = 5
     dead_letter_max_length: int = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class _DeadLetter:
-    entry_id: str
-    fields: RawFields
-    error: str
-    deliveries: int
 
 
 def _text(value: str | bytes) -> str:
@@ -99,10 +93,18 @@ class StreamConsumer:
     ) -> None:
         self._redis = redis
         self._stream = stream_key
-        self._dead_letters = dead_letter_key(stream_key)
         self._handler = handler
         self._options = options
         self._metrics = ConsumerMetrics.of(stream_key, options.group)
+        self._dead_letters = DeadLetterPolicy(
+            redis,
+            stream_key,
+            group=options.group,
+            consumer=options.consumer,
+            max_deliveries=options.max_deliveries,
+            max_length=options.dead_letter_max_length,
+            dead_lettered=self._metrics.dead_lettered,
+        )
         self._loop = StoppableLoop(
             Backoff(
                 retry_on=StoreUnavailable,
@@ -218,29 +220,13 @@ class StreamConsumer:
         """Handle a batch, then acknowledge it and dead-letter what must be."""
         if not entries:
             return
-        acknowledged: list[str] = []
-        dead: list[_DeadLetter] = []
-        decoded: list[tuple[Entry, Event]] = []
-        for entry in entries:
-            entry_id, fields = entry
-            count = deliveries.get(entry_id, 1)
-            if not fields:  # trimmed from the stream before it was handled
-                acknowledged.append(entry_id)
-            elif count > self._options.max_deliveries:
-                error = f"delivered {count} times without being acknowledged"
-                dead.append(_DeadLetter(entry_id, fields, error, count))
-            else:
-                try:
-                    decoded.append((entry, decode_event(fields)))
-                except MalformedEvent as err:
-                    dead.append(_DeadLetter(entry_id, fields, repr(err), count))
-        failures = await self._handle(decoded)
-        handled = [entry[0] for entry, _ in decoded if entry[0] not in failures]
-        acknowledged += handled
+        batch = self._dead_letters.sort(entries, deliveries)
+        failures = await self._handle(batch.decoded)
+        handled = [entry[0] for entry, _ in batch.decoded if entry[0] not in failures]
         self._metrics.handled.inc(len(handled))
         if failures:
-            dead += await self._exhausted(decoded, failures)
-        await self._acknowledge(acknowledged, dead)
+            batch.dead += await self._exhausted(batch.decoded, failures)
+        await self._dead_letters.acknowledge(batch.acknowledged + handled, batch.dead)
 
     async def _handle(self, decoded: Sequence[tuple[Entry, Event]]) -> dict[str, str]:
         """Run the handler on the batch, then one by one if it failed; errors by entry id."""
@@ -280,7 +266,7 @@ class StreamConsumer:
 
     async def _exhausted(
         self, decoded: Sequence[tuple[Entry, Event]], failures: Mapping[str, str]
-    ) -> list[_DeadLetter]:
+    ) -> list[DeadLetter]:
         """The failed entries that have used up their deliveries; the rest stay pending."""
         self._metrics.failed.inc(len(failures))
         failed = [entry for entry, _ in decoded if entry[0] in failures]
@@ -294,48 +280,4 @@ class StreamConsumer:
                 deliveries=counts.get(entry_id),
                 error=failures[entry_id],
             )
-        return [
-            _DeadLetter(entry_id, fields, failures[entry_id], counts[entry_id])
-            for entry_id, fields in failed
-            if counts.get(entry_id, 0) >= self._options.max_deliveries
-        ]
-
-    async def _acknowledge(self, entry_ids: Sequence[str], dead: Sequence[_DeadLetter]) -> None:
-        """One ``XACK`` for the batch; dead letters copied and acknowledged atomically."""
-        if not entry_ids and not dead:
-            return
-        with redis_errors():
-            async with self._redis.pipeline(transaction=bool(dead)) as pipe:
-                for letter in dead:
-                    pipe.xadd(
-                        self._dead_letters,
-                        self._dead_letter_fields(letter),  # type: ignore[arg-type]
-                        maxlen=self._options.dead_letter_max_length,
-                        approximate=True,
-                    )
-                pipe.xack(
-                    self._stream, self._options.group, *entry_ids, *(d.entry_id for d in dead)
-                )
-                await pipe.execute()
-        if dead:
-            self._metrics.dead_lettered.inc(len(dead))
-            logger.error(
-                "events dead-lettered",
-                stream=self._stream,
-                group=self._options.group,
-                entry_ids=[letter.entry_id for letter in dead],
-            )
-
-    def _dead_letter_fields(self, letter: _DeadLetter) -> dict[str, str]:
-        fields = {_text(name): _text(value) for name, value in letter.fields.items()}
-        fields.update(
-            {
-                "dead_letter_source_id": letter.entry_id,
-                "dead_letter_group": self._options.group,
-                "dead_letter_consumer": self._options.consumer,
-                "dead_letter_deliveries": str(letter.deliveries),
-                "dead_letter_error": letter.error,
-                "dead_letter_at": datetime.now(UTC).isoformat(),
-            }
-        )
-        return fields
+        return self._dead_letters.given_up(failed, failures, counts)
