@@ -16,6 +16,7 @@ from typing import Protocol
 import grpc
 import structlog
 from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -31,6 +32,7 @@ from app.adapters.redis.bounded_client import BoundedRedis
 from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
+from app.adapters.redis.stream_metrics import StreamMetrics
 from app.adapters.redis.streams import RedisStreamPublisher, stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.adapters.store_states import StoreStates
@@ -259,7 +261,11 @@ async def build_application(
         sessions=sessions,
         accounts=use_cases.accounts,
         telemetry=telemetry,
-        relay=build_relay(settings, pool, redis) if settings.events.relay_enabled else None,
+        relay=(
+            build_relay(settings, pool, redis, telemetry.registry)
+            if settings.events.relay_enabled
+            else None
+        ),
     )
 
 
@@ -398,10 +404,16 @@ def events_stream_key(settings: Settings) -> str:
     return stream_key(settings.redis.key_prefix, settings.events.stream)
 
 
-def build_relay(settings: Settings, pool: BoundedPool, redis: Redis) -> OutboxRelay:
+def build_relay(
+    settings: Settings,
+    pool: BoundedPool,
+    redis: Redis,
+    metrics_registry: CollectorRegistry | None = None,
+) -> OutboxRelay:
+    """A relay; its backlog gauge on ``metrics_registry`` (one relay per registry)."""
     events = settings.events
     return OutboxRelay(
-        MeasuredOutbox(OutboxPgRepository(pool)),
+        MeasuredOutbox(OutboxPgRepository(pool), metrics_registry),
         RedisStreamPublisher(
             redis, stream_key=events_stream_key(settings), max_length=events.max_length
         ),
@@ -466,7 +478,8 @@ async def build_relay_process(settings: Settings) -> EventsProcess:
     telemetry = Telemetry(settings)
     states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
     pool, redis = await build_clients(settings, telemetry, states)
-    return EventsProcess(build_relay(settings, pool, redis), pool, redis, telemetry)
+    relay = build_relay(settings, pool, redis, telemetry.registry)
+    return EventsProcess(relay, pool, redis, telemetry)
 
 
 async def build_audit_worker(settings: Settings) -> EventsProcess:
@@ -481,5 +494,6 @@ async def build_audit_worker(settings: Settings) -> EventsProcess:
         stream_key=events_stream_key(settings),
         handler=projector.project,
         options=consumer_options(settings),
+        metrics=StreamMetrics(telemetry.registry),
     )
     return EventsProcess(consumer, pool, redis, telemetry)

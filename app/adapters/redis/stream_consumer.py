@@ -44,7 +44,7 @@ from app.adapters.redis.dead_letters import (
     Entry,
 )
 from app.adapters.redis.errors import redis_errors
-from app.adapters.redis.stream_metrics import ConsumerMetrics
+from app.adapters.redis.stream_metrics import StreamMetrics
 from app.domain.errors import StoreUnavailable
 from app.domain.events import Event
 from app.observability.trace_context import links_to
@@ -86,16 +86,26 @@ def _entries(response: Any) -> list[Entry]:
 
 
 class StreamConsumer:
-    """One member of a consumer group on one stream, feeding batches to ``handler``."""
+    """One member of a consumer group on one stream, feeding batches to ``handler``.
+
+    ``metrics`` are where it counts (the application's); without them it
+    counts on metrics exported nowhere.
+    """
 
     def __init__(
-        self, redis: Redis, *, stream_key: str, handler: Handler, options: ConsumerOptions
+        self,
+        redis: Redis,
+        *,
+        stream_key: str,
+        handler: Handler,
+        options: ConsumerOptions,
+        metrics: StreamMetrics | None = None,
     ) -> None:
         self._redis = redis
         self._stream = stream_key
         self._handler = handler
         self._options = options
-        self._metrics = ConsumerMetrics.of(stream_key, options.group)
+        self._metrics = (metrics or StreamMetrics(None)).consumer(stream_key, options.group)
         self._dead_letters = DeadLetterPolicy(
             redis,
             stream_key,
