@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import socket
 
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
+from app.adapters.redis.stream_metrics import StreamMetrics
 from app.adapters.redis.streams import RedisStreamPublisher
 from app.adapters.store_states import StoreStates
 from app.bootstrap.clients import (
@@ -25,10 +27,16 @@ from app.usecases.audit import AuditLogProjector
 from app.usecases.relay import OutboxRelay, Pruning
 
 
-def build_relay(settings: Settings, pool: BoundedPool, redis: Redis) -> OutboxRelay:
+def build_relay(
+    settings: Settings,
+    pool: BoundedPool,
+    redis: Redis,
+    metrics_registry: CollectorRegistry | None = None,
+) -> OutboxRelay:
+    """A relay; its backlog gauge on ``metrics_registry`` (one relay per registry)."""
     events = settings.events
     return OutboxRelay(
-        MeasuredOutbox(OutboxPgRepository(pool)),
+        MeasuredOutbox(OutboxPgRepository(pool), metrics_registry),
         RedisStreamPublisher(
             redis, stream_key=events_stream_key(settings), max_length=events.max_length
         ),
@@ -63,7 +71,8 @@ async def build_relay_process(settings: Settings) -> EventsProcess:
     telemetry = Telemetry(settings)
     states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
     pool, redis = await build_clients(settings, telemetry, states)
-    return EventsProcess(build_relay(settings, pool, redis), pool, redis, telemetry)
+    relay = build_relay(settings, pool, redis, telemetry.registry)
+    return EventsProcess(relay, pool, redis, telemetry)
 
 
 async def build_audit_worker(settings: Settings) -> EventsProcess:
@@ -78,5 +87,6 @@ async def build_audit_worker(settings: Settings) -> EventsProcess:
         stream_key=events_stream_key(settings),
         handler=projector.project,
         options=consumer_options(settings),
+        metrics=StreamMetrics(telemetry.registry),
     )
     return EventsProcess(consumer, pool, redis, telemetry)

@@ -75,7 +75,11 @@ async def build_application(
         sessions=use_cases.sessions,
         accounts=use_cases.accounts,
         telemetry=telemetry,
-        relay=build_relay(settings, pool, redis) if settings.events.relay_enabled else None,
+        relay=(
+            build_relay(settings, pool, redis, telemetry.registry)
+            if settings.events.relay_enabled
+            else None
+        ),
     )
 
 

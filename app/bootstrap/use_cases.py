@@ -14,10 +14,6 @@ from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.streams import stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings
-from app.domain.throttling import LimitedAction
-from app.observability.metrics import ThrottleMetrics
-from app.observability.telemetry import Telemetry
-from app.usecases.accounts import AccountUseCase
 from app.domain.ports import (
     EventOutbox,
     LoginThrottle,
@@ -28,6 +24,10 @@ from app.domain.ports import (
     UserCache,
     UserRepository,
 )
+from app.domain.throttling import LimitedAction
+from app.observability.metrics import ThrottleMetrics
+from app.observability.telemetry import Telemetry
+from app.usecases.accounts import AccountUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
 

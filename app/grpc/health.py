@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from grpc_health.v1 import health, health_pb2
 
 from app.grpc.generated import user_service_pb2 as pb
+from app.stoppable_loop import StoppableLoop
 
 logger = structlog.get_logger(__name__)
 
@@ -41,7 +41,7 @@ class HealthReporter:
         self._timeout = timeout
         self._task: asyncio.Task[None] | None = None
         self._healthy: bool | None = None
-        self._stopping = asyncio.Event()
+        self._loop = StoppableLoop()
 
     async def check(self) -> bool:
         """Run every probe once, publish and return the verdict."""
@@ -73,17 +73,19 @@ class HealthReporter:
 
     async def shutdown(self) -> None:
         """Stop probing (a probe in flight finishes first) and report NOT_SERVING."""
-        self._stopping.set()
+        self._loop.stop()
         if self._task is not None:
             await self._task
         await self.servicer.enter_graceful_shutdown()
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
-            if not self._stopping.is_set():
-                await self.check()
+        """Probe every interval; :meth:`start` ran the first round."""
+        await self._loop.pause(self._interval)
+        await self._loop.run(self._probe_round)
+
+    async def _probe_round(self) -> float:
+        await self.check()
+        return self._interval
 
     async def _publish(self, status: int) -> None:
         for service in ("", SERVICE_NAME):

@@ -27,9 +27,9 @@ QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 def new_registry(*collectors: Collector) -> CollectorRegistry:
     """A registry for one application, with ``collectors`` already in it.
 
-    It includes prometheus-client's default registry, which holds the process
-    metrics (CPU, memory, open file descriptors, GC) and whatever module-level
-    metrics other parts of the process defined there.
+    It includes prometheus-client's default registry for the process metrics
+    (CPU, memory, open file descriptors, GC) it holds; the application's own
+    metrics are all registered on the registry returned, none on the default.
     """
     registry = CollectorRegistry(auto_describe=False)
     for collector in (REGISTRY, *collectors):

@@ -2,9 +2,10 @@
 
 :class:`MeasuredOutbox` wraps the relay's outbox port and, after a round, at
 most once per ``interval``, reads the number of unpublished events into the
-``events_outbox_backlog`` gauge (default registry, so every ``/metrics`` of
-the process serves it). The relay's loop is the only caller, so the count
-costs one query per interval while a relay runs, and nothing otherwise.
+``events_outbox_backlog`` gauge, on the registry it is given (the
+application's, so the ``/metrics`` of a process running a relay serves it).
+The relay's loop is the only caller, so the count costs one query per
+interval while a relay runs, and nothing otherwise.
 """
 
 from __future__ import annotations
@@ -12,14 +13,9 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from prometheus_client import Gauge
+from prometheus_client import CollectorRegistry, Gauge
 
 from app.domain.ports import OutboxBatches, PublishBatch
-
-BACKLOG = Gauge(
-    "events_outbox_backlog",
-    "Outbox events not yet published to the stream (read by the relay, at most once a second).",
-)
 
 
 class CountableOutbox(OutboxBatches, Protocol):
@@ -27,10 +23,21 @@ class CountableOutbox(OutboxBatches, Protocol):
 
 
 class MeasuredOutbox:
-    """An :class:`OutboxBatches` that keeps ``events_outbox_backlog`` current."""
+    """An :class:`OutboxBatches` that keeps ``events_outbox_backlog`` current.
 
-    def __init__(self, outbox: CountableOutbox, interval: float = 1.0) -> None:
+    Its gauge is on ``registry``; one relay per registry (None: exported nowhere).
+    """
+
+    def __init__(
+        self, outbox: CountableOutbox, registry: CollectorRegistry | None, interval: float = 1.0
+    ) -> None:
         self._outbox = outbox
+        self._backlog = Gauge(
+            "events_outbox_backlog",
+            "Outbox events not yet published to the stream"
+            " (read by the relay, at most once a second).",
+            registry=registry,
+        )
         self._interval = interval
         self._counted_at = float("-inf")
 
@@ -39,7 +46,7 @@ class MeasuredOutbox:
         now = time.monotonic()
         if now - self._counted_at >= self._interval:
             self._counted_at = now
-            BACKLOG.set(await self._outbox.unpublished_count())
+            self._backlog.set(await self._outbox.unpublished_count())
         return published
 
     async def prune_published(self, older_than_seconds: float, limit: int) -> int:

@@ -1,9 +1,13 @@
 """One application's telemetry, built from its settings: tracing, metrics, ``/metrics``.
 
 The composition root builds one :class:`Telemetry` before the clients, hands
-its hooks to the PostgreSQL pool and the Redis clients, adds the gRPC
-interceptors it asks for, starts it with the server and shuts it down last,
-so the final spans are exported. Nothing else in the code base knows it exists.
+its hooks to the PostgreSQL pool and the Redis clients, its registry to the
+metrics of the adapters and use cases, adds the gRPC interceptors it asks for,
+starts it with the server and shuts it down last, so the final spans are
+exported. Besides the root, only the edge's telemetry layers
+(``app/grpc/telemetry_interceptors.py``, which read its tracing and registry)
+and the admin command (``app/admin.py``, which builds its own) name it; the
+adapters and use cases see only a registry or a port.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from redis.asyncio import Redis
 
 from app.config import Settings
 from app.domain.ports import SessionMetrics
+from app.observability.application_tracing import Tracing, start_tracing
 from app.observability.metrics import (
     HashingCollector,
     HashingQueue,
@@ -25,7 +30,7 @@ from app.observability.metrics import (
     QueryMetrics,
     new_registry,
 )
-from app.observability.otel import Tracing, otel_metrics_registry, start_tracing
+from app.observability.otel import otel_metrics_registry
 from app.observability.redis_metrics import RedisWireMetrics
 from app.observability.session_metrics import NoSessionMetrics, PrometheusSessionMetrics
 

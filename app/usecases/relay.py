@@ -11,17 +11,15 @@ batch at a time, so the outbox does not grow for ever.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 import structlog
 
 from app.domain.errors import StoreUnavailable
 from app.domain.ports import EventPublisher, OutboxBatches
+from app.stoppable_loop import Backoff, StoppableLoop
 
 logger = structlog.get_logger(__name__)
-
-MAX_BACKOFF_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +50,14 @@ class OutboxRelay:
         self._poll_interval = poll_interval_seconds
         self._pruning = pruning
         self._next_prune = 0.0
-        self._stopping = asyncio.Event()
+        self._loop = StoppableLoop(
+            Backoff(
+                retry_on=StoreUnavailable,
+                base_seconds=poll_interval_seconds,
+                logger=logger,
+                failure_event="outbox relay failed",
+            )
+        )
 
     async def relay_once(self) -> int:
         """Publish one batch; the number of events published (0 when none wait)."""
@@ -76,28 +81,17 @@ class OutboxRelay:
         A store that does not answer is logged and retried with a growing
         pause; the events wait safely in the outbox meanwhile.
         """
-        self._stopping.clear()
-        failures = 0
+        self._loop.rearm()
         logger.info("outbox relay started", batch_size=self._batch_size)
-        while not self._stopping.is_set():
-            try:
-                published = await self.relay_once()
-                await self.prune_if_due()
-                failures = 0
-            except StoreUnavailable as err:
-                failures += 1
-                pause = min(self._poll_interval * 2**failures, MAX_BACKOFF_SECONDS)
-                logger.warning("outbox relay failed", error=repr(err.__cause__), retry_in=pause)
-                await self._pause(pause)
-                continue
-            if published < self._batch_size:
-                await self._pause(self._poll_interval)
+        await self._loop.run(self._relay_round)
         logger.info("outbox relay stopped")
 
     def stop(self) -> None:
         """Ask :meth:`run` to return after the batch in hand (which completes or rolls back)."""
-        self._stopping.set()
+        self._loop.stop()
 
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+    async def _relay_round(self) -> float:
+        """One batch and a prune if due; then at once after a full batch, else a poll later."""
+        published = await self.relay_once()
+        await self.prune_if_due()
+        return 0.0 if published >= self._batch_size else self._poll_interval

@@ -65,14 +65,17 @@ def prometheus_binary() -> str:
 class Prometheus:
     """A prometheus process of the test's own, and its HTTP API."""
 
-    def __init__(self, binary: str, target_port: int, workdir: Path) -> None:
+    def __init__(self, binary: str, target_ports: dict[str, int], workdir: Path) -> None:
+        """Scrape each job's ``/metrics`` on its port (job name → port)."""
         self.port = free_port()
         config = workdir / "prometheus.yml"
         config.write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             "scrape_configs:\n"
-            "  - job_name: user-service\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n"
+            + "".join(
+                f"  - job_name: {job}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+                for job, port in target_ports.items()
+            )
         )
         self._log = (workdir / "prometheus.log").open("wb")
         self.process = subprocess.Popen(
@@ -117,20 +120,24 @@ def workdir() -> Iterator[Path]:
 async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prometheus]:
     """The service under a workload, scraped by a real Prometheus for a few seconds."""
     binary = prometheus_binary()
-    # The relay runs in the service, an audit worker beside it: the events
-    # dashboard's metrics (default registry) are served by the same /metrics.
+    # The relay runs in the service, an audit worker beside it; as in
+    # deploy/prometheus, each process's /metrics is a job of its own.
     events = {"relay_enabled": True, "claim_interval_seconds": 0.5, "block_milliseconds": 100}
-    worker = await build_audit_worker(make_settings(events=events))
+    worker = await build_audit_worker(make_settings(events=events, metrics={"enabled": True}))
     consuming = asyncio.create_task(worker.run())
     async with running_application(
         metrics={"enabled": True}, events=events, throttling=DASHBOARD_THROTTLING
     ) as metered:
-        assert metered.metrics_port
-        prometheus = Prometheus(binary, metered.metrics_port, workdir)
+        assert metered.metrics_port and worker.telemetry.metrics_port
+        targets = {
+            "user-service": metered.metrics_port,
+            "user-service-worker": worker.telemetry.metrics_port,
+        }
+        prometheus = Prometheus(binary, targets, workdir)
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{metered.port}") as channel:
                 stub = pb_grpc.UserServiceStub(channel)
-                await wait_for_samples(prometheus, "up", "1")
+                await wait_for_samples(prometheus, f"count(up == 1) == {len(targets)}", None)
                 for _ in range(3):
                     await workload(stub)
                     await cause_a_redis_error(metered)

@@ -12,13 +12,14 @@ import pytest
 
 from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.outbox import OutboxPgRepository
-from app.bootstrap import build_relay, events_stream_key
+from app.bootstrap import build_relay, build_relay_process, events_stream_key
 from app.domain.events import Event, EventType
 from app.lifecycle import Application
 from app.usecases.audit import AuditLogProjector
 from tests.support.application import make_settings
 from tests.support.client import eventually, login, register, unique_email
 from tests.support.events import options, running, sample_event, stream_events
+from tests.support.metrics import scrape
 
 BATCH = 50
 
@@ -221,3 +222,22 @@ async def _none_left(application, ids: list[uuid.UUID]) -> bool:
         "SELECT count(*) FROM event_outbox WHERE event_id = ANY($1::uuid[])", ids
     )
     return bool(left == 0)
+
+
+async def test_the_relay_process_serves_the_outbox_backlog_on_its_metrics(application):
+    process = await build_relay_process(
+        make_settings(events={"relay_poll_interval_seconds": 0.02}, metrics={"enabled": True})
+    )
+    task = asyncio.create_task(process.run())
+    try:
+
+        async def backlog_served() -> bool:
+            port = process.telemetry.metrics_port
+            if not port:  # not started yet
+                return False
+            return any(sample.name == "events_outbox_backlog" for sample in await scrape(port))
+
+        await eventually(backlog_served)
+    finally:
+        process.stop()
+        await asyncio.wait_for(task, 10)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from prometheus_client import CollectorRegistry
+
 from app.adapters.redis.stream_consumer import StreamConsumer
+from app.adapters.redis.stream_metrics import StreamMetrics
 from app.adapters.redis.streams import dead_letter_key
 from app.domain.events import Event
 from tests.support.client import eventually
@@ -157,13 +160,17 @@ async def test_a_group_created_after_100_events_receives_all_of_them(redis, sett
 async def test_lag_and_pending_are_reported_per_group(redis, settings):
     stream = unique_stream(settings)
     await publish(redis, stream, [sample_event() for _ in range(3)])
+    registry = CollectorRegistry()
     consumer = StreamConsumer(
-        redis, stream_key=stream, handler=Recorder(), options=options(group="metered")
+        redis,
+        stream_key=stream,
+        handler=Recorder(),
+        options=options(group="metered"),
+        metrics=StreamMetrics(registry),
     )
     await consumer.ensure_group()
     await consumer.report_group()
-    from prometheus_client import REGISTRY
 
     labels = {"stream": stream, "group": "metered"}
-    assert REGISTRY.get_sample_value("events_consumer_group_lag", labels) == 3
-    assert REGISTRY.get_sample_value("events_consumer_group_pending", labels) == 0
+    assert registry.get_sample_value("events_consumer_group_lag", labels) == 3
+    assert registry.get_sample_value("events_consumer_group_pending", labels) == 0

@@ -14,7 +14,8 @@ The contract, at least once:
   which is how a failed entry is retried).
 * An entry delivered ``max_deliveries`` times whose handler still fails (or
   that was never acknowledged that often, or cannot be decoded) is copied to
-  ``<stream>:dlq`` with the error and acknowledged, in one MULTI/EXEC.
+  ``<stream>:dlq`` with the error and acknowledged, in one MULTI/EXEC: the
+  :mod:`~app.adapters.redis.dead_letters` policy.
 * :meth:`StreamConsumer.stop` ends the loop after the batch in hand; a
   cancelled consumer leaves its batch pending.
 
@@ -26,11 +27,9 @@ event may be handled more than once (after a crash, or a batch retried).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -38,24 +37,28 @@ from opentelemetry import trace
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from app.adapters.redis.dead_letters import (
+    ERROR_MAX_CHARACTERS,
+    DeadLetter,
+    DeadLetterPolicy,
+    Entry,
+)
 from app.adapters.redis.errors import redis_errors
 from app.adapters.redis.replies import text as _text
-from app.adapters.redis.stream_metrics import ConsumerMetrics
-from app.adapters.redis.streams import MalformedEvent, dead_letter_key, decode_event
+from app.adapters.redis.stream_metrics import StreamMetrics
 from app.domain.errors import StoreUnavailable
 from app.domain.events import Event
 from app.observability.trace_context import links_to
+from app.stoppable_loop import Backoff, StoppableLoop
 
 logger = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("app")
 
 Handler = Callable[[Sequence[Event]], Awaitable[None]]
-RawFields = Mapping[Any, Any]
-Entry = tuple[str, RawFields]
 
 MAX_CLAIM_ROUNDS = 10
-MAX_BACKOFF_SECONDS = 5.0
-ERROR_MAX_CHARACTERS = 2000
+#: The first wait after Redis failed is twice this; it doubles up to the loop's maximum.
+BACKOFF_BASE_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +74,6 @@ class ConsumerOptions:
     dead_letter_max_length: int = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class _DeadLetter:
-    entry_id: str
-    fields: RawFields
-    error: str
-    deliveries: int
-
-
 def _entries(response: Any) -> list[Entry]:
     """The entries of an XREADGROUP reply for one stream (RESP2 or RESP3)."""
     if not response:
@@ -88,18 +83,43 @@ def _entries(response: Any) -> list[Entry]:
 
 
 class StreamConsumer:
-    """One member of a consumer group on one stream, feeding batches to ``handler``."""
+    """One member of a consumer group on one stream, feeding batches to ``handler``.
+
+    ``metrics`` are where it counts (the application's); without them it
+    counts on metrics exported nowhere.
+    """
 
     def __init__(
-        self, redis: Redis, *, stream_key: str, handler: Handler, options: ConsumerOptions
+        self,
+        redis: Redis,
+        *,
+        stream_key: str,
+        handler: Handler,
+        options: ConsumerOptions,
+        metrics: StreamMetrics | None = None,
     ) -> None:
         self._redis = redis
         self._stream = stream_key
-        self._dead_letters = dead_letter_key(stream_key)
         self._handler = handler
         self._options = options
-        self._metrics = ConsumerMetrics.of(stream_key, options.group)
-        self._stopping = asyncio.Event()
+        self._metrics = (metrics or StreamMetrics(None)).consumer(stream_key, options.group)
+        self._dead_letters = DeadLetterPolicy(
+            redis,
+            stream_key,
+            group=options.group,
+            consumer=options.consumer,
+            max_deliveries=options.max_deliveries,
+            max_length=options.dead_letter_max_length,
+            dead_lettered=self._metrics.dead_lettered,
+        )
+        self._loop = StoppableLoop(
+            Backoff(
+                retry_on=StoreUnavailable,
+                base_seconds=BACKOFF_BASE_SECONDS,
+                logger=logger,
+                failure_event="stream consumer failed",
+            )
+        )
 
     async def ensure_group(self) -> None:
         """Create the group (and the stream) unless it exists."""
@@ -115,39 +135,32 @@ class StreamConsumer:
 
     async def run(self) -> None:
         """Consume until :meth:`stop`; Redis outages are logged and retried with back-off."""
-        self._stopping.clear()
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                await self._consume()
-            except StoreUnavailable as err:
-                failures += 1
-                pause = min(0.1 * 2**failures, MAX_BACKOFF_SECONDS)
-                logger.warning("stream consumer failed", error=repr(err.__cause__), retry_in=pause)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), pause)
+        self._loop.rearm()
+        await self._loop.run(self._consume)
 
     def stop(self) -> None:
         """Stop reading; :meth:`run` returns once the batch in hand is done."""
-        self._stopping.set()
+        self._loop.stop()
 
-    async def _consume(self) -> None:
+    async def _consume(self) -> float:
+        """Read until stopped (then no wait is asked for); raises when Redis fails."""
         await self.ensure_group()
         await self._drain_own_pending()
         loop = asyncio.get_running_loop()
         next_claim = loop.time()
-        while not self._stopping.is_set():
+        while not self._loop.stopping:
             if loop.time() >= next_claim:
                 await self.claim_idle()
                 await self.report_group()
                 next_claim = loop.time() + self._options.claim_interval_seconds
             entries = await self._read(">", block=self._options.block_milliseconds)
             await self._process(entries, {})
+        return 0.0
 
     async def _drain_own_pending(self) -> None:
         """Re-read what this consumer received and never acknowledged (a crash)."""
         start = "0"
-        while not self._stopping.is_set():
+        while not self._loop.stopping:
             entries = await self._read(start, block=None)
             if not entries:
                 return
@@ -171,7 +184,7 @@ class StreamConsumer:
             entries = [(_text(entry_id), fields or {}) for entry_id, fields in reply[1]]
             if entries:
                 await self._process(entries, await self._delivery_counts(entries))
-            if start == "0-0" or self._stopping.is_set():
+            if start == "0-0" or self._loop.stopping:
                 return
 
     async def report_group(self) -> None:
@@ -214,29 +227,13 @@ class StreamConsumer:
         """Handle a batch, then acknowledge it and dead-letter what must be."""
         if not entries:
             return
-        acknowledged: list[str] = []
-        dead: list[_DeadLetter] = []
-        decoded: list[tuple[Entry, Event]] = []
-        for entry in entries:
-            entry_id, fields = entry
-            count = deliveries.get(entry_id, 1)
-            if not fields:  # trimmed from the stream before it was handled
-                acknowledged.append(entry_id)
-            elif count > self._options.max_deliveries:
-                error = f"delivered {count} times without being acknowledged"
-                dead.append(_DeadLetter(entry_id, fields, error, count))
-            else:
-                try:
-                    decoded.append((entry, decode_event(fields)))
-                except MalformedEvent as err:
-                    dead.append(_DeadLetter(entry_id, fields, repr(err), count))
-        failures = await self._handle(decoded)
-        handled = [entry[0] for entry, _ in decoded if entry[0] not in failures]
-        acknowledged += handled
+        batch = self._dead_letters.sort(entries, deliveries)
+        failures = await self._handle(batch.decoded)
+        handled = [entry[0] for entry, _ in batch.decoded if entry[0] not in failures]
         self._metrics.handled.inc(len(handled))
         if failures:
-            dead += await self._exhausted(decoded, failures)
-        await self._acknowledge(acknowledged, dead)
+            batch.dead += await self._exhausted(batch.decoded, failures)
+        await self._dead_letters.acknowledge(batch.acknowledged + handled, batch.dead)
 
     async def _handle(self, decoded: Sequence[tuple[Entry, Event]]) -> dict[str, str]:
         """Run the handler on the batch, then one by one if it failed; errors by entry id."""
@@ -276,7 +273,7 @@ class StreamConsumer:
 
     async def _exhausted(
         self, decoded: Sequence[tuple[Entry, Event]], failures: Mapping[str, str]
-    ) -> list[_DeadLetter]:
+    ) -> list[DeadLetter]:
         """The failed entries that have used up their deliveries; the rest stay pending."""
         self._metrics.failed.inc(len(failures))
         failed = [entry for entry, _ in decoded if entry[0] in failures]
@@ -290,48 +287,4 @@ class StreamConsumer:
                 deliveries=counts.get(entry_id),
                 error=failures[entry_id],
             )
-        return [
-            _DeadLetter(entry_id, fields, failures[entry_id], counts[entry_id])
-            for entry_id, fields in failed
-            if counts.get(entry_id, 0) >= self._options.max_deliveries
-        ]
-
-    async def _acknowledge(self, entry_ids: Sequence[str], dead: Sequence[_DeadLetter]) -> None:
-        """One ``XACK`` for the batch; dead letters copied and acknowledged atomically."""
-        if not entry_ids and not dead:
-            return
-        with redis_errors():
-            async with self._redis.pipeline(transaction=bool(dead)) as pipe:
-                for letter in dead:
-                    pipe.xadd(
-                        self._dead_letters,
-                        self._dead_letter_fields(letter),  # type: ignore[arg-type]
-                        maxlen=self._options.dead_letter_max_length,
-                        approximate=True,
-                    )
-                pipe.xack(
-                    self._stream, self._options.group, *entry_ids, *(d.entry_id for d in dead)
-                )
-                await pipe.execute()
-        if dead:
-            self._metrics.dead_lettered.inc(len(dead))
-            logger.error(
-                "events dead-lettered",
-                stream=self._stream,
-                group=self._options.group,
-                entry_ids=[letter.entry_id for letter in dead],
-            )
-
-    def _dead_letter_fields(self, letter: _DeadLetter) -> dict[str, str]:
-        fields = {_text(name): _text(value) for name, value in letter.fields.items()}
-        fields.update(
-            {
-                "dead_letter_source_id": letter.entry_id,
-                "dead_letter_group": self._options.group,
-                "dead_letter_consumer": self._options.consumer,
-                "dead_letter_deliveries": str(letter.deliveries),
-                "dead_letter_error": letter.error,
-                "dead_letter_at": datetime.now(UTC).isoformat(),
-            }
-        )
-        return fields
+        return self._dead_letters.given_up(failed, failures, counts)
