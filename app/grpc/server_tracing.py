@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from app.grpc.edge import split_method
@@ -36,6 +37,10 @@ class ServerTracingInterceptor(UnaryServerInterceptor):
     is recorded; aborts are not (the domain error is already on the layer span
     that raised it), nor cancellations (the status says CANCELLED). Health
     checks are not traced: probes would drown the rest.
+
+    A call whose trace is sampled out costs the span's start and little else:
+    its attributes are set only on a recording span (the SDK's samplers do not
+    read them), and the call runs with the library instrumentations suppressed.
     """
 
     def wrap(self, handler: Handler, method: str) -> Handler:
@@ -52,32 +57,44 @@ class ServerTracingInterceptor(UnaryServerInterceptor):
             for key, value in (context.invocation_metadata() or ())
             if isinstance(value, str)
         }
-        attributes: dict[str, str | int] = {
-            "rpc.system": "grpc",
-            "rpc.service": service,
-            "rpc.method": name,
-            **_peer_attributes(context.peer()),
-        }
         with _tracer.start_as_current_span(
             f"{service}/{name}",
             context=propagate.extract(carrier),
             kind=SpanKind.SERVER,
-            attributes=attributes,
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            error: BaseException | None = None
-            try:
-                return await behavior(request, context)
-            except (grpc.aio.AbortError, asyncio.CancelledError) as ended:
-                error = ended
-                raise
-            except BaseException as err:
-                error = err
-                span.record_exception(err)
-                raise
-            finally:
-                code = call_code(context, error)
-                span.set_attribute("rpc.grpc.status_code", code.value[0])
-                if code is not grpc.StatusCode.OK:
-                    span.set_status(Status(StatusCode.ERROR, code.name))
+            if not span.is_recording():
+                # Sampled out: no attributes to compute, and no SQL or Redis
+                # spans either; the library instrumentations would only make
+                # spans to drop them.
+                with suppress_instrumentation():
+                    return await behavior(request, context)
+            span.set_attributes(
+                {
+                    "rpc.system": "grpc",
+                    "rpc.service": service,
+                    "rpc.method": name,
+                    **_peer_attributes(context.peer()),
+                }
+            )
+            return await _recorded(span, behavior, request, context)
+
+
+async def _recorded(span: trace.Span, behavior: Behavior, request: Any, context: Context) -> Any:
+    """``behavior``'s call with its outcome on ``span``: the status code, an escaping error."""
+    error: BaseException | None = None
+    try:
+        return await behavior(request, context)
+    except (grpc.aio.AbortError, asyncio.CancelledError) as ended:
+        error = ended
+        raise
+    except BaseException as err:
+        error = err
+        span.record_exception(err)
+        raise
+    finally:
+        code = call_code(context, error)
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if code is not grpc.StatusCode.OK:
+            span.set_status(Status(StatusCode.ERROR, code.name))

@@ -8,10 +8,12 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import grpc
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -24,6 +26,7 @@ from tests.conftest import make_settings
 
 SERVICE = "userService.UserService"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+SAMPLED_TRACE_ID = "5c0a1e6f4b2d4e8f9a7b3c1d2e4f6a8b"
 PARENT_ID = "00f067aa0ba902b7"
 
 
@@ -262,3 +265,44 @@ async def test_log_lines_of_a_traced_flow_carry_the_trace_and_no_secret(
     text = captured_logs.getvalue()
     assert PASSWORD not in text
     assert session_id not in text
+
+
+@pytest.fixture
+def started_spans(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every span the SDK is asked to start from now on: its name and trace id."""
+    started: list[tuple[str, int]] = []
+    start_span = sdk_trace.Tracer.start_span
+
+    def recording(tracer: sdk_trace.Tracer, name: str, *args: Any, **kwargs: Any) -> Span:
+        span = start_span(tracer, name, *args, **kwargs)
+        started.append((name, span.get_span_context().trace_id))
+        return span
+
+    monkeypatch.setattr(sdk_trace.Tracer, "start_span", recording)
+    return started
+
+
+async def test_a_sampled_out_call_starts_its_server_span_and_nothing_beneath(
+    traced: Traced, started_spans: list[tuple[str, int]], captured_logs: io.StringIO
+) -> None:
+    email = unique_email()
+    user = await register(traced.stub, email)
+    _, session_id = await login(traced.stub, email)
+    metadata = session_metadata(session_id)
+
+    for flags, trace_id in (("00", TRACE_ID), ("01", SAMPLED_TRACE_ID)):
+        traceparent = ("traceparent", f"00-{trace_id}-{PARENT_ID}-{flags}")
+        await traced.stub.GetMe(pb.GetMeRequest(), metadata=(*metadata, traceparent))
+        await traced.stub.FindByID(
+            pb.FindByIDRequest(uuid=user.uuid), metadata=(*metadata, traceparent)
+        )
+
+    def names(trace_id: str) -> list[str]:
+        return [name for name, started in started_spans if started == int(trace_id, 16)]
+
+    assert names(TRACE_ID) == [f"{SERVICE}/GetMe", f"{SERVICE}/FindByID"]
+    assert {"SessionUseCase.authenticate", "UserUseCase.find_by_id", "EVALSHA"} <= set(
+        names(SAMPLED_TRACE_ID)
+    )
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    assert TRACE_ID in {line.get("trace_id") for line in lines if line["event"] == "rpc finished"}
