@@ -26,6 +26,7 @@ from tests.conftest import make_settings
 
 SERVICE = "userService.UserService"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+FAILING_TRACE_ID = "6e0c63257de34c92bf9efcd03927272e"
 SAMPLED_TRACE_ID = "5c0a1e6f4b2d4e8f9a7b3c1d2e4f6a8b"
 PARENT_ID = "00f067aa0ba902b7"
 
@@ -196,11 +197,18 @@ async def test_a_failing_call_marks_its_spans_as_errors_with_the_code(traced: Tr
     email = unique_email()
     await register(traced.stub, email)
 
+    # A trace of its own: the server span ends after the status reaches the
+    # caller, so "the latest Login span" could still be an earlier test's.
+    traceparent = f"00-{FAILING_TRACE_ID}-{PARENT_ID}-01"
+
     with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await login(traced.stub, email, "wrong password, surely")
+        await traced.stub.Login(
+            pb.LoginRequest(email=email, password="wrong password, surely"),
+            metadata=(("traceparent", traceparent),),
+        )
 
     assert failure.value.code() is grpc.StatusCode.UNAUTHENTICATED
-    server = await traced.server_span("Login")
+    server = await traced.server_span("Login", trace_id=int(FAILING_TRACE_ID, 16))
     assert server.status.status_code is StatusCode.ERROR
     assert (server.attributes or {})[
         "rpc.grpc.status_code"
