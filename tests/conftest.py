@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
+import uvloop
 from redis.asyncio import Redis
 
 from app.bootstrap import Application, build_application
@@ -46,6 +47,11 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
             **sections,
         },
     )
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """Every test runs on the event loop the service's processes run on."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture(scope="session", autouse=True)
