@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
+import uvloop
 from redis.asyncio import Redis
 
 from app.config import Settings
@@ -28,6 +29,11 @@ from tests.support.application import (
     running_application,
 )
 from tests.support.isolation import remove_run_data
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """Every test runs on the event loop the service's processes run on."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture(scope="session", autouse=True)

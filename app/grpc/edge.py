@@ -17,6 +17,12 @@ import grpc
 from app.grpc.interceptors import EdgeLayer, Handler
 
 
+def split_method(method: str) -> tuple[str, str]:
+    """``/pkg.Service/Method`` → ``("pkg.Service", "Method")``."""
+    service, _, name = method.lstrip("/").rpartition("/")
+    return service or "unknown", name
+
+
 def compose(handler: Handler, method: str, layers: Sequence[EdgeLayer]) -> Handler:
     """``handler`` of ``method`` inside ``layers``, the first one outermost."""
     for layer in reversed(layers):

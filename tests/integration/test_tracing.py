@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk import trace as sdk_trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -23,6 +26,8 @@ from tests.support.passwords import cheap_passwords_for
 
 SERVICE = "userService.UserService"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+FAILING_TRACE_ID = "6e0c63257de34c92bf9efcd03927272e"
+SAMPLED_TRACE_ID = "5c0a1e6f4b2d4e8f9a7b3c1d2e4f6a8b"
 PARENT_ID = "00f067aa0ba902b7"
 
 
@@ -193,11 +198,18 @@ async def test_a_failing_call_marks_its_spans_as_errors_with_the_code(traced: Tr
     email = unique_email()
     await register(traced.stub, email)
 
+    # A trace of its own: the server span ends after the status reaches the
+    # caller, so "the latest Login span" could still be an earlier test's.
+    traceparent = f"00-{FAILING_TRACE_ID}-{PARENT_ID}-01"
+
     with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await login(traced.stub, email, "wrong password, surely")
+        await traced.stub.Login(
+            pb.LoginRequest(email=email, password="wrong password, surely"),
+            metadata=(("traceparent", traceparent),),
+        )
 
     assert failure.value.code() is grpc.StatusCode.UNAUTHENTICATED
-    server = await traced.server_span("Login")
+    server = await traced.server_span("Login", trace_id=int(FAILING_TRACE_ID, 16))
     assert server.status.status_code is StatusCode.ERROR
     assert (server.attributes or {})[
         "rpc.grpc.status_code"
@@ -251,3 +263,44 @@ async def test_log_lines_of_a_traced_flow_carry_the_trace_and_no_secret(
     text = captured.text
     assert PASSWORD not in text
     assert session_id not in text
+
+
+@pytest.fixture
+def started_spans(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every span the SDK is asked to start from now on: its name and trace id."""
+    started: list[tuple[str, int]] = []
+    start_span = sdk_trace.Tracer.start_span
+
+    def recording(tracer: sdk_trace.Tracer, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+        span = start_span(tracer, name, *args, **kwargs)
+        started.append((name, span.get_span_context().trace_id))
+        return span
+
+    monkeypatch.setattr(sdk_trace.Tracer, "start_span", recording)
+    return started
+
+
+async def test_a_sampled_out_call_starts_its_server_span_and_nothing_beneath(
+    traced: Traced, started_spans: list[tuple[str, int]]
+) -> None:
+    email = unique_email()
+    user = await register(traced.stub, email)
+    _, session_id = await login(traced.stub, email)
+    metadata = session_metadata(session_id)
+
+    with captured_logs() as captured:
+        for flags, trace_id in (("00", TRACE_ID), ("01", SAMPLED_TRACE_ID)):
+            traceparent = ("traceparent", f"00-{trace_id}-{PARENT_ID}-{flags}")
+            await traced.stub.GetMe(pb.GetMeRequest(), metadata=(*metadata, traceparent))
+            await traced.stub.FindByID(
+                pb.FindByIDRequest(uuid=user.uuid), metadata=(*metadata, traceparent)
+            )
+
+    def names(trace_id: str) -> list[str]:
+        return [name for name, started in started_spans if started == int(trace_id, 16)]
+
+    assert names(TRACE_ID) == [f"{SERVICE}/GetMe", f"{SERVICE}/FindByID"]
+    assert {"SessionUseCase.authenticate", "UserUseCase.find_by_id", "EVALSHA"} <= set(
+        names(SAMPLED_TRACE_ID)
+    )
+    assert TRACE_ID in {line.get("trace_id") for line in captured.events("rpc finished")}

@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 from app.config import TracingSettings, load_settings
-from app.grpc.telemetry_interceptors import go_code_name, split_method
+from app.grpc.edge import split_method
+from app.grpc.server_metrics import go_code_name
 from app.observability.otel import service_resource
 from app.observability.trace_console import TraceConsole
 from app.observability.trace_export import TracingConfigError, build_exporters, tracing_plan

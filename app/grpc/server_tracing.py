@@ -1,0 +1,101 @@
+"""The server span: one SERVER span per unary RPC, continuing the caller's trace."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from app.grpc.context import Context
+from app.grpc.edge import split_method
+from app.grpc.interceptors import Behavior, Handler, UnaryServerInterceptor, call_code
+
+_UNTRACED_SERVICES = frozenset({"grpc.health.v1.Health"})
+
+_tracer = trace.get_tracer("app.grpc")
+
+
+def _peer_attributes(peer: str | None) -> dict[str, str | int]:
+    # grpc peers look like ``ipv4:127.0.0.1:5555`` or ``ipv6:[::1]:5555``.
+    if not peer or not peer.startswith(("ipv4:", "ipv6:")):
+        return {}
+    address, _, port = peer.split(":", 1)[1].rpartition(":")
+    if not port.isdigit():
+        return {}
+    return {"network.peer.address": address.strip("[]"), "network.peer.port": int(port)}
+
+
+class ServerTracingInterceptor(UnaryServerInterceptor):
+    """One SERVER span per unary RPC, continuing the caller's W3C ``traceparent``.
+
+    Named ``package.Service/Method`` with the RPC semantic-convention
+    attributes; a call that does not end OK gets status ERROR and its code in
+    ``rpc.grpc.status_code``. An exception that escapes the inner interceptors
+    is recorded; aborts are not (the domain error is already on the layer span
+    that raised it), nor cancellations (the status says CANCELLED). Health
+    checks are not traced: probes would drown the rest.
+
+    A call whose trace is sampled out costs the span's start and little else:
+    its attributes are set only on a recording span (the SDK's samplers do not
+    read them), and the call runs with the library instrumentations suppressed.
+    """
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        if split_method(method)[0] in _UNTRACED_SERVICES:
+            return handler
+        return super().wrap(handler, method)
+
+    async def intercept_unary(
+        self, behavior: Behavior, request: Any, context: Context, method: str
+    ) -> Any:
+        service, name = split_method(method)
+        carrier = {
+            key: value
+            for key, value in (context.invocation_metadata() or ())
+            if isinstance(value, str)
+        }
+        with _tracer.start_as_current_span(
+            f"{service}/{name}",
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            if not span.is_recording():
+                # Sampled out: no attributes to compute, and no SQL or Redis
+                # spans either; the library instrumentations would only make
+                # spans to drop them.
+                with suppress_instrumentation():
+                    return await behavior(request, context)
+            span.set_attributes(
+                {
+                    "rpc.system": "grpc",
+                    "rpc.service": service,
+                    "rpc.method": name,
+                    **_peer_attributes(context.peer()),
+                }
+            )
+            return await _recorded(span, behavior, request, context)
+
+
+async def _recorded(span: trace.Span, behavior: Behavior, request: Any, context: Context) -> Any:
+    """``behavior``'s call with its outcome on ``span``: the status code, an escaping error."""
+    error: BaseException | None = None
+    try:
+        return await behavior(request, context)
+    except (grpc.aio.AbortError, asyncio.CancelledError) as ended:
+        error = ended
+        raise
+    except BaseException as err:
+        error = err
+        span.record_exception(err)
+        raise
+    finally:
+        code = call_code(context, error)
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if code is not grpc.StatusCode.OK:
+            span.set_status(Status(StatusCode.ERROR, code.name))
