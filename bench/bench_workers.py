@@ -26,6 +26,7 @@ import functools
 import os
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -49,11 +50,12 @@ from bench_service import (
 )
 from ceiling import NOOP_METHOD
 from load import GENERATOR, Load, h2load, python_client
-from tests.isolation import remove_run_data
 
 from app.config import usable_cpus
 from app.grpc.generated import user_service_pb2 as pb
-from tests.support.processes import free_port
+from tests.support.isolation import remove_run_data
+from tests.support.metrics import scrape
+from tests.support.ports import free_port
 
 WORKERS = max(int(os.environ.get("BENCH_WORKERS", str(usable_cpus()))), 2)
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
@@ -95,6 +97,16 @@ async def drive(port: int, method: str, session: tuple[tuple[str, str], ...] = (
     return await python_client(
         port, method, request, pb.User, seconds=SECONDS, in_flight=IN_FLIGHT, metadata=session
     )
+
+
+async def calls_by_worker(metrics_port: int) -> dict[str, int]:
+    """GetMe calls each worker handled, from the supervisor's ``/metrics``: how evenly
+    the kernel spread the connections."""
+    calls: Counter[str] = Counter()
+    for sample in await scrape(metrics_port):
+        if sample.name == "grpc_server_handled_total" and sample.labels["grpc_method"] == "GetMe":
+            calls[sample.labels["worker"]] += int(sample.value)
+    return dict(sorted(calls.items()))
 
 
 async def one_round(
@@ -165,16 +177,19 @@ async def main() -> None:
                     await one_round(
                         rows, {1: one_port, WORKERS: many_port}, {1: one, WORKERS: many}
                     )
+                by_worker = await calls_by_worker(many.metrics_port)
     finally:
         await remove_run_data(settings)
     ratios = summary(rows)
     print(report(rows, ratios))
+    print(f"GetMe calls by worker: {by_worker}")
     write_result(
         "workers",
         connections=CONNECTIONS,
         workers=WORKERS,
         requests_per_second={name: round(row.rate, 1) for name, row in rows.items()},
         ratios=ratios,
+        get_me_calls_by_worker=by_worker,
     )
 
 
