@@ -36,28 +36,27 @@ def _no_arguments(parser: argparse.ArgumentParser) -> None:
     del parser
 
 
-# command → (its module under app.entrypoints, help, how its arguments are added)
-COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
-    "serve": ("serve", "serve gRPC until SIGTERM or SIGINT", _no_arguments),
-    "worker": ("worker", "project user events into the audit log", _no_arguments),
-    "relay": ("relay", "publish the outbox to the events stream", _no_arguments),
-    "migrate": ("migrate", "create the database if missing, apply migrations", _no_arguments),
-    "health": ("health", "exit 0 when the local service reports SERVING", _add_health_arguments),
-    "admin": ("admin", "manage admins", _add_admin_arguments),
+# command → (help, how its arguments are added); it runs app.entrypoints.<command>.run
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "serve": ("serve gRPC until SIGTERM or SIGINT", _no_arguments),
+    "worker": ("project user events into the audit log", _no_arguments),
+    "relay": ("publish the outbox to the events stream", _no_arguments),
+    "migrate": ("create the database if missing, apply migrations", _no_arguments),
+    "health": ("exit 0 when the local service reports SERVING", _add_health_arguments),
+    "admin": ("manage admins", _add_admin_arguments),
 }
 
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROGRAM, description="user-service commands")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-    for name, (module, help_text, add_arguments) in COMMANDS.items():
+    for name, (help_text, add_arguments) in COMMANDS.items():
         add_arguments(commands.add_parser(name, help=help_text, description=help_text))
-        commands.choices[name].set_defaults(module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (exit 2 with the usage on a bad one) and run the command; its status."""
     arguments = parser().parse_args(argv)
-    module = importlib.import_module(f"app.entrypoints.{arguments.module}")
+    module = importlib.import_module(f"app.entrypoints.{arguments.command}")
     return cast(Run, module.run)(arguments)
