@@ -77,7 +77,8 @@ _MARK_PUBLISHED = "UPDATE event_outbox SET published_at = now() WHERE id = ANY($
 
 
 async def insert_event(connection: asyncpg.Connection | asyncpg.Pool, event: Event) -> None:
-    """Write ``event`` on ``connection``, inside whatever transaction it is in.
+    """Write ``event`` on ``connection``, inside whatever transaction it is in
+    (or on the pool, for an event that changes no other state).
 
     The event gets the current request's ``traceparent`` here (see ``stamped``).
     """
