@@ -14,8 +14,8 @@ from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.streams import stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings
+from app.domain.event_ports import EventOutbox
 from app.domain.ports import (
-    EventOutbox,
     LoginThrottle,
     PasswordHasher,
     SessionMetrics,

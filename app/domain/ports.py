@@ -1,4 +1,5 @@
-"""What the use cases need from the outside world, as Protocols.
+"""What the use cases need from the outside world, as Protocols (those of events
+are in :mod:`app.domain.event_ports`).
 
 They live beside the domain so that both sides import them: use cases state
 what they need here, adapters in ``app/adapters`` satisfy it structurally, and
@@ -9,7 +10,6 @@ unit tests' in-memory fakes declare the same Protocols. Every method may raise
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -277,49 +277,3 @@ class PasswordHasher(Protocol):
         refusal under a flood costs next to nothing.
         """
         ...
-
-
-class EventOutbox(Protocol):
-    """Events waiting, durably, to be published (events that change no other state)."""
-
-    async def add(self, event: Event) -> None: ...
-
-
-PublishBatch = Callable[[Sequence[Event]], Awaitable[None]]
-
-
-class OutboxBatches(Protocol):
-    """The relay's side of the outbox: take a batch, publish it, mark it published."""
-
-    async def publish_next(self, limit: int, publish: PublishBatch) -> int:
-        """Claim up to ``limit`` unpublished events, oldest first, and ``publish`` them.
-
-        The events are marked published only if ``publish`` returns; if it
-        raises, they stay unpublished for the next attempt. Claims are
-        exclusive across processes, and a user's events are never handed out
-        before that user's earlier ones are published (or earlier in the same
-        batch): a user's backlog goes out in order, a full batch at a time.
-        Returns the count.
-        """
-        ...
-
-    async def prune_published(self, older_than_seconds: float, limit: int) -> int:
-        """Delete up to ``limit`` events published more than ``older_than_seconds`` ago.
-
-        Returns how many were deleted; unpublished events are never deleted.
-        """
-        ...
-
-
-class EventPublisher(Protocol):
-    """A broker's append side (Redis Streams today; Kafka or NATS could fit)."""
-
-    async def publish(self, events: Sequence[Event]) -> None:
-        """Append ``events`` in order; return only once the broker has all of them."""
-        ...
-
-
-class AuditLog(Protocol):
-    """The audit trail of user events; recording an event twice keeps one row."""
-
-    async def record(self, events: Sequence[Event]) -> None: ...

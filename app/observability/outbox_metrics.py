@@ -15,7 +15,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from app.domain.ports import OutboxBatches, PublishBatch
+from app.domain.event_ports import OutboxBatches, PublishBatch
 
 
 class CountableOutbox(OutboxBatches, Protocol):

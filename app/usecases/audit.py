@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from app.domain.event_ports import AuditLog
 from app.domain.events import Event
-from app.domain.ports import AuditLog
 from app.observability.tracing import traced
 
 

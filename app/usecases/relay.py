@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import structlog
 
 from app.domain.errors import StoreUnavailable
-from app.domain.ports import EventPublisher, OutboxBatches
+from app.domain.event_ports import EventPublisher, OutboxBatches
 from app.stoppable_loop import Backoff, StoppableLoop
 
 logger = structlog.get_logger(__name__)

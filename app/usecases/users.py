@@ -16,9 +16,9 @@ from app.domain.errors import (
     Throttled,
     UserNotFound,
 )
+from app.domain.event_ports import EventOutbox
 from app.domain.events import LoginFailure
 from app.domain.ports import (
-    EventOutbox,
     LoginOutcome,
     LoginThrottle,
     PasswordHasher,

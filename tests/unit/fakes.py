@@ -21,14 +21,12 @@ from app.domain.errors import (
     Throttled,
     UserNotFound,
 )
+from app.domain.event_ports import EventOutbox, OutboxBatches, PublishBatch
 from app.domain.events import Event
 from app.domain.ports import (
-    EventOutbox,
     LoginOutcome,
     LoginThrottle,
-    OutboxBatches,
     PasswordHasher,
-    PublishBatch,
     SessionLookup,
     SessionMetrics,
     SessionStore,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.domain.errors import Store, StoreUnavailable
+from app.domain.event_ports import PublishBatch
 from app.domain.events import Event
-from app.domain.ports import PublishBatch
 from app.usecases.relay import OutboxRelay
 from tests.support.events import sample_event
 from tests.support.logs import captured_logs

@@ -18,8 +18,8 @@ import asyncpg
 
 from app.adapters.postgres.errors import postgres_errors
 from app.adapters.postgres.event_rows import event_from_row, event_values
+from app.domain.event_ports import PublishBatch
 from app.domain.events import Event
-from app.domain.ports import PublishBatch
 from app.observability.trace_context import stamped
 from app.observability.tracing import traced
 

@@ -11,10 +11,10 @@ from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
+from redis.utils import str_if_bytes
 
 from app.adapters.redis import session_scripts
 from app.adapters.redis.errors import redis_errors
-from app.adapters.redis.replies import text
 from app.adapters.redis.streams import encode_envelope, encode_event
 from app.adapters.redis.user_json import decode_user, encode_user
 from app.domain.clients import Client
@@ -36,7 +36,7 @@ def _flattened(fields: dict[str, str]) -> list[str]:
 
 
 def _moment(milliseconds: str | bytes) -> datetime:
-    return datetime.fromtimestamp(int(float(text(milliseconds))) / 1000, UTC)
+    return datetime.fromtimestamp(int(float(str_if_bytes(milliseconds))) / 1000, UTC)
 
 
 def _now_ms() -> int:
@@ -171,7 +171,7 @@ class SessionRedisRepository:
         reply = await self._run(self._resolve, (self.key(session_id),), json.dumps(parameters))
         if not reply:
             return None
-        values = [text(value) for value in reply]
+        values = [str_if_bytes(value) for value in reply]
         user_id, epoch, ended = UUID(values[0]), int(values[1]), values[2]
         principal = None
         stale = True
@@ -209,13 +209,16 @@ class SessionRedisRepository:
         user_id = await self._run(
             self._end, (self.key(session_id),), json.dumps(parameters), *_flattened(fields)
         )
-        return None if user_id is None else UUID(text(user_id))
+        return None if user_id is None else UUID(str_if_bytes(user_id))
 
     @traced
     async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:
         parameters = self._parameters(now=_now_ms())
         keys = (self._index(user_id), self._principal_key(user_id))
-        reply = [text(value) for value in await self._run(self._list, keys, json.dumps(parameters))]
+        reply = [
+            str_if_bytes(value)
+            for value in await self._run(self._list, keys, json.dumps(parameters))
+        ]
         current = digest_of(current_session_id)
         records = []
         for start in range(0, len(reply), 7):

@@ -36,6 +36,7 @@ import structlog
 from opentelemetry import trace
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from redis.utils import str_if_bytes
 
 from app.adapters.redis.dead_letters import (
     ERROR_MAX_CHARACTERS,
@@ -44,7 +45,6 @@ from app.adapters.redis.dead_letters import (
     Entry,
 )
 from app.adapters.redis.errors import redis_errors
-from app.adapters.redis.replies import text as _text
 from app.adapters.redis.stream_metrics import StreamMetrics
 from app.domain.errors import StoreUnavailable
 from app.domain.events import Event
@@ -79,7 +79,11 @@ def _entries(response: Any) -> list[Entry]:
     if not response:
         return []
     streams = response.values() if isinstance(response, dict) else (s[1] for s in response)
-    return [(_text(entry_id), fields or {}) for entries in streams for entry_id, fields in entries]
+    return [
+        (str_if_bytes(entry_id), fields or {})
+        for entries in streams
+        for entry_id, fields in entries
+    ]
 
 
 class StreamConsumer:
@@ -180,8 +184,8 @@ class StreamConsumer:
                     start_id=start,
                     count=self._options.batch_size,
                 )
-            start = _text(reply[0])
-            entries = [(_text(entry_id), fields or {}) for entry_id, fields in reply[1]]
+            start = str_if_bytes(reply[0])
+            entries = [(str_if_bytes(entry_id), fields or {}) for entry_id, fields in reply[1]]
             if entries:
                 await self._process(entries, await self._delivery_counts(entries))
             if start == "0-0" or self._loop.stopping:
@@ -192,7 +196,7 @@ class StreamConsumer:
         with redis_errors():
             groups = await self._redis.xinfo_groups(self._stream)
         for group in groups:
-            if _text(group["name"]) == self._options.group:
+            if str_if_bytes(group["name"]) == self._options.group:
                 self._metrics.pending.set(group["pending"])
                 if group.get("lag") is not None:
                     self._metrics.lag.set(group["lag"])
@@ -218,7 +222,7 @@ class StreamConsumer:
                     )
                 replies = await pipe.execute()
         return {
-            _text(row["message_id"]): int(row["times_delivered"])
+            str_if_bytes(row["message_id"]): int(row["times_delivered"])
             for rows in replies
             for row in rows
         }

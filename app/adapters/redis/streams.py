@@ -26,9 +26,9 @@ from datetime import datetime
 from uuid import UUID
 
 from redis.asyncio import Redis
+from redis.utils import str_if_bytes
 
 from app.adapters.redis.errors import redis_errors
-from app.adapters.redis.replies import text
 from app.domain.events import Event, EventType
 from app.observability.tracing import traced
 
@@ -72,7 +72,7 @@ def encode_event(event: Event) -> Fields:
 
 def decode_event(raw: Mapping[str | bytes, str | bytes]) -> Event:
     """The event in a stream entry's fields; :class:`MalformedEvent` if it is not one."""
-    fields = {text(name): text(value) for name, value in raw.items()}
+    fields = {str_if_bytes(name): str_if_bytes(value) for name, value in raw.items()}
     try:
         if fields["schema_version"] != SCHEMA_VERSION:
             raise MalformedEvent(f"unknown schema_version {fields['schema_version']!r}")
