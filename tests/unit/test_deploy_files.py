@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from app.entrypoints import cli
-from scripts.local_stack import native_prometheus_config
 from scripts.settings_table import settings_rows
+from scripts.stack_native import native_prometheus_config
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import local_stack
+from scripts import stack_compose
 from tests.support.ports import free_port, silent_listener
 
 FAKE_DOCKER = """#!/bin/sh
@@ -46,11 +46,11 @@ def test_compose_up_leaves_out_the_services_whose_port_is_taken(
 ) -> None:
     log = fake_docker(tmp_path, monkeypatch, compose_plugin=True)
     monkeypatch.setattr(
-        local_stack, "COMPOSE_PORTS", {"postgres": (taken_port,), "redis": (free_port(),)}
+        stack_compose, "COMPOSE_PORTS", {"postgres": (taken_port,), "redis": (free_port(),)}
     )
 
-    assert local_stack.docker_engine_runs()
-    assert local_stack.compose_up()
+    assert stack_compose.docker_engine_runs()
+    assert stack_compose.compose_up()
 
     assert log.read_text().splitlines()[-1] == "compose up -d --wait redis"
     assert f"port {taken_port} is taken: not starting compose service postgres" in (
@@ -63,7 +63,7 @@ def test_without_the_compose_plugin_nothing_is_composed(
 ) -> None:
     log = fake_docker(tmp_path, monkeypatch, compose_plugin=False)
 
-    assert not local_stack.compose_up()
+    assert not stack_compose.compose_up()
 
     assert log.read_text().splitlines() == ["compose version"]
     assert "the compose plugin is missing" in capsys.readouterr().out

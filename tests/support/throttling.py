@@ -1,0 +1,107 @@
+"""A service instance with small throttling limits, and the login attempts the tests make.
+
+Client addresses are chosen through ``x-forwarded-for``, with 127.0.0.1
+configured as a trusted proxy; the hasher counts what reaches its threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from app.bootstrap import build_application
+from app.grpc.generated import user_service_pb2 as pb
+from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.lifecycle import Application
+from tests.support.application import make_settings
+from tests.support.client import PASSWORD, unique_email
+from tests.support.passwords import CountingHasher
+
+WRONG = "not the right password"
+UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+# Long first waits: nothing expires while a test runs unless it says so.
+STRICT = {"account_free_failures": 3, "address_free_failures": 1000, "first_wait_seconds": 60.0}
+
+
+@dataclass
+class Instance:
+    application: Application
+    stub: pb_grpc.UserServiceAsyncStub
+    hasher: CountingHasher
+
+
+@contextlib.asynccontextmanager
+async def instance(
+    throttling: dict[str, Any], delay_seconds: float = 0.0, **sections: dict[str, Any]
+) -> AsyncIterator[Instance]:
+    """A service with these limits, trusting 127.0.0.1's x-forwarded-for."""
+    settings = make_settings(
+        throttling=throttling, grpc={"trusted_proxies": ["127.0.0.1/32"]}, **sections
+    )
+    hasher = CountingHasher(settings, delay_seconds)
+    application = await build_application(settings, passwords=hasher)
+    await application.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
+            yield Instance(application, pb_grpc.UserServiceStub(channel), hasher)
+    finally:
+        await application.stop(grace=0.5)
+
+
+def from_address(address: str) -> tuple[tuple[str, str], ...]:
+    return (("x-forwarded-for", address),)
+
+
+def address() -> str:
+    """A fresh documentation address (198.18.0.0/15), so tests never share one."""
+    value = uuid.uuid4().int
+    return f"198.{18 + value % 2}.{value >> 8 & 255}.{value >> 16 & 255}"
+
+
+async def attempt(
+    stub: pb_grpc.UserServiceAsyncStub, email: str, password: str, client: str
+) -> grpc.aio.AioRpcError | None:
+    """Log in; the error, or None when it succeeded."""
+    try:
+        await stub.Login(
+            pb.LoginRequest(email=email, password=password), metadata=from_address(client)
+        )
+    except grpc.aio.AioRpcError as err:
+        return err
+    return None
+
+
+async def registered(stub: pb_grpc.UserServiceAsyncStub, client: str | None = None) -> str:
+    email = unique_email("throttle")
+    await stub.Register(
+        pb.RegisterRequest(email=email, first_name="T", last_name="H", password=PASSWORD),
+        metadata=from_address(client or address()),
+    )
+    return email
+
+
+def retry_delay(
+    error: grpc.aio.AioRpcError, message: str = "too many attempts, try again later"
+) -> float:
+    """The RetryInfo of a RESOURCE_EXHAUSTED answer with ``message``, in seconds."""
+    assert error.code() is EXHAUSTED
+    assert error.details() == message
+    status = rpc_status.from_call(error)
+    assert status is not None
+    [detail] = status.details
+    retry = error_details_pb2.RetryInfo()
+    assert detail.Unpack(retry)
+    return float(retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9)
+
+
+def codes(errors: list[grpc.aio.AioRpcError | None]) -> list[grpc.StatusCode]:
+    return [grpc.StatusCode.OK if error is None else error.code() for error in errors]
