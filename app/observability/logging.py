@@ -78,6 +78,20 @@ class NamedPrintLogger(structlog.PrintLogger):
         super().__init__(cast(TextIO, OUTPUT))  # write and flush are all it calls
         self.name = name
 
+    def msg(self, message: str) -> None:
+        """Write the line and its newline in one write.
+
+        ``print`` (structlog's way) writes them apart; with unbuffered output
+        (``PYTHONUNBUFFERED``, as in the image) that is two writes, and worker
+        processes sharing stdout could then interleave their lines.
+        """
+        with self._lock:
+            OUTPUT.write(message + "\n")
+            OUTPUT.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
 
 def named_print_logger(*names: Any) -> NamedPrintLogger:
     return NamedPrintLogger(str(names[0]) if names else "")
