@@ -7,7 +7,7 @@ freezes (SIGSTOP) and thaws; the shared server is never touched.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -15,12 +15,12 @@ import pytest
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.support.client import failure, get_me, login, register, unique_email
 from tests.support.logs import captured_logs
-from tests.support.throwaway_postgres import ThrowawayPostgres, throwaway_postgres
+from tests.support.throwaway import ThrowawayPostgres
 
 
 @pytest.fixture(scope="module")
-def own_postgres() -> Iterator[ThrowawayPostgres]:
-    with throwaway_postgres() as server:
+async def own_postgres() -> AsyncIterator[ThrowawayPostgres]:
+    async with ThrowawayPostgres() as server:
         yield server
 
 
@@ -29,7 +29,7 @@ async def test_get_me_serves_a_stale_principal_during_an_outage_and_says_so(
 ):
     application = await make_application(
         postgres={
-            "dsn": own_postgres.dsn,
+            "dsn": own_postgres.dsn(),
             "command_timeout_seconds": 1.0,
             "connect_timeout_seconds": 1.0,
         },
