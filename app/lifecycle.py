@@ -7,6 +7,7 @@ run them until a signal.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -54,6 +55,22 @@ class Application:
         if self.relay is not None:
             self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
         logger.info("serving", port=self.port, metrics_port=self.metrics_port)
+
+    async def serve_until(
+        self, stop: asyncio.Event, started: Callable[[], None] | None = None
+    ) -> None:
+        """Start, serve until ``stop`` is set, then drain and stop.
+
+        ``started`` is called once serving (unless ``stop`` was already set).
+        """
+        await self.start()
+        try:
+            if not stop.is_set():
+                if started is not None:
+                    started()
+                await stop.wait()
+        finally:
+            await self.stop()
 
     @property
     def metrics_port(self) -> int | None:

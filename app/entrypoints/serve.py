@@ -14,11 +14,7 @@ from app.entrypoints.supervisor import serve_with_workers
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Serve until ``stop`` is set, then shut down gracefully."""
     application = await build_application(settings)
-    await application.start()
-    try:
-        await stop.wait()
-    finally:
-        await application.stop()
+    await application.serve_until(stop)
 
 
 def run(arguments: argparse.Namespace) -> int:

@@ -255,13 +255,11 @@ def run_worker(index: int, environment: dict[str, str], supervisor: Connection) 
         # The supervisor never writes: readable means its end is closed, it is gone.
         asyncio.get_running_loop().add_reader(supervisor.fileno(), stop.set)
         application = await build_application(settings)
-        await application.start()
-        try:
-            if not stop.is_set():
-                with contextlib.suppress(BrokenPipeError):
-                    supervisor.send(application.metrics_port)
-                await stop.wait()
-        finally:
-            await application.stop()
+
+        def report_metrics_port() -> None:
+            with contextlib.suppress(BrokenPipeError):
+                supervisor.send(application.metrics_port)
+
+        await application.serve_until(stop, started=report_metrics_port)
 
     sys.exit(run_process("user-service", serve))
