@@ -112,6 +112,12 @@ def test_a_forwarded_hop_is_read_in_the_forms_proxies_write(hop, address):
     assert (None if parsed is None else str(parsed)) == address
 
 
+@given(st.text(max_size=60))
+def test_any_forwarded_hop_is_an_address_or_none(hop):
+    parsed = forwarded_address(hop)
+    assert parsed is None or str(ipaddress.ip_address(str(parsed))) == str(parsed)
+
+
 @given(st.one_of(_IPV4, _IPV6), _PORTS)
 def test_every_forwarded_address_is_read_with_or_without_its_port(ip, port):
     host = f"[{ip}]" if ip.version == 6 else str(ip)
