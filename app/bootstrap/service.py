@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from app.adapters.passwords import Argon2PasswordHasher
@@ -18,6 +19,7 @@ from app.bootstrap.use_cases import UseCases, build_ports, build_use_cases
 from app.config import Settings, server_address
 from app.domain.errors import Store
 from app.domain.passwords import PasswordPolicy
+from app.grpc.address_watch import AddressWatch
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
     EdgeLayer,
@@ -26,6 +28,7 @@ from app.grpc.interceptors import (
     MalformedRequestInterceptor,
 )
 from app.grpc.limits import ConcurrencyLimitInterceptor, ReceiveTimeoutInterceptor, limit_metrics
+from app.grpc.metadata import ClientReader
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
 from app.grpc.store_calls import StoreCallInterceptor
@@ -58,7 +61,7 @@ async def build_application(
     health = build_health(settings, pool, redis, states)
     server, port = build_server(
         settings.grpc,
-        build_servicer(settings, use_cases),
+        build_servicer(settings, use_cases, telemetry.registry),
         health,
         interceptors=edge_interceptors(settings, telemetry),
     )
@@ -103,13 +106,18 @@ def build_health(
     )
 
 
-def build_servicer(settings: Settings, use_cases: UseCases) -> UserServiceServicer:
+def build_servicer(
+    settings: Settings, use_cases: UseCases, registry: CollectorRegistry | None = None
+) -> UserServiceServicer:
     return UserServiceServicer(
         use_cases.users,
         use_cases.sessions,
         use_cases.accounts,
         password_policy=password_policy(settings),
-        trusted_proxies=settings.grpc.trusted_proxies,
+        clients=ClientReader(
+            settings.grpc.trusted_proxies,
+            AddressWatch(registry, proxies_trusted=bool(settings.grpc.trusted_proxies)),
+        ),
     )
 
 

@@ -135,6 +135,9 @@ class GrpcSettings(Section):
     max_connection_age_seconds: float = Field(1800.0, gt=0)
     max_connection_age_grace_seconds: float = Field(30.0, gt=0)
     max_concurrent_streams: int = Field(100, ge=1)
+    # Open connections per process, counted by gRPC core; past it new ones are
+    # closed at once. Per client address is the proxy's or load balancer's job.
+    max_connections: int = Field(1000, ge=1, le=1_000_000)
     handshake_timeout_seconds: float = Field(10.0, gt=0)
     # Processes serving the port, each with its own pools and event loop
     # (app/entrypoints/supervisor.py); "auto": one per usable CPU.

@@ -47,6 +47,8 @@ def server_options(settings: GrpcSettings) -> list[tuple[str, int]]:
             _milliseconds(settings.max_connection_age_grace_seconds),
         ),
         ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        # gRPC core's connection quota: a connection past it is closed on accept.
+        ("grpc.max_allowed_incoming_connections", settings.max_connections),
         # Count open streams, as HTTP/2 and the client do, not streams whose
         # memory gRPC has not yet freed: grpc.aio frees them late under load,
         # and the default counting refused streams (REFUSED_STREAM, seen by
@@ -54,6 +56,13 @@ def server_options(settings: GrpcSettings) -> list[tuple[str, int]]:
         ("grpc.http.overload_protection", 0),
         ("grpc.server_handshake_timeout_ms", _milliseconds(settings.handshake_timeout_seconds)),
     ]
+
+
+def listen_address(host: str, port: int) -> str:
+    """``host:port`` as gRPC binds it: an IPv6 address in brackets (``[::1]:5000``)."""
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
 
 
 def warn_about_plaintext(settings: GrpcSettings) -> None:
@@ -66,6 +75,20 @@ def warn_about_plaintext(settings: GrpcSettings) -> None:
             "plaintext gRPC on a non-loopback address",
             host=settings.host,
             setting="APP_GRPC__PLAINTEXT_ALLOWED",
+        )
+
+
+def warn_about_missing_proxies(settings: GrpcSettings) -> None:
+    """Log a warning when the settings suggest a proxy in front but none is trusted.
+
+    Plaintext beyond loopback is allowed for a mesh or a proxy that ends TLS;
+    unless it is a trusted proxy, every call seems to come from it.
+    """
+    if settings.plaintext_allowed and not settings.trusted_proxies:
+        logger.warning(
+            "plaintext is allowed for a proxy or mesh in front, but no trusted proxies are set:"
+            " every client behind it has the proxy's address and shares its throttle",
+            setting="APP_GRPC__TRUSTED_PROXIES",
         )
 
 
@@ -111,11 +134,12 @@ def build_server(
             methods,
         )
     methods.add_to(server, interceptors)
-    address = f"{settings.host}:{settings.port}"
+    address = listen_address(settings.host, settings.port)
     if settings.tls.enabled:
         port = server.add_secure_port(address, server_credentials(settings.tls))
     else:
         warn_about_plaintext(settings)
+        warn_about_missing_proxies(settings)
         port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")

@@ -13,6 +13,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from app.grpc.context import Context
 from app.grpc.edge import split_method
 from app.grpc.interceptors import Behavior, Handler, UnaryServerInterceptor, call_code
+from app.grpc.metadata import parse_peer
 
 _UNTRACED_SERVICES = frozenset({"grpc.health.v1.Health"})
 
@@ -20,13 +21,10 @@ _tracer = trace.get_tracer("app.grpc")
 
 
 def _peer_attributes(peer: str | None) -> dict[str, str | int]:
-    # grpc peers look like ``ipv4:127.0.0.1:5555`` or ``ipv6:[::1]:5555``.
-    if not peer or not peer.startswith(("ipv4:", "ipv6:")):
+    parsed = parse_peer(peer)
+    if not parsed.address:
         return {}
-    address, _, port = peer.split(":", 1)[1].rpartition(":")
-    if not port.isdigit():
-        return {}
-    return {"network.peer.address": address.strip("[]"), "network.peer.port": int(port)}
+    return {"network.peer.address": parsed.address, "network.peer.port": parsed.port}
 
 
 class ServerTracingInterceptor(UnaryServerInterceptor):

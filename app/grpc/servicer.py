@@ -25,7 +25,7 @@ from app.domain.users import (
 from app.grpc.context import Context
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.grpc.metadata import Network, client_from, session_id_from
+from app.grpc.metadata import ClientReader, session_id_from
 from app.usecases.accounts import AccountUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.users import UserUseCase
@@ -72,13 +72,13 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         accounts: AccountUseCase,
         *,
         password_policy: PasswordPolicy,
-        trusted_proxies: tuple[Network, ...] = (),
+        clients: ClientReader | None = None,
     ) -> None:
         self._users = users
         self._sessions = sessions
         self._accounts = accounts
         self._password_policy = password_policy
-        self._trusted_proxies = trusted_proxies
+        self._clients = clients or ClientReader()
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         registration = parse_registration(
@@ -194,4 +194,4 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         return session_id_from(context.invocation_metadata())
 
     def _client(self, context: Context) -> Client:
-        return client_from(context.invocation_metadata(), context.peer(), self._trusted_proxies)
+        return self._clients(context.invocation_metadata(), context.peer())
