@@ -8,16 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from app.domain.deadlines import bound
-from app.domain.errors import Store, StoreUnavailable
-
-
-def store_unavailable(store: Store, error: BaseException) -> StoreUnavailable:
-    """The domain error for ``error``: the store, and the error's class as the reason.
-
-    The class only: a library's message may name the server's address. The
-    gRPC edge logs it when it fails a call (``app/grpc/store_calls.py``).
-    """
-    return StoreUnavailable(store, type(error).__name__)
+from app.domain.errors import Store
 
 
 class StoreStates:
@@ -56,13 +47,14 @@ class StoreStates:
         self,
         store: Store,
         call_timeout: float,
-        unavailable: tuple[type[BaseException], ...],
+        unavailable: Callable[[BaseException], bool],
     ) -> AsyncIterator[None]:
         """Bound the block by ``call_timeout`` and the caller's deadline; note the outcome.
 
-        A block that ends normally marks ``store`` up; one that fails with one
-        of ``unavailable``, or runs out of ``call_timeout``, marks it down. A
-        block cut short by the caller's own deadline says nothing of the store.
+        A block that ends normally marks ``store`` up; one that fails with an
+        error ``unavailable`` accepts, or runs out of ``call_timeout``, marks it
+        down. A block cut short by the caller's own deadline says nothing of the
+        store, nor does one whose command the store refused as wrong (a bug).
         """
         budget = bound(call_timeout)
         try:
@@ -72,7 +64,8 @@ class StoreStates:
             if budget >= call_timeout:
                 self.failed(store)
             raise
-        except unavailable:
-            self.failed(store)
+        except Exception as err:
+            if unavailable(err):
+                self.failed(store)
             raise
         self.succeeded(store)

@@ -138,3 +138,21 @@ class StoreUnavailable(DomainError):
         super().__init__()
         self.store = store
         self.reason = reason
+
+
+class StoreFault(DomainError):
+    """PostgreSQL or Redis refused a command as wrong: a bug of ours, not an outage.
+
+    A Lua script that fails, a key of the wrong type, a query the database
+    cannot run. Retrying will not help and the store itself is fine, so it
+    does not count against the store's availability. ``store`` and ``reason``
+    (the library error's class) are for the log; the client is told only that
+    something went wrong inside.
+    """
+
+    message = "internal error"
+
+    def __init__(self, store: Store | None = None, reason: str | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.reason = reason

@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 
 from app.domain.deadlines import within
-from app.domain.errors import StoreUnavailable
+from app.domain.errors import StoreFault, StoreUnavailable
 from app.grpc.context import Context
 from app.grpc.interceptors import Behavior, UnaryServerInterceptor
 
@@ -24,7 +24,10 @@ class StoreCallInterceptor(UnaryServerInterceptor):
     naming the store and the class of its failure (``store=redis
     error=TimeoutError``, or ``error="known down"`` when it failed fast),
     never an address or a message; the error table then makes it UNAVAILABLE.
-    Failures a use case absorbs (a cache read) are logged where absorbed.
+    One that ends in ``StoreFault`` (a store refused a command as wrong: a
+    bug) gets an error line with the library's error and its traceback; the
+    table makes it INTERNAL. Failures a use case absorbs (a cache read) are
+    logged where absorbed.
     """
 
     async def intercept_unary(
@@ -36,5 +39,14 @@ class StoreCallInterceptor(UnaryServerInterceptor):
         except StoreUnavailable as err:
             logger.warning(
                 "store unavailable", rpc_method=method, store=err.store, error=err.reason
+            )
+            raise
+        except StoreFault as err:
+            logger.error(
+                "store refused a command",
+                rpc_method=method,
+                store=err.store,
+                error=err.reason,
+                exc_info=err.__cause__,
             )
             raise

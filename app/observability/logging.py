@@ -71,30 +71,21 @@ class LineOutput:
 OUTPUT = LineOutput()
 
 
-class NamedPrintLogger(structlog.PrintLogger):
-    """structlog's own line logger, with the name ``add_logger_name`` reads."""
+class NamedWriteLogger(structlog.WriteLogger):
+    """structlog's line logger, with the name ``add_logger_name`` reads.
+
+    ``WriteLogger`` writes each line and its newline in one write (``print``
+    would make two with unbuffered output, as in the image), so worker
+    processes sharing stdout never interleave their lines.
+    """
 
     def __init__(self, name: str) -> None:
         super().__init__(cast(TextIO, OUTPUT))  # write and flush are all it calls
         self.name = name
 
-    def msg(self, message: str) -> None:
-        """Write the line and its newline in one write.
 
-        ``print`` (structlog's way) writes them apart; with unbuffered output
-        (``PYTHONUNBUFFERED``, as in the image) that is two writes, and worker
-        processes sharing stdout could then interleave their lines.
-        """
-        with self._lock:
-            OUTPUT.write(message + "\n")
-            OUTPUT.flush()
-
-    log = debug = info = warn = warning = msg
-    fatal = failure = err = error = critical = exception = msg
-
-
-def named_print_logger(*names: Any) -> NamedPrintLogger:
-    return NamedPrintLogger(str(names[0]) if names else "")
+def named_write_logger(*names: Any) -> NamedWriteLogger:
+    return NamedWriteLogger(str(names[0]) if names else "")
 
 
 def configure_logging(
@@ -117,7 +108,7 @@ def configure_logging(
     OUTPUT.stream = stream or sys.stdout
     structlog.configure(
         processors=[*processors, structlog.processors.format_exc_info, renderer],
-        logger_factory=named_print_logger,
+        logger_factory=named_write_logger,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         # Not cached: a later configure_logging (another level or stream) reaches
         # every logger; binding per call costs about 2 µs.

@@ -5,9 +5,10 @@ redis-py 8 reports, through OpenTelemetry, each command's round-trip latency
 connections created (``db.client.connection.create_time``) and closed
 (``redis.client.connection.closed``). It has no count of what goes over the
 wire, so the pool's connection class is swapped for a subclass that counts
-it; and its connections-in-use count is wrong for a blocking pool, so the
-pools' usage is read from the pools at scrape time. Pipelines are counted in
-bytes and replies but not per command name: they go out as one packed buffer.
+it; and its connections-in-use gauge drifts with a blocking pool, so the
+pools' usage is read from the pools (``get_connection_count``) at scrape
+time. Pipelines are counted in bytes and replies but not per command name:
+they go out as one packed buffer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ResponseError
+from redis.observability.attributes import DB_CLIENT_CONNECTION_STATE, ConnectionState
 
 UNNAMED = "OTHER"
 
@@ -62,10 +64,14 @@ class RedisWireMetrics(Collector):
     def collect(self) -> Iterable[Metric]:
         in_use, idle, maximum = families = list(_pool_families())
         for client, pool in self._pools:
-            # redis-py 8.1's own used/idle counts drift with BlockingConnectionPool
-            # (its get_connection skips the IDLE→USED transition); read the pool instead.
-            in_use.add_metric([client], len(getattr(pool, "_in_use_connections", ())))
-            idle.add_metric([client], len(getattr(pool, "_available_connections", ())))
+            # The pool's own count, read now: redis-py's OpenTelemetry gauge of used
+            # and idle connections drifts with a BlockingConnectionPool.
+            counts = {
+                attributes.get(DB_CLIENT_CONNECTION_STATE): count
+                for count, attributes in pool.get_connection_count()
+            }
+            in_use.add_metric([client], counts.get(ConnectionState.USED.value, 0))
+            idle.add_metric([client], counts.get(ConnectionState.IDLE.value, 0))
             maximum.add_metric([client], pool.max_connections)
         return families
 
@@ -95,8 +101,7 @@ def metered_connection_class(
             self._pending: deque[str] = deque()
 
         async def _connect(self) -> None:
-            # ``_connect`` is redis-py's hook for opening the socket; the parser
-            # picks up ``_reader`` right after it, so it reads through the counter.
+            # redis-py has no public hook on a new socket: pinned by tests/unit/test_redis_wire.py.
             await super()._connect()
             self._pending.clear()
             self._reader = _CountingReader(self._reader, self._wire)  # type: ignore[has-type,arg-type]

@@ -1,9 +1,11 @@
 """Where spans go: the exporters the OpenTelemetry SDK chooses from ``OTEL_*``, and the
 service's additions (settings that switch tracing on, the console without a collector).
 
-The SDK reads the standard variables itself: the exporters
-(``OTEL_TRACES_EXPORTER``, through its configurator's entry points), the OTLP
-endpoint, protocol, headers and timeout (``OTEL_EXPORTER_OTLP_*``). Every
+The exporters are chosen as the SDK's configurator chooses them:
+``OTEL_TRACES_EXPORTER`` names entry points of the ``opentelemetry_traces_exporter``
+group (``otlp`` the one of ``OTEL_EXPORTER_OTLP_PROTOCOL``), read through the
+standard library's public entry-point API. Each exporter reads its own endpoint,
+headers and timeout (``OTEL_EXPORTER_OTLP_*``). Every
 exporter is wrapped in a :class:`QuietExporter`, so a collector that does not
 answer costs one warning instead of a line per retry.
 """
@@ -13,20 +15,18 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from urllib.parse import urlsplit
 
 import structlog
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
-from opentelemetry.sdk._configuration import (
-    _get_exporter_entry_point,
-    _get_exporter_names,
-    _import_exporters,
-)
 from opentelemetry.sdk.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
     OTEL_SDK_DISABLED,
 )
 from opentelemetry.sdk.trace import ReadableSpan
@@ -43,6 +43,10 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 DEFAULT_OTLP_ENDPOINT = "http://localhost:4317"
 #: How long the start-up check waits for a collector to accept a connection.
 COLLECTOR_PROBE_SECONDS = 0.3
+#: The entry-point group under which the SDK's packages register their span exporters.
+EXPORTER_GROUP = "opentelemetry_traces_exporter"
+#: The OTLP protocols of the specification, and the exporter each is; gRPC is the SDK's default.
+OTLP_EXPORTERS = {"grpc": "otlp_proto_grpc", "http/protobuf": "otlp_proto_http"}
 
 
 class TracingConfigError(Exception):
@@ -98,21 +102,29 @@ def tracing_plan(settings: TracingSettings) -> TracingPlan:
         return TracingPlan((), f"{OTEL_SDK_DISABLED}=true")
     chosen = os.environ.get(OTEL_TRACES_EXPORTER, "").strip()
     if chosen:
-        names = _exporter_names(lambda: _get_exporter_names("traces"))
-        return TracingPlan(tuple(names), f"{OTEL_TRACES_EXPORTER}={chosen}")
+        names = [] if chosen.lower() == "none" else chosen.split(",")
+        exporters = tuple(_exporter_name(name.strip()) for name in names)
+        return TracingPlan(exporters, f"{OTEL_TRACES_EXPORTER}={chosen}")
     if not settings.enabled:
         return TracingPlan((), "APP_TRACING__ENABLED=false")
-    otlp = _exporter_names(lambda: [_get_exporter_entry_point("otlp", "traces")])
+    otlp = _exporter_name("otlp")
     if settings.console_without_collector and not collector_answers(otlp_endpoint()):
         return TracingPlan(("console",), f"no collector answers at {otlp_endpoint()}")
-    return TracingPlan(tuple(otlp), "APP_TRACING__ENABLED=true")
+    return TracingPlan((otlp,), "APP_TRACING__ENABLED=true")
 
 
-def _exporter_names(read: Callable[[], list[str]]) -> list[str]:
-    try:
-        return read()
-    except RuntimeError as err:  # the SDK's error for an unknown OTLP protocol
-        raise TracingConfigError(str(err)) from None
+def _exporter_name(name: str) -> str:
+    """The entry point of an ``OTEL_TRACES_EXPORTER`` name: ``otlp`` by its protocol variable."""
+    if name != "otlp":
+        return name
+    protocol = (
+        os.environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
+        or os.environ.get(OTEL_EXPORTER_OTLP_PROTOCOL)
+        or "grpc"
+    ).strip()
+    if protocol not in OTLP_EXPORTERS:
+        raise TracingConfigError(f"Unsupported OTLP protocol '{protocol}' is configured")
+    return OTLP_EXPORTERS[protocol]
 
 
 def build_exporters(plan: TracingPlan) -> list[SpanExporter]:
@@ -123,11 +135,18 @@ def build_exporters(plan: TracingPlan) -> list[SpanExporter]:
     """
     if plan.exporters == ("console",) and not plan.reason.startswith(OTEL_TRACES_EXPORTER):
         return [TraceConsole()]
-    try:
-        classes, _, _ = _import_exporters(list(plan.exporters), [], [])
-    except (RuntimeError, ValueError) as err:
-        raise TracingConfigError(f"{OTEL_TRACES_EXPORTER}: {err}") from None
-    return [exporter_class() for exporter_class in classes.values()]
+    return [_exporter_class(name)() for name in plan.exporters]
+
+
+def _exporter_class(name: str) -> type[SpanExporter]:
+    """The span exporter an installed package registers as ``name``, as the SDK finds it."""
+    found = entry_points(group=EXPORTER_GROUP, name=name)
+    if not found:
+        raise TracingConfigError(f"{OTEL_TRACES_EXPORTER}: exporter {name!r} is not installed")
+    exporter_class = next(iter(found)).load()
+    if not (isinstance(exporter_class, type) and issubclass(exporter_class, SpanExporter)):
+        raise TracingConfigError(f"{OTEL_TRACES_EXPORTER}: {name!r} is not a span exporter")
+    return exporter_class
 
 
 class QuietExporter(SpanExporter):

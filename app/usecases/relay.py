@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from app.domain.errors import StoreUnavailable
+from app.domain.errors import StoreFault, StoreUnavailable
 from app.domain.event_ports import EventPublisher, OutboxBatches
 from app.stoppable_loop import Backoff, StoppableLoop
 
@@ -52,7 +52,7 @@ class OutboxRelay:
         self._next_prune = 0.0
         self._loop = StoppableLoop(
             Backoff(
-                retry_on=StoreUnavailable,
+                retry_on=(StoreUnavailable, StoreFault),
                 base_seconds=poll_interval_seconds,
                 logger=logger,
                 failure_event="outbox relay failed",

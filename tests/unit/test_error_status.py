@@ -16,6 +16,7 @@ from app.domain.errors import (
     ServerBusy,
     SessionNotFound,
     Store,
+    StoreFault,
     StoreUnavailable,
     Throttled,
     Unauthenticated,
@@ -35,6 +36,7 @@ CODE_OF_EACH_ERROR: list[tuple[DomainError, grpc.StatusCode]] = [
     (SessionNotFound(), grpc.StatusCode.NOT_FOUND),
     (LastAdmin(), grpc.StatusCode.FAILED_PRECONDITION),
     (StoreUnavailable(Store.REDIS, "TimeoutError"), grpc.StatusCode.UNAVAILABLE),
+    (StoreFault(Store.REDIS, "ResponseError"), grpc.StatusCode.INTERNAL),
     (Throttled(1.0, action="login", scope="account"), grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ServerBusy(), grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
@@ -76,6 +77,23 @@ def test_standard_variables_win_over_the_setting(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     assert tracing_plan(TracingSettings(enabled=enabled)).exporters == exporters
+
+
+@pytest.mark.parametrize(
+    ("protocol", "exporter"), [("grpc", "otlp_proto_grpc"), ("http/protobuf", "otlp_proto_http")]
+)
+def test_otlp_is_the_exporter_of_its_protocol_variable(
+    monkeypatch: pytest.MonkeyPatch, protocol: str, exporter: str
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    assert tracing_plan(TracingSettings()).exporters == (exporter,)
+
+
+def test_the_otlp_exporter_is_found_where_the_sdk_registers_it() -> None:
+    [exporter] = build_exporters(tracing_plan(TracingSettings(enabled=True)))
+    assert type(exporter) is OTLPSpanExporter
+    exporter.shutdown()
 
 
 def test_the_console_exporter_is_the_sdks_own(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from app.adapters.postgres.errors import UNAVAILABLE
+from app.adapters.postgres.errors import postgres_unavailable
 from app.adapters.store_states import StoreStates
 from app.domain.deadlines import bound
 from app.domain.errors import Store
@@ -59,7 +59,7 @@ class BoundedPool:
         """
         loop = asyncio.get_running_loop()
         give_up = loop.time() + bound(self._call_timeout)
-        async with self._states.bounded(Store.POSTGRESQL, self._call_timeout, UNAVAILABLE):
+        async with self._states.bounded(Store.POSTGRESQL, self._call_timeout, postgres_unavailable):
             connection = await self._acquire()
             try:
                 yield connection

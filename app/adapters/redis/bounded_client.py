@@ -19,14 +19,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.adapters.redis.errors import redis_unavailable
 from app.adapters.store_states import StoreStates
 from app.domain.errors import Store
-
-# The server did not answer (in time), or the connection to it broke.
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class BoundedRedis(Redis):
@@ -38,7 +34,7 @@ class BoundedRedis(Redis):
         self.states = states
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        async with self.states.bounded(Store.REDIS, self.call_timeout, UNAVAILABLE):
+        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
@@ -61,5 +57,5 @@ class BoundedPipeline(Pipeline):
         self.states = states
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        async with self.states.bounded(Store.REDIS, self.call_timeout, UNAVAILABLE):
+        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
             return await super().execute(raise_on_error)

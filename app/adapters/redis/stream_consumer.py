@@ -44,9 +44,9 @@ from app.adapters.redis.dead_letters import (
     DeadLetterPolicy,
     Entry,
 )
-from app.adapters.redis.errors import redis_errors
+from app.adapters.redis.errors import redis_errors, reply_code
 from app.adapters.redis.stream_metrics import StreamMetrics
-from app.domain.errors import StoreUnavailable
+from app.domain.errors import StoreFault, StoreUnavailable
 from app.domain.events import Event
 from app.observability.trace_context import links_to
 from app.stoppable_loop import Backoff, StoppableLoop
@@ -118,7 +118,8 @@ class StreamConsumer:
         )
         self._loop = StoppableLoop(
             Backoff(
-                retry_on=StoreUnavailable,
+                # A fault is logged and retried too: the worker outlives a bad key.
+                retry_on=(StoreUnavailable, StoreFault),
                 base_seconds=BACKOFF_BASE_SECONDS,
                 logger=logger,
                 failure_event="stream consumer failed",
@@ -127,15 +128,14 @@ class StreamConsumer:
 
     async def ensure_group(self) -> None:
         """Create the group (and the stream) unless it exists."""
-        try:
-            with redis_errors():
+        with redis_errors():
+            try:
                 await self._redis.xgroup_create(
                     self._stream, self._options.group, id=self._options.start_id, mkstream=True
                 )
-        except StoreUnavailable as err:
-            if isinstance(err.__cause__, ResponseError) and "BUSYGROUP" in str(err.__cause__):
-                return
-            raise
+            except ResponseError as err:
+                if reply_code(err) != "BUSYGROUP":
+                    raise
 
     async def run(self) -> None:
         """Consume until :meth:`stop`; Redis outages are logged and retried with back-off."""
