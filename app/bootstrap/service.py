@@ -108,6 +108,7 @@ def build_servicer(settings: Settings, use_cases: UseCases) -> UserServiceServic
         use_cases.users,
         use_cases.sessions,
         use_cases.accounts,
+        use_cases.throttling,
         password_policy=password_policy(settings),
         trusted_proxies=settings.grpc.trusted_proxies,
     )

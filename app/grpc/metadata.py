@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from app.domain.clients import Client
+from app.domain.device_tokens import DEVICE_TOKEN_MAX_LENGTH
 from app.domain.errors import Unauthenticated
 
 SESSION_KEY = "session_id"
@@ -91,3 +92,16 @@ def client_from(
                     address = str(ipaddress.ip_address(hop))
                 break
     return Client(address=address, user_agent=user_agent)
+
+
+DEVICE_TOKEN_KEY = "device-token"  # noqa: S105 (a metadata key, not a token)
+
+
+def device_token_from(metadata: Metadata) -> str:
+    """The ``device-token`` metadata (a secret: never logged), "" when none or longer than
+    any issued token; with more than one, the first."""
+    for key, value in metadata or ():
+        if key == DEVICE_TOKEN_KEY:
+            text = _text(value).strip()
+            return text if len(text) <= DEVICE_TOKEN_MAX_LENGTH else ""
+    return ""
