@@ -84,3 +84,25 @@ def rich_status_for(error: DomainError) -> status_pb2.Status | None:
     return status_pb2.Status(
         code=status_for(error).value[0], message=error.public_message, details=[packed]
     )
+
+
+def _throttle_reason(error: DomainError) -> dict[str, object]:
+    assert isinstance(error, Throttled)
+    return {
+        "throttle_action": error.action,
+        "throttle_scope": error.scope,
+        "retry_after_seconds": round(error.retry_after_seconds, 3),
+    }
+
+
+# What the ``rpc finished`` log line adds for an error: why it was refused.
+# For operators only (a throttle's scope would tell a client whether an account exists).
+LOG_FIELDS_BY_ERROR: dict[type[DomainError], Callable[[DomainError], dict[str, object]]] = {
+    Throttled: _throttle_reason,
+}
+
+
+def log_fields_for(error: DomainError) -> dict[str, object]:
+    """The fields the call's log line gets for ``error`` (none for most errors)."""
+    fields = LOG_FIELDS_BY_ERROR.get(type(error))
+    return {} if fields is None else fields(error)
