@@ -9,8 +9,8 @@ HMAC-SHA256 of the secret over a fixed label (the "expand" step of HKDF with a
 secret that is already uniformly random, or hashed to 32 bytes if it is not):
 the stdlib does it in one line.
 
-Without a configured secret a random key is made once per process, and one
-warning says what that costs.
+Without a configured secret a random key is made once per process; the
+service warns once at start-up what that costs (:func:`warn_if_random`).
 """
 
 from __future__ import annotations
@@ -31,12 +31,22 @@ def _random_process_key() -> bytes:
     global _process_key
     if _process_key is None:
         _process_key = secrets.token_bytes(32)
+    return _process_key
+
+
+_warned = False
+
+
+def warn_if_random(secret: SecretStr | None) -> None:
+    """Warn, once per process, that no secret is configured and what that costs."""
+    global _warned
+    if secret is None and not _warned:
+        _warned = True
         logger.warning(
             "APP_THROTTLING__SECRET_KEY is not set: using a random key for this process;"
             " instances no longer count login failures together, device tokens do not"
             " survive a restart, and `admin clear-throttle --email` cannot find the keys"
         )
-    return _process_key
 
 
 class LoginSecrets:

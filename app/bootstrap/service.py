@@ -5,6 +5,7 @@ from __future__ import annotations
 from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import Redis
 
+from app.adapters.login_secrets import warn_if_random
 from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.store_states import StoreStates
@@ -54,6 +55,7 @@ async def build_application(
     passwords = passwords or build_password_hasher(settings)
     telemetry.watch_hashing(passwords)
     ports = build_ports(settings, pool, redis, cache_redis, passwords, telemetry, stores=states)
+    warn_if_random(settings.throttling.secret_key)
     use_cases = build_use_cases(ports)
     health = build_health(settings, pool, redis, states)
     server, port = build_server(

@@ -10,8 +10,8 @@ import grpc
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.integration.test_admin_command import run_command
 from tests.support.client import PASSWORD, admin_session, session_metadata, unique_email
+from tests.support.commands import run_command
 from tests.support.throttling import (
     EXHAUSTED,
     UNAUTHENTICATED,
