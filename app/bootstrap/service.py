@@ -6,6 +6,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from app.adapters.login_secrets import warn_if_random
 from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.store_states import StoreStates
@@ -57,6 +58,7 @@ async def build_application(
     passwords = passwords or build_password_hasher(settings)
     telemetry.watch_hashing(passwords)
     ports = build_ports(settings, pool, redis, cache_redis, passwords, telemetry, stores=states)
+    warn_if_random(settings.throttling.secret_key)
     use_cases = build_use_cases(ports)
     health = build_health(settings, pool, redis, states)
     server, port = build_server(
@@ -113,6 +115,7 @@ def build_servicer(
         use_cases.users,
         use_cases.sessions,
         use_cases.accounts,
+        use_cases.throttling,
         password_policy=password_policy(settings),
         clients=ClientReader(
             settings.grpc.trusted_proxies,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from app.adapters.device_tokens import SignedDeviceTokens
+from app.adapters.login_secrets import LoginSecrets
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
@@ -14,6 +16,7 @@ from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.streams import stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings
+from app.domain.device_tokens import DeviceTokens
 from app.domain.event_ports import EventOutbox
 from app.domain.ports import (
     LoginThrottle,
@@ -29,6 +32,7 @@ from app.observability.metrics import ThrottleMetrics
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
 from app.usecases.sessions import SessionUseCase
+from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
 
 
@@ -44,6 +48,7 @@ class Ports:
     throttle: LoginThrottle
     metrics: SessionMetrics
     stores: StoreAvailability
+    devices: DeviceTokens
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class UseCases:
     users: UserUseCase
     sessions: SessionUseCase
     accounts: AccountUseCase
+    throttling: ThrottleUseCase
 
 
 def build_use_cases(ports: Ports) -> UseCases:
@@ -65,6 +71,7 @@ def build_use_cases(ports: Ports) -> UseCases:
             throttle=ports.throttle,
             metrics=ports.metrics,
             stores=ports.stores,
+            devices=ports.devices,
         ),
         sessions=SessionUseCase(ports.sessions, ports.users, ports.metrics),
         accounts=AccountUseCase(
@@ -75,6 +82,7 @@ def build_use_cases(ports: Ports) -> UseCases:
             throttle=ports.throttle,
             metrics=ports.metrics,
         ),
+        throttling=ThrottleUseCase(ports.throttle),
     )
 
 
@@ -91,6 +99,7 @@ def build_ports(
     """The adapters over the given clients (the service's, or the admin command's)."""
     prefix = settings.redis.key_prefix
     session_settings = settings.sessions
+    login_secrets = LoginSecrets(settings.throttling.secret_key)
     return Ports(
         users=UserPgRepository(pool),
         cache=UserRedisCache(
@@ -108,13 +117,18 @@ def build_ports(
         ),
         passwords=passwords,
         outbox=OutboxPgRepository(pool),
-        throttle=build_throttle(settings, redis, telemetry),
+        throttle=build_throttle(settings, redis, telemetry, login_secrets),
         metrics=telemetry.sessions,
         stores=stores,
+        devices=SignedDeviceTokens(
+            login_secrets, lifetime_seconds=settings.throttling.device_token_lifetime_seconds
+        ),
     )
 
 
-def build_throttle(settings: Settings, redis: Redis, telemetry: Telemetry) -> RedisLoginThrottle:
+def build_throttle(
+    settings: Settings, redis: Redis, telemetry: Telemetry, login_secrets: LoginSecrets
+) -> RedisLoginThrottle:
     throttling = settings.throttling
     return RedisLoginThrottle(
         redis,
@@ -126,12 +140,15 @@ def build_throttle(settings: Settings, redis: Redis, telemetry: Telemetry) -> Re
             max_wait_seconds=throttling.max_wait_seconds,
             forget_after_seconds=throttling.forget_after_seconds,
             known_address_seconds=throttling.known_address_seconds,
+            successes_per_account_per_minute=throttling.successful_logins_per_account_per_minute,
+            successes_per_address_per_minute=throttling.successful_logins_per_address_per_minute,
         ),
         actions_per_minute={
             LimitedAction.REGISTER: throttling.register_per_address_per_minute,
             LimitedAction.CHANGE_PASSWORD: throttling.change_password_per_address_per_minute,
         },
         metrics=ThrottleMetrics(telemetry.registry),
+        login_secrets=login_secrets,
     )
 
 

@@ -182,6 +182,14 @@ class ThrottlingSettings(Section):
     # An address an account logged in from is exempt from that account's wait
     # for this long (0: never), so guessing from elsewhere cannot keep the owner out.
     known_address_seconds: float = Field(30 * 24 * 3600.0, ge=0)
+    # Signs device tokens and keys the hashes that name accounts in Redis (a
+    # separate key derived for each). Unset: a random key per process.
+    secret_key: SecretStr | None = None
+    device_token_lifetime_seconds: float = Field(90 * 24 * 3600.0, gt=0, le=400 * 24 * 3600.0)
+    # Successful logins, as a burst of this many and then one every 60/n s: a
+    # rate no person reaches, so correct passwords cannot flood the service.
+    successful_logins_per_account_per_minute: int = Field(10, ge=1, le=1_000_000)
+    successful_logins_per_address_per_minute: int = Field(300, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _waits_are_ordered(self) -> ThrottlingSettings:

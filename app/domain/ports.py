@@ -15,6 +15,7 @@ from typing import Protocol
 from uuid import UUID
 
 from app.domain.clients import Client
+from app.domain.device_tokens import DeviceToken
 from app.domain.errors import Store
 from app.domain.events import Event
 from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
@@ -193,30 +194,55 @@ class SessionStore(Protocol):
 
 
 class LoginThrottle(Protocol):
-    """Limits password guessing per account and per client address, and costly
-    calls (Register, ChangePassword) per client address (Redis).
+    """Limits password guessing per account and per client address, successful
+    logins per account and per address, and costly calls (Register,
+    ChangePassword) per client address (Redis).
 
     ``admit`` counts the attempt and decides in one atomic step, *before* any
     password is hashed, so parallel guesses cannot slip past the limit. Every
-    refusal raises ``Throttled`` with the seconds to wait.
+    refusal raises ``Throttled`` with the seconds to wait. Accounts are named
+    in storage by a keyed hash of ``account``, never by the email.
     """
 
-    async def admit(self, account: str | None, client: Client) -> None:
+    async def admit(
+        self, account: str | None, client: Client, *, device: DeviceToken | None = None
+    ) -> None:
         """Count a login attempt on ``account`` (a ``canonical_email``) from ``client``.
 
         ``account`` is None when the email was not even valid: the attempt then
         counts against the address only. An attempt counts as a failure until
-        :meth:`succeeded` says otherwise. Raises ``Throttled`` when the account
-        or the address must wait; a refused attempt is not counted.
+        :meth:`succeeded` or :meth:`withdraw` says otherwise. Raises
+        ``Throttled`` when the account or the address must wait, or past the
+        rate of successful logins; a refused attempt is not counted.
+
+        ``device``, a token verified for ``account``, lifts both waits while
+        the token has fewer failures than the account's free ones (its
+        failures are counted on it). An address the account logged in from
+        lifts one of the two waits, never both.
         """
         ...
 
-    async def succeeded(self, account: str, client: Client) -> None:
-        """The attempt proved the password: forget the account's failures.
+    async def succeeded(
+        self, account: str, client: Client, *, device: DeviceToken | None = None
+    ) -> None:
+        """The attempt proved the password: forget the account's and the token's failures.
 
         The address keeps its other failures (one good password must not wipe
         an attacker's record); only this attempt stops counting against it.
+        The address becomes known to the account, and the success counts
+        against the rates of successful logins.
         """
+        ...
+
+    async def withdraw(
+        self, account: str | None, client: Client, *, device: DeviceToken | None = None
+    ) -> None:
+        """Take back an admitted attempt that a store outage kept from being judged."""
+        ...
+
+    async def clear(self, account: str | None, address_group: str | None) -> int:
+        """Forget the failures and successful-login rates of an account and/or an
+        address group; the number of counters removed (known addresses stay)."""
         ...
 
     async def admit_action(self, action: LimitedAction, client: Client) -> None:

@@ -1,4 +1,5 @@
-"""``python -m app admin create --email …`` (``make admin``): the first admin, without SQL.
+"""``python -m app admin create --email …`` (``make admin``): the first admin, without SQL;
+``python -m app admin clear-throttle --email E | --address A``: lift a login throttle.
 
 ``admin create`` makes the user with that email an admin, through the same
 use cases as the RPCs: it promotes an existing user, or registers a new
@@ -7,6 +8,12 @@ the first line of stdin — never from the command line, where ``ps`` and shell
 history would show it. It prints one line and exits 0 on success, 1 when the
 input is refused, 2 on a usage or settings error, 69 when PostgreSQL or Redis
 does not answer.
+
+``admin clear-throttle`` forgets the failures and successful-login rates of
+an account, an address (an IPv6 address stands for its /64), or both, and
+prints how many counters it removed. Accounts are named in Redis by a keyed
+hash: by email it needs the service's ``APP_THROTTLING__SECRET_KEY`` (without
+it, it refuses, exit 2).
 """
 
 from __future__ import annotations
@@ -15,9 +22,9 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import asyncpg
 from redis.asyncio import Redis
@@ -35,10 +42,12 @@ from app.bootstrap import (
 )
 from app.config import ConfigError, Settings, load_settings
 from app.domain.errors import DomainError, InvalidInput, StoreUnavailable
+from app.domain.throttling import parse_throttle_target
 from app.domain.users import normalise_email, parse_registration
 from app.observability.logging import configure_logging
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
+from app.usecases.throttling import ThrottleUseCase
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -53,6 +62,7 @@ class AdminTools:
     """The account use cases with their clients, for the operator's command line."""
 
     accounts: AccountUseCase
+    throttling: ThrottleUseCase
     pool: BoundedPool
     redis: Redis
     cache_redis: Redis
@@ -77,7 +87,9 @@ async def build_admin_tools(settings: Settings) -> AdminTools:
     passwords = build_password_hasher(settings)
     ports = build_ports(settings, pool, redis, cache_redis, passwords, telemetry, stores=states)
     use_cases = build_use_cases(ports)
-    return AdminTools(use_cases.accounts, pool, redis, cache_redis, passwords, telemetry)
+    return AdminTools(
+        use_cases.accounts, use_cases.throttling, pool, redis, cache_redis, passwords, telemetry
+    )
 
 
 def read_password(stdin: TextIO) -> str:
@@ -119,8 +131,38 @@ async def create_admin(
         await tools.close()
 
 
+async def clear_throttle(settings: Settings, email: str, address: str) -> str:
+    """Clear the login throttle of ``email`` and/or ``address``; the line to print."""
+    target = parse_throttle_target(email, address)
+    if target.account is not None and settings.throttling.secret_key is None:
+        raise ConfigError(
+            "clearing by email needs APP_THROTTLING__SECRET_KEY, the service's own"
+            " (or use the ClearLoginThrottle RPC)"
+        )
+    tools = await build_admin_tools(settings)
+    try:
+        cleared = await tools.throttling.clear(target)
+    finally:
+        await tools.close()
+    return f"cleared {cleared} login throttle counter(s)"
+
+
+def _action(
+    arguments: argparse.Namespace, settings: Settings, stdin: TextIO
+) -> Coroutine[Any, Any, str]:
+    if arguments.action == "clear-throttle":
+        return clear_throttle(settings, arguments.email, arguments.address)
+    return create_admin(
+        settings,
+        arguments.email,
+        arguments.first_name,
+        arguments.last_name,
+        lambda: read_password(stdin),
+    )
+
+
 def run(arguments: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
-    """``admin create`` (the only action so far) with the parsed ``arguments``."""
+    """``admin create`` or ``admin clear-throttle`` with the parsed ``arguments``."""
     try:
         settings = load_settings()
     except ConfigError as err:
@@ -128,15 +170,10 @@ def run(arguments: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
         return EXIT_USAGE
     configure_logging("WARNING", settings.logging.format)
     try:
-        message = asyncio.run(
-            create_admin(
-                settings,
-                arguments.email,
-                arguments.first_name,
-                arguments.last_name,
-                lambda: read_password(stdin),
-            )
-        )
+        message = asyncio.run(_action(arguments, settings, stdin))
+    except ConfigError as err:
+        print(f"{PROGRAM}: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except StoreUnavailable as err:
         print(f"{PROGRAM}: {err.public_message}", file=sys.stderr)
         return EXIT_UNAVAILABLE

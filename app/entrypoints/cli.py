@@ -30,6 +30,12 @@ def _add_admin_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--email", required=True)
     create.add_argument("--first-name", default="Admin")
     create.add_argument("--last-name", default="User")
+    clear = actions.add_parser(
+        "clear-throttle",
+        help="forget the login throttle's state of an account and/or an address",
+    )
+    clear.add_argument("--email", default="")
+    clear.add_argument("--address", default="")
 
 
 def _no_arguments(parser: argparse.ArgumentParser) -> None:

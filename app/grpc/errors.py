@@ -47,12 +47,24 @@ def _retry_info(error: DomainError) -> Message:
     return retry_info
 
 
+def _throttle_reason(error: DomainError) -> dict[str, object]:
+    assert isinstance(error, Throttled)
+    return {
+        "throttle_action": error.action,
+        "throttle_scope": error.scope,
+        "retry_after_seconds": round(error.retry_after_seconds, 3),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorStatus:
-    """A row of the table: the code, and the ``google.rpc`` detail the status carries, if any."""
+    """A row of the table: the code, the ``google.rpc`` detail the status carries, if any,
+    and the fields the call's ``rpc finished`` log line adds (for operators only: a
+    throttle's scope would tell a client whether an account exists)."""
 
     code: grpc.StatusCode
     details: Callable[[DomainError], Message] | None = None
+    log_fields: Callable[[DomainError], dict[str, object]] | None = None
 
 
 STATUS_BY_ERROR: dict[type[DomainError], ErrorStatus] = {
@@ -67,7 +79,7 @@ STATUS_BY_ERROR: dict[type[DomainError], ErrorStatus] = {
     StoreUnavailable: ErrorStatus(grpc.StatusCode.UNAVAILABLE),
     # A bug behind a store: its message is the generic one, its cause goes to the log only.
     StoreFault: ErrorStatus(grpc.StatusCode.INTERNAL),
-    Throttled: ErrorStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, _retry_info),
+    Throttled: ErrorStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, _retry_info, _throttle_reason),
     ServerBusy: ErrorStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, _retry_info),
 }
 
@@ -96,3 +108,9 @@ def rich_status_for(error: DomainError) -> status_pb2.Status | None:
     packed = any_pb2.Any()
     packed.Pack(row.details(error))
     return status_pb2.Status(code=row.code.value[0], message=error.public_message, details=[packed])
+
+
+def log_fields_for(error: DomainError) -> dict[str, object]:
+    """The fields the call's log line gets for ``error`` (none for most errors)."""
+    fields = _row_of(error).log_fields
+    return {} if fields is None else fields(error)

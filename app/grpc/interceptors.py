@@ -22,7 +22,7 @@ from grpc_status import rpc_status
 
 from app.domain.errors import DomainError
 from app.grpc.context import Context
-from app.grpc.errors import INTERNAL_MESSAGE, rich_status_for, status_for
+from app.grpc.errors import INTERNAL_MESSAGE, log_fields_for, rich_status_for, status_for
 
 Behavior = Callable[[Any, Context], Awaitable[Any]]
 Deserializer = Callable[[bytes], Any]
@@ -95,6 +95,8 @@ class ErrorInterceptor(UnaryServerInterceptor):
         except grpc.aio.AbortError:
             raise
         except DomainError as err:
+            # Seen by the ``rpc finished`` line: each call runs in a task of its own.
+            structlog.contextvars.bind_contextvars(**log_fields_for(err))
             rich = rich_status_for(err)
             if rich is not None:
                 await context.abort_with_status(rpc_status.to_status(rich))

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from app.domain.clients import Client
+from app.domain.device_tokens import DEVICE_TOKEN_MAX_LENGTH
 from app.domain.errors import Unauthenticated
 from app.grpc.address_watch import AddressWatch
 
@@ -196,3 +197,16 @@ class ClientReader:
         if self._watch is not None:
             self._watch.saw(client.address, ignored_forwarding)
         return client
+
+
+DEVICE_TOKEN_KEY = "device-token"  # noqa: S105 (a metadata key, not a token)
+
+
+def device_token_from(metadata: Metadata) -> str:
+    """The ``device-token`` metadata (a secret: never logged), "" when none or longer than
+    any issued token; with more than one, the first."""
+    for key, value in metadata or ():
+        if key == DEVICE_TOKEN_KEY:
+            text = _text(value).strip()
+            return text if len(text) <= DEVICE_TOKEN_MAX_LENGTH else ""
+    return ""

@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from app.domain.clients import Client
 from app.domain.passwords import PasswordPolicy
 from app.domain.sessions import SessionRecord, parse_handle
+from app.domain.throttling import parse_throttle_target
 from app.domain.users import (
     User,
     normalise_email,
@@ -25,9 +26,10 @@ from app.domain.users import (
 from app.grpc.context import Context
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.grpc.metadata import ClientReader, session_id_from
+from app.grpc.metadata import ClientReader, device_token_from, session_id_from
 from app.usecases.accounts import AccountUseCase
 from app.usecases.sessions import SessionUseCase
+from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
 
 
@@ -70,6 +72,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         users: UserUseCase,
         sessions: SessionUseCase,
         accounts: AccountUseCase,
+        throttling: ThrottleUseCase,
         *,
         password_policy: PasswordPolicy,
         clients: ClientReader | None = None,
@@ -77,6 +80,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         self._users = users
         self._sessions = sessions
         self._accounts = accounts
+        self._throttling = throttling
         self._password_policy = password_policy
         self._clients = clients or ClientReader()
 
@@ -108,8 +112,16 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
         attempt = parse_login(request.email, request.password, self._password_policy)
-        session = await self._users.login(attempt, self._client(context))
-        return pb.LoginResponse(user=user_message(session.user), session_id=session.id)
+        metadata = context.invocation_metadata()
+        logged_in = await self._users.login(
+            attempt, self._client(context), device_token=device_token_from(metadata)
+        )
+        session = logged_in.session
+        return pb.LoginResponse(
+            user=user_message(session.user),
+            session_id=session.id,
+            device_token=logged_in.device_token,
+        )
 
     async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.GetMeResponse:
         user = await self._sessions.authenticate(self._session_id(context))
@@ -188,6 +200,14 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         caller = await self._sessions.caller(self._session_id(context))
         ended = await self._accounts.revoke_user_sessions(caller, user_id)
         return pb.RevokeUserSessionsResponse(ended=ended)
+
+    async def ClearLoginThrottle(
+        self, request: pb.ClearLoginThrottleRequest, context: Context
+    ) -> pb.ClearLoginThrottleResponse:
+        caller = await self._sessions.caller(self._session_id(context))
+        target = parse_throttle_target(request.email, request.address)
+        cleared = await self._throttling.clear_as(caller, target)
+        return pb.ClearLoginThrottleResponse(cleared=cleared)
 
     @staticmethod
     def _session_id(context: Context) -> str | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 import structlog
 
 from app.domain import events
 from app.domain.clients import Client
+from app.domain.device_tokens import DeviceToken, DeviceTokens
 from app.domain.errors import (
     InvalidCredentials,
     PermissionDenied,
@@ -44,6 +46,14 @@ from app.observability.tracing import traced
 logger = structlog.get_logger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    """What a successful login hands out: the session, and a new device token (secrets both)."""
+
+    session: Session
+    device_token: str
+
+
 class UserUseCase:
     """The rules for users: who may register what, and how login works."""
 
@@ -58,6 +68,7 @@ class UserUseCase:
         metrics: SessionMetrics,
         *,
         stores: StoreAvailability,
+        devices: DeviceTokens,
     ) -> None:
         self._users = users
         self._cache = cache
@@ -67,6 +78,7 @@ class UserUseCase:
         self._throttle = throttle
         self._metrics = metrics
         self._stores = stores
+        self._devices = devices
 
     @traced
     async def register(
@@ -135,47 +147,75 @@ class UserUseCase:
         return user
 
     @traced
-    async def login(self, attempt: LoginAttempt, client: Client) -> Session:
-        """Check the credentials and open a session.
+    async def login(
+        self, attempt: LoginAttempt, client: Client, *, device_token: str = ""
+    ) -> LoggedIn:
+        """Check the credentials and open a session; hand out a new device token.
 
         A server with its hashing queue full refuses at once (``ServerBusy``).
         Every attempt then passes the throttle (``Throttled``: no hash runs);
-        an invalid email counts against the client's address only. A password
-        longer than any valid one (``too_long``) is refused without hashing. Unknown email,
-        wrong password and a disabled account all raise ``InvalidCredentials``
-        after about the same time: an unknown email is verified against a dummy
-        hash, a disabled account's password is checked as usual. The session
-        and its ``user.logged_in`` event are stored together; a failure is
-        recorded as ``user.login_failed`` (through the outbox, as it changes no
-        other state) before ``InvalidCredentials`` is raised. While Redis is
-        known to be down no session can be made: the call fails fast with
-        ``StoreUnavailable``, before any hashing.
+        an invalid email counts against the client's address only, and a
+        ``device_token`` verified for the account spares the attempt the
+        waits that failures impose (see ``LoginThrottle.admit``). A password
+        longer than any valid one (``too_long``) is refused without hashing.
+        Unknown email, wrong password and a disabled account all raise
+        ``InvalidCredentials`` after about the same time: an unknown email is
+        verified against a dummy hash, a disabled account's password is
+        checked as usual. The session and its ``user.logged_in`` event are
+        stored together; a failure is recorded as ``user.login_failed``
+        (through the outbox, as it changes no other state; with an email only
+        when it names an account) before ``InvalidCredentials`` is raised.
+        While Redis is known to be down no session can be made: the call fails
+        fast with ``StoreUnavailable``, before any hashing. An attempt that a
+        PostgreSQL outage kept from being judged is taken back from the
+        throttle's counters: an outage is not a lockout.
         """
         self._passwords.check_capacity()
         self._require(Store.REDIS)
         email, password = attempt.email, attempt.password.value
         # Every spelling of an address counts against the one account.
-        await self._admit(None if email is None else canonical_email(email), email, client)
+        account = None if email is None else canonical_email(email)
+        device = None
+        if account is not None and device_token:
+            device = self._devices.verify(device_token, account)
+        await self._admit(account, client, device)
         if attempt.password.too_long:
-            await self._login_failed(LoginFailure.PASSWORD_TOO_LONG, email=email, user_id=None)
+            await self._login_failed(LoginFailure.PASSWORD_TOO_LONG, email=None, user_id=None)
             raise InvalidCredentials()
-        if email is None:
+        if email is None or account is None:
             await self._passwords.verify_dummy(password)
             await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
             raise InvalidCredentials() from attempt.email_error
-        principal = await self._checked(email, password)
-        await self._throttle.succeeded(canonical_email(email), client)
-        return await self._open_session(principal, client)
+        found = await self._lookup(email, account, client, device)
+        principal = await self._checked(found, password)
+        await self._throttle.succeeded(account, client, device=device)
+        session = await self._open_session(principal, client)
+        return LoggedIn(session, self._devices.issue(account))
 
-    async def _checked(self, email: str, password: str) -> Principal:
+    async def _lookup(
+        self, email: str, account: str, client: Client, device: DeviceToken | None
+    ) -> tuple[Principal, str] | None:
+        """The account and its hash; an outage here takes the attempt back, then raises."""
+        try:
+            return await self._users.get_with_password_hash(email)
+        except StoreUnavailable:
+            try:
+                await self._throttle.withdraw(account, client, device=device)
+            except StoreUnavailable as err:
+                logger.warning(
+                    "login attempt not taken back, the throttle's store is unavailable",
+                    error=repr(err.__cause__),
+                )
+            raise
+
+    async def _checked(self, found: tuple[Principal, str] | None, password: str) -> Principal:
         """The principal whose password this is, if active; ``InvalidCredentials`` otherwise."""
-        found = await self._users.get_with_password_hash(email)
         if found is None:
             await self._passwords.verify_dummy(password)
-            await self._login_failed(LoginFailure.UNKNOWN_EMAIL, email=email, user_id=None)
+            await self._login_failed(LoginFailure.UNKNOWN_EMAIL, email=None, user_id=None)
             raise InvalidCredentials()
         principal, password_hash = found
-        user_id = principal.user.id
+        user_id, email = principal.user.id, principal.user.email
         if not await self._passwords.verify(password_hash, password):
             await self._login_failed(LoginFailure.WRONG_PASSWORD, email=email, user_id=user_id)
             raise InvalidCredentials()
@@ -210,26 +250,29 @@ class UserUseCase:
         if self._stores.known_down(store):
             raise StoreUnavailable(store, "known down")
 
-    async def _admit(self, account: str | None, email: str | None, client: Client) -> None:
+    async def _admit(self, account: str | None, client: Client, device: DeviceToken | None) -> None:
         """Pass the login throttle; the first refusal of a block is reported as an event."""
         try:
-            await self._throttle.admit(account, client)
+            await self._throttle.admit(account, client, device=device)
         except Throttled as throttled:
             self._metrics.login(LoginOutcome.THROTTLED)
             if throttled.first_refusal:
-                await self._report_block(throttled, email, client)
+                await self._report_block(throttled, account, client)
             raise
 
-    async def _report_block(self, throttled: Throttled, email: str | None, client: Client) -> None:
+    async def _report_block(
+        self, throttled: Throttled, account: str | None, client: Client
+    ) -> None:
         # The client's answer is the throttle's whatever happens here: a store
-        # that fails now costs the event (logged), not the RetryInfo.
-        account = throttled.scope == ThrottleScope.ACCOUNT
+        # that fails now costs the event (logged), not the RetryInfo. The email
+        # is named only when it is an account's: never a stranger's address.
+        of_account = throttled.scope == ThrottleScope.ACCOUNT
         try:
-            user = await self._users.get_by_email(email) if account and email else None
+            user = await self._users.get_by_email(account) if of_account and account else None
             await self._outbox.add(
                 events.user_login_throttled(
                     scope=throttled.scope,
-                    email=email if account else None,
+                    email=None if user is None else user.email,
                     address=client.address,
                     user_id=None if user is None else user.id,
                     retry_after_seconds=throttled.retry_after_seconds,

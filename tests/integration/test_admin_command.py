@@ -2,51 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from pathlib import Path
-
 import grpc
 import pytest
 
-from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-async def run_command(
-    settings: Settings, *arguments: str, stdin: str = "", **environment: str
-) -> tuple[int, str, str]:
-    """Exit status, stdout and stderr of ``python -m app`` with ``stdin`` piped in."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        *arguments,
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "APP_CONFIG_FILE": str(ROOT / "config" / "local.yaml"),
-            "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
-            "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
-            "APP_METRICS__ENABLED": "false",
-            **environment,
-        },
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+from tests.support.commands import run_command
 
 
 async def test_it_creates_an_admin_whose_password_came_from_stdin(stub, settings, application):

@@ -21,6 +21,8 @@ SUITE_ADDRESS_LIMITS = {
     "address_free_failures": 1_000_000,
     "register_per_address_per_minute": 1_000_000,
     "change_password_per_address_per_minute": 1_000_000,
+    "successful_logins_per_address_per_minute": 1_000_000,
+    "successful_logins_per_account_per_minute": 1_000_000,
 }
 
 

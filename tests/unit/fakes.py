@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from app.domain.clients import Client
+from app.domain.device_tokens import DeviceToken, DeviceTokens
 from app.domain.errors import (
     EmailTaken,
     LastAdmin,
@@ -350,25 +351,62 @@ class FakeThrottle(LoginThrottle):
 
     def __init__(self) -> None:
         self.admitted: list[tuple[str | None, Client]] = []
+        self.devices: list[DeviceToken | None] = []
         self.succeeded_for: list[str] = []
+        self.withdrawn: list[tuple[str | None, Client, DeviceToken | None]] = []
+        self.cleared: list[tuple[str | None, str | None]] = []
         self.refusing = False
         self.actions: list[tuple[LimitedAction, Client]] = []
         self.refuse_with: Throttled | StoreUnavailable | None = None
+        self.withdraw_fails = False
 
-    async def admit(self, account: str | None, client: Client) -> None:
+    async def admit(
+        self, account: str | None, client: Client, *, device: DeviceToken | None = None
+    ) -> None:
         if self.refuse_with is not None:
             raise self.refuse_with
         self.admitted.append((account, client))
+        self.devices.append(device)
         if self.refusing:
             raise Throttled(retry_after_seconds=30.0)
 
-    async def succeeded(self, account: str, client: Client) -> None:
+    async def succeeded(
+        self, account: str, client: Client, *, device: DeviceToken | None = None
+    ) -> None:
         self.succeeded_for.append(account)
+
+    async def withdraw(
+        self, account: str | None, client: Client, *, device: DeviceToken | None = None
+    ) -> None:
+        if self.withdraw_fails:
+            raise StoreUnavailable()
+        self.withdrawn.append((account, client, device))
+
+    async def clear(self, account: str | None, address_group: str | None) -> int:
+        self.cleared.append((account, address_group))
+        return 2
 
     async def admit_action(self, action: LimitedAction, client: Client) -> None:
         if self.refuse_with is not None:
             raise self.refuse_with
         self.actions.append((action, client))
+
+
+class FakeDeviceTokens(DeviceTokens):
+    """Tokens that read as ``device:<account>:<n>``; any other token is invalid."""
+
+    def __init__(self) -> None:
+        self.issued: list[str] = []
+
+    def issue(self, account: str) -> str:
+        token = f"device:{account}:{len(self.issued)}"
+        self.issued.append(token)
+        return token
+
+    def verify(self, token: str, account: str) -> DeviceToken | None:
+        if token not in self.issued or not token.startswith(f"device:{account}:"):
+            return None
+        return DeviceToken(id=token.rpartition(":")[2])
 
 
 class FakeMetrics(SessionMetrics):

@@ -36,7 +36,7 @@ async def _logged_in(world: World, email: str = "ada@example.com") -> tuple[User
     """A session of the user with ``email``, registered first if need be."""
     found = await world.users.get_by_email(email)
     user = found or await world.register(email)
-    session = await world.user_cases.login(world.attempt(email, PASSWORD), CLIENT)
+    session = (await world.user_cases.login(world.attempt(email, PASSWORD), CLIENT)).session
     return user, session.id
 
 

@@ -102,7 +102,8 @@ async def test_each_failed_login_records_why_and_never_the_password(
 
 async def test_a_login_creates_the_session_with_its_logged_in_event():
     world, ada = await _use_case()
-    session = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
+    logged_in = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
+    session = logged_in.session
     [event] = world.sessions.events
     assert event.type is EventType.USER_LOGGED_IN
     assert event.user_id == ada.id

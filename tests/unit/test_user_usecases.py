@@ -70,7 +70,8 @@ async def test_a_malformed_email_at_login_is_invalid_credentials_not_invalid_inp
 
 async def test_login_opens_a_session_with_its_event(world):
     user = await world.register()
-    session = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
+    logged_in = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
+    session = logged_in.session
     assert [s.user_id for s in world.sessions.sessions.values()] == [user.id]
     assert session.id in world.sessions.sessions
     assert [(event.type, event.user_id) for event in world.sessions.events] == [
@@ -88,7 +89,7 @@ async def test_an_address_taken_in_another_spelling_is_taken(world):
 async def test_login_and_lookup_find_an_account_by_any_spelling_counted_as_one(world):
     user = await world.register("kate@example.com")
     for spelling in ("KATE@example.com", "\uff4bate@example.com"):
-        session = await world.user_cases.login(world.attempt(spelling, PASSWORD), CLIENT)
+        session = (await world.user_cases.login(world.attempt(spelling, PASSWORD), CLIENT)).session
         assert session.user == user
         assert (
             await world.user_cases.find_by_email(normalise_email(spelling), world.principal(user))
@@ -140,7 +141,8 @@ async def test_login_works_again_once_redis_is_back(world):
     with pytest.raises(StoreUnavailable):
         await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
     world.stores.down.clear()
-    session = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
+    logged_in = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
+    session = logged_in.session
     assert session.id in world.sessions.sessions
 
 
@@ -168,7 +170,8 @@ async def test_a_broken_cache_falls_back_to_the_repository_and_warns():
 
 async def test_logout_ends_the_session_once(world):
     await world.register()
-    session = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
+    logged_in = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
+    session = logged_in.session
     await world.session_cases.logout(session.id)
     with pytest.raises(Unauthenticated):
         await world.session_cases.authenticate(session.id)

@@ -8,6 +8,7 @@ from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
 from app.domain.users import Email, LoginAttempt, Principal, Registration, Role, User, parse_login
 from tests.unit.fakes import (
     FakeCache,
+    FakeDeviceTokens,
     FakeMetrics,
     FakeOutbox,
     FakePasswords,
@@ -37,6 +38,7 @@ class World:
         self.throttle = FakeThrottle()
         self.metrics = FakeMetrics()
         self.stores = FakeStores()
+        self.devices = FakeDeviceTokens()
         use_cases = build_use_cases(
             Ports(
                 users=self.users,
@@ -47,11 +49,13 @@ class World:
                 throttle=self.throttle,
                 metrics=self.metrics,
                 stores=self.stores,
+                devices=self.devices,
             ),
         )
         self.user_cases = use_cases.users
         self.session_cases = use_cases.sessions
         self.accounts = use_cases.accounts
+        self.throttling = use_cases.throttling
 
     async def register(
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None

@@ -109,6 +109,11 @@ class UserServiceStub:
                 request_serializer=user__service__pb2.RevokeUserSessionsRequest.SerializeToString,
                 response_deserializer=user__service__pb2.RevokeUserSessionsResponse.FromString,
                 _registered_method=True)
+        self.ClearLoginThrottle = channel.unary_unary(
+                '/userService.UserService/ClearLoginThrottle',
+                request_serializer=user__service__pb2.ClearLoginThrottleRequest.SerializeToString,
+                response_deserializer=user__service__pb2.ClearLoginThrottleResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -206,6 +211,12 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClearLoginThrottle(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -283,6 +294,11 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.RevokeUserSessions,
                     request_deserializer=user__service__pb2.RevokeUserSessionsRequest.FromString,
                     response_serializer=user__service__pb2.RevokeUserSessionsResponse.SerializeToString,
+            ),
+            'ClearLoginThrottle': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearLoginThrottle,
+                    request_deserializer=user__service__pb2.ClearLoginThrottleRequest.FromString,
+                    response_serializer=user__service__pb2.ClearLoginThrottleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -690,6 +706,33 @@ class UserService:
             '/userService.UserService/RevokeUserSessions',
             user__service__pb2.RevokeUserSessionsRequest.SerializeToString,
             user__service__pb2.RevokeUserSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearLoginThrottle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/ClearLoginThrottle',
+            user__service__pb2.ClearLoginThrottleRequest.SerializeToString,
+            user__service__pb2.ClearLoginThrottleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,7 @@ class UserServiceStub:
     DisableUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DisableUserRequest, _user_service_pb2.DisableUserResponse]
     EnableUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]
     RevokeUserSessions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RevokeUserSessionsRequest, _user_service_pb2.RevokeUserSessionsResponse]
+    ClearLoginThrottle: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ClearLoginThrottleRequest, _user_service_pb2.ClearLoginThrottleResponse]
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -71,6 +72,7 @@ class UserServiceAsyncStub(UserServiceStub):
     DisableUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DisableUserRequest, _user_service_pb2.DisableUserResponse]  # type: ignore[assignment]
     EnableUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]  # type: ignore[assignment]
     RevokeUserSessions: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RevokeUserSessionsRequest, _user_service_pb2.RevokeUserSessionsResponse]  # type: ignore[assignment]
+    ClearLoginThrottle: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ClearLoginThrottleRequest, _user_service_pb2.ClearLoginThrottleResponse]  # type: ignore[assignment]
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -179,5 +181,12 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _user_service_pb2.RevokeUserSessionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.RevokeUserSessionsResponse, _abc.Awaitable[_user_service_pb2.RevokeUserSessionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ClearLoginThrottle(
+        self,
+        request: _user_service_pb2.ClearLoginThrottleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ClearLoginThrottleResponse, _abc.Awaitable[_user_service_pb2.ClearLoginThrottleResponse]]: ...
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
