@@ -36,7 +36,9 @@ logger = structlog.get_logger(__name__)
 
 
 def _require_admin(caller: Principal) -> None:
-    if caller.user.role is not Role.ADMIN:
+    """Refuse early from the session's copy; the repository decides again, in the change's
+    transaction, from the caller's row as committed (see ``UserRepository``)."""
+    if not caller.may_administer:
         raise PermissionDenied("an admin's session is required")
 
 
@@ -104,7 +106,7 @@ class AccountUseCase:
     async def set_role(self, caller: Principal, user_id: UUID, role: Role) -> User:
         _require_admin(caller)
         principal = await self._users.set_role(
-            user_id, role, events.user_role_changed(user_id, role)
+            user_id, role, events.user_role_changed(user_id, role), actor=caller.user.id
         )
         await self._apply(principal)
         return principal.user
@@ -114,7 +116,7 @@ class AccountUseCase:
         """Disable the user: no login, and every session ends (``session.revoked`` disabled)."""
         _require_admin(caller)
         principal = await self._users.set_status(
-            user_id, UserStatus.DISABLED, events.user_disabled(user_id)
+            user_id, UserStatus.DISABLED, events.user_disabled(user_id), actor=caller.user.id
         )
         await self._apply(principal, SessionEndReason.DISABLED)
         return principal.user
@@ -123,7 +125,7 @@ class AccountUseCase:
     async def enable(self, caller: Principal, user_id: UUID) -> User:
         _require_admin(caller)
         principal = await self._users.set_status(
-            user_id, UserStatus.ACTIVE, events.user_enabled(user_id)
+            user_id, UserStatus.ACTIVE, events.user_enabled(user_id), actor=caller.user.id
         )
         await self._apply(principal)
         return principal.user
@@ -132,7 +134,7 @@ class AccountUseCase:
     async def revoke_user_sessions(self, caller: Principal, user_id: UUID) -> int:
         """End every session of the user, including any a racing login is creating."""
         _require_admin(caller)
-        principal = await self._users.bump_sessions_epoch(user_id)
+        principal = await self._users.bump_sessions_epoch(user_id, actor=caller.user.id)
         return await self._apply(principal, SessionEndReason.REVOKED)
 
     @traced
@@ -145,7 +147,7 @@ class AccountUseCase:
         if user is None:
             return None
         principal = await self._users.set_role(
-            user.id, Role.ADMIN, events.user_role_changed(user.id, Role.ADMIN)
+            user.id, Role.ADMIN, events.user_role_changed(user.id, Role.ADMIN), actor=None
         )
         await self._apply(principal)
         return principal.user

@@ -43,7 +43,7 @@ async def _logged_in(world: World, email: str = "ada@example.com") -> tuple[User
 async def _with_role(world: World, email: str, role: Role) -> Principal:
     """A user given ``role`` as an operator would (no caller)."""
     user = await world.register(email)
-    return await world.users.set_role(user.id, role, _event())
+    return await world.users.set_role(user.id, role, _event(), actor=None)
 
 
 async def _admin(world: World, email: str = "root@example.com") -> Principal:
@@ -110,6 +110,18 @@ async def test_admin_actions_need_an_admin(world, action, role):
     arguments = (target.id, Role.ADMIN) if action == "set_role" else (target.id,)
     with pytest.raises(PermissionDenied):
         await getattr(world.accounts, action)(principal, *arguments)
+    assert world.principal(target).version == 1
+
+
+@pytest.mark.parametrize("action", ["set_role", "disable", "enable", "revoke_user_sessions"])
+async def test_an_admin_demoted_since_its_session_was_read_is_refused(world, action):
+    stale_copy = await _admin(world)
+    await _admin(world, "second@example.com")
+    await world.users.set_role(stale_copy.user.id, Role.USER, _event(), actor=None)
+    target = await world.register("target@example.com")
+    arguments = (target.id, Role.ADMIN) if action == "set_role" else (target.id,)
+    with pytest.raises(PermissionDenied):
+        await getattr(world.accounts, action)(stale_copy, *arguments)
     assert world.principal(target).version == 1
 
 
