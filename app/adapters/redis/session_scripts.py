@@ -5,7 +5,8 @@ Layout, under the service's key prefix:
 * ``session:<sha256(id)>`` — a hash: ``user_id``, ``created_at``,
   ``last_seen``, ``expires_at`` (absolute; times in Unix milliseconds),
   ``epoch`` (the user's sessions epoch at creation), ``handle``, ``address``,
-  ``user_agent``; its TTL is the idle timeout, never past ``expires_at``.
+  ``user_agent``; it expires (``PEXPIREAT``) an idle timeout after its last
+  use, never past ``expires_at``.
 * ``user-sessions:<user id>`` — a sorted set of the user's session digests
   by creation time (the per-user index and cap).
 * ``principal:<user id>`` — a hash: ``user`` (JSON), ``status``,
@@ -19,13 +20,21 @@ whose id is derived from a random base id passed in and the session's digest
 (a SHA-1 shaped as a version-8 UUID). Parameters travel as one JSON object in
 ``ARGV[1]``; ``ARGV[2…]`` are an event's fields (name, value, …).
 
+Every time a script decides on or stores is Redis's (``TIME``), never the
+calling instance's: instances whose clocks disagree still agree on when a
+session ends, and a key's expiry is an absolute moment of Redis's clock.
+
 The scripts compute the principal and index keys from the prefix, so they
 need every key in one Redis (on Redis Cluster, in one hash slot).
 """
 
 from __future__ import annotations
 
-_COMMON = """
+from app.adapters.redis.script_clock import NOW_MS
+
+_COMMON = (
+    NOW_MS
+    + """
 local p = cjson.decode(ARGV[1])
 
 local function event_id(salt)
@@ -60,11 +69,12 @@ local function put_principal(key, principal)
     end
     redis.call('HSET', key, 'user', principal.user, 'status', principal.status,
         'version', principal.version, 'epoch', principal.epoch,
-        'fresh_until', principal.fresh_until)
-    redis.call('EXPIRE', key, p.principal_ttl)
+        'fresh_until', now + p.refresh_ms)
+    redis.call('PEXPIREAT', key, now + p.principal_ttl * 1000)
     return 1
 end
 """
+)
 
 # KEYS: session, index, principal. Refuses (-1) when the principal, once
 # written, is disabled or of a newer epoch than the session would carry.
@@ -78,11 +88,12 @@ if stored[1] == 'disabled' or tonumber(stored[2]) > p.epoch then
     return -1
 end
 redis.call('XADD', p.stream, 'MAXLEN', '~', p.maxlen, '*', unpack(ARGV, 2))
-redis.call('HSET', KEYS[1], 'user_id', p.user_id, 'created_at', p.now, 'last_seen', p.now,
-    'expires_at', p.now + p.lifetime * 1000, 'epoch', p.epoch, 'handle', p.handle,
+local expires_at = now + p.lifetime * 1000
+redis.call('HSET', KEYS[1], 'user_id', p.user_id, 'created_at', now, 'last_seen', now,
+    'expires_at', expires_at, 'epoch', p.epoch, 'handle', p.handle,
     'address', p.address, 'user_agent', p.user_agent)
-redis.call('EXPIRE', KEYS[1], math.min(p.idle_ttl, p.lifetime))
-redis.call('ZADD', KEYS[2], p.now, p.digest)
+redis.call('PEXPIREAT', KEYS[1], math.min(now + p.idle_ttl * 1000, expires_at))
+redis.call('ZADD', KEYS[2], now, p.digest)
 for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     if redis.call('EXISTS', p.prefix .. 'session:' .. member) == 0 then
         redis.call('ZREM', KEYS[2], member)
@@ -95,13 +106,14 @@ if over > 0 then
         ended = ended + end_session(member, 'cap')
     end
 end
-redis.call('EXPIRE', KEYS[2], p.lifetime)
+redis.call('PEXPIREAT', KEYS[2], expires_at)
 return ended
 """
 )
 
 # KEYS: session. False when unknown; else {user id, epoch, ended reason or '',
-# then the principal's user, status, version, epoch, fresh_until when there is one}.
+# then the principal's user, status, version, epoch, and '1' if it is past its
+# fresh_until (else '0'), when there is one}.
 RESOLVE = (
     _COMMON
     + """
@@ -109,7 +121,8 @@ local s = redis.call('HMGET', KEYS[1], 'user_id', 'expires_at', 'epoch')
 if not s[1] then
     return false
 end
-if p.now >= tonumber(s[2]) then
+local expires_at = tonumber(s[2])
+if now >= expires_at then
     end_session(p.digest, 'lifetime')
     return {s[1], s[3], 'lifetime'}
 end
@@ -127,13 +140,13 @@ if pr[1] then
         return {s[1], s[3], reason}
     end
 end
-local remaining = math.ceil((tonumber(s[2]) - p.now) / 1000)
-redis.call('EXPIRE', KEYS[1], math.min(p.idle_ttl, remaining))
-redis.call('HSET', KEYS[1], 'last_seen', p.now)
+redis.call('PEXPIREAT', KEYS[1], math.min(now + p.idle_ttl * 1000, expires_at))
+redis.call('HSET', KEYS[1], 'last_seen', now)
 if not pr[1] then
     return {s[1], s[3], ''}
 end
-return {s[1], s[3], '', pr[1], pr[2], pr[3], pr[4], pr[5]}
+local stale = (tonumber(pr[5]) or 0) <= now and '1' or '0'
+return {s[1], s[3], '', pr[1], pr[2], pr[3], pr[4], stale}
 """
 )
 
@@ -199,7 +212,9 @@ return 0
 # KEYS: index, principal. The live sessions, newest first: for each, its digest,
 # created_at, last_seen, expires_at, address, user_agent, handle. Drops index
 # entries whose session is gone; skips sessions past their lifetime or epoch.
-LIST = """
+LIST = (
+    NOW_MS
+    + """
 local p = cjson.decode(ARGV[1])
 local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0')
 local out = {}
@@ -208,7 +223,7 @@ for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
         'expires_at', 'address', 'user_agent', 'handle', 'epoch')
     if not s[1] then
         redis.call('ZREM', KEYS[1], member)
-    elseif tonumber(s[3]) > p.now and tonumber(s[7]) >= epoch then
+    elseif tonumber(s[3]) > now and tonumber(s[7]) >= epoch then
         out[#out + 1] = member
         for i = 1, 6 do
             out[#out + 1] = s[i]
@@ -217,3 +232,4 @@ for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
 end
 return out
 """
+)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -39,10 +38,6 @@ def _moment(milliseconds: str | bytes) -> datetime:
     return datetime.fromtimestamp(int(float(str_if_bytes(milliseconds))) / 1000, UTC)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def digest_of(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
@@ -55,6 +50,11 @@ class SessionRedisRepository:
     session, its lifetime, its principal and the sliding expiry in one round
     trip. Every change is one script, so each ending happens once and
     publishes its event with it; the events get the request's trace context here.
+
+    Lifetimes are decided by Redis's clock, in the scripts, and nothing here
+    reads this instance's: the principal's freshness is Redis's too, since a
+    principal trusted past its refresh bound delays a change made directly in
+    PostgreSQL (or whose principal write failed) on every instance.
     """
 
     def __init__(
@@ -101,6 +101,7 @@ class SessionRedisRepository:
             "stream": self._stream,
             "maxlen": self._stream_max_length,
             "principal_ttl": self._lifetime,
+            "refresh_ms": self._refresh_ms,
             "base": "",
             "revoked": [],
             **values,
@@ -122,7 +123,6 @@ class SessionRedisRepository:
             "status": principal.status.value,
             "version": principal.version,
             "epoch": principal.sessions_epoch,
-            "fresh_until": _now_ms() + self._refresh_ms,
         }
 
     async def _run(self, script: Any, keys: Sequence[str], *args: Any) -> Any:
@@ -141,7 +141,6 @@ class SessionRedisRepository:
         user_id = principal.user.id
         parameters = self._parameters(
             capped,
-            now=_now_ms(),
             idle_ttl=self._ttl,
             lifetime=self._lifetime,
             cap=self._cap,
@@ -164,10 +163,7 @@ class SessionRedisRepository:
 
     @traced
     async def resolve(self, session_id: str, revoked: Event) -> SessionLookup | None:
-        now = _now_ms()
-        parameters = self._parameters(
-            revoked, now=now, idle_ttl=self._ttl, digest=digest_of(session_id)
-        )
+        parameters = self._parameters(revoked, idle_ttl=self._ttl, digest=digest_of(session_id))
         reply = await self._run(self._resolve, (self.key(session_id),), json.dumps(parameters))
         if not reply:
             return None
@@ -176,14 +172,14 @@ class SessionRedisRepository:
         principal = None
         stale = True
         if len(values) > 3:
-            user, status, version, principal_epoch, fresh_until = values[3:8]
+            user, status, version, principal_epoch, past_fresh = values[3:8]
             principal = Principal(
                 user=decode_user(user),
                 status=UserStatus(status),
                 version=int(version),
                 sessions_epoch=int(principal_epoch),
             )
-            stale = int(float(fresh_until)) <= now
+            stale = past_fresh == "1"
         return SessionLookup(
             user_id=user_id,
             sessions_epoch=epoch,
@@ -213,7 +209,7 @@ class SessionRedisRepository:
 
     @traced
     async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:
-        parameters = self._parameters(now=_now_ms())
+        parameters = self._parameters()
         keys = (self._index(user_id), self._principal_key(user_id))
         reply = [
             str_if_bytes(value)
