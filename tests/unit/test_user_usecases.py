@@ -169,11 +169,11 @@ async def test_a_broken_cache_falls_back_to_the_repository_and_warns():
 async def test_logout_ends_the_session_once(world):
     await world.register()
     session = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
-    await world.session_cases.logout(session.id)
+    await world.session_cases.logout(session.id, CLIENT)
     with pytest.raises(Unauthenticated):
         await world.session_cases.authenticate(session.id)
     with pytest.raises(Unauthenticated):
-        await world.session_cases.logout(session.id)
+        await world.session_cases.logout(session.id, CLIENT)
     assert [event.type for event in world.sessions.events] == [
         EventType.USER_LOGGED_IN,
         EventType.USER_LOGGED_OUT,

@@ -50,8 +50,13 @@ local function end_session(digest, reason)
     if not s[1] then
         return 0
     end
-    local fields = {'event_id', event_id(digest), 'user_id', s[1],
-        'data', '{"handle":"' .. s[2] .. '","reason":"' .. reason .. '"}'}
+    local data = {}
+    for name, value in pairs(p.data) do
+        data[name] = value
+    end
+    data.handle = s[2]
+    data.reason = reason
+    local fields = {'event_id', event_id(digest), 'user_id', s[1], 'data', cjson.encode(data)}
     for i = 1, #p.revoked do
         fields[#fields + 1] = p.revoked[i]
     end
