@@ -12,6 +12,7 @@ The ``traceparent`` is left empty by them: the adapter that writes an event
 from __future__ import annotations
 
 import enum
+import ipaddress
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from uuid import UUID
 
+from app.domain.clients import Client
 from app.domain.sessions import SessionEndReason
 from app.domain.users import NewUser, Role, User
 
@@ -44,6 +46,52 @@ class LoginFailure(enum.StrEnum):
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a reason, not a password)
     DISABLED = "disabled"
     PASSWORD_TOO_LONG = "password_too_long"  # noqa: S105 (refused without hashing)
+
+
+# How much of a source address is kept: the network, as analytics tools
+# anonymise addresses; enough to tell a country, a provider or an office, not a
+# household or a device.
+_IPV4_KEPT_BITS = 24
+_IPV6_KEPT_BITS = 48
+
+
+def source_network(address: str) -> str:
+    """The network of ``address`` kept in audit events: IPv4 /24, IPv6 /48; "" if unknown.
+
+    An IPv4-mapped IPv6 address counts as its IPv4 address.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    bits = _IPV4_KEPT_BITS if parsed.version == 4 else _IPV6_KEPT_BITS
+    return str(ipaddress.ip_network((parsed, bits), strict=False))
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did an audited action, and from where: the acting user's id and the
+    network of the client's address (:func:`source_network`)."""
+
+    user_id: UUID
+    source_address: str
+
+    @classmethod
+    def of(cls, user_id: UUID, client: Client) -> Actor:
+        return cls(user_id, source_network(client.address))
+
+    def data(self) -> dict[str, str]:
+        """The event data that names it: ``actor_id``, and ``source_address`` when known."""
+        data = {"actor_id": str(self.user_id)}
+        if self.source_address:
+            data["source_address"] = self.source_address
+        return data
+
+
+def _acted(actor: Actor | None, **data: str) -> dict[str, str]:
+    return {**data, **(actor.data() if actor is not None else {})}
 
 
 def _frozen(data: Mapping[str, str]) -> Mapping[str, str]:
@@ -88,9 +136,13 @@ def user_logged_in(user: User) -> Event:
     return _event(EventType.USER_LOGGED_IN, user.id, {})
 
 
-def user_logged_out() -> Event:
-    """A logout, whose user the session store states: see ``SessionStore.delete``."""
-    return _event(EventType.USER_LOGGED_OUT, None, {})
+def user_logged_out(client: Client) -> Event:
+    """A logout, whose user the session store states: see ``SessionStore.delete``.
+
+    Its actor is that user; the data has only the ``source_address``.
+    """
+    network = source_network(client.address)
+    return _event(EventType.USER_LOGGED_OUT, None, {"source_address": network} if network else {})
 
 
 def user_login_failed(
@@ -106,30 +158,35 @@ def user_login_failed(
     return _event(EventType.USER_LOGIN_FAILED, user_id, data)
 
 
-def user_password_changed(user_id: UUID) -> Event:
-    return _event(EventType.USER_PASSWORD_CHANGED, user_id, {})
+# The changes below carry their ``actor`` (None: the operator's command line
+# or the service itself, as when a session outlives its lifetime).
 
 
-def user_role_changed(user_id: UUID, role: Role) -> Event:
-    return _event(EventType.USER_ROLE_CHANGED, user_id, {"role": role.value})
+def user_password_changed(user_id: UUID, actor: Actor) -> Event:
+    return _event(EventType.USER_PASSWORD_CHANGED, user_id, _acted(actor))
 
 
-def user_disabled(user_id: UUID) -> Event:
-    return _event(EventType.USER_DISABLED, user_id, {})
+def user_role_changed(user_id: UUID, role: Role, actor: Actor | None) -> Event:
+    return _event(EventType.USER_ROLE_CHANGED, user_id, _acted(actor, role=role.value))
 
 
-def user_enabled(user_id: UUID) -> Event:
-    return _event(EventType.USER_ENABLED, user_id, {})
+def user_disabled(user_id: UUID, actor: Actor) -> Event:
+    return _event(EventType.USER_DISABLED, user_id, _acted(actor))
 
 
-def session_revoked(reason: SessionEndReason) -> Event:
+def user_enabled(user_id: UUID, actor: Actor) -> Event:
+    return _event(EventType.USER_ENABLED, user_id, _acted(actor))
+
+
+def session_revoked(reason: SessionEndReason, actor: Actor | None = None) -> Event:
     """The template of the ``session.revoked`` events of one ending.
 
     The session store completes one event per session it ends, atomically with
-    the ending: its own id (derived from this one), the session's user and
-    ``data`` = ``reason`` and the session's ``handle`` (never its id).
+    the ending: its own id (derived from this one), the session's user, and
+    ``data``: this template's, with the ``reason`` of that ending and the
+    session's ``handle`` (never its id).
     """
-    return _event(EventType.SESSION_REVOKED, None, {"reason": reason.value})
+    return _event(EventType.SESSION_REVOKED, None, _acted(actor, reason=reason.value))
 
 
 def user_login_throttled(

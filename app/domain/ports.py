@@ -24,7 +24,15 @@ from app.domain.users import NewUser, Principal, Role, User, UserStatus
 
 
 class UserRepository(Protocol):
-    """The durable home of users (PostgreSQL)."""
+    """The durable home of users (PostgreSQL).
+
+    ``actor`` of the admin changes (``set_role``, ``set_status``,
+    ``bump_sessions_epoch``) is the acting user: their row is read, locked, in
+    the change's own transaction, and unless it is then ``may_administer``
+    the change is refused (``PermissionDenied``): a demotion of the actor
+    either commits first and is seen, or waits for the change. None is the
+    operator's command line, trusted.
+    """
 
     async def add(self, new_user: NewUser, registered: Event) -> User:
         """Store a new user (with the id it carries) and ``registered`` atomically.
@@ -61,7 +69,9 @@ class UserRepository(Protocol):
         """
         ...
 
-    async def set_role(self, user_id: UUID, role: Role, changed: Event) -> Principal:
+    async def set_role(
+        self, user_id: UUID, role: Role, changed: Event, *, actor: UUID | None
+    ) -> Principal:
         """Give the user ``role`` and add ``changed``, in one transaction.
 
         A user who already has the role is left alone (no event). Raises
@@ -70,7 +80,9 @@ class UserRepository(Protocol):
         """
         ...
 
-    async def set_status(self, user_id: UUID, status: UserStatus, changed: Event) -> Principal:
+    async def set_status(
+        self, user_id: UUID, status: UserStatus, changed: Event, *, actor: UUID | None
+    ) -> Principal:
         """Enable or disable the user and add ``changed``, in one transaction.
 
         Disabling bumps the sessions epoch. No change, no event. Raises
@@ -78,7 +90,7 @@ class UserRepository(Protocol):
         """
         ...
 
-    async def bump_sessions_epoch(self, user_id: UUID) -> Principal:
+    async def bump_sessions_epoch(self, user_id: UUID, *, actor: UUID | None) -> Principal:
         """End every session made so far (they carry the older epoch). ``UserNotFound``."""
         ...
 

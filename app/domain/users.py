@@ -69,6 +69,11 @@ class Principal:
         return self.status is UserStatus.ACTIVE
 
     @property
+    def may_administer(self) -> bool:
+        """Only an active admin may change other users (roles, status, sessions)."""
+        return self.active and self.user.role is Role.ADMIN
+
+    @property
     def may_read_anyone(self) -> bool:
         """Admins and service callers may read any user."""
         return self.user.role in (Role.ADMIN, Role.SERVICE)

@@ -128,7 +128,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         return pb.GetMeResponse(user=user_message(user))
 
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
-        await self._sessions.logout(self._session_id(context))
+        await self._sessions.logout(self._session_id(context), self._client(context))
         return pb.LogoutResponse()
 
     async def ListSessions(
@@ -141,19 +141,20 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         self, request: pb.RevokeSessionRequest, context: Context
     ) -> pb.RevokeSessionResponse:
         session_id = self._session_id(context)
-        await self._sessions.revoke_session(session_id, parse_handle(request.handle))
+        handle = parse_handle(request.handle)
+        await self._sessions.revoke_session(session_id, handle, self._client(context))
         return pb.RevokeSessionResponse()
 
     async def LogoutOthers(
         self, request: pb.LogoutOthersRequest, context: Context
     ) -> pb.LogoutOthersResponse:
-        ended = await self._sessions.logout_others(self._session_id(context))
+        ended = await self._sessions.logout_others(self._session_id(context), self._client(context))
         return pb.LogoutOthersResponse(ended=ended)
 
     async def LogoutAll(
         self, request: pb.LogoutAllRequest, context: Context
     ) -> pb.LogoutAllResponse:
-        ended = await self._sessions.logout_all(self._session_id(context))
+        ended = await self._sessions.logout_all(self._session_id(context), self._client(context))
         return pb.LogoutAllResponse(ended=ended)
 
     async def ChangePassword(
@@ -174,7 +175,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     ) -> pb.SetUserRoleResponse:
         user_id, role = parse_role_assignment(request.uuid, request.role)
         caller = await self._sessions.caller(self._session_id(context))
-        user = await self._accounts.set_role(caller, user_id, role)
+        user = await self._accounts.set_role(caller, user_id, role, self._client(context))
         return pb.SetUserRoleResponse(user=user_message(user))
 
     async def DisableUser(
@@ -182,7 +183,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     ) -> pb.DisableUserResponse:
         user_id = parse_user_id(request.uuid)
         caller = await self._sessions.caller(self._session_id(context))
-        user = await self._accounts.disable(caller, user_id)
+        user = await self._accounts.disable(caller, user_id, self._client(context))
         return pb.DisableUserResponse(user=user_message(user))
 
     async def EnableUser(
@@ -190,7 +191,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     ) -> pb.EnableUserResponse:
         user_id = parse_user_id(request.uuid)
         caller = await self._sessions.caller(self._session_id(context))
-        user = await self._accounts.enable(caller, user_id)
+        user = await self._accounts.enable(caller, user_id, self._client(context))
         return pb.EnableUserResponse(user=user_message(user))
 
     async def RevokeUserSessions(
@@ -198,7 +199,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     ) -> pb.RevokeUserSessionsResponse:
         user_id = parse_user_id(request.uuid)
         caller = await self._sessions.caller(self._session_id(context))
-        ended = await self._accounts.revoke_user_sessions(caller, user_id)
+        ended = await self._accounts.revoke_user_sessions(caller, user_id, self._client(context))
         return pb.RevokeUserSessionsResponse(ended=ended)
 
     async def ClearLoginThrottle(

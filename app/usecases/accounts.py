@@ -36,7 +36,9 @@ logger = structlog.get_logger(__name__)
 
 
 def _require_admin(caller: Principal) -> None:
-    if caller.user.role is not Role.ADMIN:
+    """Refuse early from the session's copy; the repository decides again, in the change's
+    transaction, from the caller's row as committed (see ``UserRepository``)."""
+    if not caller.may_administer:
         raise PermissionDenied("an admin's session is required")
 
 
@@ -91,49 +93,54 @@ class AccountUseCase:
             raise WrongPassword()
         await self._throttle.succeeded(account, client)
         user_id = caller.user.id
+        actor = events.Actor.of(user_id, client)
         principal = await self._users.change_password(
             user_id,
             await self._passwords.hash(new),
-            events.user_password_changed(user_id),
+            events.user_password_changed(user_id, actor),
         )
         return await self._apply(
-            principal, SessionEndReason.PASSWORD_CHANGE, keep_session_id=session_id
+            principal, SessionEndReason.PASSWORD_CHANGE, actor, keep_session_id=session_id
         )
 
     @traced
-    async def set_role(self, caller: Principal, user_id: UUID, role: Role) -> User:
+    async def set_role(self, caller: Principal, user_id: UUID, role: Role, client: Client) -> User:
         _require_admin(caller)
+        actor = events.Actor.of(caller.user.id, client)
         principal = await self._users.set_role(
-            user_id, role, events.user_role_changed(user_id, role)
+            user_id, role, events.user_role_changed(user_id, role, actor), actor=caller.user.id
         )
         await self._apply(principal)
         return principal.user
 
     @traced
-    async def disable(self, caller: Principal, user_id: UUID) -> User:
+    async def disable(self, caller: Principal, user_id: UUID, client: Client) -> User:
         """Disable the user: no login, and every session ends (``session.revoked`` disabled)."""
         _require_admin(caller)
+        actor = events.Actor.of(caller.user.id, client)
         principal = await self._users.set_status(
-            user_id, UserStatus.DISABLED, events.user_disabled(user_id)
+            user_id, UserStatus.DISABLED, events.user_disabled(user_id, actor), actor=actor.user_id
         )
-        await self._apply(principal, SessionEndReason.DISABLED)
+        await self._apply(principal, SessionEndReason.DISABLED, actor)
         return principal.user
 
     @traced
-    async def enable(self, caller: Principal, user_id: UUID) -> User:
+    async def enable(self, caller: Principal, user_id: UUID, client: Client) -> User:
         _require_admin(caller)
+        actor = events.Actor.of(caller.user.id, client)
         principal = await self._users.set_status(
-            user_id, UserStatus.ACTIVE, events.user_enabled(user_id)
+            user_id, UserStatus.ACTIVE, events.user_enabled(user_id, actor), actor=actor.user_id
         )
         await self._apply(principal)
         return principal.user
 
     @traced
-    async def revoke_user_sessions(self, caller: Principal, user_id: UUID) -> int:
+    async def revoke_user_sessions(self, caller: Principal, user_id: UUID, client: Client) -> int:
         """End every session of the user, including any a racing login is creating."""
         _require_admin(caller)
-        principal = await self._users.bump_sessions_epoch(user_id)
-        return await self._apply(principal, SessionEndReason.REVOKED)
+        principal = await self._users.bump_sessions_epoch(user_id, actor=caller.user.id)
+        actor = events.Actor.of(caller.user.id, client)
+        return await self._apply(principal, SessionEndReason.REVOKED, actor)
 
     @traced
     async def promote_to_admin(self, email: Email) -> User | None:
@@ -145,7 +152,7 @@ class AccountUseCase:
         if user is None:
             return None
         principal = await self._users.set_role(
-            user.id, Role.ADMIN, events.user_role_changed(user.id, Role.ADMIN)
+            user.id, Role.ADMIN, events.user_role_changed(user.id, Role.ADMIN, None), actor=None
         )
         await self._apply(principal)
         return principal.user
@@ -164,6 +171,7 @@ class AccountUseCase:
         self,
         principal: Principal,
         ended_by: SessionEndReason | None = None,
+        actor: events.Actor | None = None,
         *,
         keep_session_id: str | None = None,
     ) -> int:
@@ -174,7 +182,7 @@ class AccountUseCase:
         else:
             ended = await self._sessions.revoke_all(
                 principal.user.id,
-                events.session_revoked(ended_by),
+                events.session_revoked(ended_by, actor),
                 keep_session_id=keep_session_id,
                 principal=principal,
             )

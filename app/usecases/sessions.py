@@ -6,8 +6,9 @@ from uuid import UUID
 
 import structlog
 
+from app.domain.clients import Client
 from app.domain.errors import SessionNotFound, StoreUnavailable, Unauthenticated
-from app.domain.events import session_revoked, user_logged_out
+from app.domain.events import Actor, session_revoked, user_logged_out
 from app.domain.ports import SessionLookup, SessionMetrics, SessionStore, UserRepository
 from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.users import Principal, User
@@ -96,14 +97,14 @@ class SessionUseCase:
         return principal
 
     @traced
-    async def logout(self, session_id: str | None) -> None:
+    async def logout(self, session_id: str | None, client: Client) -> None:
         """End the session and publish ``user.logged_out`` with it, atomically.
 
         A missing or already ended session is ``Unauthenticated`` (and no event).
         """
         if not session_id:
             raise Unauthenticated()
-        if await self._sessions.delete(session_id, user_logged_out()) is None:
+        if await self._sessions.delete(session_id, user_logged_out(client)) is None:
             raise Unauthenticated()
         self._metrics.sessions_ended(SessionEndReason.LOGOUT)
 
@@ -115,35 +116,42 @@ class SessionUseCase:
         return await self._sessions.list(caller.user.id, session_id)
 
     @traced
-    async def revoke_session(self, session_id: str | None, handle: SessionHandle) -> None:
+    async def revoke_session(
+        self, session_id: str | None, handle: SessionHandle, client: Client
+    ) -> None:
         """End one of the caller's sessions by handle; ``SessionNotFound`` if none has it."""
         caller = await self.caller(session_id)
-        revoked = session_revoked(SessionEndReason.REVOKED)
+        revoked = session_revoked(SessionEndReason.REVOKED, Actor.of(caller.user.id, client))
         if not await self._sessions.revoke(caller.user.id, handle, revoked):
             raise SessionNotFound()
         self._metrics.sessions_ended(SessionEndReason.REVOKED)
 
     @traced
-    async def logout_others(self, session_id: str | None) -> int:
+    async def logout_others(self, session_id: str | None, client: Client) -> int:
         """End every session of the caller but this one; how many ended."""
         caller = await self.caller(session_id)
-        return await self._end_all(caller.user.id, SessionEndReason.LOGOUT, keep=session_id)
+        actor = Actor.of(caller.user.id, client)
+        return await self._end_all(
+            caller.user.id, SessionEndReason.LOGOUT, actor=actor, keep=session_id
+        )
 
     @traced
-    async def logout_all(self, session_id: str | None) -> int:
+    async def logout_all(self, session_id: str | None, client: Client) -> int:
         """End every session of the caller, this one included; how many ended."""
         caller = await self.caller(session_id)
-        return await self._end_all(caller.user.id, SessionEndReason.LOGOUT)
+        actor = Actor.of(caller.user.id, client)
+        return await self._end_all(caller.user.id, SessionEndReason.LOGOUT, actor=actor)
 
     async def _end_all(
         self,
         user_id: UUID,
         reason: SessionEndReason,
         *,
+        actor: Actor | None = None,
         keep: str | None = None,
         forget: bool = False,
     ) -> int:
-        revoked = session_revoked(reason)
+        revoked = session_revoked(reason, actor)
         if forget:
             ended = await self._sessions.forget(user_id, revoked)
         else:

@@ -79,7 +79,14 @@ async def test_revoke_session_ends_one_session_by_its_handle(stub, application, 
     )
     assert await is_unauthenticated(get_me(stub, second))
     assert (await get_me(stub, first)).user.uuid == user.uuid
-    assert await revocations(redis, settings, user.uuid) == [{"handle": other, "reason": "revoked"}]
+    assert await revocations(redis, settings, user.uuid) == [
+        {
+            "handle": other,
+            "reason": "revoked",
+            "actor_id": user.uuid,
+            "source_address": "127.0.0.0/24",
+        }
+    ]
     # Revoking it again: nothing has that handle any more.
     again = await failure(
         stub.RevokeSession(pb.RevokeSessionRequest(handle=other), metadata=session_metadata(first))

@@ -120,7 +120,7 @@ async def test_a_session_is_not_ended_when_its_event_cannot_be_written(
     await redis.delete(stream)
     await redis.set(stream, "not a stream")
     with pytest.raises(StoreUnavailable):
-        await store.delete("another-session-id", user_logged_out())
+        await store.delete("another-session-id", user_logged_out(UNKNOWN_CLIENT))
     lookup = await store.resolve("another-session-id", session_revoked(SessionEndReason.REVOKED))
     assert lookup is not None and lookup.principal == principal
 

@@ -16,6 +16,7 @@ from app.domain.device_tokens import DeviceToken, DeviceTokens
 from app.domain.errors import (
     EmailTaken,
     LastAdmin,
+    PermissionDenied,
     ServerBusy,
     Store,
     StoreUnavailable,
@@ -101,7 +102,10 @@ class FakeUsers(UserRepository):
         self.events.append(changed)
         return self._update(user_id, password_hash=password_hash, bump_epoch=True)
 
-    async def set_role(self, user_id: UUID, role: Role, changed: Event) -> Principal:
+    async def set_role(
+        self, user_id: UUID, role: Role, changed: Event, *, actor: UUID | None
+    ) -> Principal:
+        self._require_administrator(actor)
         principal = self._row(user_id)[0]
         if principal.user.role is role:
             return principal
@@ -110,7 +114,10 @@ class FakeUsers(UserRepository):
         self.events.append(changed)
         return self._update(user_id, role=role)
 
-    async def set_status(self, user_id: UUID, status: UserStatus, changed: Event) -> Principal:
+    async def set_status(
+        self, user_id: UUID, status: UserStatus, changed: Event, *, actor: UUID | None
+    ) -> Principal:
+        self._require_administrator(actor)
         principal = self._row(user_id)[0]
         if principal.status is status:
             return principal
@@ -120,8 +127,15 @@ class FakeUsers(UserRepository):
         self.events.append(changed)
         return self._update(user_id, status=status, bump_epoch=disabling)
 
-    async def bump_sessions_epoch(self, user_id: UUID) -> Principal:
+    async def bump_sessions_epoch(self, user_id: UUID, *, actor: UUID | None) -> Principal:
+        self._require_administrator(actor)
         return self._update(user_id, bump_epoch=True)
+
+    def _require_administrator(self, actor: UUID | None) -> None:
+        """The repository's own decision, from the actor's row as stored now."""
+        row = self.rows.get(actor) if actor is not None else None
+        if actor is not None and (row is None or not row[0].may_administer):
+            raise PermissionDenied("an admin's session is required")
 
     def _row(self, user_id: UUID) -> tuple[Principal, str]:
         if user_id not in self.rows:

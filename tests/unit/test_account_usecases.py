@@ -43,7 +43,7 @@ async def _logged_in(world: World, email: str = "ada@example.com") -> tuple[User
 async def _with_role(world: World, email: str, role: Role) -> Principal:
     """A user given ``role`` as an operator would (no caller)."""
     user = await world.register(email)
-    return await world.users.set_role(user.id, role, _event())
+    return await world.users.set_role(user.id, role, _event(), actor=None)
 
 
 async def _admin(world: World, email: str = "root@example.com") -> Principal:
@@ -51,7 +51,7 @@ async def _admin(world: World, email: str = "root@example.com") -> Principal:
 
 
 def _event() -> Event:
-    return user_role_changed(uuid.uuid4(), Role.ADMIN)
+    return user_role_changed(uuid.uuid4(), Role.ADMIN, None)
 
 
 async def test_change_password_goes_through_the_login_throttle(world):
@@ -109,7 +109,19 @@ async def test_admin_actions_need_an_admin(world, action, role):
     principal = await _with_role(world, "caller@example.com", role)
     arguments = (target.id, Role.ADMIN) if action == "set_role" else (target.id,)
     with pytest.raises(PermissionDenied):
-        await getattr(world.accounts, action)(principal, *arguments)
+        await getattr(world.accounts, action)(principal, *arguments, CLIENT)
+    assert world.principal(target).version == 1
+
+
+@pytest.mark.parametrize("action", ["set_role", "disable", "enable", "revoke_user_sessions"])
+async def test_an_admin_demoted_since_its_session_was_read_is_refused(world, action):
+    stale_copy = await _admin(world)
+    await _admin(world, "second@example.com")
+    await world.users.set_role(stale_copy.user.id, Role.USER, _event(), actor=None)
+    target = await world.register("target@example.com")
+    arguments = (target.id, Role.ADMIN) if action == "set_role" else (target.id,)
+    with pytest.raises(PermissionDenied):
+        await getattr(world.accounts, action)(stale_copy, *arguments, CLIENT)
     assert world.principal(target).version == 1
 
 
@@ -118,7 +130,7 @@ async def test_disable_ends_every_session_rewrites_the_principal_and_drops_the_c
     user, first = await _logged_in(world)
     await world.user_cases.find_by_id(user.id, admin)
     assert user.id in world.cache.users
-    await world.accounts.disable(admin, user.id)
+    await world.accounts.disable(admin, user.id, CLIENT)
     assert world.sessions.principals[user.id].status is UserStatus.DISABLED
     assert user.id not in world.cache.users
     with pytest.raises(Unauthenticated):
@@ -129,7 +141,7 @@ async def test_disable_ends_every_session_rewrites_the_principal_and_drops_the_c
 async def test_a_disabled_user_cannot_log_in_and_looks_like_a_wrong_password(world):
     admin = await _admin(world)
     user = await world.register()
-    await world.accounts.disable(admin, user.id)
+    await world.accounts.disable(admin, user.id, CLIENT)
     with pytest.raises(Exception) as disabled:
         await world.user_cases.login(world.attempt(user.email, PASSWORD), CLIENT)
     with pytest.raises(Exception) as wrong:
@@ -144,18 +156,18 @@ async def test_a_disabled_user_cannot_log_in_and_looks_like_a_wrong_password(wor
 async def test_the_last_active_admin_cannot_demote_or_disable_itself(world):
     admin = await _admin(world)
     with pytest.raises(LastAdmin):
-        await world.accounts.set_role(admin, admin.user.id, Role.USER)
+        await world.accounts.set_role(admin, admin.user.id, Role.USER, CLIENT)
     with pytest.raises(LastAdmin):
-        await world.accounts.disable(admin, admin.user.id)
+        await world.accounts.disable(admin, admin.user.id, CLIENT)
     second = await _admin(world, "second@example.com")
-    demoted = await world.accounts.set_role(second, admin.user.id, Role.USER)
+    demoted = await world.accounts.set_role(second, admin.user.id, Role.USER, CLIENT)
     assert demoted.role is Role.USER
 
 
 async def test_set_role_rewrites_the_principal_so_the_change_counts_at_once(world):
     admin = await _admin(world)
     user, session_id = await _logged_in(world)
-    await world.accounts.set_role(admin, user.id, Role.SERVICE)
+    await world.accounts.set_role(admin, user.id, Role.SERVICE, CLIENT)
     assert (await world.session_cases.authenticate(session_id)).role is Role.SERVICE
 
 
@@ -163,7 +175,7 @@ async def test_revoke_user_sessions_ends_sessions_a_racing_login_made_under_the_
     admin = await _admin(world)
     user = await world.register()
     stale = world.principal(user)  # what a racing login read before the revocation
-    await world.accounts.revoke_user_sessions(admin, user.id)
+    await world.accounts.revoke_user_sessions(admin, user.id, CLIENT)
     refused = await world.sessions.create("late", stale, CLIENT, _event(), _event())
     assert refused is None
 
@@ -284,7 +296,7 @@ async def test_revoke_session_knows_only_the_callers_sessions(world):
     _, theirs = await _logged_in(world, "bob@example.com")
     [their_session] = await world.session_cases.list_sessions(theirs)
     with pytest.raises(SessionNotFound):
-        await world.session_cases.revoke_session(mine, their_session.handle)
-    await world.session_cases.revoke_session(theirs, their_session.handle)
+        await world.session_cases.revoke_session(mine, their_session.handle, CLIENT)
+    await world.session_cases.revoke_session(theirs, their_session.handle, CLIENT)
     with pytest.raises(Unauthenticated):
         await world.session_cases.authenticate(theirs)

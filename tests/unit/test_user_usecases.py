@@ -172,11 +172,11 @@ async def test_logout_ends_the_session_once(world):
     await world.register()
     logged_in = await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
     session = logged_in.session
-    await world.session_cases.logout(session.id)
+    await world.session_cases.logout(session.id, CLIENT)
     with pytest.raises(Unauthenticated):
         await world.session_cases.authenticate(session.id)
     with pytest.raises(Unauthenticated):
-        await world.session_cases.logout(session.id)
+        await world.session_cases.logout(session.id, CLIENT)
     assert [event.type for event in world.sessions.events] == [
         EventType.USER_LOGGED_IN,
         EventType.USER_LOGGED_OUT,

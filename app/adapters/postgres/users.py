@@ -9,7 +9,7 @@ import asyncpg
 
 from app.adapters.postgres.errors import postgres_errors
 from app.adapters.postgres.outbox import insert_event
-from app.domain.errors import EmailTaken, LastAdmin, UserNotFound
+from app.domain.errors import EmailTaken, LastAdmin, PermissionDenied, UserNotFound
 from app.domain.events import Event
 from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
 from app.observability.tracing import traced
@@ -17,9 +17,14 @@ from app.observability.tracing import traced
 _COLUMNS = "id, email, first_name, last_name, role, avatar, created_at, updated_at"
 _PRINCIPAL_COLUMNS = f"{_COLUMNS}, status, version, sessions_epoch"
 
-# The active admins, locked: two demotions at once cannot both see another admin.
-_LOCK_ACTIVE_ADMINS = """
-SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE
+# The rows an admin change decides on, locked in one statement in id order (so
+# two changes never wait for each other in a cycle): the actor's and the
+# target's, and with $3 every active admin's (two demotions at once cannot
+# both see another admin). A row updated meanwhile is returned as committed.
+_LOCK_DECIDING_ROWS = f"""
+SELECT {_PRINCIPAL_COLUMNS} FROM users
+WHERE id = ANY($1::uuid[]) OR ($2 AND role = 'admin' AND status = 'active')
+ORDER BY id FOR UPDATE
 """
 
 
@@ -136,7 +141,9 @@ class UserPgRepository:
         )
 
     @traced
-    async def set_role(self, user_id: UUID, role: Role, changed: Event) -> Principal:
+    async def set_role(
+        self, user_id: UUID, role: Role, changed: Event, *, actor: UUID | None
+    ) -> Principal:
         return await self._change(
             user_id,
             "role = $2",
@@ -144,10 +151,13 @@ class UserPgRepository:
             changed,
             unless="role = $2",
             last_admin_check=role is not Role.ADMIN,
+            actor=actor,
         )
 
     @traced
-    async def set_status(self, user_id: UUID, status: UserStatus, changed: Event) -> Principal:
+    async def set_status(
+        self, user_id: UUID, status: UserStatus, changed: Event, *, actor: UUID | None
+    ) -> Principal:
         disabling = status is UserStatus.DISABLED
         epoch = ", sessions_epoch = sessions_epoch + 1" if disabling else ""
         return await self._change(
@@ -157,12 +167,18 @@ class UserPgRepository:
             changed,
             unless="status = $2",
             last_admin_check=disabling,
+            actor=actor,
         )
 
     @traced
-    async def bump_sessions_epoch(self, user_id: UUID) -> Principal:
+    async def bump_sessions_epoch(self, user_id: UUID, *, actor: UUID | None) -> Principal:
         return await self._change(
-            user_id, "sessions_epoch = sessions_epoch + 1", [], None, last_admin_check=False
+            user_id,
+            "sessions_epoch = sessions_epoch + 1",
+            [],
+            None,
+            last_admin_check=False,
+            actor=actor,
         )
 
     async def _change(
@@ -173,19 +189,19 @@ class UserPgRepository:
         changed: Event | None,
         *,
         last_admin_check: bool,
+        actor: UUID | None = None,
         unless: str | None = None,
     ) -> Principal:
         """Update the user's row (locked) and add ``changed`` to the outbox, in one transaction.
 
         ``unless``: a condition on the row under which nothing changes (no event).
         ``last_admin_check``: refuse when this would leave no active admin.
+        ``actor``: refuse unless this user, as committed now, may administer.
         """
         with postgres_errors():
             async with self._pool.acquire() as connection, connection.transaction():
-                if last_admin_check:
-                    admins = [row["id"] for row in await connection.fetch(_LOCK_ACTIVE_ADMINS)]
-                    if admins == [user_id]:
-                        raise LastAdmin()
+                if last_admin_check or actor is not None:
+                    await self._decide(connection, user_id, actor, last_admin_check)
                 select = f"SELECT {_PRINCIPAL_COLUMNS} FROM users WHERE id = $1"
                 if unless is not None:
                     current = await connection.fetchrow(
@@ -204,3 +220,18 @@ class UserPgRepository:
                 if changed is not None:
                     await insert_event(connection, changed)
         return _principal(row)
+
+    @staticmethod
+    async def _decide(
+        connection: asyncpg.Connection, user_id: UUID, actor: UUID | None, last_admin_check: bool
+    ) -> None:
+        """Lock the rows the change depends on, then apply the domain's rules to them."""
+        rows = await connection.fetch(
+            _LOCK_DECIDING_ROWS, [user_id] if actor is None else [user_id, actor], last_admin_check
+        )
+        principals = {row["id"]: _principal(row) for row in rows}
+        if actor is not None and not (actor in principals and principals[actor].may_administer):
+            raise PermissionDenied("an admin's session is required")
+        admins = [id_ for id_, principal in principals.items() if principal.may_administer]
+        if last_admin_check and admins == [user_id]:
+            raise LastAdmin()

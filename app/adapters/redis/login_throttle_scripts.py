@@ -10,10 +10,8 @@ success counters hold a GCRA "theoretical arrival time".
 
 from __future__ import annotations
 
-_NOW_MS = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-"""
+from app.adapters.redis.script_clock import NOW_MS
+
 
 # ARGV: 1 first wait, 2 max wait, 3 forget after (ms), 4 the address,
 # 5 the account's free failures, 6 the address's, 7/8 the account's success
@@ -25,7 +23,7 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 # never lifted. Returns {0} when admitted (the attempt then counts on keys 1,
 # 2 and 4), else {remaining ms, index of the refusing key, first refusal 0/1}.
 ADMIT_LOGIN = (
-    _NOW_MS
+    NOW_MS
     + """
 local first_wait, max_wait, forget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local function backoff(key, free)
@@ -88,7 +86,7 @@ return {0}
 # 2 how long it stays known (ms), 3 the most known addresses, 4 the account's
 # success interval (ms), 5 the address's.
 SUCCEEDED = (
-    _NOW_MS
+    NOW_MS
     + """
 redis.call('DEL', KEYS[1])
 if KEYS[4] ~= '' then redis.call('DEL', KEYS[4]) end
@@ -128,7 +126,7 @@ return 1
 # KEYS[1]: the action's key for the address. ARGV: emission interval (ms), limit.
 # Returns 0 when admitted, else the ms until the next call would be.
 ADMIT_ACTION = (
-    _NOW_MS
+    NOW_MS
     + """
 local interval, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local arrival = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)

@@ -30,13 +30,10 @@ need every key in one Redis (on Redis Cluster, in one hash slot).
 
 from __future__ import annotations
 
-_NOW = """
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-"""
+from app.adapters.redis.script_clock import NOW_MS
 
 _COMMON = (
-    _NOW
+    NOW_MS
     + """
 local p = cjson.decode(ARGV[1])
 
@@ -53,8 +50,13 @@ local function end_session(digest, reason)
     if not s[1] then
         return 0
     end
-    local fields = {'event_id', event_id(digest), 'user_id', s[1],
-        'data', '{"handle":"' .. s[2] .. '","reason":"' .. reason .. '"}'}
+    local data = {}
+    for name, value in pairs(p.data) do
+        data[name] = value
+    end
+    data.handle = s[2]
+    data.reason = reason
+    local fields = {'event_id', event_id(digest), 'user_id', s[1], 'data', cjson.encode(data)}
     for i = 1, #p.revoked do
         fields[#fields + 1] = p.revoked[i]
     end
@@ -216,7 +218,7 @@ return 0
 # created_at, last_seen, expires_at, address, user_agent, handle. Drops index
 # entries whose session is gone; skips sessions past their lifetime or epoch.
 LIST = (
-    _NOW
+    NOW_MS
     + """
 local p = cjson.decode(ARGV[1])
 local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0')

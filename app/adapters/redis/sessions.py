@@ -104,6 +104,7 @@ class SessionRedisRepository:
             "refresh_ms": self._refresh_ms,
             "base": "",
             "revoked": [],
+            "data": {},
             **values,
         }
         if revoked is not None:
@@ -114,6 +115,7 @@ class SessionRedisRepository:
             if revoked.traceparent:
                 fields["traceparent"] = revoked.traceparent
             parameters["reason"] = revoked.data.get("reason", SessionEndReason.REVOKED.value)
+            parameters["data"] = dict(revoked.data)
             parameters["revoked"] = _flattened(fields)
         return parameters
 
