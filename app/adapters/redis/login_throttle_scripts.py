@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from app.adapters.redis.script_clock import NOW_MS
 
-
 # ARGV: 1 first wait, 2 max wait, 3 forget after (ms), 4 the address,
 # 5 the account's free failures, 6 the address's, 7/8 the account's success
 # interval (ms) and burst, 9/10 the address's.
