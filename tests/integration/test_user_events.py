@@ -10,7 +10,7 @@ import pytest
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.bootstrap import events_stream_key
 from app.domain.clients import UNKNOWN_CLIENT
-from app.domain.errors import StoreUnavailable
+from app.domain.errors import StoreFault
 from app.domain.events import EventType, session_revoked, user_logged_in, user_logged_out
 from app.domain.passwords import PasswordPolicy
 from app.domain.sessions import SessionEndReason
@@ -102,10 +102,10 @@ async def test_a_session_is_not_created_when_its_event_cannot_be_written(
     application, redis, settings
 ):
     stream = unique_stream(settings, "broken")
-    await redis.set(stream, "not a stream")  # XADD fails with WRONGTYPE
+    await redis.set(stream, "not a stream")  # XADD fails with WRONGTYPE: a bug, not an outage
     store = _store(application, stream)
     principal = await register_direct(application)
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreFault):
         await _create(store, "a-session-id", principal)
     assert await redis.exists(store.key("a-session-id")) == 0
 
@@ -119,7 +119,7 @@ async def test_a_session_is_not_ended_when_its_event_cannot_be_written(
     await _create(store, "another-session-id", principal)
     await redis.delete(stream)
     await redis.set(stream, "not a stream")
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreFault):
         await store.delete("another-session-id", user_logged_out(UNKNOWN_CLIENT))
     lookup = await store.resolve("another-session-id", session_revoked(SessionEndReason.REVOKED))
     assert lookup is not None and lookup.principal == principal
