@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 
@@ -17,6 +18,17 @@ class Client:
 
     address: str
     user_agent: str = ""
+
+    @property
+    def address_group(self) -> str:
+        """The address as limits count it: IPv4 as is, IPv6 as its /64 network ("" if none).
+
+        An IPv6 host is usually handed a whole /64: counting each of its addresses
+        as a new client would give it 2**64 fresh allowances.
+        """
+        if ":" not in self.address:
+            return self.address
+        return str(ipaddress.IPv6Network((self.address, 64), strict=False))
 
 
 UNKNOWN_CLIENT = Client(address="")
