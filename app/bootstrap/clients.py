@@ -101,4 +101,6 @@ def build_password_hasher(settings: Settings) -> Argon2PasswordHasher:
         parallelism=configured.parallelism,
         max_workers=configured.worker_count(),
         max_waiting=configured.max_waiting,
+        max_waiting_per_client=configured.max_waiting_per_client,
+        checks_per_new_hash=configured.checks_per_new_hash,
     )

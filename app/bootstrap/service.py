@@ -144,7 +144,11 @@ def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[EdgeLaye
         *telemetry_interceptors(telemetry),
         LoggingInterceptor(),
         ConcurrencyLimitInterceptor(
-            grpc_settings.method_concurrency, grpc_settings.method_concurrency_default, metrics
+            grpc_settings.method_concurrency,
+            grpc_settings.method_concurrency_default,
+            metrics,
+            client_share=grpc_settings.method_concurrency_client_share,
+            trusted_proxies=grpc_settings.trusted_proxies,
         ),
         ErrorInterceptor(),
         StoreCallInterceptor(),

@@ -96,6 +96,10 @@ class PasswordSettings(Section):
     max_workers: int | None = Field(None, ge=1)
     # Hashes waiting for a thread; past this, calls fail fast with RESOURCE_EXHAUSTED.
     max_waiting: int = Field(128, ge=0)
+    # Of those, most waiting for one client (address group): one flood cannot fill the queue.
+    max_waiting_per_client: int = Field(32, ge=1)
+    # While password checks (Login) wait, one new-password hash (Register) per this many checks.
+    checks_per_new_hash: int = Field(4, ge=1)
     min_length: int = Field(8, ge=8)
     max_length: int = Field(128, ge=8, le=1024)
 

@@ -125,6 +125,8 @@ class GrpcSettings(Section):
         default_factory=lambda: dict(HASHING_METHODS_CONCURRENCY)
     )
     method_concurrency_default: int = Field(256, ge=1)
+    # Share of a method's limit one client (address group) may hold (at least one call).
+    method_concurrency_client_share: float = Field(0.25, gt=0, le=1)
     receive_timeout_seconds: float = Field(10.0, gt=0)
     keepalive_time_seconds: float = Field(60.0, gt=0)
     keepalive_timeout_seconds: float = Field(20.0, gt=0)

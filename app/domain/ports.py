@@ -296,20 +296,29 @@ class StoreAvailability(Protocol):
 
 
 class PasswordHasher(Protocol):
-    """Slow, salted password hashing that runs off the event loop."""
+    """Slow, salted password hashing that runs off the event loop.
 
-    async def hash(self, password: str) -> str: ...
+    ``client`` is the caller the work is done for: the hashing threads are
+    shared out fairly between clients (by ``Client.address_group``; callers
+    with no address share one share), so one client's flood cannot hold them
+    all. Hashes of new passwords (:meth:`hash`) and checks of offered ones
+    (:meth:`verify`) are two classes: while checks wait, new hashes get at most
+    a fixed share of the threads. A call refused by these bounds raises
+    ``ServerBusy``.
+    """
 
-    async def verify(self, password_hash: str, password: str) -> bool: ...
+    async def hash(self, password: str, *, client: Client) -> str: ...
 
-    async def verify_dummy(self, password: str) -> None:
+    async def verify(self, password_hash: str, password: str, *, client: Client) -> bool: ...
+
+    async def verify_dummy(self, password: str, *, client: Client) -> None:
         """Spend as long as a real verification, for unknown emails."""
         ...
 
     def needs_rehash(self, password_hash: str) -> bool: ...
 
-    def check_capacity(self) -> None:
-        """Raise ``ServerBusy`` at once if a hash asked for now would be refused.
+    def check_capacity(self, *, client: Client) -> None:
+        """Raise ``ServerBusy`` at once if a hash asked for now by ``client`` would be refused.
 
         A cheap check before any other work of a call that will hash, so a
         refusal under a flood costs next to nothing.

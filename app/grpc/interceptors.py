@@ -131,6 +131,19 @@ def _tolerant(deserializer: Deserializer) -> Deserializer:
     return deserialize
 
 
+@dataclass(frozen=True, slots=True)
+class UnreceivedRequest:
+    """Handed on in place of a request that never came (see ``app/grpc/limits.py``).
+
+    The call ends with ``code`` and ``message`` in
+    :class:`MalformedRequestInterceptor`, inside the layers that trace, count
+    and log calls, so such a call is seen like any other.
+    """
+
+    code: grpc.StatusCode
+    message: str
+
+
 class MalformedRequestInterceptor(UnaryServerInterceptor):
     """A request that cannot be decoded answers INVALID_ARGUMENT "malformed request".
 
@@ -151,6 +164,8 @@ class MalformedRequestInterceptor(UnaryServerInterceptor):
         if isinstance(request, MalformedRequest):
             logger.info("malformed request", rpc_method=method, error=request.error)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED_REQUEST_MESSAGE)
+        if isinstance(request, UnreceivedRequest):
+            await context.abort(request.code, request.message)
         return await behavior(request, context)
 
 

@@ -4,21 +4,26 @@ Only the methods of ``userService.UserService`` have concurrency limits, so a
 flood of one method (or of stalled streams) never makes a health check fail.
 
 - :class:`ConcurrencyLimitInterceptor` admits at most N calls of a method at
-  once (``grpc.method_concurrency``, ``grpc.method_concurrency_default``) and
-  refuses the next at once with RESOURCE_EXHAUSTED. It counts a call from the
-  moment its request has arrived, unlike grpc.aio's ``maximum_concurrent_rpcs``,
-  which counts streams whose body never comes.
+  once (``grpc.method_concurrency``, ``grpc.method_concurrency_default``), at
+  most a share of them from one client (``grpc.method_concurrency_client_share``),
+  and refuses the next at once with RESOURCE_EXHAUSTED. It counts a call from
+  the moment its request has arrived, unlike grpc.aio's
+  ``maximum_concurrent_rpcs``, which counts streams whose body never comes.
 - :class:`ReceiveTimeoutInterceptor` gives a unary call (health's Check too)
   ``grpc.receive_timeout_seconds`` between its headers and its request message;
   a stream that stalls after its headers is ended with DEADLINE_EXCEEDED
   instead of staying open for as long as the connection lives. gRPC core has
-  no such option, hence this one.
+  no such option, hence this one. Such a call, and one whose client closed
+  without sending a request, is handed to the layers inside as an
+  :class:`~app.grpc.interceptors.UnreceivedRequest`: traced, counted and
+  logged like any other call, and answered by the innermost layer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Mapping
+import collections
+from collections.abc import AsyncIterable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -34,7 +39,9 @@ from app.grpc.interceptors import (
     Behavior,
     Handler,
     UnaryServerInterceptor,
+    UnreceivedRequest,
 )
+from app.grpc.metadata import Network, client_from
 
 logger = structlog.get_logger("app.rpc")
 
@@ -72,16 +79,33 @@ class LimitMetrics:
 
 
 class ConcurrencyLimitInterceptor(UnaryServerInterceptor):
-    """At most ``limits[method]`` (else ``default``) calls of each UserService method at once."""
+    """At most ``limits[method]`` (else ``default``) calls of each UserService method at once,
+    and at most ``client_share`` of them (at least one) from one client.
+
+    The client is the caller's ``address_group`` as the servicer reads it
+    (behind ``trusted_proxies``, the forwarded address). Without the share, one
+    client's burst takes every slot and everyone else is refused; with it, one
+    client holds at most its share while the rest stay free for the others.
+    """
 
     def __init__(
         self,
         limits: Mapping[str, int],
         default: int,
         metrics: LimitMetrics | None = None,
+        *,
+        client_share: float = 1.0,
+        trusted_proxies: Sequence[Network] = (),
     ) -> None:
         self._limits = {_path(name): limits.get(name, default) for name in _METHOD_NAMES}
+        self._client_limits = {
+            method: max(1, int(limit * client_share)) for method, limit in self._limits.items()
+        }
         self._in_flight = dict.fromkeys(self._limits, 0)
+        self._by_client: dict[str, collections.Counter[str]] = {
+            method: collections.Counter() for method in self._limits
+        }
+        self._trusted_proxies = trusted_proxies
         self._metrics = metrics
         if metrics is not None:
             for name in _METHOD_NAMES:
@@ -92,18 +116,26 @@ class ConcurrencyLimitInterceptor(UnaryServerInterceptor):
         self, behavior: Behavior, request: Any, context: Context, method: str
     ) -> Any:
         limit = self._limits.get(method)
-        if limit is None:
+        if limit is None or isinstance(request, UnreceivedRequest):
             return await behavior(request, context)
-        if self._in_flight[method] >= limit:
+        client = client_from(
+            context.invocation_metadata(), context.peer(), self._trusted_proxies
+        ).address_group
+        by_client = self._by_client[method]
+        if self._in_flight[method] >= limit or by_client[client] >= self._client_limits[method]:
             if self._metrics is not None:
                 self._metrics.refused.labels(SERVICE_NAME, method.rpartition("/")[2]).inc()
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, BUSY_MESSAGE)
-        # One event loop: the check above and this increment cannot interleave.
+        # One event loop: the check above and these increments cannot interleave.
         self._in_flight[method] += 1
+        by_client[client] += 1
         try:
             return await behavior(request, context)
         finally:
             self._in_flight[method] -= 1
+            by_client[client] -= 1
+            if not by_client[client]:
+                del by_client[client]
 
 
 class ReceiveTimeoutInterceptor:
@@ -111,9 +143,11 @@ class ReceiveTimeoutInterceptor:
 
     The unary handler is served as a stream-unary one (the same bytes on the
     wire) so that reading the single request message can be bounded. Put it
-    first (outermost): the interceptors inside it see the unary call as before,
-    and a call ended here never reaches them (no span, no ``rpc finished``
-    line, not in ``grpc_server_handled_total``): it is logged and counted here.
+    first (outermost): the interceptors inside it see the unary call as before.
+    A call whose request does not come is handed on as an
+    :class:`UnreceivedRequest` (DEADLINE_EXCEEDED after the timeout,
+    INVALID_ARGUMENT when the client closed without one), so the layers inside
+    trace, count and log it like any other and the innermost one ends it.
     """
 
     def __init__(self, timeout: float, metrics: LimitMetrics | None = None) -> None:
@@ -127,6 +161,7 @@ class ReceiveTimeoutInterceptor:
         timeout, metrics = self._timeout, self._metrics
 
         async def receive_then_handle(requests: AsyncIterable[Any], context: Context) -> Any:
+            request: Any
             try:
                 async with asyncio.timeout(timeout):
                     request = await anext(aiter(requests))
@@ -139,13 +174,14 @@ class ReceiveTimeoutInterceptor:
                     timeout_seconds=timeout,
                     peer=context.peer(),
                 )
-                await context.abort(
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                    f"request not received within {timeout:g} s",
+                request = UnreceivedRequest(
+                    grpc.StatusCode.DEADLINE_EXCEEDED, f"request not received within {timeout:g} s"
                 )
             except StopAsyncIteration:
                 # The client closed its side without sending the request.
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED_REQUEST_MESSAGE)
+                request = UnreceivedRequest(
+                    grpc.StatusCode.INVALID_ARGUMENT, MALFORMED_REQUEST_MESSAGE
+                )
             return await behavior(request, context)
 
         return grpc.stream_unary_rpc_method_handler(

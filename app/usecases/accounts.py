@@ -8,7 +8,7 @@ from uuid import UUID
 import structlog
 
 from app.domain import events
-from app.domain.clients import Client
+from app.domain.clients import UNKNOWN_CLIENT, Client
 from app.domain.errors import PermissionDenied, StoreUnavailable, WrongPassword
 from app.domain.passwords import OfferedPassword, Password
 from app.domain.ports import (
@@ -81,7 +81,7 @@ class AccountUseCase:
         applies, and a ``current`` longer than any valid password is refused
         without hashing.
         """
-        self._passwords.check_capacity()
+        self._passwords.check_capacity(client=client)
         await self._throttle.admit_action(LimitedAction.CHANGE_PASSWORD, client)
         email = caller.user.email
         account = canonical_email(email)  # the throttle's key, as at login
@@ -89,14 +89,16 @@ class AccountUseCase:
         if current.too_long:
             raise WrongPassword()
         found = await self._users.get_with_password_hash(email)
-        if found is None or not await self._passwords.verify(found[1], current.value):
+        if found is None or not await self._passwords.verify(
+            found[1], current.value, client=client
+        ):
             raise WrongPassword()
         await self._throttle.succeeded(account, client)
         user_id = caller.user.id
         actor = events.Actor.of(user_id, client)
         principal = await self._users.change_password(
             user_id,
-            await self._passwords.hash(new),
+            await self._passwords.hash(new, client=client),
             events.user_password_changed(user_id, actor),
         )
         return await self._apply(
@@ -164,7 +166,8 @@ class AccountUseCase:
         Raises ``EmailTaken`` when the address is in use.
         """
         admin = replace(registration, role=Role.ADMIN)
-        new_user = admin.hashed(await self._passwords.hash(admin.password))
+        # The operator's command line: no address, the one share of such callers.
+        new_user = admin.hashed(await self._passwords.hash(admin.password, client=UNKNOWN_CLIENT))
         return await self._users.add(new_user, events.user_registered(new_user))
 
     async def _apply(

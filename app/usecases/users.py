@@ -95,10 +95,12 @@ class UserUseCase:
         """
         if registration.role is not Role.USER and (caller is None or caller.role is not Role.ADMIN):
             raise PermissionDenied(f"only an admin may register a {registration.role.value}")
-        self._passwords.check_capacity()
+        self._passwords.check_capacity(client=client)
         self._require(Store.POSTGRESQL)
         await self._admit_registration(client)
-        new_user = registration.hashed(await self._passwords.hash(registration.password))
+        new_user = registration.hashed(
+            await self._passwords.hash(registration.password, client=client)
+        )
         return await self._users.add(new_user, events.user_registered(new_user))
 
     async def _admit_registration(self, client: Client) -> None:
@@ -170,7 +172,7 @@ class UserUseCase:
         PostgreSQL outage kept from being judged is taken back from the
         throttle's counters: an outage is not a lockout.
         """
-        self._passwords.check_capacity()
+        self._passwords.check_capacity(client=client)
         self._require(Store.REDIS)
         email, password = attempt.email, attempt.password.value
         # Every spelling of an address counts against the one account.
@@ -183,11 +185,11 @@ class UserUseCase:
             await self._login_failed(LoginFailure.PASSWORD_TOO_LONG, email=None, user_id=None)
             raise InvalidCredentials()
         if email is None or account is None:
-            await self._passwords.verify_dummy(password)
+            await self._passwords.verify_dummy(password, client=client)
             await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
             raise InvalidCredentials() from attempt.email_error
         found = await self._lookup(email, account, client, device)
-        principal = await self._checked(found, password)
+        principal = await self._checked(found, password, client)
         await self._throttle.succeeded(account, client, device=device)
         session = await self._open_session(principal, client)
         return LoggedIn(session, self._devices.issue(account))
@@ -208,22 +210,25 @@ class UserUseCase:
                 )
             raise
 
-    async def _checked(self, found: tuple[Principal, str] | None, password: str) -> Principal:
+    async def _checked(
+        self, found: tuple[Principal, str] | None, password: str, client: Client
+    ) -> Principal:
         """The principal whose password this is, if active; ``InvalidCredentials`` otherwise."""
         if found is None:
-            await self._passwords.verify_dummy(password)
+            await self._passwords.verify_dummy(password, client=client)
             await self._login_failed(LoginFailure.UNKNOWN_EMAIL, email=None, user_id=None)
             raise InvalidCredentials()
         principal, password_hash = found
         user_id, email = principal.user.id, principal.user.email
-        if not await self._passwords.verify(password_hash, password):
+        if not await self._passwords.verify(password_hash, password, client=client):
             await self._login_failed(LoginFailure.WRONG_PASSWORD, email=email, user_id=user_id)
             raise InvalidCredentials()
         if not principal.active:
             await self._login_failed(LoginFailure.DISABLED, email=email, user_id=user_id)
             raise InvalidCredentials()
         if self._passwords.needs_rehash(password_hash):
-            await self._users.update_password_hash(user_id, await self._passwords.hash(password))
+            new_hash = await self._passwords.hash(password, client=client)
+            await self._users.update_password_hash(user_id, new_hash)
         return principal
 
     async def _open_session(self, principal: Principal, client: Client) -> Session:

@@ -12,6 +12,7 @@ import json
 import signal
 from collections import Counter
 from collections.abc import Awaitable
+from typing import Any
 
 import grpc
 
@@ -53,9 +54,9 @@ async def test_stop_drains_then_lets_in_flight_calls_finish_then_refuses(
         await register(stub, email)
         login = await stub.Login(pb.LoginRequest(email=email, password=PASSWORD))
 
-        async def slower_than_the_drain(password_hash: str, password: str) -> bool:
+        async def slower_than_the_drain(password_hash: str, password: str, **work: Any) -> bool:
             await asyncio.sleep(drain + 0.5)
-            return await real_verify(password_hash, password)
+            return await real_verify(password_hash, password, **work)
 
         monkeypatch.setattr(application.passwords, "verify", slower_than_the_drain)
         slow_logins = [

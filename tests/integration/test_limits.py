@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import grpc
 import pytest
@@ -54,10 +55,10 @@ async def test_a_method_at_its_limit_is_refused_while_others_and_health_are_serv
     release = asyncio.Event()
     real_verify = application.passwords.verify
 
-    async def held_verify(password_hash: str, password: str) -> bool:
+    async def held_verify(password_hash: str, password: str, **work: Any) -> bool:
         inside.release()
         await release.wait()
-        return await real_verify(password_hash, password)
+        return await real_verify(password_hash, password, **work)
 
     async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
         stub = pb_grpc.UserServiceStub(channel)

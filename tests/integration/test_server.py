@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -83,9 +84,9 @@ async def test_shutdown_lets_in_flight_calls_finish_then_refuses_new_ones(
     hashing = asyncio.Semaphore(0)
     real_hash = application.passwords.hash
 
-    async def hash_and_signal(password: str) -> str:
+    async def hash_and_signal(password: str, **work: Any) -> str:
         hashing.release()  # the call is on the server, inside the use case
-        return await real_hash(password)
+        return await real_hash(password, **work)
 
     monkeypatch.setattr(application.passwords, "hash", hash_and_signal)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:

@@ -21,7 +21,8 @@ def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Set
     """Settings on the run's own database and key prefix, gRPC on port 0, quiet stores.
 
     gRPC listens on loopback, stops without a drain delay and limits every
-    method to the default concurrency (256), hashing ones included.
+    method to the default concurrency (256), hashing ones included; one client
+    (every caller here is 127.0.0.1) may take all of it and the whole hashing queue.
 
     Keyword arguments override fields of whole sections, e.g.
     ``isolated_settings("test", run_id, sessions={"ttl_seconds": 1})``.
@@ -35,9 +36,11 @@ def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Set
             "grace_period_seconds": 1.0,
             "drain_seconds": 0,
             # Tests and benchmarks burst hashing calls past production's limit
-            # (16 each); the limits have tests of their own.
+            # (16 each), all from one address; the limits have tests of their own.
             "method_concurrency": {},
+            "method_concurrency_client_share": 1.0,
         },
+        "passwords": {"max_waiting_per_client": 128},
         "postgres": {
             "dsn": urlunsplit(urlsplit(base_dsn)._replace(path=f"/user_service_{kind}_{run_id}"))
         },

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.adapters.passwords import Argon2PasswordHasher
 from app.config import Settings
+from app.domain.clients import Client
 
 
 class CountingHasher(Argon2PasswordHasher):
@@ -25,19 +26,21 @@ class CountingHasher(Argon2PasswordHasher):
             parallelism=configured.parallelism,
             max_workers=configured.worker_count(),
             max_waiting=configured.max_waiting,
+            max_waiting_per_client=configured.max_waiting_per_client,
+            checks_per_new_hash=configured.checks_per_new_hash,
         )
         self.runs = 0
         self._count_lock = threading.Lock()
         self._delay = delay_seconds
 
-    async def _run(self, function: Callable[..., Any], *arguments: str) -> Any:
+    async def _run(self, function: Callable[..., Any], *arguments: str, **work: Any) -> Any:
         def counted(*values: str) -> Any:
             with self._count_lock:
                 self.runs += 1
             time.sleep(self._delay)
             return function(*values)
 
-        return await super()._run(counted, *arguments)
+        return await super()._run(counted, *arguments, **work)
 
 
 class CheapPasswords(Argon2PasswordHasher):
@@ -47,27 +50,33 @@ class CheapPasswords(Argon2PasswordHasher):
     can tell that a call failed fast, before hashing.
     """
 
-    def __init__(self, *, max_workers: int = 2, max_waiting: int = 64) -> None:
+    def __init__(self, *, max_workers: int = 2, max_waiting: int = 64, **fairness: int) -> None:
         super().__init__(
             memory_cost_kib=8,
             time_cost=1,
             parallelism=1,
             max_workers=max_workers,
             max_waiting=max_waiting,
+            **fairness,
         )
         self.hashes = 0
         self.verifications = 0
 
-    async def hash(self, password: str) -> str:
+    async def hash(self, password: str, *, client: Client) -> str:
         self.hashes += 1
-        return await super().hash(password)
+        return await super().hash(password, client=client)
 
-    async def verify(self, password_hash: str, password: str) -> bool:
+    async def verify(self, password_hash: str, password: str, *, client: Client) -> bool:
         self.verifications += 1
-        return await super().verify(password_hash, password)
+        return await super().verify(password_hash, password, client=client)
 
 
 def cheap_passwords_for(settings: Settings) -> CheapPasswords:
     """The cheap hasher with the settings' threads and queue (only the cost is cheap)."""
     configured = settings.passwords
-    return CheapPasswords(max_workers=configured.worker_count(), max_waiting=configured.max_waiting)
+    return CheapPasswords(
+        max_workers=configured.worker_count(),
+        max_waiting=configured.max_waiting,
+        max_waiting_per_client=configured.max_waiting_per_client,
+        checks_per_new_hash=configured.checks_per_new_hash,
+    )

@@ -28,7 +28,7 @@ SUITE_ADDRESS_LIMITS = {
 
 def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
     """This run's stores, gRPC on a free loopback port, JSON logs, the suite's
-    per-address limits; then ``variables``."""
+    per-address limits and shares; then ``variables``."""
     return {
         **os.environ,
         "APP_CONFIG_FILE": str(ROOT / "config" / "local.yaml"),
@@ -38,6 +38,9 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
         "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
         "APP_EVENTS__RELAY_ENABLED": "false",
         "APP_LOGGING__FORMAT": "json",
+        # One client (127.0.0.1) may take a method's whole limit and hashing queue.
+        "APP_GRPC__METHOD_CONCURRENCY_CLIENT_SHARE": "1",
+        "APP_PASSWORDS__MAX_WAITING_PER_CLIENT": "128",
         **{
             f"APP_THROTTLING__{name.upper()}": str(limit)
             for name, limit in SUITE_ADDRESS_LIMITS.items()

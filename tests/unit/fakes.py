@@ -332,22 +332,26 @@ class FakePasswords(PasswordHasher):
         self.verifications = 0
         self.hashes = 0
         self.busy = False
+        self.clients: list[Client] = []  # whom each hash or check was for
 
-    async def hash(self, password: str) -> str:
+    async def hash(self, password: str, *, client: Client) -> str:
+        self.clients.append(client)
         self.hashes += 1
         return f"v{self.version}:{password}"
 
-    async def verify(self, password_hash: str, password: str) -> bool:
+    async def verify(self, password_hash: str, password: str, *, client: Client) -> bool:
+        self.clients.append(client)
         self.verifications += 1
         return password_hash.split(":", 1)[1] == password
 
-    async def verify_dummy(self, password: str) -> None:
+    async def verify_dummy(self, password: str, *, client: Client) -> None:
+        self.clients.append(client)
         self.dummy_verifications += 1
 
     def needs_rehash(self, password_hash: str) -> bool:
         return not password_hash.startswith(f"v{self.version}:")
 
-    def check_capacity(self) -> None:
+    def check_capacity(self, *, client: Client) -> None:
         if self.busy:
             raise ServerBusy()
 

@@ -188,3 +188,12 @@ async def test_no_session_is_unauthenticated_but_optional_for_register(world, se
     with pytest.raises(Unauthenticated):
         await world.session_cases.authenticate(session_id)
     assert await world.session_cases.optional_caller(session_id) is None
+
+
+async def test_every_hash_and_check_is_asked_for_the_calling_client(world):
+    await world.register("ada@example.com")
+    await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
+    with pytest.raises(InvalidCredentials):
+        await world.user_cases.login(world.attempt("nobody@example.com", PASSWORD), CLIENT)
+    # The hasher shares its threads out by client: each call says whose work it is.
+    assert world.passwords.clients == [CLIENT, CLIENT, CLIENT]
