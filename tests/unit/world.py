@@ -8,6 +8,8 @@ from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
 from app.domain.users import Email, LoginAttempt, Principal, Registration, Role, User, parse_login
 from tests.unit.fakes import (
     FakeCache,
+    FakeClock,
+    FakeIds,
     FakeMetrics,
     FakeOutbox,
     FakePasswords,
@@ -37,6 +39,8 @@ class World:
         self.throttle = FakeThrottle()
         self.metrics = FakeMetrics()
         self.stores = FakeStores()
+        self.clock = FakeClock()
+        self.ids = FakeIds()
         use_cases = build_use_cases(
             Ports(
                 users=self.users,
@@ -47,6 +51,8 @@ class World:
                 throttle=self.throttle,
                 metrics=self.metrics,
                 stores=self.stores,
+                clock=self.clock,
+                ids=self.ids,
             ),
         )
         self.user_cases = use_cases.users
