@@ -41,8 +41,10 @@ class Overrides:
     """What tests and benchmarks swap, each typed to its port; None: built from the settings.
 
     ``passwords`` replaces the hasher of ``settings.passwords``, ``span_exporter``
-    the OTLP exporter when tracing is on. A handed-in hasher is owned from then
-    on: closed with the rest when it can be, and its queue measured when it has one.
+    the OTLP exporter when tracing is on. A handed-in hasher is owned once it is
+    opened: closed with the rest when it can be, its queue measured when it has
+    one. ``clock`` and ``ids`` reach the use cases' :class:`~app.bootstrap.Ports`
+    (the system's clock and the OS's randomness otherwise).
     """
 
     passwords: PasswordHasher | None = None
