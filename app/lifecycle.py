@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,38 +16,70 @@ import grpc
 import structlog
 from redis.asyncio import Redis
 
-from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.bounded_pool import BoundedPool
+from app.adapters.store_states import StoreStates
 from app.config import Settings
+from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.grpc.health import HealthReporter
 from app.observability.telemetry import Telemetry
-from app.usecases.accounts import AccountUseCase
 from app.usecases.relay import OutboxRelay
-from app.usecases.sessions import SessionUseCase
-from app.usecases.users import UserUseCase
 
 logger = structlog.get_logger(__name__)
 
 
-@dataclass
-class Application:
-    """Everything the process owns, in the order it must be closed."""
+@dataclass(frozen=True)
+class Resources:
+    """A process's open resources; valid until the exit stack that opened them closes.
+
+    ``passwords`` is None when the process asked for no hashing (the events
+    processes). ``cache_redis`` is ``redis`` unless ``cache.redis_url`` is set.
+    """
 
     settings: Settings
-    server: grpc.aio.Server
-    port: int
-    health: HealthReporter
+    telemetry: Telemetry
+    states: StoreStates
     pool: BoundedPool
     redis: Redis
     cache_redis: Redis
-    passwords: Argon2PasswordHasher
-    users: UserUseCase
-    sessions: SessionUseCase
-    accounts: AccountUseCase
-    telemetry: Telemetry
+    passwords: PasswordHasher | None
+    clock: Clock
+    ids: IdSource
+
+
+@dataclass
+class Application:
+    """The gRPC service over its resources; ``closing`` closes those after the drain."""
+
+    server: grpc.aio.Server
+    port: int
+    health: HealthReporter
+    resources: Resources
+    closing: AsyncExitStack
     relay: OutboxRelay | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _relay_task: asyncio.Task[None] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.resources.telemetry
+
+    @property
+    def pool(self) -> BoundedPool:
+        return self.resources.pool
+
+    @property
+    def redis(self) -> Redis:
+        return self.resources.redis
+
+    @property
+    def passwords(self) -> PasswordHasher:
+        """The hasher serving the calls (the service always opens one)."""
+        assert self.resources.passwords is not None
+        return self.resources.passwords
 
     async def start(self) -> None:
         self.telemetry.start()
@@ -100,13 +133,8 @@ class Application:
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
             await self._relay_task
-        await self.pool.close()
-        await self.redis.aclose()
-        if self.cache_redis is not self.redis:
-            await self.cache_redis.aclose()
-        self.passwords.close()
+        await self.closing.aclose()
         logger.info("stopped")
-        self.telemetry.shutdown()
 
 
 class EventLoop(Protocol):
@@ -120,20 +148,18 @@ class EventsProcess:
     """A process running one events loop (the relay, or a consumer) until stopped."""
 
     loop: EventLoop
-    pool: BoundedPool
-    redis: Redis
-    telemetry: Telemetry
+    resources: Resources
+    closing: AsyncExitStack
 
     async def run(self) -> None:
-        """Run the loop until :meth:`stop`, then close the clients."""
-        self.telemetry.start()
-        logger.info("events process started", metrics_port=self.telemetry.metrics_port)
+        """Run the loop until :meth:`stop`, then close the resources."""
+        telemetry = self.resources.telemetry
         try:
+            telemetry.start()
+            logger.info("events process started", metrics_port=telemetry.metrics_port)
             await self.loop.run()
         finally:
-            await self.pool.close()
-            await self.redis.aclose()
-            self.telemetry.shutdown()
+            await self.closing.aclose()
 
     def stop(self) -> None:
         self.loop.stop()

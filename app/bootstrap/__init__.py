@@ -1,17 +1,20 @@
 """The composition root: composes only (the lifecycle is in :mod:`app.lifecycle`).
 
-``build_application`` turns a :class:`~app.config.Settings` into pools,
-clients, adapters, use cases and the gRPC server, with keyword overrides for
-what tests and benchmarks swap (the password hasher, the span exporter).
-``build_use_cases`` composes the use cases from their ports, the adapters of
-:func:`build_ports` here and the fakes in the unit tests. The entry points and
-the tests both go through it, so what is tested is what is served.
+``open_resources`` is the one owner of a process's resources (telemetry, the
+stores' clients, the hasher); ``migrate`` is a step of its own, before it.
+``build_application`` turns a :class:`~app.config.Settings` into those
+resources, adapters, use cases and the gRPC server, with keyword overrides,
+typed to the domain's ports, for what tests and benchmarks swap (the password
+hasher, the span exporter, the clock, the id source). ``build_use_cases``
+composes the use cases from their ports, the adapters of :func:`build_ports`
+here and the fakes in the unit tests. The entry points and the tests both go
+through it, so what is tested is what is served.
 """
 
 from app.bootstrap.clients import (
     build_cache_redis,
-    build_clients,
     build_password_hasher,
+    build_pool,
     build_redis,
 )
 from app.bootstrap.events import (
@@ -20,6 +23,7 @@ from app.bootstrap.events import (
     build_relay_process,
     consumer_options,
 )
+from app.bootstrap.resources import Overrides, migrate, migrate_if_asked, open_resources
 from app.bootstrap.service import (
     build_application,
     build_health,
@@ -37,14 +41,15 @@ from app.bootstrap.use_cases import (
 )
 
 __all__ = [
+    "Overrides",
     "Ports",
     "UseCases",
     "build_application",
     "build_audit_worker",
     "build_cache_redis",
-    "build_clients",
     "build_health",
     "build_password_hasher",
+    "build_pool",
     "build_ports",
     "build_redis",
     "build_relay",
@@ -55,5 +60,8 @@ __all__ = [
     "consumer_options",
     "edge_interceptors",
     "events_stream_key",
+    "migrate",
+    "migrate_if_asked",
+    "open_resources",
     "password_policy",
 ]

@@ -9,7 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.bounded_pool import BoundedPool
-from app.adapters.postgres.database import create_pool, prepare_database
+from app.adapters.postgres.database import create_pool
 from app.adapters.redis.bounded_client import BoundedRedis
 from app.adapters.store_states import StoreStates
 from app.config import Settings
@@ -51,19 +51,9 @@ def build_redis(
     )
 
 
-async def build_clients(
-    settings: Settings, telemetry: Telemetry, states: StoreStates, *, bounded_redis: bool = True
-) -> tuple[BoundedPool, Redis]:
-    """The migrated database's pool and the main Redis client, both instrumented.
-
-    Both report to ``states`` whether their store answers; the pool always
-    bounds its calls, the Redis client unless ``bounded_redis`` is False.
-    """
+async def build_pool(settings: Settings, telemetry: Telemetry, states: StoreStates) -> BoundedPool:
+    """The PostgreSQL pool, instrumented; it reports to ``states`` whether PostgreSQL answers."""
     postgres = settings.postgres
-    if postgres.migrate_on_start:
-        await prepare_database(
-            postgres.dsn.get_secret_value(), connect_timeout=postgres.connect_timeout_seconds
-        )
     pool = await create_pool(
         postgres.dsn.get_secret_value(),
         min_size=postgres.pool_min_size,
@@ -74,9 +64,7 @@ async def build_clients(
     )
     bounded = BoundedPool(pool, call_timeout=postgres.call_timeout_seconds, states=states)
     telemetry.watch_pool(pool, waiting=lambda: bounded.waiting)
-    redis = build_redis(settings, states=states if bounded_redis else None)
-    telemetry.instrument_redis(redis)
-    return bounded, redis
+    return bounded
 
 
 def build_cache_redis(settings: Settings, redis: Redis, telemetry: Telemetry) -> Redis:

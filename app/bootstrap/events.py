@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -14,15 +15,11 @@ from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.stream_metrics import StreamMetrics
 from app.adapters.redis.streams import RedisStreamPublisher
-from app.adapters.store_states import StoreStates
-from app.bootstrap.clients import (
-    build_clients,
-)
+from app.bootstrap.resources import migrate_if_asked, open_resources_for
 from app.bootstrap.use_cases import events_stream_key
 from app.config import Settings
-from app.lifecycle import EventsProcess
+from app.lifecycle import EventLoop, EventsProcess, Resources
 from app.observability.outbox_metrics import MeasuredOutbox
-from app.observability.telemetry import Telemetry
 from app.usecases.audit import AuditLogProjector
 from app.usecases.relay import OutboxRelay, Pruning
 
@@ -68,25 +65,39 @@ def consumer_options(settings: Settings) -> ConsumerOptions:
 
 async def build_relay_process(settings: Settings) -> EventsProcess:
     """The outbox relay on its own (``make relay``)."""
-    telemetry = Telemetry(settings)
-    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
-    pool, redis = await build_clients(settings, telemetry, states)
-    relay = build_relay(settings, pool, redis, telemetry.registry)
-    return EventsProcess(relay, pool, redis, telemetry)
+    return await _events_process(
+        settings,
+        lambda resources: build_relay(
+            settings, resources.pool, resources.redis, resources.telemetry.registry
+        ),
+    )
 
 
 async def build_audit_worker(settings: Settings) -> EventsProcess:
     """The consumer that projects user events into ``user_audit_log`` (``make worker``)."""
-    telemetry = Telemetry(settings)
-    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
+
+    def consumer(resources: Resources) -> StreamConsumer:
+        projector = AuditLogProjector(AuditLogPgRepository(resources.pool))
+        return StreamConsumer(
+            resources.redis,
+            stream_key=events_stream_key(settings),
+            handler=projector.project,
+            options=consumer_options(settings),
+            metrics=StreamMetrics(resources.telemetry.registry),
+        )
+
     # Unbounded Redis: the consumer blocks in XREADGROUP longer than a call's bound.
-    pool, redis = await build_clients(settings, telemetry, states, bounded_redis=False)
-    projector = AuditLogProjector(AuditLogPgRepository(pool))
-    consumer = StreamConsumer(
-        redis,
-        stream_key=events_stream_key(settings),
-        handler=projector.project,
-        options=consumer_options(settings),
-        metrics=StreamMetrics(telemetry.registry),
+    return await _events_process(settings, consumer, bounded_redis=False)
+
+
+async def _events_process(
+    settings: Settings, build_loop: Callable[[Resources], EventLoop], *, bounded_redis: bool = True
+) -> EventsProcess:
+    """An events process over its own resources (no hasher); it migrates first when asked."""
+    await migrate_if_asked(settings)
+    return await open_resources_for(
+        settings,
+        lambda resources, closing: EventsProcess(build_loop(resources), resources, closing),
+        hashing=False,
+        bounded_redis=bounded_redis,
     )
-    return EventsProcess(consumer, pool, redis, telemetry)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from app.adapters.login_secrets import warn_if_random
-from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.store_states import StoreStates
-from app.bootstrap.clients import (
-    build_cache_redis,
-    build_clients,
-    build_password_hasher,
-)
 from app.bootstrap.events import build_relay
+from app.bootstrap.resources import Overrides, migrate_if_asked, open_resources_for
 from app.bootstrap.use_cases import UseCases, build_ports, build_use_cases
 from app.config import Settings, server_address
 from app.domain.errors import Store
 from app.domain.passwords import PasswordPolicy
+from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.grpc.address_watch import AddressWatch
 from app.grpc.health import HealthReporter
 from app.grpc.interceptors import (
@@ -34,7 +32,7 @@ from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
 from app.grpc.store_calls import StoreCallInterceptor
 from app.grpc.telemetry_interceptors import telemetry_interceptors
-from app.lifecycle import Application
+from app.lifecycle import Application, Resources
 from app.observability.otel import untraced
 from app.observability.telemetry import Telemetry
 
@@ -43,49 +41,43 @@ async def build_application(
     settings: Settings,
     *,
     span_exporter: SpanExporter | None = None,
-    passwords: Argon2PasswordHasher | None = None,
+    passwords: PasswordHasher | None = None,
+    clock: Clock | None = None,
+    ids: IdSource | None = None,
 ) -> Application:
-    """Build (but do not start) the whole service from ``settings``.
+    """Build (but do not start) the whole service from ``settings``; it migrates first
+    when ``postgres.migrate_on_start``.
 
-    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests);
-    ``passwords`` replaces the hasher built from ``settings.passwords`` (tests
-    that are not about hashing use a cheap one; others count or slow it down).
+    The keyword arguments replace what tests and benchmarks swap (see
+    :class:`~app.bootstrap.resources.Overrides`): tests that are not about
+    hashing hand a cheap hasher; others count or slow it down. The
+    application's :meth:`~app.lifecycle.Application.stop` closes its resources.
     """
-    telemetry = Telemetry(settings, span_exporter)
-    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
-    pool, redis = await build_clients(settings, telemetry, states)
-    cache_redis = build_cache_redis(settings, redis, telemetry)
-    passwords = passwords or build_password_hasher(settings)
-    telemetry.watch_hashing(passwords)
-    ports = build_ports(settings, pool, redis, cache_redis, passwords, telemetry, stores=states)
+    await migrate_if_asked(settings)
+    return await open_resources_for(
+        settings,
+        lambda resources, closing: _application(settings, resources, closing),
+        Overrides(passwords, span_exporter, clock, ids),
+    )
+
+
+def _application(settings: Settings, resources: Resources, closing: AsyncExitStack) -> Application:
     warn_if_random(settings.throttling.secret_key)
-    use_cases = build_use_cases(ports)
-    health = build_health(settings, pool, redis, states)
+    use_cases = build_use_cases(build_ports(settings, resources))
+    health = build_health(settings, resources.pool, resources.redis, resources.states)
+    telemetry = resources.telemetry
     server, port = build_server(
         settings.grpc,
         build_servicer(settings, use_cases, telemetry.registry),
         health,
         interceptors=edge_interceptors(settings, telemetry),
     )
-    return Application(
-        settings=settings,
-        server=server,
-        port=port,
-        health=health,
-        pool=pool,
-        redis=redis,
-        cache_redis=cache_redis,
-        passwords=passwords,
-        users=use_cases.users,
-        sessions=use_cases.sessions,
-        accounts=use_cases.accounts,
-        telemetry=telemetry,
-        relay=(
-            build_relay(settings, pool, redis, telemetry.registry)
-            if settings.events.relay_enabled
-            else None
-        ),
+    relay = (
+        build_relay(settings, resources.pool, resources.redis, telemetry.registry)
+        if settings.events.relay_enabled
+        else None
     )
+    return Application(server, port, health, resources, closing, relay)
 
 
 def build_health(

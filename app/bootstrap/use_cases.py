@@ -8,7 +8,6 @@ from redis.asyncio import Redis
 
 from app.adapters.device_tokens import SignedDeviceTokens
 from app.adapters.login_secrets import LoginSecrets
-from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.users import UserPgRepository
 from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
@@ -19,6 +18,8 @@ from app.config import Settings
 from app.domain.device_tokens import DeviceTokens
 from app.domain.event_ports import EventOutbox
 from app.domain.ports import (
+    Clock,
+    IdSource,
     LoginThrottle,
     PasswordHasher,
     SessionMetrics,
@@ -28,7 +29,7 @@ from app.domain.ports import (
     UserRepository,
 )
 from app.domain.throttling import LimitedAction
-from app.observability.metrics import ThrottleMetrics
+from app.lifecycle import Resources
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
 from app.usecases.sessions import SessionUseCase
@@ -49,6 +50,8 @@ class Ports:
     metrics: SessionMetrics
     stores: StoreAvailability
     devices: DeviceTokens
+    clock: Clock
+    ids: IdSource
 
 
 @dataclass(frozen=True)
@@ -86,24 +89,22 @@ def build_use_cases(ports: Ports) -> UseCases:
     )
 
 
-def build_ports(
-    settings: Settings,
-    pool: BoundedPool,
-    redis: Redis,
-    cache_redis: Redis,
-    passwords: PasswordHasher,
-    telemetry: Telemetry,
-    *,
-    stores: StoreAvailability,
-) -> Ports:
-    """The adapters over the given clients (the service's, or the admin command's)."""
+def build_ports(settings: Settings, resources: Resources) -> Ports:
+    """The adapters over a process's open ``resources``, which must include the hasher.
+
+    Building them twice over the same resources is harmless: the metrics they
+    report to belong to the resources' telemetry.
+    """
+    if resources.passwords is None:
+        raise ValueError("the use cases need resources opened with hashing")
     prefix = settings.redis.key_prefix
     session_settings = settings.sessions
     login_secrets = LoginSecrets(settings.throttling.secret_key)
+    pool, redis, telemetry = resources.pool, resources.redis, resources.telemetry
     return Ports(
         users=UserPgRepository(pool),
         cache=UserRedisCache(
-            cache_redis, key_prefix=prefix, ttl_seconds=settings.cache.user_ttl_seconds
+            resources.cache_redis, key_prefix=prefix, ttl_seconds=settings.cache.user_ttl_seconds
         ),
         sessions=SessionRedisRepository(
             redis,
@@ -115,14 +116,16 @@ def build_ports(
             stream_key=events_stream_key(settings),
             stream_max_length=settings.events.max_length,
         ),
-        passwords=passwords,
+        passwords=resources.passwords,
         outbox=OutboxPgRepository(pool),
         throttle=build_throttle(settings, redis, telemetry, login_secrets),
         metrics=telemetry.sessions,
-        stores=stores,
+        stores=resources.states,
         devices=SignedDeviceTokens(
             login_secrets, lifetime_seconds=settings.throttling.device_token_lifetime_seconds
         ),
+        clock=resources.clock,
+        ids=resources.ids,
     )
 
 
@@ -147,7 +150,7 @@ def build_throttle(
             LimitedAction.REGISTER: throttling.register_per_address_per_minute,
             LimitedAction.CHANGE_PASSWORD: throttling.change_password_per_address_per_minute,
         },
-        metrics=ThrottleMetrics(telemetry.registry),
+        metrics=telemetry.throttle,
         login_secrets=login_secrets,
     )
 

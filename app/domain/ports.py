@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -323,4 +324,28 @@ class PasswordHasher(Protocol):
         A cheap check before any other work of a call that will hash, so a
         refusal under a flood costs next to nothing.
         """
+        ...
+
+
+class Clock(Protocol):
+    """The time of day, for rules that compare against a moment (lifetimes, expiries).
+
+    The system's clock in the service; a fixed or stepped one in tests, so
+    lifetimes are tested without waiting.
+    """
+
+    def now(self) -> datetime:
+        """The current moment, timezone-aware (UTC)."""
+        ...
+
+
+class IdSource(Protocol):
+    """Fresh identifiers: random in the service, predictable in tests."""
+
+    def uuid(self) -> UUID:
+        """A fresh random UUID (version 4)."""
+        ...
+
+    def token(self, size_bytes: int) -> str:
+        """A fresh secret of ``size_bytes`` random bytes, URL-safe base64 (one-time codes)."""
         ...

@@ -23,21 +23,15 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 import asyncpg
-from redis.asyncio import Redis
 
-from app.adapters.passwords import Argon2PasswordHasher
-from app.adapters.postgres.bounded_pool import BoundedPool
-from app.adapters.store_states import StoreStates
 from app.bootstrap import (
-    build_cache_redis,
-    build_clients,
-    build_password_hasher,
     build_ports,
     build_use_cases,
+    migrate_if_asked,
+    open_resources,
     password_policy,
 )
 from app.config import ConfigError, Settings, load_settings
@@ -45,9 +39,6 @@ from app.domain.errors import DomainError, InvalidInput, StoreUnavailable
 from app.domain.throttling import parse_throttle_target
 from app.domain.users import normalise_email, parse_registration
 from app.observability.logging import configure_logging
-from app.observability.telemetry import Telemetry
-from app.usecases.accounts import AccountUseCase
-from app.usecases.throttling import ThrottleUseCase
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -55,41 +46,6 @@ EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE
 
 PROGRAM = "python -m app"
-
-
-@dataclass
-class AdminTools:
-    """The account use cases with their clients, for the operator's command line."""
-
-    accounts: AccountUseCase
-    throttling: ThrottleUseCase
-    pool: BoundedPool
-    redis: Redis
-    cache_redis: Redis
-    passwords: Argon2PasswordHasher
-    telemetry: Telemetry
-
-    async def close(self) -> None:
-        await self.pool.close()
-        await self.redis.aclose()
-        if self.cache_redis is not self.redis:
-            await self.cache_redis.aclose()
-        self.passwords.close()
-        self.telemetry.shutdown()
-
-
-async def build_admin_tools(settings: Settings) -> AdminTools:
-    """The same stores and use cases as the service, without a server (``python -m app``)."""
-    telemetry = Telemetry(settings)
-    states = StoreStates(open_seconds=settings.health.fail_fast_seconds)
-    pool, redis = await build_clients(settings, telemetry, states)
-    cache_redis = build_cache_redis(settings, redis, telemetry)
-    passwords = build_password_hasher(settings)
-    ports = build_ports(settings, pool, redis, cache_redis, passwords, telemetry, stores=states)
-    use_cases = build_use_cases(ports)
-    return AdminTools(
-        use_cases.accounts, use_cases.throttling, pool, redis, cache_redis, passwords, telemetry
-    )
 
 
 def read_password(stdin: TextIO) -> str:
@@ -111,9 +67,10 @@ async def create_admin(
 ) -> str:
     """Promote the user with ``email``, or register them as an admin; the line to print."""
     address = normalise_email(email)
-    tools = await build_admin_tools(settings)
-    try:
-        promoted = await tools.accounts.promote_to_admin(address)
+    await migrate_if_asked(settings)
+    async with open_resources(settings) as resources:
+        accounts = build_use_cases(build_ports(settings, resources)).accounts
+        promoted = await accounts.promote_to_admin(address)
         if promoted is not None:
             return f"{address} is an admin (user {promoted.id})"
         registration = parse_registration(
@@ -125,10 +82,8 @@ async def create_admin(
             avatar="",
             policy=password_policy(settings),
         )
-        created = await tools.accounts.create_admin(registration)
+        created = await accounts.create_admin(registration)
         return f"created admin {address} (user {created.id})"
-    finally:
-        await tools.close()
 
 
 async def clear_throttle(settings: Settings, email: str, address: str) -> str:
@@ -139,11 +94,9 @@ async def clear_throttle(settings: Settings, email: str, address: str) -> str:
             "clearing by email needs APP_THROTTLING__SECRET_KEY, the service's own"
             " (or use the ClearLoginThrottle RPC)"
         )
-    tools = await build_admin_tools(settings)
-    try:
-        cleared = await tools.throttling.clear(target)
-    finally:
-        await tools.close()
+    async with open_resources(settings) as resources:
+        throttling = build_use_cases(build_ports(settings, resources)).throttling
+        cleared = await throttling.clear(target)
     return f"cleared {cleared} login throttle counter(s)"
 
 

@@ -14,7 +14,7 @@ import asyncio
 
 import structlog
 
-from app.adapters.postgres.database import prepare_database
+from app.bootstrap import migrate
 from app.entrypoints.runner import BAD_SETTING, settings_with_logging
 
 logger = structlog.get_logger(__name__)
@@ -25,11 +25,7 @@ def run(arguments: argparse.Namespace) -> int:
     if settings is None:
         return BAD_SETTING
     try:
-        postgres = settings.postgres
-        migrating = prepare_database(
-            postgres.dsn.get_secret_value(), connect_timeout=postgres.connect_timeout_seconds
-        )
-        asyncio.run(asyncio.wait_for(migrating, timeout=120))
+        asyncio.run(asyncio.wait_for(migrate(settings), timeout=120))
     except (OSError, TimeoutError) as err:
         logger.error("cannot migrate: PostgreSQL does not answer", error=repr(err))
         return 1

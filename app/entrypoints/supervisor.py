@@ -39,8 +39,7 @@ from multiprocessing.process import BaseProcess
 import structlog
 from prometheus_client import CollectorRegistry
 
-from app.adapters.postgres.database import prepare_database
-from app.bootstrap import build_application
+from app.bootstrap import build_application, migrate_if_asked
 from app.config import Settings
 from app.entrypoints.runner import Serve, run_process
 from app.observability.metrics import MetricsEndpoint
@@ -107,11 +106,7 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
     Raises ``SystemExit(WORKER_FAILED)`` when a worker failed to start, exited
     on its own, or did not stop cleanly.
     """
-    postgres = settings.postgres
-    if postgres.migrate_on_start:
-        await prepare_database(
-            postgres.dsn.get_secret_value(), connect_timeout=postgres.connect_timeout_seconds
-        )
+    await migrate_if_asked(settings)
     context = multiprocessing.get_context("spawn")
     workers = [start_worker(context, settings, index) for index in range(settings.grpc.workers)]
     endpoint: MetricsEndpoint | None = None

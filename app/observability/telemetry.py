@@ -4,10 +4,10 @@ The composition root builds one :class:`Telemetry` before the clients, hands
 its hooks to the PostgreSQL pool and the Redis clients, its registry to the
 metrics of the adapters and use cases, adds the gRPC interceptors it asks for,
 starts it with the server and shuts it down last, so the final spans are
-exported. Besides the root, only the edge's telemetry layers
-(``app/grpc/telemetry_interceptors.py``, which read its tracing and registry)
-and the admin command (``app/admin.py``, which builds its own) name it; the
-adapters and use cases see only a registry or a port.
+exported (:func:`app.bootstrap.resources.open_resources`). Besides the root,
+only the edge's telemetry layers (``app/grpc/telemetry_interceptors.py``,
+which read its tracing and registry) name it; the adapters and use cases see
+only a registry or a port.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from app.observability.metrics import (
     MetricsEndpoint,
     PoolCollector,
     QueryMetrics,
+    ThrottleMetrics,
     new_registry,
 )
 from app.observability.otel import otel_metrics_registry
@@ -52,6 +53,7 @@ class Telemetry:
             self._wire = RedisWireMetrics(self.registry)
             self.sessions = PrometheusSessionMetrics(self.registry)
             self.endpoint = MetricsEndpoint(self.registry, host=metrics.host, port=metrics.port)
+        self.throttle = ThrottleMetrics(self.registry)
 
     @property
     def metrics_port(self) -> int | None:

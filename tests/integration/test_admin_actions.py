@@ -11,7 +11,7 @@ import pytest
 from app.bootstrap import build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.support.application import RUN_ID
+from tests.support.application import RUN_ID, use_cases_of
 from tests.support.client import (
     PASSWORD,
     admin_session,
@@ -40,7 +40,7 @@ async def _outbox_types(application, user_id: str) -> list[str]:
 
 @pytest.fixture
 async def admin(stub, application) -> tuple[tuple[str, str], ...]:
-    _, session_id = await admin_session(stub, application.accounts)
+    _, session_id = await admin_session(stub, use_cases_of(application).accounts)
     return session_metadata(session_id)
 
 
@@ -213,7 +213,7 @@ async def test_the_last_active_admin_cannot_demote_or_disable_itself():
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
             stub = pb_grpc.UserServiceStub(channel)
-            only, session_id = await admin_session(stub, application.accounts)
+            only, session_id = await admin_session(stub, use_cases_of(application).accounts)
             metadata = session_metadata(session_id)
             for call in (
                 stub.SetUserRole(
@@ -225,7 +225,7 @@ async def test_the_last_active_admin_cannot_demote_or_disable_itself():
                 assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
             assert (await get_me(stub, session_id)).user.role == "admin"
             # Two admins demoting themselves at once: exactly one may.
-            second, second_session = await admin_session(stub, application.accounts)
+            second, second_session = await admin_session(stub, use_cases_of(application).accounts)
             results = await asyncio.gather(
                 *(
                     stub.SetUserRole(

@@ -10,6 +10,7 @@ import grpc
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
+from tests.support.application import use_cases_of
 from tests.support.client import admin_session, register, session_metadata
 
 TRIALS = 5
@@ -46,8 +47,8 @@ async def _writes_after_demotion(
     write's event is written inside its transaction: an event of the demoted
     admin's writes with a higher id than the demotion's was written after it.
     """
-    _, main_session = await admin_session(stub, application.accounts)
-    demoted, demoted_session = await admin_session(stub, application.accounts)
+    _, main_session = await admin_session(stub, use_cases_of(application).accounts)
+    demoted, demoted_session = await admin_session(stub, use_cases_of(application).accounts)
     victims = [(await register(stub)).uuid for _ in range(WRITERS)]
     started = [asyncio.Event() for _ in victims]
     writers = [

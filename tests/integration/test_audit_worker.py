@@ -49,7 +49,7 @@ async def test_the_workers_metrics_serve_its_consumer_group(stub, application):
         await registered_session(stub)
 
         async def handled_and_reported() -> bool:
-            port = worker.telemetry.metrics_port
+            port = worker.resources.telemetry.metrics_port
             if not port:  # not started yet
                 return False
             samples = await scrape(port)
@@ -61,7 +61,7 @@ async def test_the_workers_metrics_serve_its_consumer_group(stub, application):
             ) and any(sample.name == "events_consumer_group_lag" for sample in samples)
 
         await eventually(handled_and_reported)
-        port = worker.telemetry.metrics_port
+        port = worker.resources.telemetry.metrics_port
         assert port
         names = {sample.name for sample in await scrape(port)}
         assert {"events_consumer_handler_seconds_count", "process_cpu_seconds_total"} <= names

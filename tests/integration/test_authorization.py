@@ -13,6 +13,7 @@ import pytest
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
+from tests.support.application import use_cases_of
 from tests.support.client import (
     admin_session,
     failure,
@@ -35,8 +36,8 @@ async def _register_admin_code(stub, session_id: str) -> grpc.StatusCode:
 
 
 async def test_an_admin_demoted_through_the_service_loses_admin_rights_at_once(stub, application):
-    demoted, demoted_session = await admin_session(stub, application.accounts)
-    _, other_admin = await admin_session(stub, application.accounts)
+    demoted, demoted_session = await admin_session(stub, use_cases_of(application).accounts)
+    _, other_admin = await admin_session(stub, use_cases_of(application).accounts)
     assert await _register_admin_code(stub, demoted_session) == grpc.StatusCode.OK
     await stub.SetUserRole(
         pb.SetUserRoleRequest(uuid=demoted.uuid, role="user"),
@@ -66,7 +67,7 @@ async def short_bound(make_application) -> AsyncIterator[ShortBound]:
     application = await make_application(sessions={"user_refresh_seconds": 1})
     async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
         stub = pb_grpc.UserServiceStub(channel)
-        admin, session_id = await admin_session(stub, application.accounts)
+        admin, session_id = await admin_session(stub, use_cases_of(application).accounts)
         yield ShortBound(application, stub, admin, session_id)
 
 
@@ -96,7 +97,7 @@ async def test_a_user_deleted_in_the_database_loses_every_session_within_the_bou
 
 async def test_get_me_returns_the_user_as_changed_through_the_service(stub, application):
     user, session_id = await registered_session(stub)
-    _, admin = await admin_session(stub, application.accounts)
+    _, admin = await admin_session(stub, use_cases_of(application).accounts)
     await stub.SetUserRole(
         pb.SetUserRoleRequest(uuid=user.uuid, role="service"), metadata=session_metadata(admin)
     )
@@ -133,7 +134,7 @@ async def test_a_plain_user_may_not_read_anyone_else_known_or_not(stub, target):
 
 @pytest.mark.parametrize("role", ["admin", "service"])
 async def test_admins_and_service_callers_may_read_anyone(stub, application, role):
-    _, admin = await admin_session(stub, application.accounts)
+    _, admin = await admin_session(stub, use_cases_of(application).accounts)
     caller_email = unique_email(role)
     await register(stub, caller_email, role=role, metadata=session_metadata(admin))
     _, session_id = await login(stub, caller_email)
@@ -153,7 +154,7 @@ async def test_only_an_admin_may_register_a_service_caller(stub):
 
 
 async def test_a_service_caller_may_not_use_admin_rpcs(stub, application):
-    _, admin = await admin_session(stub, application.accounts)
+    _, admin = await admin_session(stub, use_cases_of(application).accounts)
     email = unique_email("service")
     await register(stub, email, role="service", metadata=session_metadata(admin))
     _, session_id = await login(stub, email)

@@ -128,10 +128,10 @@ async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prom
     async with running_application(
         metrics={"enabled": True}, events=events, throttling=DASHBOARD_THROTTLING
     ) as metered:
-        assert metered.metrics_port and worker.telemetry.metrics_port
+        assert metered.metrics_port and worker.resources.telemetry.metrics_port
         targets = {
             "user-service": metered.metrics_port,
-            "user-service-worker": worker.telemetry.metrics_port,
+            "user-service-worker": worker.resources.telemetry.metrics_port,
         }
         prometheus = Prometheus(binary, targets, workdir)
         try:

@@ -23,6 +23,7 @@ from app.bootstrap import build_application
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
+from app.usecases.users import UserUseCase
 from tests.support.application import make_settings
 from tests.support.client import eventually, register, registered_session, session_metadata
 from tests.support.logs import LogLines, captured_logs
@@ -176,7 +177,8 @@ async def _hanging_login(edge: Edge, monkeypatch: pytest.MonkeyPatch) -> asyncio
         entered.release()
         await asyncio.Event().wait()
 
-    monkeypatch.setattr(edge.application.users, "login", hang)
+    # Every UserUseCase for the test: the servicer's own is not reachable from outside.
+    monkeypatch.setattr(UserUseCase, "login", hang)
     return entered
 
 

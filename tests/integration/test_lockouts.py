@@ -10,6 +10,7 @@ import grpc
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from tests.support.application import use_cases_of
 from tests.support.client import PASSWORD, admin_session, session_metadata, unique_email
 from tests.support.commands import run_command
 from tests.support.throttling import (
@@ -86,7 +87,9 @@ async def test_an_admin_clears_an_account_and_an_address(application):
             await login(service.stub, email, WRONG, client)
         assert (await login(service.stub, email, PASSWORD, client))[0] is EXHAUSTED
         request = pb.ClearLoginThrottleRequest(email=email.upper(), address=client)
-        _, user_session = await admin_session(service.stub, service.application.accounts)
+        _, user_session = await admin_session(
+            service.stub, use_cases_of(service.application).accounts
+        )
         try:
             await service.stub.ClearLoginThrottle(request, metadata=session_metadata(user_session))
         except grpc.aio.AioRpcError as err:
@@ -98,7 +101,7 @@ async def test_clearing_needs_an_admin_and_a_target(application):
     async with instance(SMALL) as service:
         _, token = await login(service.stub, await registered(service.stub), PASSWORD, address())
         del token
-        _, admin = await admin_session(service.stub, service.application.accounts)
+        _, admin = await admin_session(service.stub, use_cases_of(service.application).accounts)
         refusals = []
         for request, metadata in (
             (pb.ClearLoginThrottleRequest(address="198.18.0.1"), ()),

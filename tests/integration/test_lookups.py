@@ -9,6 +9,7 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from tests.support.application import use_cases_of
 from tests.support.client import (
     admin_session,
     code_of,
@@ -23,7 +24,7 @@ from tests.support.logs import captured_logs
 @pytest.fixture
 async def session(stub, application) -> tuple[tuple[str, str], ...]:
     """An admin's session: admins may look anyone up."""
-    _, session_id = await admin_session(stub, application.accounts)
+    _, session_id = await admin_session(stub, use_cases_of(application).accounts)
     return session_metadata(session_id)
 
 

@@ -232,7 +232,7 @@ async def test_the_relay_process_serves_the_outbox_backlog_on_its_metrics(applic
     try:
 
         async def backlog_served() -> bool:
-            port = process.telemetry.metrics_port
+            port = process.resources.telemetry.metrics_port
             if not port:  # not started yet
                 return False
             return any(sample.name == "events_outbox_backlog" for sample in await scrape(port))

@@ -11,6 +11,7 @@ import asyncio
 import grpc
 
 from app.grpc.generated import user_service_pb2 as pb
+from tests.support.application import use_cases_of
 from tests.support.client import (
     PASSWORD,
     admin_session,
@@ -60,7 +61,7 @@ async def test_two_logout_alls_end_each_session_exactly_once(stub, redis, settin
 
 
 async def test_a_login_racing_disable_user_leaves_no_session(stub, application):
-    _, admin = await admin_session(stub, application.accounts)
+    _, admin = await admin_session(stub, use_cases_of(application).accounts)
     for _ in range(ROUNDS):
         email = unique_email("login-vs-disable")
         user = await register(stub, email)
@@ -73,7 +74,7 @@ async def test_a_login_racing_disable_user_leaves_no_session(stub, application):
 
 
 async def test_a_login_racing_revoke_user_sessions_leaves_no_older_session(stub, application):
-    _, admin = await admin_session(stub, application.accounts)
+    _, admin = await admin_session(stub, use_cases_of(application).accounts)
     for _ in range(ROUNDS):
         email = unique_email("login-vs-revoke")
         user = await register(stub, email)

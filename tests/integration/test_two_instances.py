@@ -7,6 +7,7 @@ import pytest
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from tests.support.application import use_cases_of
 from tests.support.client import (
     admin_session,
     failure,
@@ -64,7 +65,7 @@ async def test_revocations_and_admin_changes_on_one_instance_hold_at_once_on_the
     ):
         on_first = pb_grpc.UserServiceStub(first_channel)
         on_second = pb_grpc.UserServiceStub(second_channel)
-        _, admin_id = await admin_session(on_first, first.accounts)
+        _, admin_id = await admin_session(on_first, use_cases_of(first).accounts)
         admin = session_metadata(admin_id)
         email = unique_email("twin-revoked")
         user = await register(on_first, email)

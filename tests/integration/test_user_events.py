@@ -16,6 +16,7 @@ from app.domain.passwords import PasswordPolicy
 from app.domain.sessions import SessionEndReason
 from app.domain.users import Principal, UserStatus, parse_registration
 from app.grpc.generated import user_service_pb2 as pb
+from tests.support.application import use_cases_of
 from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.support.events import stream_events, unique_stream
 
@@ -142,5 +143,5 @@ async def register_direct(application) -> Principal:
         avatar="",
         policy=PasswordPolicy(),
     )
-    user = await application.users.register(registration, None, UNKNOWN_CLIENT)
+    user = await use_cases_of(application).users.register(registration, None, UNKNOWN_CLIENT)
     return Principal(user, UserStatus.ACTIVE, version=1, sessions_epoch=0)

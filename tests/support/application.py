@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from app.bootstrap import build_application
+from app.bootstrap import UseCases, build_application, build_ports, build_use_cases
 from app.config import Settings
 from app.lifecycle import Application
 from tests.support.isolation import isolated_settings
@@ -48,6 +48,15 @@ async def build_test_application(settings: Settings, *, cheap: bool = True) -> A
     return await build_application(
         settings, passwords=cheap_passwords_for(settings) if cheap else None
     )
+
+
+def use_cases_of(application: Application) -> UseCases:
+    """Use cases over ``application``'s own stores, composed as its servicer's were.
+
+    For tests that act as the operator (make an admin) or reach behind the
+    edge: the same ports, so what they write the service sees.
+    """
+    return build_use_cases(build_ports(application.settings, application.resources))
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from app.domain.clients import Client
@@ -26,6 +26,8 @@ from app.domain.errors import (
 from app.domain.event_ports import EventOutbox, OutboxBatches, PublishBatch
 from app.domain.events import Event
 from app.domain.ports import (
+    Clock,
+    IdSource,
     LoginOutcome,
     LoginThrottle,
     PasswordHasher,
@@ -475,3 +477,31 @@ class FakeStores(StoreAvailability):
 
     def known_down(self, store: Store) -> bool:
         return store in self.down
+
+
+class FakeClock(Clock):
+    """A clock that moves only when told (``advance``)."""
+
+    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
+        self.moment = start
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+
+
+class FakeIds(IdSource):
+    """Predictable identifiers: UUIDs and tokens numbered from 1."""
+
+    def __init__(self) -> None:
+        self.issued = 0
+
+    def uuid(self) -> UUID:
+        self.issued += 1
+        return UUID(int=self.issued)
+
+    def token(self, size_bytes: int) -> str:
+        self.issued += 1
+        return f"token-{self.issued}-of-{size_bytes}-bytes"

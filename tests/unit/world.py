@@ -8,7 +8,9 @@ from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
 from app.domain.users import Email, LoginAttempt, Principal, Registration, Role, User, parse_login
 from tests.unit.fakes import (
     FakeCache,
+    FakeClock,
     FakeDeviceTokens,
+    FakeIds,
     FakeMetrics,
     FakeOutbox,
     FakePasswords,
@@ -39,6 +41,8 @@ class World:
         self.metrics = FakeMetrics()
         self.stores = FakeStores()
         self.devices = FakeDeviceTokens()
+        self.clock = FakeClock()
+        self.ids = FakeIds()
         use_cases = build_use_cases(
             Ports(
                 users=self.users,
@@ -50,6 +54,8 @@ class World:
                 metrics=self.metrics,
                 stores=self.stores,
                 devices=self.devices,
+                clock=self.clock,
+                ids=self.ids,
             ),
         )
         self.user_cases = use_cases.users
