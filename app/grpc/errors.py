@@ -59,7 +59,17 @@ def _retry_info(error: DomainError) -> Message:
     return retry_info
 
 
+def _bad_request(error: DomainError) -> Message:
+    assert isinstance(error, InvalidInput)
+    violation = error_details_pb2.BadRequest.FieldViolation(
+        field=error.field, description=error.public_message
+    )
+    bad_request: Message = error_details_pb2.BadRequest(field_violations=[violation])
+    return bad_request
+
+
 DETAILS_BY_ERROR: dict[type[DomainError], Callable[[DomainError], Message]] = {
+    InvalidInput: _bad_request,
     Throttled: _retry_info,
     ServerBusy: _retry_info,
 }
