@@ -10,6 +10,7 @@ from typing import Self
 
 from pydantic import Field, IPvAnyNetwork, ValidationInfo, field_validator, model_validator
 
+from app.config.certificates import Validity, now
 from app.config.errors import ConfigError
 from app.config.sections import DAY_SECONDS, Section, usable_cpus
 
@@ -18,13 +19,16 @@ class TlsSettings(Section):
     """The server's certificate and key (PEM files), and the CA that signs client certificates.
 
     Each file is read and checked at start-up, so a missing, unreadable or
-    mismatched file stops the process with the setting's name.
+    mismatched file, or a server certificate outside its validity, stops the
+    process with the setting's name.
     """
 
     cert_file: Path | None = None
     key_file: Path | None = None
     client_ca_file: Path | None = None
     require_client_cert: bool = False
+    # A certificate ending within this many days is logged at start-up.
+    expiry_warning_days: int = Field(14, ge=0, le=365)
 
     @property
     def enabled(self) -> bool:
@@ -36,6 +40,8 @@ class TlsSettings(Section):
         if path is None:
             return path
         _check_pem(path, "CERTIFICATE")
+        if info.field_name == "cert_file":
+            Validity.of(path).check(now())
         if info.field_name == "client_ca_file":
             try:
                 ssl.create_default_context(cafile=path)
