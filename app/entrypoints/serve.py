@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from app.bootstrap import build_application
 from app.config import Settings, TlsSettings, check_transport
 from app.config.certificates import Validity, now
+from app.entrypoints.memory import reclaiming_memory
 from app.entrypoints.runner import run_process
 from app.entrypoints.supervisor import serve_with_workers
 from app.observability.certificate_metrics import CertificateExpiryCollector
@@ -29,7 +30,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Serve until ``stop`` is set, then shut down gracefully."""
     application = await build_application(settings)
     watch_certificate(settings.grpc.tls, application.telemetry.registry)
-    await application.serve_until(stop)
+    async with reclaiming_memory():
+        await application.serve_until(stop)
 
 
 def run(arguments: argparse.Namespace) -> int:
