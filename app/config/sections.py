@@ -12,6 +12,12 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from redis.connection import parse_url as parse_redis_url
 
+# Upper bounds: every number a setting holds has one, far above any sane value
+# and far below what would overflow a store, a timer or the memory
+# (tests/unit/test_setting_bounds.py walks the model and fails on a number without).
+DAY_SECONDS = 24 * 3600
+YEAR_SECONDS = 365 * DAY_SECONDS
+
 
 class Section(BaseModel):
     model_config = {"extra": "forbid", "frozen": True}
@@ -41,15 +47,15 @@ def checked_redis_url(url: SecretStr | None) -> SecretStr | None:
 
 class PostgresSettings(Section):
     dsn: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/user_service")
-    pool_min_size: int = Field(1, ge=0)
-    pool_max_size: int = Field(10, ge=1)
-    command_timeout_seconds: float = Field(5.0, gt=0)
-    connect_timeout_seconds: float = Field(5.0, gt=0)
+    pool_min_size: int = Field(1, ge=0, le=1000)
+    pool_max_size: int = Field(10, ge=1, le=1000)
+    command_timeout_seconds: float = Field(5.0, gt=0, le=3600)
+    connect_timeout_seconds: float = Field(5.0, gt=0, le=300)
     # false where a separate step migrates (`python -m app migrate`: a Kubernetes init container).
     migrate_on_start: bool = True
     # One bound on a whole store call: waiting for a connection, the statements,
     # the commit (the client's deadline shortens it).
-    call_timeout_seconds: float = Field(1.0, gt=0)
+    call_timeout_seconds: float = Field(1.0, gt=0, le=3600)
 
     _dsn = field_validator("dsn")(checked_postgres_dsn)
 
@@ -57,29 +63,29 @@ class PostgresSettings(Section):
 class RedisSettings(Section):
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     key_prefix: str = "user-service:"
-    max_connections: int = Field(64, ge=1)
-    socket_timeout_seconds: float = Field(2.0, gt=0)
+    max_connections: int = Field(64, ge=1, le=10_000)
+    socket_timeout_seconds: float = Field(2.0, gt=0, le=300)
     # One bound on a whole command or pipeline: pool wait, connect, round trip.
-    call_timeout_seconds: float = Field(1.0, gt=0)
+    call_timeout_seconds: float = Field(1.0, gt=0, le=300)
     # A connection idle this long is PINGed before use (stale after a restart).
-    health_check_interval_seconds: float = Field(1.0, ge=0)
+    health_check_interval_seconds: float = Field(1.0, ge=0, le=3600)
 
     _url = field_validator("url")(checked_redis_url)
 
 
 class SessionSettings(Section):
-    ttl_seconds: int = Field(24 * 3600, ge=1)
+    ttl_seconds: int = Field(24 * 3600, ge=1, le=YEAR_SECONDS)
     # However busy, a session ends this long after login.
-    absolute_lifetime_seconds: int = Field(7 * 24 * 3600, ge=1)
+    absolute_lifetime_seconds: int = Field(7 * 24 * 3600, ge=1, le=YEAR_SECONDS)
     # Live sessions per user; a login beyond it ends the oldest.
     max_per_user: int = Field(100, ge=1, le=10_000)
     # How long a cached principal is trusted before it is reloaded from PostgreSQL:
     # the bound for changes made directly in the database.
-    user_refresh_seconds: int = Field(30, ge=1)
+    user_refresh_seconds: int = Field(30, ge=1, le=DAY_SECONDS)
 
 
 class CacheSettings(Section):
-    user_ttl_seconds: int = Field(300, ge=1)
+    user_ttl_seconds: int = Field(300, ge=1, le=DAY_SECONDS)
     # A separate Redis for the user cache; unset means the sessions' Redis.
     redis_url: SecretStr | None = None
 
@@ -89,18 +95,18 @@ class CacheSettings(Section):
 class PasswordSettings(Section):
     """argon2id parameters; the defaults are OWASP's minimum (19 MiB, t=2, p=1)."""
 
-    memory_cost_kib: int = Field(19 * 1024, ge=19 * 1024)
-    time_cost: int = Field(2, ge=2)
-    parallelism: int = Field(1, ge=1)
+    memory_cost_kib: int = Field(19 * 1024, ge=19 * 1024, le=1024 * 1024)
+    time_cost: int = Field(2, ge=2, le=100)
+    parallelism: int = Field(1, ge=1, le=64)
     # Unset: one thread fewer than the usable CPUs (at least one), so the event loop keeps a core.
-    max_workers: int | None = Field(None, ge=1)
+    max_workers: int | None = Field(None, ge=1, le=256)
     # Hashes waiting for a thread; past this, calls fail fast with RESOURCE_EXHAUSTED.
-    max_waiting: int = Field(128, ge=0)
+    max_waiting: int = Field(128, ge=0, le=100_000)
     # Of those, most waiting for one client (address group): one flood cannot fill the queue.
-    max_waiting_per_client: int = Field(32, ge=1)
+    max_waiting_per_client: int = Field(32, ge=1, le=100_000)
     # While password checks (Login) wait, one new-password hash (Register) per this many checks.
-    checks_per_new_hash: int = Field(4, ge=1)
-    min_length: int = Field(8, ge=8)
+    checks_per_new_hash: int = Field(4, ge=1, le=1000)
+    min_length: int = Field(8, ge=8, le=1024)
     max_length: int = Field(128, ge=8, le=1024)
 
     def worker_count(self) -> int:
@@ -123,10 +129,10 @@ class LoggingSettings(Section):
 
 
 class HealthSettings(Section):
-    check_interval_seconds: float = Field(2.0, gt=0)
-    check_timeout_seconds: float = Field(1.0, gt=0)
+    check_interval_seconds: float = Field(2.0, gt=0, le=300)
+    check_timeout_seconds: float = Field(1.0, gt=0, le=300)
     # After a store failed, calls that need it fail fast (before hashing) this long.
-    fail_fast_seconds: float = Field(1.0, ge=0)
+    fail_fast_seconds: float = Field(1.0, ge=0, le=300)
 
 
 class MetricsSettings(Section):
@@ -150,22 +156,22 @@ class TracingSettings(Section):
 
 class EventsSettings(Section):
     stream: str = "events:users"
-    max_length: int = Field(100_000, ge=1)
+    max_length: int = Field(100_000, ge=1, le=100_000_000)
     group: str = "audit-log"
     group_start_id: str = "0"
     consumer_name: str | None = None
-    batch_size: int = Field(100, ge=1)
-    block_milliseconds: int = Field(1000, ge=1)
-    min_idle_milliseconds: int = Field(30_000, ge=1)
-    claim_interval_seconds: float = Field(5.0, gt=0)
-    max_deliveries: int = Field(5, ge=1)
+    batch_size: int = Field(100, ge=1, le=10_000)
+    block_milliseconds: int = Field(1000, ge=1, le=60_000)
+    min_idle_milliseconds: int = Field(30_000, ge=1, le=7 * DAY_SECONDS * 1000)
+    claim_interval_seconds: float = Field(5.0, gt=0, le=3600)
+    max_deliveries: int = Field(5, ge=1, le=1000)
     relay_enabled: bool = True
-    relay_batch_size: int = Field(100, ge=1)
-    relay_poll_interval_seconds: float = Field(0.5, gt=0)
+    relay_batch_size: int = Field(100, ge=1, le=10_000)
+    relay_poll_interval_seconds: float = Field(0.5, gt=0, le=60)
     # Published outbox rows older than this are deleted by the relay, in bounded batches.
-    outbox_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
-    outbox_prune_interval_seconds: float = Field(60.0, gt=0)
-    outbox_prune_batch_size: int = Field(1000, ge=1)
+    outbox_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0, le=YEAR_SECONDS)
+    outbox_prune_interval_seconds: float = Field(60.0, gt=0, le=DAY_SECONDS)
+    outbox_prune_batch_size: int = Field(1000, ge=1, le=100_000)
 
 
 class ThrottlingSettings(Section):
@@ -176,16 +182,16 @@ class ThrottlingSettings(Section):
     a counter untouched for ``forget_after_seconds`` is forgotten.
     """
 
-    account_free_failures: int = Field(5, ge=1)
-    address_free_failures: int = Field(100, ge=1)
-    first_wait_seconds: float = Field(1.0, gt=0)
-    max_wait_seconds: float = Field(900.0, gt=0)
-    forget_after_seconds: float = Field(12 * 3600.0, gt=0)
-    register_per_address_per_minute: int = Field(60, ge=1)
-    change_password_per_address_per_minute: int = Field(60, ge=1)
+    account_free_failures: int = Field(5, ge=1, le=1000)
+    address_free_failures: int = Field(100, ge=1, le=1_000_000)
+    first_wait_seconds: float = Field(1.0, gt=0, le=3600)
+    max_wait_seconds: float = Field(900.0, gt=0, le=DAY_SECONDS)
+    forget_after_seconds: float = Field(12 * 3600.0, gt=0, le=30 * DAY_SECONDS)
+    register_per_address_per_minute: int = Field(60, ge=1, le=1_000_000)
+    change_password_per_address_per_minute: int = Field(60, ge=1, le=1_000_000)
     # An address an account logged in from is exempt from that account's wait
     # for this long (0: never), so guessing from elsewhere cannot keep the owner out.
-    known_address_seconds: float = Field(30 * 24 * 3600.0, ge=0)
+    known_address_seconds: float = Field(30 * 24 * 3600.0, ge=0, le=YEAR_SECONDS)
     # Signs device tokens and keys the hashes that name accounts in Redis (a
     # separate key derived for each). Unset: a random key per process.
     secret_key: SecretStr | None = None

@@ -10,21 +10,25 @@ from typing import Self
 
 from pydantic import Field, IPvAnyNetwork, ValidationInfo, field_validator, model_validator
 
+from app.config.certificates import Validity, now
 from app.config.errors import ConfigError
-from app.config.sections import Section, usable_cpus
+from app.config.sections import DAY_SECONDS, Section, usable_cpus
 
 
 class TlsSettings(Section):
     """The server's certificate and key (PEM files), and the CA that signs client certificates.
 
     Each file is read and checked at start-up, so a missing, unreadable or
-    mismatched file stops the process with the setting's name.
+    mismatched file, or a server certificate outside its validity, stops the
+    process with the setting's name.
     """
 
     cert_file: Path | None = None
     key_file: Path | None = None
     client_ca_file: Path | None = None
     require_client_cert: bool = False
+    # A certificate ending within this many days is logged at start-up.
+    expiry_warning_days: int = Field(14, ge=0, le=365)
 
     @property
     def enabled(self) -> bool:
@@ -36,6 +40,8 @@ class TlsSettings(Section):
         if path is None:
             return path
         _check_pem(path, "CERTIFICATE")
+        if info.field_name == "cert_file":
+            Validity.of(path).check(now())
         if info.field_name == "client_ca_file":
             try:
                 ssl.create_default_context(cafile=path)
@@ -106,44 +112,46 @@ def is_loopback(host: str) -> bool:
 
 # Hashing RPCs: each call holds an argon2 worker (19 MiB, tens of ms of CPU).
 HASHING_METHODS_CONCURRENCY = {"Login": 16, "Register": 16, "ChangePassword": 16}
+# The most concurrent calls any one method may be allowed.
+MAX_CONCURRENCY = 100_000
 
 
 class GrpcSettings(Section):
     host: str = "0.0.0.0"
     port: int = Field(5000, ge=0, le=65535)
-    grace_period_seconds: float = Field(10.0, gt=0)
-    max_request_bytes: int = Field(1024 * 1024, ge=1024)
+    grace_period_seconds: float = Field(10.0, gt=0, le=3600)
+    max_request_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     reflection: bool = True
     # Peers whose x-forwarded-for is believed (load balancers, ingress); CIDRs.
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
     tls: TlsSettings = TlsSettings()
     # Plaintext beyond loopback; checked by the gRPC service only (check_transport).
     plaintext_allowed: bool = False
-    drain_seconds: float = Field(5.0, ge=0)
+    drain_seconds: float = Field(5.0, ge=0, le=3600)
     # Most concurrent calls per UserService method; past it RESOURCE_EXHAUSTED.
     method_concurrency: dict[str, int] = Field(
         default_factory=lambda: dict(HASHING_METHODS_CONCURRENCY)
     )
-    method_concurrency_default: int = Field(256, ge=1)
+    method_concurrency_default: int = Field(256, ge=1, le=MAX_CONCURRENCY)
     # Share of a method's limit one client (address group) may hold (at least one call).
     method_concurrency_client_share: float = Field(0.25, gt=0, le=1)
-    receive_timeout_seconds: float = Field(10.0, gt=0)
-    keepalive_time_seconds: float = Field(60.0, gt=0)
-    keepalive_timeout_seconds: float = Field(20.0, gt=0)
+    receive_timeout_seconds: float = Field(10.0, gt=0, le=3600)
+    keepalive_time_seconds: float = Field(60.0, gt=0, le=DAY_SECONDS)
+    keepalive_timeout_seconds: float = Field(20.0, gt=0, le=3600)
     keepalive_permit_without_calls: bool = True
-    min_ping_interval_seconds: float = Field(10.0, gt=0)
-    max_ping_strikes: int = Field(2, ge=0)
-    max_connection_idle_seconds: float = Field(300.0, gt=0)
-    max_connection_age_seconds: float = Field(1800.0, gt=0)
-    max_connection_age_grace_seconds: float = Field(30.0, gt=0)
-    max_concurrent_streams: int = Field(100, ge=1)
+    min_ping_interval_seconds: float = Field(10.0, gt=0, le=3600)
+    max_ping_strikes: int = Field(2, ge=0, le=1000)
+    max_connection_idle_seconds: float = Field(300.0, gt=0, le=7 * DAY_SECONDS)
+    max_connection_age_seconds: float = Field(1800.0, gt=0, le=7 * DAY_SECONDS)
+    max_connection_age_grace_seconds: float = Field(30.0, gt=0, le=3600)
+    max_concurrent_streams: int = Field(100, ge=1, le=10_000)
     # Open connections per process, counted by gRPC core; past it new ones are
     # closed at once. Per client address is the proxy's or load balancer's job.
     max_connections: int = Field(1000, ge=1, le=1_000_000)
-    handshake_timeout_seconds: float = Field(10.0, gt=0)
+    handshake_timeout_seconds: float = Field(10.0, gt=0, le=300)
     # Processes serving the port, each with its own pools and event loop
     # (app/entrypoints/supervisor.py); "auto": one per usable CPU.
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1, le=256)
     # Let other processes bind the same port (SO_REUSEPORT); the supervisor sets it for its workers.
     reuse_port: bool = False
 
@@ -167,8 +175,10 @@ class GrpcSettings(Section):
         for method, limit in limits.items():
             if method not in methods:
                 raise ValueError(f"{method!r} is not a method of UserService")
-            if limit < 1:
-                raise ValueError(f"{method}: the limit must be at least 1")
+            if not 1 <= limit <= MAX_CONCURRENCY:
+                raise ValueError(
+                    f"{method}: the limit must be at least 1 and at most {MAX_CONCURRENCY}"
+                )
         return limits
 
 

@@ -8,8 +8,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NewType
+from urllib.parse import urlsplit
 from uuid import UUID
 
+import regex
 from confusable_homoglyphs import categories
 from email_validator import EmailNotValidError, validate_email
 
@@ -18,7 +20,11 @@ from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
 
 EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 64
+# The users.avatar column's CHECK (migrations/0001.create-users.sql).
 AVATAR_MAX_LENGTH = 250
+# Avatars are shown by clients as images: a scheme that runs code
+# (``javascript:``) or inlines content (``data:``) has no place there.
+AVATAR_SCHEMES = frozenset({"https"})
 
 # An address that passed :func:`normalise_email`: trimmed, valid, lower-cased.
 Email = NewType("Email", str)
@@ -201,23 +207,58 @@ def new_email(raw: str) -> Email:
     return email
 
 
-def _has_format_characters(value: str) -> bool:
-    # Cf: zero-width characters, bidi overrides and isolates, the BOM, soft hyphen…
-    return any(unicodedata.category(char) == "Cf" for char in value)
+# What a name may not hold because it shows as nothing or breaks the line it
+# is shown on: format characters (Cf: zero-width characters, bidi overrides and
+# isolates, the BOM, the soft hyphen, tag characters), Unicode's
+# default-ignorable code points (the Hangul fillers U+115F, U+1160, U+3164 and
+# U+FFA0, which are letters, variation selectors, the combining grapheme
+# joiner), line and paragraph separators (Zl, Zp), and the one symbol drawn
+# without ink, the blank Braille pattern U+2800.
+_INVISIBLE_IN_NAMES = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}\p{Zl}\p{Zp}\u2800]")
+# In a URL, also any white space and anything outside the assigned, visible
+# characters (\p{C}: control, format, surrogate, private-use, unassigned).
+_UNSAFE_IN_URLS = regex.compile(r"[\p{C}\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]")
 
 
 def _name(raw: str, field: str) -> str:
-    """A name: trimmed, bounded, no control or format characters, at least one letter."""
+    """A name: trimmed, bounded, nothing invisible (see above), at least one letter."""
     value = _trimmed_text(raw, field, NAME_MAX_LENGTH, required=True)
-    if _has_format_characters(value):
-        raise InvalidInput(field, "must not contain invisible or bidi control characters")
+    if _INVISIBLE_IN_NAMES.search(value):
+        raise InvalidInput(
+            field, "must not contain invisible characters, line separators or bidi controls"
+        )
     if not any(unicodedata.category(char).startswith("L") for char in value):
         raise InvalidInput(field, "must contain a letter")
     return value
 
 
 def _avatar(raw: str) -> str | None:
-    return _trimmed_text(raw, "avatar", AVATAR_MAX_LENGTH, required=False) or None
+    """An avatar: empty (None), or an https URL with a host and no credentials.
+
+    Checked on the text as urllib splits it, after refusing anything that would
+    make the text read differently from what it is (white space, control, bidi
+    and invisible characters).
+    """
+    value = _trimmed_text(raw, "avatar", AVATAR_MAX_LENGTH, required=False)
+    if not value:
+        return None
+    if _UNSAFE_IN_URLS.search(value):
+        raise InvalidInput(
+            "avatar", "must not contain white space, control, invisible or bidi characters"
+        )
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as err:
+        raise InvalidInput("avatar", "is not a valid URL") from err
+    if parts.scheme.lower() not in AVATAR_SCHEMES:
+        schemes = ", ".join(sorted(AVATAR_SCHEMES))
+        raise InvalidInput("avatar", f"must be a URL with scheme {schemes}")
+    if not parts.hostname:
+        raise InvalidInput("avatar", "must name a host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput("avatar", "must not contain a user name or password")
+    return value
 
 
 def parse_role(raw: str) -> Role:

@@ -19,6 +19,11 @@ Run = Callable[[argparse.Namespace], int]
 def _add_health_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service", default="", help="service name ('' is the whole server)")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait")
+    parser.add_argument(
+        "--ca-file", help="with TLS: the CA that signed the server's certificate (PEM)"
+    )
+    parser.add_argument("--client-cert", help="with mutual TLS: the probe's certificate (PEM)")
+    parser.add_argument("--client-key", help="with mutual TLS: the probe's private key (PEM)")
 
 
 def _add_admin_arguments(parser: argparse.ArgumentParser) -> None:

@@ -47,6 +47,15 @@ def _retry_info(error: DomainError) -> Message:
     return retry_info
 
 
+def _bad_request(error: DomainError) -> Message:
+    assert isinstance(error, InvalidInput)
+    violation = error_details_pb2.BadRequest.FieldViolation(
+        field=error.field, description=error.public_message
+    )
+    bad_request: Message = error_details_pb2.BadRequest(field_violations=[violation])
+    return bad_request
+
+
 def _throttle_reason(error: DomainError) -> dict[str, object]:
     assert isinstance(error, Throttled)
     return {
@@ -68,7 +77,7 @@ class ErrorStatus:
 
 
 STATUS_BY_ERROR: dict[type[DomainError], ErrorStatus] = {
-    InvalidInput: ErrorStatus(grpc.StatusCode.INVALID_ARGUMENT),
+    InvalidInput: ErrorStatus(grpc.StatusCode.INVALID_ARGUMENT, _bad_request),
     EmailTaken: ErrorStatus(grpc.StatusCode.ALREADY_EXISTS),
     UserNotFound: ErrorStatus(grpc.StatusCode.NOT_FOUND),
     InvalidCredentials: ErrorStatus(grpc.StatusCode.UNAUTHENTICATED),

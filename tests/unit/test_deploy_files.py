@@ -33,16 +33,7 @@ VENV_BIN = Path(sys.executable).parent
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
-# Settings being added on other lines of work (TLS, drain): the manifests set
-# them already; they are not in the settings model yet.
-PENDING_SETTINGS = {
-    "APP_GRPC__TLS__CERT_FILE",
-    "APP_GRPC__TLS__KEY_FILE",
-    "APP_GRPC__TLS__CLIENT_CA_FILE",
-    "APP_GRPC__TLS__REQUIRE_CLIENT_CERT",
-    "APP_GRPC__PLAINTEXT_ALLOWED",
-    "APP_GRPC__DRAIN_SECONDS",
-}
+MESH = ROOT / "deploy" / "overlays" / "mesh"
 # The `python -m app` command behind each job of deploy/prometheus/prometheus.yml.
 PROCESS_OF_JOB = {
     "user-service": "serve",
@@ -64,9 +55,15 @@ def deployments() -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in documents() if d["kind"] == "Deployment"}
 
 
+def configmaps(docs: list[dict[str, Any]] | None = None) -> dict[str, dict[str, str]]:
+    """The data of each ConfigMap, by name."""
+    found = list(documents()) if docs is None else docs
+    return {d["metadata"]["name"]: dict(d["data"]) for d in found if d["kind"] == "ConfigMap"}
+
+
 def configmap() -> dict[str, str]:
-    [found] = [d for d in documents() if d["kind"] == "ConfigMap"]
-    return dict(found["data"])
+    """The settings every process shares."""
+    return configmaps()["user-service-config"]
 
 
 def compose() -> dict[str, Any]:
@@ -172,7 +169,7 @@ def test_the_image_runs_as_a_non_root_user_with_a_health_check() -> None:
 
 def environment_variables() -> list[tuple[str, str]]:
     """(where, name) of every APP_* variable compose and the manifests set."""
-    found = [("configmap", name) for name in configmap()]
+    found = [("configmap", name) for data in configmaps().values() for name in data]
     found += [
         ("secret", name) for d in documents() if d["kind"] == "Secret" for name in d["stringData"]
     ]
@@ -185,7 +182,7 @@ def environment_variables() -> list[tuple[str, str]]:
 
 
 def test_every_app_variable_they_set_is_a_setting() -> None:
-    known = {name for name, _ in settings_rows()} | PENDING_SETTINGS
+    known = {name for name, _ in settings_rows()}
     unknown = [(where, name) for where, name in environment_variables() if name not in known]
     assert unknown == []
 
@@ -255,13 +252,116 @@ def test_the_server_drains_within_its_termination_grace_period() -> None:
     assert spec["terminationGracePeriodSeconds"] >= drain + grace + 5
 
 
-def test_the_server_is_probed_on_grpc_health_at_its_grpc_port() -> None:
+def test_the_server_is_probed_by_the_health_command_over_its_tls() -> None:
+    # The kubelet's own gRPC probes speak plaintext only: the port speaks TLS.
     port = int(configmap()["APP_GRPC__PORT"])
     [container] = deployments()["user-service"]["spec"]["template"]["spec"]["containers"]
     assert {"name": "grpc", "containerPort": port} in container["ports"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        assert container[probe]["grpc"] == {"port": port}, probe
+        command = container[probe]["exec"]["command"]
+        arguments = cli.parser().parse_args(command[3:])
+        assert (command[:3], arguments.command) == (["python", "-m", "app"], "health"), probe
+        assert Path(arguments.ca_file).parent == Path(mounts["tls"]), probe
+        assert container[probe]["timeoutSeconds"] > arguments.timeout, probe
     assert "requests" in container["resources"]
+
+
+def merged(base: Any, patch: Any) -> Any:
+    """``patch`` applied as kustomize applies a strategic merge patch to maps (null deletes)."""
+    assert not isinstance(patch, list), "lists are merged by key in kustomize: not modelled here"
+    if not (isinstance(base, dict) and isinstance(patch, dict)):
+        return patch
+    result = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merged(base.get(key), value)
+    return result
+
+
+def mesh_documents() -> list[dict[str, Any]]:
+    """The mesh overlay rendered: the base with each of its patches applied."""
+    kustomization = yaml.safe_load((MESH / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["../../kubernetes"]
+    docs = list(documents())
+    for patch in kustomization["patches"]:
+        for change in yaml.safe_load_all((MESH / patch["path"]).read_text()):
+            key = (change["kind"], change["metadata"]["name"])
+            [index] = [i for i, d in enumerate(docs) if (d["kind"], d["metadata"]["name"]) == key]
+            docs[index] = merged(docs[index], change)
+    return docs
+
+
+def server_environment(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the server container's environment holds: its ConfigMaps', then its own."""
+    [server] = [
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "user-service"
+    ]
+    [container] = server["spec"]["template"]["spec"]["containers"]
+    data = configmaps(docs)
+    found: dict[str, Any] = {}
+    for source in container["envFrom"]:
+        if "configMapRef" in source:
+            found |= data[source["configMapRef"]["name"]]
+    return found | {v["name"]: v.get("value", v.get("valueFrom")) for v in container["env"]}
+
+
+def test_the_base_serves_grpc_over_tls_only_with_the_certificate_secret_mounted() -> None:
+    environment = server_environment(list(documents()))
+    assert environment.get("APP_GRPC__PLAINTEXT_ALLOWED", "false") == "false"
+    spec = deployments()["user-service"]["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    for setting in ("APP_GRPC__TLS__CERT_FILE", "APP_GRPC__TLS__KEY_FILE"):
+        mount = mounts[str(Path(environment[setting]).parent)]
+        assert mount["readOnly"] is True, setting
+        assert volumes[mount["name"]]["secret"]["secretName"] == "user-service-tls", setting
+    # Only the server reads the certificate: the worker and relay load no TLS file.
+    for name, deployment in deployments().items():
+        [other] = deployment["spec"]["template"]["spec"]["containers"]
+        names = {s["configMapRef"]["name"] for s in other["envFrom"] if "configMapRef" in s}
+        assert ("user-service-transport" in names) is (name == "user-service"), name
+
+
+def test_every_process_binds_metrics_to_its_pod_ip_not_every_interface() -> None:
+    assert all("APP_METRICS__HOST" not in data for data in configmaps().values())
+    for name, deployment in deployments().items():
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        [host] = [v for v in container["env"] if v["name"] == "APP_METRICS__HOST"]
+        assert host["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}, name
+
+
+def test_the_mesh_overlay_serves_plaintext_and_says_what_it_assumes() -> None:
+    environment = server_environment(mesh_documents())
+    assert environment["APP_GRPC__PLAINTEXT_ALLOWED"] == "true"
+    assert not any(name.startswith("APP_GRPC__TLS__") for name in environment)
+    # The TLS Secret is not needed there: its volume is optional.
+    [tls] = [
+        v
+        for v in deployments()["user-service"]["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == "tls"
+    ]
+    assert tls["secret"]["optional"] is True
+    assumptions = (MESH / "README.md").read_text()
+    for assumption in ("STRICT", "sidecar", "NetworkPolicy", "APP_GRPC__TRUSTED_PROXIES"):
+        assert assumption in assumptions
+    assert "README.md" in (MESH / "kustomization.yaml").read_text()
+
+
+def test_the_rendered_mesh_overlay_is_valid_kubernetes() -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump_all(mesh_documents(), file)
+        file.flush()
+        result = subprocess.run(
+            [str(VENV_BIN / "kubernetes-validate"), "--strict", file.name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_compose_runs_the_whole_stack_under_the_app_profile() -> None:

@@ -91,11 +91,28 @@ def test_the_message_says_nothing_about_which_limit_was_hit():
 
 @pytest.mark.parametrize(
     "error",
-    [error for error, _ in CODE_OF_EACH_ERROR if not isinstance(error, Throttled | ServerBusy)],
+    [
+        error
+        for error, _ in CODE_OF_EACH_ERROR
+        if not isinstance(error, Throttled | ServerBusy | InvalidInput)
+    ],
     ids=lambda error: type(error).__name__,
 )
 def test_errors_without_details_have_no_rich_status(error):
     assert rich_status_for(error) is None
+
+
+def test_invalid_input_names_its_field_as_a_bad_request_violation():
+    status = rich_status_for(InvalidInput("avatar", "must be a URL with scheme https"))
+    assert status is not None
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    bad_request = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad_request)
+    [violation] = bad_request.field_violations
+    assert (violation.field, violation.description) == (
+        "avatar",
+        "avatar: must be a URL with scheme https",
+    )
 
 
 def test_a_busy_server_asks_for_a_second():

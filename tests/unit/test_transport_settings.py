@@ -90,7 +90,8 @@ def test_tls_on_any_host_needs_no_plaintext_setting(environment, pem_files):
     ("variables", "named"),
     [
         ({"CERT_FILE": "/nonexistent/server.pem", "KEY_FILE": "key"}, "APP_GRPC__TLS__CERT_FILE"),
-        ({"CERT_FILE": "garbage", "KEY_FILE": "key"}, "APP_GRPC__TLS__KEY_FILE"),
+        # A certificate that does not parse is named before the key that cannot match it.
+        ({"CERT_FILE": "garbage", "KEY_FILE": "key"}, "APP_GRPC__TLS__CERT_FILE"),
         ({"CERT_FILE": "key", "KEY_FILE": "key"}, "APP_GRPC__TLS__CERT_FILE"),
         ({"CERT_FILE": "cert", "KEY_FILE": "cert"}, "APP_GRPC__TLS__KEY_FILE"),
         ({"CERT_FILE": "cert", "KEY_FILE": "other_key"}, "APP_GRPC__TLS__KEY_FILE"),

@@ -38,11 +38,14 @@ def _registration(**overrides: str) -> Registration:
 
 def test_a_registration_is_trimmed_and_its_email_lower_cased():
     registration = _registration(
-        email="  Ada@Example.COM ", first_name=" Ada ", last_name="\tLovelace ", avatar=" a.png "
+        email="  Ada@Example.COM ",
+        first_name=" Ada ",
+        last_name="\tLovelace ",
+        avatar=" https://example.com/a.png ",
     )
     assert registration.email == "ada@example.com"
     assert (registration.first_name, registration.last_name) == ("Ada", "Lovelace")
-    assert registration.avatar == "a.png"
+    assert registration.avatar == "https://example.com/a.png"
     assert registration.role is Role.USER
 
 
@@ -115,12 +118,37 @@ def test_an_email_of_254_characters_is_accepted_and_255_refused():
         "\ufeffAda",  # byte order mark
         "Ada\u00adLovelace",  # soft hyphen
         "\U000e0041da",  # tag letter A
+        "\u115fAda",  # Hangul choseong filler
+        "Ada\u1160",  # Hangul jungseong filler
+        "A\u3164da",  # Hangul filler
+        "Ada\uffa0",  # halfwidth Hangul filler
+        "Ada\u2800",  # Braille pattern blank
+        "Ada\u2028Lovelace",  # line separator
+        "Ada\u2029Lovelace",  # paragraph separator
+        "Ada\u034f",  # combining grapheme joiner
+        "Ada\ufe0f",  # variation selector 16
+        "Ada\u180e",  # Mongolian vowel separator
+        "A\x85da",  # next line (Cc)
     ],
 )
 def test_names_with_invisible_or_bidi_control_characters_are_refused(name):
     with pytest.raises(InvalidInput) as caught:
         _registration(first_name=name)
     assert caught.value.field == "first_name"
+    assert "control" in str(caught.value)
+
+
+@given(st.characters(categories=["Cc", "Cf", "Zl", "Zp"]))
+def test_no_control_format_or_separator_character_is_allowed_in_a_name(char):
+    with pytest.raises(InvalidInput):
+        _registration(last_name=f"Love{char}lace")
+
+
+def test_a_name_made_only_of_fillers_is_refused_although_they_are_letters():
+    fillers = "\u115f\u1160\u3164\uffa0"
+    assert all(char.isalpha() for char in fillers)
+    with pytest.raises(InvalidInput):
+        _registration(first_name=fillers)
 
 
 @pytest.mark.parametrize("name", ["123", "-", "...", "\u0301\u0301", "\U0001f600", "42 - 7"])
@@ -132,7 +160,19 @@ def test_a_name_needs_a_letter(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["O'Brien", "Jean-Luc", "Jose\u0301", "李", "محمد", "Ада", "X Æ A-12", "d'Artagnan"]
+    "name",
+    [
+        "O'Brien",
+        "Jean-Luc",
+        "Jose\u0301",
+        "李",
+        "محمد",
+        "Ада",
+        "X Æ A-12",
+        "d'Artagnan",
+        "한국",  # Hangul syllables, not fillers
+        "山田\u3000太郎",  # an ideographic space between family and given name
+    ],
 )
 def test_names_with_letters_marks_and_punctuation_are_accepted(name):
     assert _registration(first_name=name).first_name == name
