@@ -129,7 +129,7 @@ class LoggingSettings(Section):
 
 
 class HealthSettings(Section):
-    check_interval_seconds: float = Field(2.0, gt=0, le=300)
+    check_interval_seconds: float = Field(2.0, gt=0, le=DAY_SECONDS)
     check_timeout_seconds: float = Field(1.0, gt=0, le=300)
     # After a store failed, calls that need it fail fast (before hashing) this long.
     fail_fast_seconds: float = Field(1.0, ge=0, le=300)

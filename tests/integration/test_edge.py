@@ -173,7 +173,7 @@ async def _hanging_login(edge: Edge, monkeypatch: pytest.MonkeyPatch) -> asyncio
     """Make Login wait forever inside the use case; the semaphore is released on entry."""
     entered = asyncio.Semaphore(0)
 
-    async def hang(*_: object) -> None:
+    async def hang(*_: object, **__: object) -> None:
         entered.release()
         await asyncio.Event().wait()
 
