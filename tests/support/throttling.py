@@ -30,6 +30,8 @@ EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 # Long first waits: nothing expires while a test runs unless it says so.
 STRICT = {"account_free_failures": 3, "address_free_failures": 1000, "first_wait_seconds": 60.0}
+# Three free failures per account and per address, then a wait longer than any test.
+SMALL = {"account_free_failures": 3, "address_free_failures": 3, "first_wait_seconds": 60.0}
 
 
 @dataclass
