@@ -278,7 +278,7 @@ class UserUseCase:
                 events.user_login_throttled(
                     scope=throttled.scope,
                     email=None if user is None else user.email,
-                    address=client.address,
+                    client=client,
                     user_id=None if user is None else user.id,
                     retry_after_seconds=throttled.retry_after_seconds,
                 )

@@ -140,6 +140,15 @@ async def test_the_address_limit_is_independent_of_the_account(application):
         # Another address is not affected, nor is the account from elsewhere.
         email = await registered(service.stub)
         assert await attempt(service.stub, email, PASSWORD, address()) is None
+        # The block's event names the address's network, never the address.
+        network = client.rsplit(".", 1)[0] + ".0/24"
+        rows = await service.application.pool.fetch(
+            "SELECT data::text AS data FROM event_outbox WHERE event_type = 'user.login_throttled'"
+            " AND (data->>'source_address' = $1 OR strpos(data::text, $2) > 0)",
+            network,
+            f'"{client}"',
+        )
+        assert rows and all(f'"{client}"' not in row["data"] for row in rows)
 
 
 async def test_the_account_limit_counts_guesses_from_every_address(application):
