@@ -8,6 +8,7 @@ import uuid
 from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.domain.events import EventType
 from app.grpc.generated import user_service_pb2 as pb
+from tests.support.application import use_cases_of
 from tests.support.client import admin_session, registered_session, session_metadata
 from tests.support.events import stream_events
 
@@ -21,7 +22,7 @@ async def _user_events(redis, settings, user_id: str):
 
 
 async def test_an_admin_action_names_the_admin_and_its_network(stub, application, redis, settings):
-    admin, admin_session_id = await admin_session(stub, application.accounts)
+    admin, admin_session_id = await admin_session(stub, use_cases_of(application).accounts)
     user, _ = await registered_session(stub)
     await stub.DisableUser(
         pb.DisableUserRequest(uuid=user.uuid), metadata=session_metadata(admin_session_id)
@@ -64,7 +65,7 @@ async def test_a_users_own_endings_name_the_user_and_its_network(
 
 
 async def test_the_audit_log_keeps_the_actor_and_the_network(stub, application, redis, settings):
-    admin, admin_session_id = await admin_session(stub, application.accounts)
+    admin, admin_session_id = await admin_session(stub, use_cases_of(application).accounts)
     user, _ = await registered_session(stub)
     await stub.RevokeUserSessions(
         pb.RevokeUserSessionsRequest(uuid=user.uuid), metadata=session_metadata(admin_session_id)
