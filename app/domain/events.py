@@ -94,6 +94,12 @@ def _acted(actor: Actor | None, **data: str) -> dict[str, str]:
     return {**data, **(actor.data() if actor is not None else {})}
 
 
+def _sourced(client: Client, **data: str) -> dict[str, str]:
+    """``data`` with the client's ``source_address`` (its network) when it is known."""
+    network = source_network(client.address)
+    return {**data, "source_address": network} if network else dict(data)
+
+
 def _frozen(data: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(data))
 
@@ -141,8 +147,7 @@ def user_logged_out(client: Client) -> Event:
 
     Its actor is that user; the data has only the ``source_address``.
     """
-    network = source_network(client.address)
-    return _event(EventType.USER_LOGGED_OUT, None, {"source_address": network} if network else {})
+    return _event(EventType.USER_LOGGED_OUT, None, _sourced(client))
 
 
 def user_login_failed(
@@ -193,19 +198,17 @@ def user_login_throttled(
     *,
     scope: str,
     email: str | None,
-    address: str,
+    client: Client,
     user_id: UUID | None,
     retry_after_seconds: float,
 ) -> Event:
     """Logins on an account (``scope`` ``account``) or from an address were blocked.
 
     Made once per block, at its first refused attempt, not for every refusal.
+    The client is named by its ``source_address`` (:func:`source_network`), as
+    audited actions are: the event says where a block came from, not who is there.
     """
-    data = {
-        "scope": scope,
-        "address": address,
-        "retry_after_seconds": f"{retry_after_seconds:.3f}",
-    }
+    data = _sourced(client, scope=scope, retry_after_seconds=f"{retry_after_seconds:.3f}")
     if email is not None:
         data["email"] = email
     return _event(EventType.USER_LOGIN_THROTTLED, user_id, data)

@@ -28,19 +28,21 @@ class UserRepository(Protocol):
     """The durable home of users (PostgreSQL).
 
     ``actor`` of the admin changes (``set_role``, ``set_status``,
-    ``bump_sessions_epoch``) is the acting user: their row is read, locked, in
-    the change's own transaction, and unless it is then ``may_administer``
-    the change is refused (``PermissionDenied``): a demotion of the actor
-    either commits first and is seen, or waits for the change. None is the
-    operator's command line, trusted.
+    ``bump_sessions_epoch``, and ``add`` of an admin or service caller) is the
+    acting user: their row is read, locked, in the change's own transaction,
+    and unless it is then ``may_administer`` the change is refused
+    (``PermissionDenied``): a demotion of the actor either commits first and
+    is seen, or waits for the change. None is the operator's command line,
+    trusted, or a user registering themselves.
     """
 
-    async def add(self, new_user: NewUser, registered: Event) -> User:
+    async def add(self, new_user: NewUser, registered: Event, *, actor: UUID | None) -> User:
         """Store a new user (with the id it carries) and ``registered`` atomically.
 
         Either both are durable or neither is. Raises ``EmailTaken`` if the
         email is already used: emails are the same when their
-        ``canonical_email`` forms are, here and in the lookups below.
+        ``canonical_email`` forms are, here and in the lookups below, and
+        ``PermissionDenied`` when ``actor`` may not administer.
         """
         ...
 

@@ -168,7 +168,7 @@ class AccountUseCase:
         admin = replace(registration, role=Role.ADMIN)
         # The operator's command line: no address, the one share of such callers.
         new_user = admin.hashed(await self._passwords.hash(admin.password, client=UNKNOWN_CLIENT))
-        return await self._users.add(new_user, events.user_registered(new_user))
+        return await self._users.add(new_user, events.user_registered(new_user), actor=None)
 
     async def _apply(
         self,

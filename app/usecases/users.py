@@ -86,14 +86,17 @@ class UserUseCase:
     ) -> User:
         """Create a user. Only an admin may create an admin or a service caller.
 
-        Raises ``PermissionDenied`` for that, ``EmailTaken`` when the address is
+        Raises ``PermissionDenied`` for that (checked on the caller's session
+        before hashing, and again on its row in the insert's transaction: an
+        admin demoted meanwhile creates nothing), ``EmailTaken`` when the address is
         in use, whatever its case, ``ServerBusy`` when the hashing queue is full
         and ``Throttled`` (before hashing) past the client address's rate. The
         rate is kept in Redis; Register needs only PostgreSQL, so while Redis
         does not answer the rate goes unchecked (logged) rather than refusing.
         The user and their ``user.registered`` event are stored together.
         """
-        if registration.role is not Role.USER and (caller is None or caller.role is not Role.ADMIN):
+        privileged = registration.role is not Role.USER
+        if privileged and (caller is None or caller.role is not Role.ADMIN):
             raise PermissionDenied(f"only an admin may register a {registration.role.value}")
         self._passwords.check_capacity(client=client)
         self._require(Store.POSTGRESQL)
@@ -101,7 +104,8 @@ class UserUseCase:
         new_user = registration.hashed(
             await self._passwords.hash(registration.password, client=client)
         )
-        return await self._users.add(new_user, events.user_registered(new_user))
+        actor = caller.id if privileged and caller is not None else None
+        return await self._users.add(new_user, events.user_registered(new_user), actor=actor)
 
     async def _admit_registration(self, client: Client) -> None:
         if self._stores.known_down(Store.REDIS):
@@ -278,7 +282,7 @@ class UserUseCase:
                 events.user_login_throttled(
                     scope=throttled.scope,
                     email=None if user is None else user.email,
-                    address=client.address,
+                    client=client,
                     user_id=None if user is None else user.id,
                     retry_after_seconds=throttled.retry_after_seconds,
                 )

@@ -15,6 +15,7 @@ from tests.support.client import PASSWORD, admin_session, session_metadata, uniq
 from tests.support.commands import run_command
 from tests.support.throttling import (
     EXHAUSTED,
+    SMALL,
     UNAUTHENTICATED,
     WRONG,
     address,
@@ -22,9 +23,6 @@ from tests.support.throttling import (
     instance,
     registered,
 )
-
-# Three free failures per account and per address, then a wait longer than any test.
-SMALL = {"account_free_failures": 3, "address_free_failures": 3, "first_wait_seconds": 60.0}
 
 
 async def login(

@@ -1,4 +1,5 @@
-"""GetMe keeps working for cached users while PostgreSQL does not answer.
+"""A PostgreSQL outage: GetMe keeps working for cached users, and Logins it kept
+from being judged lock no one out once it is over.
 
 The service runs on a PostgreSQL server of the test's own, which the test
 freezes (SIGSTOP) and thaws; the shared server is never touched.
@@ -13,8 +14,9 @@ import grpc
 import pytest
 
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from tests.support.client import failure, get_me, login, register, unique_email
+from tests.support.client import PASSWORD, failure, get_me, login, register, unique_email
 from tests.support.logs import captured_logs
+from tests.support.throttling import SMALL, address, attempt, codes, instance, registered
 from tests.support.throwaway import ThrowawayPostgres
 
 
@@ -56,3 +58,27 @@ async def test_get_me_serves_a_stale_principal_during_an_outage_and_says_so(
         assert captured.text.count("serving a stale principal") == 1
         # Once it answers again, the principal is refreshed and all is as before.
         assert (await get_me(stub, session_id)).user.uuid == user.uuid
+
+
+async def test_logins_an_outage_kept_from_being_judged_lock_no_one_out_after_it(
+    application, own_postgres
+):
+    postgres = {
+        "dsn": own_postgres.dsn(),
+        "command_timeout_seconds": 1.0,
+        "connect_timeout_seconds": 1.0,
+    }
+    async with instance(SMALL, postgres=postgres) as service:
+        tried, other = await registered(service.stub), await registered(service.stub)
+        shared = address()
+        own_postgres.freeze()
+        try:
+            # More Logins than the address's (and the account's) free failures.
+            answers = [await attempt(service.stub, tried, PASSWORD, shared) for _ in range(5)]
+        finally:
+            own_postgres.thaw()
+        assert codes(answers) == [grpc.StatusCode.UNAVAILABLE] * 5
+
+        # Counted, they would make the address and the account wait a minute.
+        assert await attempt(service.stub, other, PASSWORD, shared) is None
+        assert await attempt(service.stub, tried, PASSWORD, address()) is None

@@ -8,20 +8,26 @@ chosen through ``x-forwarded-for``, with 127.0.0.1 configured as a trusted proxy
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import grpc
 
+from app.grpc.generated import user_service_pb2 as pb
 from app.lifecycle import Application
-from tests.support.client import PASSWORD, unique_email
+from tests.support.client import PASSWORD, eventually, unique_email
+from tests.support.logs import LogLines, captured_logs
 from tests.support.metrics import scrape, value
 from tests.support.throttling import (
     EXHAUSTED,
+    SMALL,
     STRICT,
     UNAUTHENTICATED,
     WRONG,
     address,
     attempt,
     codes,
+    from_address,
     instance,
     registered,
     retry_delay,
@@ -134,6 +140,15 @@ async def test_the_address_limit_is_independent_of_the_account(application):
         # Another address is not affected, nor is the account from elsewhere.
         email = await registered(service.stub)
         assert await attempt(service.stub, email, PASSWORD, address()) is None
+        # The block's event names the address's network, never the address.
+        network = client.rsplit(".", 1)[0] + ".0/24"
+        rows = await service.application.pool.fetch(
+            "SELECT data::text AS data FROM event_outbox WHERE event_type = 'user.login_throttled'"
+            " AND (data->>'source_address' = $1 OR strpos(data::text, $2) > 0)",
+            network,
+            f'"{client}"',
+        )
+        assert rows and all(f'"{client}"' not in row["data"] for row in rows)
 
 
 async def test_the_account_limit_counts_guesses_from_every_address(application):
@@ -158,3 +173,46 @@ async def test_two_instances_sharing_the_stores_count_together(application):
         stubs = [first.stub, second.stub, first.stub, second.stub, first.stub]
         answers = [await attempt(stub, email, WRONG, client) for stub in stubs]
         assert codes(answers) == [UNAUTHENTICATED] * 3 + [EXHAUSTED] * 2
+
+
+def _throttled_lines(logs: LogLines) -> list[dict[str, Any]]:
+    return [
+        line
+        for line in logs.events("rpc finished")
+        if line["rpc_method"] == "/userService.UserService/Login"
+        and line["grpc_code"] == "RESOURCE_EXHAUSTED"
+    ]
+
+
+async def _logged_twice(logs: LogLines) -> bool:
+    return len(_throttled_lines(logs)) == 2
+
+
+async def test_a_throttled_logins_log_line_says_why_and_holds_no_secret(application):
+    async with instance(SMALL) as service:
+        email, other = await registered(service.stub), await registered(service.stub)
+        shared = address()
+        answer = await service.stub.Login(
+            pb.LoginRequest(email=other, password=PASSWORD), metadata=from_address(address())
+        )
+        token = answer.device_token
+        guesses = [await attempt(service.stub, unique_email(), WRONG, shared) for _ in range(3)]
+        guesses += [await attempt(service.stub, email, WRONG, address()) for _ in range(3)]
+        assert codes(guesses) == [UNAUTHENTICATED] * 6
+
+        with captured_logs() as captured:
+            by_address = await attempt(service.stub, other, PASSWORD, shared)
+            # Another account's device token exempts nothing: it must not be logged either.
+            by_account = await attempt(service.stub, email, PASSWORD, address(), token)
+            # The status reaches the client before the interceptor's line is written.
+            await eventually(lambda: _logged_twice(captured), timeout=5)
+        assert codes([by_address, by_account]) == [EXHAUSTED] * 2
+
+        lines = _throttled_lines(captured)
+        assert sorted(line["throttle_scope"] for line in lines) == ["account", "address"]
+        for line in lines:
+            assert line["throttle_action"] == "login"
+            assert 0 < line["retry_after_seconds"] <= 60
+            logged = json.dumps(line)
+            for secret in (email, other, PASSWORD, token):
+                assert secret not in logged

@@ -30,6 +30,8 @@ EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 # Long first waits: nothing expires while a test runs unless it says so.
 STRICT = {"account_free_failures": 3, "address_free_failures": 1000, "first_wait_seconds": 60.0}
+# Three free failures per account and per address, then a wait longer than any test.
+SMALL = {"account_free_failures": 3, "address_free_failures": 3, "first_wait_seconds": 60.0}
 
 
 @dataclass
@@ -68,13 +70,13 @@ def address() -> str:
 
 
 async def attempt(
-    stub: pb_grpc.UserServiceAsyncStub, email: str, password: str, client: str
+    stub: pb_grpc.UserServiceAsyncStub, email: str, password: str, client: str, token: str = ""
 ) -> grpc.aio.AioRpcError | None:
-    """Log in; the error, or None when it succeeded."""
+    """Log in from ``client`` (with ``token`` as device-token); the error, or None if it
+    succeeded."""
+    metadata = from_address(client) + ((("device-token", token),) if token else ())
     try:
-        await stub.Login(
-            pb.LoginRequest(email=email, password=password), metadata=from_address(client)
-        )
+        await stub.Login(pb.LoginRequest(email=email, password=password), metadata=metadata)
     except grpc.aio.AioRpcError as err:
         return err
     return None

@@ -56,7 +56,8 @@ class FakeUsers(UserRepository):
         if self.broken:
             raise StoreUnavailable() from ConnectionError("postgres down")
 
-    async def add(self, new_user: NewUser, registered: Event) -> User:
+    async def add(self, new_user: NewUser, registered: Event, *, actor: UUID | None) -> User:
+        self._require_administrator(actor)
         taken = canonical_email(new_user.email)
         if any(canonical_email(p.user.email) == taken for p, _ in self.rows.values()):
             raise EmailTaken()

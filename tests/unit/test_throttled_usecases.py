@@ -70,12 +70,12 @@ async def test_the_first_refusal_of_an_account_block_is_one_event_about_the_user
     assert dict(event.data) == {
         "scope": "account",
         "email": EMAIL,
-        "address": CLIENT.address,
+        "source_address": "192.0.2.0/24",
         "retry_after_seconds": "2.500",
     }
 
 
-async def test_an_address_block_event_names_the_address_not_the_account(service):
+async def test_an_address_block_event_names_the_network_not_the_account(service):
     await service.register()
     service.throttle.refuse_with = Throttled(
         1.0, action="login", scope="address", first_refusal=True
@@ -85,7 +85,9 @@ async def test_an_address_block_event_names_the_address_not_the_account(service)
     [event] = service.outbox.events
     assert event.user_id is None
     assert "email" not in event.data
-    assert event.data["address"] == CLIENT.address
+    # The network the block came from, as audited actions name theirs: not the address.
+    assert event.data["source_address"] == "192.0.2.0/24"
+    assert CLIENT.address not in str(event.data)
 
 
 async def test_an_invalid_email_counts_against_the_address_only(service):
@@ -150,3 +152,24 @@ async def test_login_needs_the_throttle_and_fails_unavailable_without_it(service
     with pytest.raises(StoreUnavailable):
         await service.cases.login(service.attempt(EMAIL, "right password"), CLIENT)
     assert service.passwords.verifications == 0
+
+
+async def test_an_ipv6_address_block_event_keeps_only_the_48_network(service):
+    service.throttle.refuse_with = Throttled(
+        1.0, action="login", scope="address", first_refusal=True
+    )
+    client = Client(address="2001:db8:abcd:12:34::5", user_agent="unit-test")
+    with pytest.raises(Throttled):
+        await service.cases.login(service.attempt(EMAIL, "wrong password"), client)
+    [event] = service.outbox.events
+    assert event.data["source_address"] == "2001:db8:abcd::/48"
+
+
+async def test_a_block_of_a_client_without_an_address_names_no_source(service):
+    service.throttle.refuse_with = Throttled(
+        1.0, action="login", scope="address", first_refusal=True
+    )
+    with pytest.raises(Throttled):
+        await service.cases.login(service.attempt(EMAIL, "wrong password"), Client("", ""))
+    [event] = service.outbox.events
+    assert set(event.data) == {"scope", "retry_after_seconds"}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from structlog.testing import capture_logs
 
@@ -15,8 +13,8 @@ from app.domain.errors import (
     StoreUnavailable,
     Unauthenticated,
 )
-from app.domain.events import EventType
-from app.domain.users import Role, normalise_email
+from app.domain.events import Actor, EventType, user_disabled, user_role_changed
+from app.domain.users import Role, User, UserStatus, normalise_email
 from tests.unit.world import CLIENT, PASSWORD, World
 
 
@@ -34,10 +32,40 @@ async def test_an_admin_cannot_be_registered_without_an_admin_caller(world):
     assert world.passwords.hashes == 1  # refused before spending a hash
 
 
+async def _stored_admin(world: World, email: str) -> User:
+    """A user made admin in the store, as the operator's command does (no actor)."""
+    user = await world.register(email)
+    changed = user_role_changed(user.id, Role.ADMIN, None)
+    return (await world.users.set_role(user.id, Role.ADMIN, changed, actor=None)).user
+
+
 async def test_an_admin_may_register_an_admin(world):
-    admin = dataclasses.replace(await world.register("root@example.com"), role=Role.ADMIN)
+    admin = await _stored_admin(world, "root@example.com")
     created = await world.register("boss@example.com", Role.ADMIN, admin)
     assert created.role is Role.ADMIN
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.SERVICE])
+@pytest.mark.parametrize("since", ["demoted", "disabled"])
+async def test_an_admin_demoted_or_disabled_since_its_session_was_read_registers_no_one(
+    world, role, since
+):
+    stale_copy = await _stored_admin(world, "root@example.com")
+    await _stored_admin(world, "second@example.com")
+    if since == "demoted":
+        changed = user_role_changed(stale_copy.id, Role.USER, None)
+        await world.users.set_role(stale_copy.id, Role.USER, changed, actor=None)
+    else:
+        changed = user_disabled(stale_copy.id, Actor(stale_copy.id, ""))
+        await world.users.set_status(stale_copy.id, UserStatus.DISABLED, changed, actor=None)
+    # The caller's copy still says admin: the store's row, read at the insert, decides.
+    with pytest.raises(PermissionDenied):
+        await world.register("boss@example.com", role, stale_copy)
+    assert "boss@example.com" not in [p.user.email for p, _ in world.users.rows.values()]
+    registered = [
+        e.data["email"] for e in world.users.events if e.type is EventType.USER_REGISTERED
+    ]
+    assert "boss@example.com" not in registered
 
 
 async def test_registration_stores_the_user_with_its_event(world):

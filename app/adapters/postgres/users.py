@@ -64,9 +64,11 @@ class UserPgRepository:
         self._pool = pool
 
     @traced
-    async def add(self, new_user: NewUser, registered: Event) -> User:
+    async def add(self, new_user: NewUser, registered: Event, *, actor: UUID | None) -> User:
         with postgres_errors():
             async with self._pool.acquire() as connection, connection.transaction():
+                if actor is not None:
+                    await self._decide(connection, None, actor, last_admin_check=False)
                 try:
                     row = await connection.fetchrow(
                         f"""
@@ -223,12 +225,17 @@ class UserPgRepository:
 
     @staticmethod
     async def _decide(
-        connection: asyncpg.Connection, user_id: UUID, actor: UUID | None, last_admin_check: bool
+        connection: asyncpg.Connection,
+        user_id: UUID | None,
+        actor: UUID | None,
+        last_admin_check: bool,
     ) -> None:
-        """Lock the rows the change depends on, then apply the domain's rules to them."""
-        rows = await connection.fetch(
-            _LOCK_DECIDING_ROWS, [user_id] if actor is None else [user_id, actor], last_admin_check
-        )
+        """Lock the rows the change depends on, then apply the domain's rules to them.
+
+        ``user_id`` is None for a user not stored yet (a registration).
+        """
+        ids = [id_ for id_ in (user_id, actor) if id_ is not None]
+        rows = await connection.fetch(_LOCK_DECIDING_ROWS, ids, last_admin_check)
         principals = {row["id"]: _principal(row) for row in rows}
         if actor is not None and not (actor in principals and principals[actor].may_administer):
             raise PermissionDenied("an admin's session is required")
