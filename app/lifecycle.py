@@ -31,8 +31,9 @@ logger = structlog.get_logger(__name__)
 class Resources:
     """A process's open resources; valid until the exit stack that opened them closes.
 
-    ``passwords`` is None when the process asked for no hashing (the events
-    processes). ``cache_redis`` is ``redis`` unless ``cache.redis_url`` is set.
+    ``passwords`` and ``login_root`` (the root of the login throttle's keys)
+    are None when the process asked for no hashing (the events processes).
+    ``cache_redis`` is ``redis`` unless ``cache.redis_url`` is set.
     """
 
     settings: Settings
@@ -42,6 +43,7 @@ class Resources:
     redis: Redis
     cache_redis: Redis
     passwords: PasswordHasher | None
+    login_root: bytes | None
     clock: Clock
     ids: IdSource
 

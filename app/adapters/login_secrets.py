@@ -1,63 +1,43 @@
-"""LoginSecrets: the keys derived from ``APP_THROTTLING__SECRET_KEY``, one per use.
+"""LoginSecrets: the keys derived from the login throttle's root secret, one per use.
 
 Throttle and known-address keys in Redis name an account by a keyed hash
 (HMAC-SHA256) of its canonical email, never the email: someone reading Redis
 learns no address, registered or not, and cannot test a guessed email without
 the key. Device tokens are signed under a second key derived from the same
 secret, so neither use can stand in for the other. Derivation is one
-HMAC-SHA256 of the secret over a fixed label (the "expand" step of HKDF with a
-secret that is already uniformly random, or hashed to 32 bytes if it is not):
-the stdlib does it in one line.
+HMAC-SHA256 of the root over a fixed label (the "expand" step of HKDF with a
+root that is already uniformly random): the stdlib does it in one line.
 
-Without a configured secret a random key is made once per process; the
-service warns once at start-up what that costs (:func:`warn_if_random`).
+The root is ``APP_THROTTLING__SECRET_KEY`` hashed to 32 bytes when it is set,
+else a random secret the service stores in PostgreSQL on first use
+(:func:`login_root`), so every instance on one database agrees without
+configuration.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 
-import structlog
 from pydantic import SecretStr
 
-logger = structlog.get_logger(__name__)
+from app.adapters.postgres.bounded_pool import BoundedPool
+from app.adapters.postgres.service_secrets import stored_secret
 
-_process_key: bytes | None = None
-
-
-def _random_process_key() -> bytes:
-    global _process_key
-    if _process_key is None:
-        _process_key = secrets.token_bytes(32)
-    return _process_key
+STORED_SECRET_NAME = "login-throttle"  # noqa: S105 (the row's name, not the secret)
 
 
-_warned = False
-
-
-def warn_if_random(secret: SecretStr | None) -> None:
-    """Warn, once per process, that no secret is configured and what that costs."""
-    global _warned
-    if secret is None and not _warned:
-        _warned = True
-        logger.warning(
-            "APP_THROTTLING__SECRET_KEY is not set: using a random key for this process;"
-            " instances no longer count login failures together, device tokens do not"
-            " survive a restart, and `admin clear-throttle --email` cannot find the keys"
-        )
+async def login_root(configured: SecretStr | None, pool: BoundedPool) -> bytes:
+    """The root of the login keys: the configured secret, else the stored one."""
+    if configured is not None:
+        return hashlib.sha256(configured.get_secret_value().encode()).digest()
+    return await stored_secret(pool, STORED_SECRET_NAME)
 
 
 class LoginSecrets:
-    """The per-use keys derived from one secret (or from a random per-process key)."""
+    """The per-use keys derived from one root secret (see :func:`login_root`)."""
 
-    def __init__(self, secret: SecretStr | None) -> None:
-        if secret is None:
-            root = _random_process_key()
-        else:
-            root = hashlib.sha256(secret.get_secret_value().encode()).digest()
-        self.configured = secret is not None
+    def __init__(self, root: bytes) -> None:
         self._account_key = self._derive(root, b"login-throttle account keys")
         self.device_token_key = self._derive(root, b"device tokens")
 

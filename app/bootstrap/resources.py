@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from app.adapters.login_secrets import login_root
 from app.adapters.postgres.database import prepare_database
 from app.adapters.store_states import StoreStates
 from app.adapters.system import RandomIds, SystemClock
@@ -73,9 +74,9 @@ async def open_resources(
 ) -> AsyncIterator[Resources]:
     """Open what a process of ``settings`` needs; close it all when the block ends.
 
-    ``hashing=False`` builds no password hasher (a process that verifies no
-    password). With ``bounded_redis=False`` the main Redis client's commands
-    are bounded by the socket timeout only, as a consumer's blocking reads
+    ``hashing=False`` builds no password hasher and reads no login secret (a
+    process that verifies no password). With ``bounded_redis=False`` the main
+    Redis client's commands are bounded by the socket timeout only, as a consumer's blocking reads
     need (see :func:`~app.bootstrap.clients.build_redis`).
     """
     overrides = overrides or Overrides()
@@ -92,6 +93,7 @@ async def open_resources(
         if cache_redis is not redis:
             stack.push_async_callback(cache_redis.aclose)
         passwords = _open_hasher(settings, overrides, telemetry, stack) if hashing else None
+        root = await login_root(settings.throttling.secret_key, pool) if hashing else None
         yield Resources(
             settings=settings,
             telemetry=telemetry,
@@ -100,6 +102,7 @@ async def open_resources(
             redis=redis,
             cache_redis=cache_redis,
             passwords=passwords,
+            login_root=root,
             clock=overrides.clock or SystemClock(),
             ids=overrides.ids or RandomIds(),
         )

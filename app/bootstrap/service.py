@@ -8,7 +8,6 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from app.adapters.login_secrets import warn_if_random
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.store_states import StoreStates
 from app.bootstrap.events import build_relay
@@ -62,7 +61,6 @@ async def build_application(
 
 
 def _application(settings: Settings, resources: Resources, closing: AsyncExitStack) -> Application:
-    warn_if_random(settings.throttling.secret_key)
     use_cases = build_use_cases(build_ports(settings, resources))
     health = build_health(settings, resources.pool, resources.redis, resources.states)
     telemetry = resources.telemetry

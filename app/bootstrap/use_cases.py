@@ -95,11 +95,11 @@ def build_ports(settings: Settings, resources: Resources) -> Ports:
     Building them twice over the same resources is harmless: the metrics they
     report to belong to the resources' telemetry.
     """
-    if resources.passwords is None:
+    if resources.passwords is None or resources.login_root is None:
         raise ValueError("the use cases need resources opened with hashing")
     prefix = settings.redis.key_prefix
     session_settings = settings.sessions
-    login_secrets = LoginSecrets(settings.throttling.secret_key)
+    login_secrets = LoginSecrets(resources.login_root)
     pool, redis, telemetry = resources.pool, resources.redis, resources.telemetry
     return Ports(
         users=UserPgRepository(pool),

@@ -12,8 +12,8 @@ does not answer.
 ``admin clear-throttle`` forgets the failures and successful-login rates of
 an account, an address (an IPv6 address stands for its /64), or both, and
 prints how many counters it removed. Accounts are named in Redis by a keyed
-hash: by email it needs the service's ``APP_THROTTLING__SECRET_KEY`` (without
-it, it refuses, exit 2).
+hash, under the same key as the service's (the configured secret, or the one
+stored in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -89,11 +89,6 @@ async def create_admin(
 async def clear_throttle(settings: Settings, email: str, address: str) -> str:
     """Clear the login throttle of ``email`` and/or ``address``; the line to print."""
     target = parse_throttle_target(email, address)
-    if target.account is not None and settings.throttling.secret_key is None:
-        raise ConfigError(
-            "clearing by email needs APP_THROTTLING__SECRET_KEY, the service's own"
-            " (or use the ClearLoginThrottle RPC)"
-        )
     async with open_resources(settings) as resources:
         throttling = build_use_cases(build_ports(settings, resources)).throttling
         cleared = await throttling.clear(target)

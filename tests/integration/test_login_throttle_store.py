@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from app.adapters.login_secrets import LoginSecrets
@@ -42,7 +41,7 @@ def make_throttle(redis: Redis, settings, successes_per_account: int) -> RedisLo
         ),
         actions_per_minute={LimitedAction.REGISTER: 60},
         metrics=ThrottleMetrics(None),
-        login_secrets=LoginSecrets(SecretStr("store test secret")),
+        login_secrets=LoginSecrets(b"store test secret"),
     )
 
 
