@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -177,3 +178,32 @@ async def test_a_store_that_refuses_a_command_is_internal(application, stub, red
     error = await failure(get_me(stub, session_id))
     await redis.delete(key)
     assert (error.code(), reason_of(error)) == (grpc.StatusCode.INTERNAL, "INTERNAL")
+
+
+def _get_me_as_a_stream(channel: grpc.aio.Channel) -> Any:
+    """GetMe sent as a client stream, so a test chooses when (or whether) its request goes."""
+    return channel.stream_unary(
+        f"/{SERVICE_NAME}/GetMe",
+        request_serializer=pb.GetMeRequest.SerializeToString,
+        response_deserializer=pb.GetMeResponse.FromString,
+    )
+
+
+async def test_a_call_closed_without_its_request_is_malformed_request(channel):
+    error = await failure(_get_me_as_a_stream(channel)(iter(()), timeout=5))
+    assert (error.code(), reason_of(error)) == (INVALID, "MALFORMED_REQUEST")
+
+
+async def test_a_request_that_comes_too_late_is_request_not_received(make_application):
+    application = await make_application(grpc={"receive_timeout_seconds": 0.3})
+
+    async def late() -> AsyncIterator[pb.GetMeRequest]:
+        await asyncio.sleep(5)  # cancelled when the call ends, after the 0.3 s
+        yield pb.GetMeRequest()
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
+        error = await failure(_get_me_as_a_stream(channel)(late(), timeout=10))
+    assert (error.code(), reason_of(error)) == (
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "REQUEST_NOT_RECEIVED",
+    )
