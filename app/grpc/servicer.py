@@ -12,6 +12,7 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.domain.clients import Client
+from app.domain.listing import PageSizes, parse_page_token
 from app.domain.passwords import PasswordPolicy
 from app.domain.sessions import SessionRecord, parse_handle
 from app.domain.throttling import parse_throttle_target
@@ -26,8 +27,10 @@ from app.domain.users import (
 from app.grpc.context import Context
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.grpc.listing_messages import user_filter_of
 from app.grpc.metadata import ClientReader, device_token_from, session_id_from
 from app.usecases.accounts import AccountUseCase
+from app.usecases.listing import ListingUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
@@ -76,6 +79,8 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         *,
         password_policy: PasswordPolicy,
         clients: ClientReader | None = None,
+        listing: ListingUseCase,
+        page_sizes: PageSizes,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -83,6 +88,8 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         self._throttling = throttling
         self._password_policy = password_policy
         self._clients = clients or ClientReader()
+        self._listing = listing
+        self._page_sizes = page_sizes
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         registration = parse_registration(
@@ -209,6 +216,22 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         target = parse_throttle_target(request.email, request.address)
         cleared = await self._throttling.clear_as(caller, target)
         return pb.ClearLoginThrottleResponse(cleared=cleared)
+
+    async def ListUsers(
+        self, request: pb.ListUsersRequest, context: Context
+    ) -> pb.ListUsersResponse:
+        user_filter = user_filter_of(request)
+        page_size = self._page_sizes.size_of(request.page_size)
+        token = parse_page_token(request.page_token)
+        caller = await self._sessions.caller(self._session_id(context))
+        page = await self._listing.list_users(caller, user_filter, page_size, token)
+        return pb.ListUsersResponse(
+            users=[
+                pb.ListedUser(user=user_message(listed.user), status=listed.status.value)
+                for listed in page.users
+            ],
+            next_page_token=page.next_page_token,
+        )
 
     @staticmethod
     def _session_id(context: Context) -> str | None:

@@ -15,6 +15,7 @@ from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken, DeviceTokens
 from app.domain.errors import (
     EmailTaken,
+    InvalidInput,
     LastAdmin,
     PermissionDenied,
     ServerBusy,
@@ -25,6 +26,14 @@ from app.domain.errors import (
 )
 from app.domain.event_ports import EventOutbox, OutboxBatches, PublishBatch
 from app.domain.events import Event
+from app.domain.listing import (
+    ListedUser,
+    PageCursor,
+    PageToken,
+    PageTokens,
+    UserDirectory,
+    UserFilter,
+)
 from app.domain.ports import (
     Clock,
     IdSource,
@@ -506,3 +515,68 @@ class FakeIds(IdSource):
     def token(self, size_bytes: int) -> str:
         self.issued += 1
         return f"token-{self.issued}-of-{size_bytes}-bytes"
+
+
+class FakeDirectory(UserDirectory):
+    """The users of a ``FakeUsers``, filtered and ordered as the real directory does."""
+
+    def __init__(self, users: FakeUsers) -> None:
+        self._users = users
+        self.limits: list[int] = []
+
+    async def list_users(
+        self, user_filter: UserFilter, after: PageCursor | None, limit: int
+    ) -> builtins.list[ListedUser]:
+        self._users._check()
+        self.limits.append(limit)
+        listed = sorted(
+            (
+                ListedUser(principal.user, principal.status)
+                for principal, _ in self._users.rows.values()
+            ),
+            key=lambda each: (each.user.created_at, each.user.id),
+        )
+        chosen = [
+            each
+            for each in listed
+            if _matches(user_filter, each)
+            and (
+                after is None
+                or (each.user.created_at, each.user.id) > (after.created_at, after.user_id)
+            )
+        ]
+        return chosen[:limit]
+
+
+def _matches(user_filter: UserFilter, listed: ListedUser) -> bool:
+    user = listed.user
+    return (
+        (
+            user_filter.email_prefix is None
+            or canonical_email(user.email).startswith(user_filter.email_prefix)
+        )
+        and user_filter.role in (None, user.role)
+        and user_filter.status in (None, listed.status)
+        and (user_filter.created_from is None or user.created_at >= user_filter.created_from)
+        and (user_filter.created_before is None or user.created_at < user_filter.created_before)
+    )
+
+
+class FakePageTokens(PageTokens):
+    """Tokens that read as ``page:<n>``, each remembered with its filter and cursor."""
+
+    def __init__(self) -> None:
+        self.issued: dict[str, tuple[UserFilter, PageCursor]] = {}
+
+    def issue(self, user_filter: UserFilter, cursor: PageCursor) -> str:
+        token = f"page:{len(self.issued)}"
+        self.issued[token] = (user_filter, cursor)
+        return token
+
+    def read(self, token: PageToken, user_filter: UserFilter) -> PageCursor:
+        if token not in self.issued:
+            raise InvalidInput("page_token", "is not a page token of this service")
+        made_for, cursor = self.issued[token]
+        if made_for != user_filter:
+            raise InvalidInput("page_token", "was made for other filters")
+        return cursor

@@ -114,6 +114,11 @@ class UserServiceStub:
                 request_serializer=user__service__pb2.ClearLoginThrottleRequest.SerializeToString,
                 response_deserializer=user__service__pb2.ClearLoginThrottleResponse.FromString,
                 _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/userService.UserService/ListUsers',
+                request_serializer=user__service__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=user__service__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -217,6 +222,13 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListUsers(self, request, context):
+        """Pages of users, filtered (AIP-158): an admin's session is required.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -299,6 +311,11 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.ClearLoginThrottle,
                     request_deserializer=user__service__pb2.ClearLoginThrottleRequest.FromString,
                     response_serializer=user__service__pb2.ClearLoginThrottleResponse.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=user__service__pb2.ListUsersRequest.FromString,
+                    response_serializer=user__service__pb2.ListUsersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -733,6 +750,33 @@ class UserService:
             '/userService.UserService/ClearLoginThrottle',
             user__service__pb2.ClearLoginThrottleRequest.SerializeToString,
             user__service__pb2.ClearLoginThrottleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/ListUsers',
+            user__service__pb2.ListUsersRequest.SerializeToString,
+            user__service__pb2.ListUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,8 @@ class UserServiceStub:
     EnableUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]
     RevokeUserSessions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RevokeUserSessionsRequest, _user_service_pb2.RevokeUserSessionsResponse]
     ClearLoginThrottle: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ClearLoginThrottleRequest, _user_service_pb2.ClearLoginThrottleResponse]
+    ListUsers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.ListUsersResponse]
+    """Pages of users, filtered (AIP-158): an admin's session is required."""
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -73,6 +75,8 @@ class UserServiceAsyncStub(UserServiceStub):
     EnableUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]  # type: ignore[assignment]
     RevokeUserSessions: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RevokeUserSessionsRequest, _user_service_pb2.RevokeUserSessionsResponse]  # type: ignore[assignment]
     ClearLoginThrottle: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ClearLoginThrottleRequest, _user_service_pb2.ClearLoginThrottleResponse]  # type: ignore[assignment]
+    ListUsers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.ListUsersResponse]  # type: ignore[assignment]
+    """Pages of users, filtered (AIP-158): an admin's session is required."""
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -188,5 +192,13 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _user_service_pb2.ClearLoginThrottleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.ClearLoginThrottleResponse, _abc.Awaitable[_user_service_pb2.ClearLoginThrottleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListUsers(
+        self,
+        request: _user_service_pb2.ListUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ListUsersResponse, _abc.Awaitable[_user_service_pb2.ListUsersResponse]]:
+        """Pages of users, filtered (AIP-158): an admin's session is required."""
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
