@@ -32,6 +32,7 @@ from app.domain.throttling import LimitedAction
 from app.lifecycle import Resources
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
+from app.usecases.profiles import ProfileUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
@@ -60,6 +61,7 @@ class UseCases:
     sessions: SessionUseCase
     accounts: AccountUseCase
     throttling: ThrottleUseCase
+    profiles: ProfileUseCase
 
 
 def build_use_cases(ports: Ports) -> UseCases:
@@ -86,6 +88,14 @@ def build_use_cases(ports: Ports) -> UseCases:
             metrics=ports.metrics,
         ),
         throttling=ThrottleUseCase(ports.throttle),
+        profiles=ProfileUseCase(
+            users=ports.users,
+            cache=ports.cache,
+            sessions=ports.sessions,
+            passwords=ports.passwords,
+            throttle=ports.throttle,
+            metrics=ports.metrics,
+        ),
     )
 
 
