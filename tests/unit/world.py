@@ -62,6 +62,7 @@ class World:
         self.session_cases = use_cases.sessions
         self.accounts = use_cases.accounts
         self.throttling = use_cases.throttling
+        self.profiles = use_cases.profiles
 
     async def register(
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None
