@@ -107,6 +107,7 @@ def build_servicer(
         use_cases.sessions,
         use_cases.accounts,
         use_cases.throttling,
+        profiles=use_cases.profiles,
         password_policy=password_policy(settings),
         clients=ClientReader(
             settings.grpc.trusted_proxies,

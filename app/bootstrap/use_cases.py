@@ -36,6 +36,7 @@ from app.lifecycle import Resources
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
 from app.usecases.listing import ListingUseCase
+from app.usecases.profiles import ProfileUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
@@ -67,6 +68,7 @@ class UseCases:
     accounts: AccountUseCase
     throttling: ThrottleUseCase
     listing: ListingUseCase
+    profiles: ProfileUseCase
 
 
 def build_use_cases(ports: Ports) -> UseCases:
@@ -94,6 +96,14 @@ def build_use_cases(ports: Ports) -> UseCases:
         ),
         throttling=ThrottleUseCase(ports.throttle),
         listing=ListingUseCase(ports.directory, ports.page_tokens),
+        profiles=ProfileUseCase(
+            users=ports.users,
+            cache=ports.cache,
+            sessions=ports.sessions,
+            passwords=ports.passwords,
+            throttle=ports.throttle,
+            metrics=ports.metrics,
+        ),
     )
 
 

@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from app.domain.clients import Client
 from app.domain.listing import PageSizes, parse_page_token
 from app.domain.passwords import PasswordPolicy
+from app.domain.profiles import ProfileChanges, parse_profile_changes
 from app.domain.sessions import SessionRecord, parse_handle
 from app.domain.throttling import parse_throttle_target
 from app.domain.users import (
@@ -31,6 +32,7 @@ from app.grpc.listing_messages import user_filter_of
 from app.grpc.metadata import ClientReader, device_token_from, session_id_from
 from app.usecases.accounts import AccountUseCase
 from app.usecases.listing import ListingUseCase
+from app.usecases.profiles import ProfileUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
@@ -77,6 +79,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         accounts: AccountUseCase,
         throttling: ThrottleUseCase,
         *,
+        profiles: ProfileUseCase,
         password_policy: PasswordPolicy,
         clients: ClientReader | None = None,
         listing: ListingUseCase,
@@ -86,6 +89,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         self._sessions = sessions
         self._accounts = accounts
         self._throttling = throttling
+        self._profiles = profiles
         self._password_policy = password_policy
         self._clients = clients or ClientReader()
         self._listing = listing
@@ -232,6 +236,41 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
             ],
             next_page_token=page.next_page_token,
         )
+    async def UpdateProfile(
+        self, request: pb.UpdateProfileRequest, context: Context
+    ) -> pb.UpdateProfileResponse:
+        caller = await self._sessions.caller(self._session_id(context))
+        changes = _profile_changes(request)
+        named = parse_user_id(request.user.uuid, "user.uuid") if request.user.uuid else None
+        client = self._client(context)
+        user = await self._profiles.update_profile(caller, changes, client, named=named)
+        return pb.UpdateProfileResponse(user=user_message(user))
+
+    async def UpdateUser(
+        self, request: pb.UpdateUserRequest, context: Context
+    ) -> pb.UpdateUserResponse:
+        user_id = parse_user_id(request.user.uuid, "user.uuid")
+        changes = _profile_changes(request)
+        caller = await self._sessions.caller(self._session_id(context))
+        client = self._client(context)
+        user = await self._profiles.update_user(caller, user_id, changes, client)
+        return pb.UpdateUserResponse(user=user_message(user))
+
+    async def DeleteAccount(
+        self, request: pb.DeleteAccountRequest, context: Context
+    ) -> pb.DeleteAccountResponse:
+        current_password = self._password_policy.offered(request.current_password)
+        caller = await self._sessions.caller(self._session_id(context))
+        await self._profiles.delete_account(caller, current_password, self._client(context))
+        return pb.DeleteAccountResponse()
+
+    async def DeleteUser(
+        self, request: pb.DeleteUserRequest, context: Context
+    ) -> pb.DeleteUserResponse:
+        user_id = parse_user_id(request.uuid)
+        caller = await self._sessions.caller(self._session_id(context))
+        await self._profiles.delete_user(caller, user_id, self._client(context))
+        return pb.DeleteUserResponse()
 
     @staticmethod
     def _session_id(context: Context) -> str | None:
@@ -239,3 +278,16 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
 
     def _client(self, context: Context) -> Client:
         return self._clients(context.invocation_metadata(), context.peer())
+
+
+def _profile_changes(request: pb.UpdateProfileRequest | pb.UpdateUserRequest) -> ProfileChanges:
+    """The changes an update asks for (AIP-134, see ``parse_profile_changes``)."""
+    user = request.user
+    requested = {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "avatar": user.avatar,
+        "email": user.email,
+        "role": user.role,
+    }
+    return parse_profile_changes(requested, list(request.update_mask.paths))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -25,7 +26,7 @@ from app.domain.errors import (
     UserNotFound,
 )
 from app.domain.event_ports import EventOutbox, OutboxBatches, PublishBatch
-from app.domain.events import Event
+from app.domain.events import PERSONAL_DATA_KEYS, Event
 from app.domain.listing import (
     ListedUser,
     PageCursor,
@@ -47,6 +48,7 @@ from app.domain.ports import (
     UserCache,
     UserRepository,
 )
+from app.domain.profiles import ProfileChanges, ProfileField
 from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
 from app.domain.throttling import LimitedAction
 from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
@@ -142,6 +144,41 @@ class FakeUsers(UserRepository):
     async def bump_sessions_epoch(self, user_id: UUID, *, actor: UUID | None) -> Principal:
         self._require_administrator(actor)
         return self._update(user_id, bump_epoch=True)
+
+    async def update_profile(
+        self,
+        user_id: UUID,
+        changes: ProfileChanges,
+        changed: Callable[[frozenset[ProfileField]], Event],
+        *,
+        actor: UUID | None,
+    ) -> Principal:
+        self._require_administrator(actor)
+        principal, password_hash = self._row(user_id)
+        fields = changes.changed_from(principal.user)
+        if not fields:
+            return principal
+        self.events.append(changed(fields))
+        user = dataclasses.replace(changes.applied_to(principal.user), updated_at=datetime.now(UTC))
+        updated = dataclasses.replace(principal, user=user, version=principal.version + 1)
+        self.rows[user_id] = (updated, password_hash)
+        return updated
+
+    async def delete(self, user_id: UUID, deleted: Event, *, actor: UUID | None) -> Principal:
+        self._require_administrator(actor)
+        principal = self._row(user_id)[0]
+        self._refuse_last_admin(user_id)
+        del self.rows[user_id]
+        self.events = [
+            dataclasses.replace(
+                event, data={k: v for k, v in event.data.items() if k not in PERSONAL_DATA_KEYS}
+            )
+            if event.user_id == user_id
+            else event
+            for event in self.events
+        ]
+        self.events.append(deleted)
+        return principal
 
     def _require_administrator(self, actor: UUID | None) -> None:
         """The repository's own decision, from the actor's row as stored now."""

@@ -69,6 +69,7 @@ class World:
         self.accounts = use_cases.accounts
         self.throttling = use_cases.throttling
         self.listing = use_cases.listing
+        self.profiles = use_cases.profiles
 
     async def register(
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None
