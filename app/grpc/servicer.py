@@ -236,6 +236,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
             ],
             next_page_token=page.next_page_token,
         )
+
     async def UpdateProfile(
         self, request: pb.UpdateProfileRequest, context: Context
     ) -> pb.UpdateProfileResponse:
