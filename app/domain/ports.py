@@ -21,7 +21,7 @@ from app.domain.errors import Store
 from app.domain.events import Event
 from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.throttling import LimitedAction
-from app.domain.users import NewUser, Principal, Role, User, UserStatus
+from app.domain.users import AccountKey, NewUser, Principal, Role, User, UserStatus
 
 
 class UserRepository(Protocol):
@@ -48,11 +48,11 @@ class UserRepository(Protocol):
 
     async def get_by_id(self, user_id: UUID) -> User | None: ...
 
-    async def get_by_email(self, email: str) -> User | None:
-        """The user whose email has the canonical form of ``email``."""
+    async def get_by_email(self, account: AccountKey) -> User | None:
+        """The user whose email has this canonical form."""
         ...
 
-    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
+    async def get_with_password_hash(self, account: AccountKey) -> tuple[Principal, str] | None:
         """The user (as ``get_by_email``) as authorization sees it, and their password hash,
         for login only."""
         ...
@@ -220,9 +220,9 @@ class LoginThrottle(Protocol):
     """
 
     async def admit(
-        self, account: str | None, client: Client, *, device: DeviceToken | None = None
+        self, account: AccountKey | None, client: Client, *, device: DeviceToken | None = None
     ) -> None:
-        """Count a login attempt on ``account`` (a ``canonical_email``) from ``client``.
+        """Count a login attempt on ``account`` from ``client``.
 
         ``account`` is None when the email was not even valid: the attempt then
         counts against the address only. An attempt counts as a failure until
@@ -238,7 +238,7 @@ class LoginThrottle(Protocol):
         ...
 
     async def succeeded(
-        self, account: str, client: Client, *, device: DeviceToken | None = None
+        self, account: AccountKey, client: Client, *, device: DeviceToken | None = None
     ) -> None:
         """The attempt proved the password: forget the account's and the token's failures.
 
@@ -250,12 +250,12 @@ class LoginThrottle(Protocol):
         ...
 
     async def withdraw(
-        self, account: str | None, client: Client, *, device: DeviceToken | None = None
+        self, account: AccountKey | None, client: Client, *, device: DeviceToken | None = None
     ) -> None:
         """Take back an admitted attempt that a store outage kept from being judged."""
         ...
 
-    async def clear(self, account: str | None, address_group: str | None) -> int:
+    async def clear(self, account: AccountKey | None, address_group: str | None) -> int:
         """Forget the failures and successful-login rates of an account and/or an
         address group; the number of counters removed (known addresses stay)."""
         ...

@@ -83,12 +83,11 @@ class AccountUseCase:
         """
         self._passwords.check_capacity(client=client)
         await self._throttle.admit_action(LimitedAction.CHANGE_PASSWORD, client)
-        email = caller.user.email
-        account = canonical_email(email)  # the throttle's key, as at login
+        account = canonical_email(caller.user.email)  # the throttle's key, as at login
         await self._throttle.admit(account, client)
         if current.too_long:
             raise WrongPassword()
-        found = await self._users.get_with_password_hash(email)
+        found = await self._users.get_with_password_hash(account)
         if found is None or not await self._passwords.verify(
             found[1], current.value, client=client
         ):
@@ -150,7 +149,7 @@ class AccountUseCase:
 
         For the operator's command line: no caller, the operator is trusted.
         """
-        user = await self._users.get_by_email(email)
+        user = await self._users.get_by_email(canonical_email(email))
         if user is None:
             return None
         principal = await self._users.set_role(

@@ -52,7 +52,15 @@ from app.domain.sessions import (
     replaces_principal,
 )
 from app.domain.throttling import LimitedAction
-from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
+from app.domain.users import (
+    AccountKey,
+    NewUser,
+    Principal,
+    Role,
+    User,
+    UserStatus,
+    canonical_email,
+)
 
 
 class FakeUsers(UserRepository):
@@ -94,14 +102,14 @@ class FakeUsers(UserRepository):
         principal = await self.get_principal(user_id)
         return None if principal is None else principal.user
 
-    async def get_by_email(self, email: str) -> User | None:
-        found = await self.get_with_password_hash(email)
+    async def get_by_email(self, account: AccountKey) -> User | None:
+        found = await self.get_with_password_hash(account)
         return None if found is None else found[0].user
 
-    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
+    async def get_with_password_hash(self, account: AccountKey) -> tuple[Principal, str] | None:
         self._check()
         for principal, password_hash in self.rows.values():
-            if canonical_email(principal.user.email) == canonical_email(email):
+            if canonical_email(principal.user.email) == account:
                 return principal, password_hash
         return None
 
