@@ -160,7 +160,8 @@ class SessionStore(Protocol):
 
         None if unknown or idle-expired. Ends it (with a ``session.revoked`` of
         the reason it states) when it has outlived its absolute lifetime or its
-        principal is disabled or newer in epoch.
+        principal is disabled or newer in epoch: the rules of
+        :mod:`app.domain.sessions`, which ``tests/contract`` holds every store to.
         """
         ...
 

@@ -34,7 +34,6 @@ class World:
         self.policy = password_policy or PasswordPolicy()
         self.users = FakeUsers()
         self.cache = FakeCache(broken=cache_broken)
-        self.sessions = FakeSessions()
         self.passwords = FakePasswords()
         self.outbox = FakeOutbox()
         self.throttle = FakeThrottle()
@@ -42,6 +41,7 @@ class World:
         self.stores = FakeStores()
         self.devices = FakeDeviceTokens()
         self.clock = FakeClock()
+        self.sessions = FakeSessions(clock=self.clock)
         self.ids = FakeIds()
         use_cases = build_use_cases(
             Ports(
