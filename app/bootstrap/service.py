@@ -15,6 +15,7 @@ from app.bootstrap.resources import Overrides, migrate_if_asked, open_resources_
 from app.bootstrap.use_cases import UseCases, build_ports, build_use_cases
 from app.config import Settings, server_address
 from app.domain.errors import Store
+from app.domain.listing import PageSizes
 from app.domain.passwords import PasswordPolicy
 from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.grpc.address_watch import AddressWatch
@@ -106,11 +107,14 @@ def build_servicer(
         use_cases.sessions,
         use_cases.accounts,
         use_cases.throttling,
+        profiles=use_cases.profiles,
         password_policy=password_policy(settings),
         clients=ClientReader(
             settings.grpc.trusted_proxies,
             AddressWatch(registry, proxies_trusted=bool(settings.grpc.trusted_proxies)),
         ),
+        listing=use_cases.listing,
+        page_sizes=PageSizes(settings.listing.default_page_size, settings.listing.max_page_size),
     )
 
 

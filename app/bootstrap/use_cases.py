@@ -8,7 +8,9 @@ from redis.asyncio import Redis
 
 from app.adapters.device_tokens import SignedDeviceTokens
 from app.adapters.login_secrets import LoginSecrets
+from app.adapters.page_tokens import SignedPageTokens
 from app.adapters.postgres.outbox import OutboxPgRepository
+from app.adapters.postgres.user_directory import UserDirectoryPg
 from app.adapters.postgres.users import UserPgRepository
 from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
@@ -17,6 +19,7 @@ from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings
 from app.domain.device_tokens import DeviceTokens
 from app.domain.event_ports import EventOutbox
+from app.domain.listing import PageTokens, UserDirectory
 from app.domain.ports import (
     Clock,
     IdSource,
@@ -32,6 +35,8 @@ from app.domain.throttling import LimitedAction
 from app.lifecycle import Resources
 from app.observability.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
+from app.usecases.listing import ListingUseCase
+from app.usecases.profiles import ProfileUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
@@ -52,6 +57,8 @@ class Ports:
     devices: DeviceTokens
     clock: Clock
     ids: IdSource
+    directory: UserDirectory
+    page_tokens: PageTokens
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,8 @@ class UseCases:
     sessions: SessionUseCase
     accounts: AccountUseCase
     throttling: ThrottleUseCase
+    listing: ListingUseCase
+    profiles: ProfileUseCase
 
 
 def build_use_cases(ports: Ports) -> UseCases:
@@ -86,6 +95,15 @@ def build_use_cases(ports: Ports) -> UseCases:
             metrics=ports.metrics,
         ),
         throttling=ThrottleUseCase(ports.throttle),
+        listing=ListingUseCase(ports.directory, ports.page_tokens),
+        profiles=ProfileUseCase(
+            users=ports.users,
+            cache=ports.cache,
+            sessions=ports.sessions,
+            passwords=ports.passwords,
+            throttle=ports.throttle,
+            metrics=ports.metrics,
+        ),
     )
 
 
@@ -126,6 +144,12 @@ def build_ports(settings: Settings, resources: Resources) -> Ports:
         ),
         clock=resources.clock,
         ids=resources.ids,
+        directory=UserDirectoryPg(pool),
+        page_tokens=SignedPageTokens(
+            login_secrets.page_token_key,
+            lifetime_seconds=settings.listing.page_token_lifetime_seconds,
+            clock=resources.clock,
+        ),
     )
 
 

@@ -10,6 +10,7 @@ unit tests' in-memory fakes declare the same Protocols. Every method may raise
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -19,6 +20,7 @@ from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken
 from app.domain.errors import Store
 from app.domain.events import Event
+from app.domain.profiles import ProfileChanges, ProfileField
 from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.throttling import LimitedAction
 from app.domain.users import AccountKey, NewUser, Principal, Role, User, UserStatus
@@ -95,6 +97,33 @@ class UserRepository(Protocol):
 
     async def bump_sessions_epoch(self, user_id: UUID, *, actor: UUID | None) -> Principal:
         """End every session made so far (they carry the older epoch). ``UserNotFound``."""
+        ...
+
+    async def update_profile(
+        self,
+        user_id: UUID,
+        changes: ProfileChanges,
+        changed: Callable[[frozenset[ProfileField]], Event],
+        *,
+        actor: UUID | None,
+    ) -> Principal:
+        """Apply ``changes`` and add ``changed(fields)``, the fields whose value they
+        change, in one transaction; when none does, nothing is written (no event).
+
+        Raises ``UserNotFound``, ``PermissionDenied`` (``actor``).
+        """
+        ...
+
+    async def delete(self, user_id: UUID, deleted: Event, *, actor: UUID | None) -> Principal:
+        """Delete the user, erase their personal data from the stored events and add
+        ``deleted``, in one transaction; the user as it was.
+
+        Erased: the keys of ``PERSONAL_DATA_KEYS`` from the data of the events
+        about the user, and their network from the events they acted in (outbox
+        and audit log, whose ``source_address`` column too); user ids and event
+        types stay. Raises ``LastAdmin`` for the last active admin,
+        ``UserNotFound``, ``PermissionDenied`` (``actor``).
+        """
         ...
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken, DeviceTokens
 from app.domain.errors import (
     EmailTaken,
+    InvalidInput,
     LastAdmin,
     PermissionDenied,
     ServerBusy,
@@ -25,7 +27,15 @@ from app.domain.errors import (
     UserNotFound,
 )
 from app.domain.event_ports import EventOutbox, OutboxBatches, PublishBatch
-from app.domain.events import Event
+from app.domain.events import PERSONAL_DATA_KEYS, Event
+from app.domain.listing import (
+    ListedUser,
+    PageCursor,
+    PageToken,
+    PageTokens,
+    UserDirectory,
+    UserFilter,
+)
 from app.domain.ports import (
     Clock,
     IdSource,
@@ -39,6 +49,7 @@ from app.domain.ports import (
     UserCache,
     UserRepository,
 )
+from app.domain.profiles import ProfileChanges, ProfileField
 from app.domain.sessions import (
     SessionEndReason,
     SessionRecord,
@@ -153,6 +164,41 @@ class FakeUsers(UserRepository):
     async def bump_sessions_epoch(self, user_id: UUID, *, actor: UUID | None) -> Principal:
         self._require_administrator(actor)
         return self._update(user_id, bump_epoch=True)
+
+    async def update_profile(
+        self,
+        user_id: UUID,
+        changes: ProfileChanges,
+        changed: Callable[[frozenset[ProfileField]], Event],
+        *,
+        actor: UUID | None,
+    ) -> Principal:
+        self._require_administrator(actor)
+        principal, password_hash = self._row(user_id)
+        fields = changes.changed_from(principal.user)
+        if not fields:
+            return principal
+        self.events.append(changed(fields))
+        user = dataclasses.replace(changes.applied_to(principal.user), updated_at=datetime.now(UTC))
+        updated = dataclasses.replace(principal, user=user, version=principal.version + 1)
+        self.rows[user_id] = (updated, password_hash)
+        return updated
+
+    async def delete(self, user_id: UUID, deleted: Event, *, actor: UUID | None) -> Principal:
+        self._require_administrator(actor)
+        principal = self._row(user_id)[0]
+        self._refuse_last_admin(user_id)
+        del self.rows[user_id]
+        self.events = [
+            dataclasses.replace(
+                event, data={k: v for k, v in event.data.items() if k not in PERSONAL_DATA_KEYS}
+            )
+            if event.user_id == user_id
+            else event
+            for event in self.events
+        ]
+        self.events.append(deleted)
+        return principal
 
     def _require_administrator(self, actor: UUID | None) -> None:
         """The repository's own decision, from the actor's row as stored now."""
@@ -595,3 +641,68 @@ class FakeIds(IdSource):
     def token(self, size_bytes: int) -> str:
         self.issued += 1
         return f"token-{self.issued}-of-{size_bytes}-bytes"
+
+
+class FakeDirectory(UserDirectory):
+    """The users of a ``FakeUsers``, filtered and ordered as the real directory does."""
+
+    def __init__(self, users: FakeUsers) -> None:
+        self._users = users
+        self.limits: list[int] = []
+
+    async def list_users(
+        self, user_filter: UserFilter, after: PageCursor | None, limit: int
+    ) -> builtins.list[ListedUser]:
+        self._users._check()
+        self.limits.append(limit)
+        listed = sorted(
+            (
+                ListedUser(principal.user, principal.status)
+                for principal, _ in self._users.rows.values()
+            ),
+            key=lambda each: (each.user.created_at, each.user.id),
+        )
+        chosen = [
+            each
+            for each in listed
+            if _matches(user_filter, each)
+            and (
+                after is None
+                or (each.user.created_at, each.user.id) > (after.created_at, after.user_id)
+            )
+        ]
+        return chosen[:limit]
+
+
+def _matches(user_filter: UserFilter, listed: ListedUser) -> bool:
+    user = listed.user
+    return (
+        (
+            user_filter.email_prefix is None
+            or canonical_email(user.email).startswith(user_filter.email_prefix)
+        )
+        and user_filter.role in (None, user.role)
+        and user_filter.status in (None, listed.status)
+        and (user_filter.created_from is None or user.created_at >= user_filter.created_from)
+        and (user_filter.created_before is None or user.created_at < user_filter.created_before)
+    )
+
+
+class FakePageTokens(PageTokens):
+    """Tokens that read as ``page:<n>``, each remembered with its filter and cursor."""
+
+    def __init__(self) -> None:
+        self.issued: dict[str, tuple[UserFilter, PageCursor]] = {}
+
+    def issue(self, user_filter: UserFilter, cursor: PageCursor) -> str:
+        token = f"page:{len(self.issued)}"
+        self.issued[token] = (user_filter, cursor)
+        return token
+
+    def read(self, token: PageToken, user_filter: UserFilter) -> PageCursor:
+        if token not in self.issued:
+            raise InvalidInput("page_token", "is not a page token of this service")
+        made_for, cursor = self.issued[token]
+        if made_for != user_filter:
+            raise InvalidInput("page_token", "was made for other filters")
+        return cursor

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from app.adapters.postgres.erasure import erase_from_audit_log, erase_from_outbox
 from app.adapters.postgres.errors import postgres_errors
 from app.adapters.postgres.outbox import insert_event
 from app.domain.errors import EmailTaken, LastAdmin, PermissionDenied, UserNotFound
 from app.domain.events import Event
+from app.domain.profiles import ProfileChanges, ProfileField
 from app.domain.users import (
     AccountKey,
     NewUser,
@@ -250,3 +253,52 @@ class UserPgRepository:
         admins = [id_ for id_, principal in principals.items() if principal.may_administer]
         if last_admin_check and admins == [user_id]:
             raise LastAdmin()
+
+    @traced
+    async def update_profile(
+        self,
+        user_id: UUID,
+        changes: ProfileChanges,
+        changed: Callable[[frozenset[ProfileField]], Event],
+        *,
+        actor: UUID | None,
+    ) -> Principal:
+        with postgres_errors():
+            async with self._pool.acquire() as connection, connection.transaction():
+                if actor is not None:
+                    await self._decide(connection, user_id, actor, last_admin_check=False)
+                current = await connection.fetchrow(
+                    f"SELECT {_PRINCIPAL_COLUMNS} FROM users WHERE id = $1 FOR UPDATE", user_id
+                )
+                if current is None:
+                    raise UserNotFound()
+                before = _principal(current)
+                fields = changes.changed_from(before.user)
+                if not fields:
+                    return before
+                after = changes.applied_to(before.user)
+                row = await connection.fetchrow(
+                    "UPDATE users SET first_name = $2, last_name = $3, avatar = $4,"
+                    f" updated_at = now() WHERE id = $1 RETURNING {_PRINCIPAL_COLUMNS}",
+                    user_id,
+                    after.first_name,
+                    after.last_name,
+                    after.avatar,
+                )
+                await insert_event(connection, changed(fields))
+        return _principal(row)
+
+    @traced
+    async def delete(self, user_id: UUID, deleted: Event, *, actor: UUID | None) -> Principal:
+        with postgres_errors():
+            async with self._pool.acquire() as connection, connection.transaction():
+                await self._decide(connection, user_id, actor, last_admin_check=True)
+                row = await connection.fetchrow(
+                    f"DELETE FROM users WHERE id = $1 RETURNING {_PRINCIPAL_COLUMNS}", user_id
+                )
+                if row is None:
+                    raise UserNotFound()
+                await erase_from_outbox(connection, user_id)
+                await erase_from_audit_log(connection, [user_id])
+                await insert_event(connection, deleted)
+        return _principal(row)
