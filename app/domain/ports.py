@@ -23,7 +23,7 @@ from app.domain.events import Event
 from app.domain.profiles import ProfileChanges, ProfileField
 from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.throttling import LimitedAction
-from app.domain.users import NewUser, Principal, Role, User, UserStatus
+from app.domain.users import AccountKey, NewUser, Principal, Role, User, UserStatus
 
 
 class UserRepository(Protocol):
@@ -50,11 +50,11 @@ class UserRepository(Protocol):
 
     async def get_by_id(self, user_id: UUID) -> User | None: ...
 
-    async def get_by_email(self, email: str) -> User | None:
-        """The user whose email has the canonical form of ``email``."""
+    async def get_by_email(self, account: AccountKey) -> User | None:
+        """The user whose email has this canonical form."""
         ...
 
-    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
+    async def get_with_password_hash(self, account: AccountKey) -> tuple[Principal, str] | None:
         """The user (as ``get_by_email``) as authorization sees it, and their password hash,
         for login only."""
         ...
@@ -189,7 +189,8 @@ class SessionStore(Protocol):
 
         None if unknown or idle-expired. Ends it (with a ``session.revoked`` of
         the reason it states) when it has outlived its absolute lifetime or its
-        principal is disabled or newer in epoch.
+        principal is disabled or newer in epoch: the rules of
+        :mod:`app.domain.sessions`, which ``tests/contract`` holds every store to.
         """
         ...
 
@@ -249,9 +250,9 @@ class LoginThrottle(Protocol):
     """
 
     async def admit(
-        self, account: str | None, client: Client, *, device: DeviceToken | None = None
+        self, account: AccountKey | None, client: Client, *, device: DeviceToken | None = None
     ) -> None:
-        """Count a login attempt on ``account`` (a ``canonical_email``) from ``client``.
+        """Count a login attempt on ``account`` from ``client``.
 
         ``account`` is None when the email was not even valid: the attempt then
         counts against the address only. An attempt counts as a failure until
@@ -267,7 +268,7 @@ class LoginThrottle(Protocol):
         ...
 
     async def succeeded(
-        self, account: str, client: Client, *, device: DeviceToken | None = None
+        self, account: AccountKey, client: Client, *, device: DeviceToken | None = None
     ) -> None:
         """The attempt proved the password: forget the account's and the token's failures.
 
@@ -279,12 +280,12 @@ class LoginThrottle(Protocol):
         ...
 
     async def withdraw(
-        self, account: str | None, client: Client, *, device: DeviceToken | None = None
+        self, account: AccountKey | None, client: Client, *, device: DeviceToken | None = None
     ) -> None:
         """Take back an admitted attempt that a store outage kept from being judged."""
         ...
 
-    async def clear(self, account: str | None, address_group: str | None) -> int:
+    async def clear(self, account: AccountKey | None, address_group: str | None) -> int:
         """Forget the failures and successful-login rates of an account and/or an
         address group; the number of counters removed (known addresses stay)."""
         ...

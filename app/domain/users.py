@@ -28,6 +28,10 @@ AVATAR_SCHEMES = frozenset({"https"})
 
 # An address that passed :func:`normalise_email`: trimmed, valid, lower-cased.
 Email = NewType("Email", str)
+# The form in which every spelling of an address is one account
+# (:func:`canonical_email`): what uniqueness, lookups and the login throttle
+# compare. Computed once where the address is parsed, then carried.
+AccountKey = NewType("AccountKey", str)
 
 
 class Role(enum.StrEnum):
@@ -165,7 +169,7 @@ def normalise_email(raw: str, field: str = "email") -> Email:
     return Email(validated.normalized.lower())
 
 
-def canonical_email(email: str) -> str:
+def canonical_email(email: str) -> AccountKey:
     """The form in which two addresses are the same address: NFKC, then case-folded.
 
     ``kate@`` with a fullwidth ``k`` (U+FF4B), ``Kate@`` and ``kate@`` share
@@ -173,7 +177,7 @@ def canonical_email(email: str) -> str:
     shown as typed (lower-cased). NFKC again after folding keeps it stable.
     """
     folded = unicodedata.normalize("NFKC", email).casefold()
-    return unicodedata.normalize("NFKC", folded)
+    return AccountKey(unicodedata.normalize("NFKC", folded))
 
 
 # Script property values that go with any script: digits, punctuation, marks.
@@ -317,12 +321,19 @@ class LoginAttempt:
 
     ``email`` is None when it is not a valid address (``email_error`` says why):
     the attempt still counts, against the client's address only, and fails as
-    any wrong credentials do.
+    any wrong credentials do. ``account`` is the address's :class:`AccountKey`
+    (None with it), made with the attempt: every spelling of an address counts
+    against the one account.
     """
 
     email: Email | None
     password: OfferedPassword
     email_error: InvalidInput | None = None
+    account: AccountKey | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        account = None if self.email is None else canonical_email(self.email)
+        object.__setattr__(self, "account", account)
 
 
 def parse_login(raw_email: str, raw_password: str, policy: PasswordPolicy) -> LoginAttempt:

@@ -42,12 +42,11 @@ async def confirm_password(
     """
     passwords.check_capacity(client=client)
     await throttle.admit_action(LimitedAction.CHANGE_PASSWORD, client)
-    email = caller.user.email
-    account = canonical_email(email)  # the throttle's key, as at login
+    account = canonical_email(caller.user.email)  # the throttle's key, as at login
     await throttle.admit(account, client)
     if current.too_long:
         raise WrongPassword()
-    found = await users.get_with_password_hash(email)
+    found = await users.get_with_password_hash(account)
     if found is None or not await passwords.verify(found[1], current.value, client=client):
         raise WrongPassword()
     await throttle.succeeded(account, client)

@@ -24,6 +24,7 @@ from app.domain.users import (
     Role,
     User,
     UserStatus,
+    canonical_email,
 )
 from app.observability.tracing import traced
 from app.usecases.account_checks import confirm_password, forget_cached, require_admin
@@ -126,7 +127,7 @@ class AccountUseCase:
 
         For the operator's command line: no caller, the operator is trusted.
         """
-        user = await self._users.get_by_email(email)
+        user = await self._users.get_by_email(canonical_email(email))
         if user is None:
             return None
         principal = await self._users.set_role(

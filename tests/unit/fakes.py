@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -49,9 +50,28 @@ from app.domain.ports import (
     UserRepository,
 )
 from app.domain.profiles import ProfileChanges, ProfileField
-from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
+from app.domain.sessions import (
+    SessionEndReason,
+    SessionRecord,
+    SessionTimes,
+    ended_by_principal,
+    ending,
+    is_listed,
+    is_stale,
+    new_session_handle,
+    over_cap,
+    replaces_principal,
+)
 from app.domain.throttling import LimitedAction
-from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
+from app.domain.users import (
+    AccountKey,
+    NewUser,
+    Principal,
+    Role,
+    User,
+    UserStatus,
+    canonical_email,
+)
 
 
 class FakeUsers(UserRepository):
@@ -93,14 +113,14 @@ class FakeUsers(UserRepository):
         principal = await self.get_principal(user_id)
         return None if principal is None else principal.user
 
-    async def get_by_email(self, email: str) -> User | None:
-        found = await self.get_with_password_hash(email)
+    async def get_by_email(self, account: AccountKey) -> User | None:
+        found = await self.get_with_password_hash(account)
         return None if found is None else found[0].user
 
-    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
+    async def get_with_password_hash(self, account: AccountKey) -> tuple[Principal, str] | None:
         self._check()
         for principal, password_hash in self.rows.values():
-            if canonical_email(principal.user.email) == canonical_email(email):
+            if canonical_email(principal.user.email) == account:
                 return principal, password_hash
         return None
 
@@ -247,24 +267,42 @@ class FakeSession:
     user_id: UUID
     epoch: int
     handle: str
-    created: int
+    times: SessionTimes
+    client: Client
+    order: int  # among sessions opened at the same moment
 
 
 class FakeSessions(SessionStore):
-    """Sessions and principals in dicts, with the store's rules but no clock.
+    """Sessions and principals in dicts, deciding by the domain's session rules
+    (``app.domain.sessions``) on ``clock``; ``tests/contract`` holds it to the
+    same contract as the Redis store.
 
     ``stale`` marks every stored principal as older than the refresh bound;
     ``evicting`` drops every principal as soon as it is written.
     """
 
-    def __init__(self, *, cap: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        cap: int = 100,
+        clock: Clock | None = None,
+        idle_timeout: timedelta = timedelta(days=1),
+        lifetime: timedelta = timedelta(days=7),
+        refresh: timedelta = timedelta(seconds=30),
+    ) -> None:
         self.sessions: dict[str, FakeSession] = {}
         self.principals: dict[UUID, Principal] = {}
         self.events: builtins.list[Event] = []
         self.cap = cap
+        self.clock = clock or FakeClock()
+        self.idle_timeout = idle_timeout
+        self.lifetime = lifetime
+        self.refresh = refresh
         self.stale = False
         self.evicting = False  # principals written are dropped at once (memory pressure)
-        self._created = 0
+        self._fresh_until: dict[UUID, datetime] = {}
+        self._bumped_by: dict[UUID, SessionEndReason] = {}
+        self._opened = 0
 
     async def create(
         self,
@@ -274,46 +312,61 @@ class FakeSessions(SessionStore):
         logged_in: Event,
         capped: Event,
     ) -> int | None:
+        now = self._now()
+        user_id = principal.user.id
         await self.put_principal(principal)
-        stored = self.principals[principal.user.id]
-        if not stored.active or stored.sessions_epoch > principal.sessions_epoch:
+        stored = self.principals.get(user_id, principal)
+        if ended_by_principal(stored, principal.sessions_epoch) is not None:
             return None
-        self._created += 1
-        self.sessions[session_id] = FakeSession(
-            principal.user.id, principal.sessions_epoch, new_session_handle(), self._created
-        )
         self.events.append(logged_in)
-        mine = self._of(principal.user.id)
-        over = mine[: max(len(mine) - self.cap, 0)]
-        for oldest in over:
-            self._end(oldest, capped)
-        return len(over)
+        self._opened += 1
+        self.sessions[session_id] = FakeSession(
+            user_id,
+            principal.sessions_epoch,
+            new_session_handle(),
+            SessionTimes.opened(now, self.lifetime),
+            client,
+            self._opened,
+        )
+        mine = self._of(user_id)
+        oldest = mine[: over_cap(len(mine), self.cap)]
+        for session in oldest:
+            self._end(session, capped)
+        return len(oldest)
 
     async def resolve(self, session_id: str, revoked: Event) -> SessionLookup | None:
+        now = self._now()
         session = self.sessions.get(session_id)
         if session is None:
             return None
         principal = self.principals.get(session.user_id)
-        lookup = SessionLookup(session.user_id, session.epoch, principal, self.stale)
+        reason = ending(
+            session.times, session.epoch, principal, now, self._bumped_by.get(session.user_id)
+        )
+        if reason is not None:
+            self._end(session_id, revoked, reason)
+            return SessionLookup(session.user_id, session.epoch, None, True, ended=reason)
+        session.times = session.times.touched(now)
+        stale = principal is None or self.stale
         if principal is not None:
-            if not principal.active:
-                ended = SessionEndReason.DISABLED
-            elif principal.sessions_epoch > session.epoch:
-                ended = SessionEndReason.REVOKED
-            else:
-                return lookup
-            self._end(session_id, revoked)
-            return dataclasses.replace(lookup, ended=ended)
-        return lookup
+            stale = stale or is_stale(self._fresh_until.get(session.user_id, now), now)
+        return SessionLookup(session.user_id, session.epoch, principal, stale)
 
     async def put_principal(self, principal: Principal) -> None:
-        if self.evicting:
-            return
-        stored = self.principals.get(principal.user.id)
-        if stored is None or stored.version <= principal.version:
-            self.principals[principal.user.id] = principal
+        await self._put(principal)
+
+    async def _put(self, principal: Principal) -> bool:
+        user_id = principal.user.id
+        stored = self.principals.get(user_id)
+        if not replaces_principal(None if stored is None else stored.version, principal.version):
+            return False
+        if not self.evicting:
+            self.principals[user_id] = principal
+            self._fresh_until[user_id] = self._now() + self.refresh
+        return True
 
     async def delete(self, session_id: str, logged_out: Event) -> UUID | None:
+        self._now()
         session = self.sessions.pop(session_id, None)
         if session is None:
             return None
@@ -322,15 +375,29 @@ class FakeSessions(SessionStore):
         return session.user_id
 
     async def list(self, user_id: UUID, current_session_id: str) -> builtins.list[SessionRecord]:
-        now = datetime.now(UTC)
-        return [
-            SessionRecord(
-                self.sessions[sid].handle, now, now, now, "", "", sid == current_session_id
-            )
-            for sid in reversed(self._of(user_id))
-        ]
+        now = self._now()
+        principal = self.principals.get(user_id)
+        epoch = 0 if principal is None else principal.sessions_epoch
+        records = []
+        for session_id in reversed(self._of(user_id)):
+            session = self.sessions[session_id]
+            if is_listed(session.times, session.epoch, epoch, now):
+                times = session.times
+                records.append(
+                    SessionRecord(
+                        session.handle,
+                        times.created_at,
+                        times.last_seen,
+                        times.expires_at,
+                        session.client.address,
+                        session.client.user_agent,
+                        session_id == current_session_id,
+                    )
+                )
+        return records
 
     async def revoke(self, user_id: UUID, handle: str, revoked: Event) -> bool:
+        self._now()
         for session_id in self._of(user_id):
             if self.sessions[session_id].handle == handle:
                 self._end(session_id, revoked)
@@ -345,8 +412,10 @@ class FakeSessions(SessionStore):
         keep_session_id: str | None = None,
         principal: Principal | None = None,
     ) -> int:
+        self._now()
         if principal is not None:
-            await self.put_principal(principal)
+            if await self._put(principal):
+                self._bumped_by[user_id] = _reason_of(revoked)
             if keep_session_id in self.sessions:
                 self.sessions[keep_session_id].epoch = principal.sessions_epoch
         ended = [sid for sid in self._of(user_id) if sid != keep_session_id]
@@ -355,21 +424,41 @@ class FakeSessions(SessionStore):
         return len(ended)
 
     async def forget(self, user_id: UUID, revoked: Event) -> int:
+        ended = await self.revoke_all(user_id, revoked)
         self.principals.pop(user_id, None)
-        return await self.revoke_all(user_id, revoked)
+        return ended
+
+    def _now(self) -> datetime:
+        """The clock's time, once idle sessions are gone (as Redis expires keys)."""
+        now = self.clock.now()
+        for session_id, session in builtins.list(self.sessions.items()):
+            if session.times.idle_deadline(self.idle_timeout) <= now:
+                del self.sessions[session_id]
+        return now
 
     def _of(self, user_id: UUID) -> builtins.list[str]:  # ``list`` is a method here
         """The user's session ids, oldest first."""
         mine = [sid for sid, s in self.sessions.items() if s.user_id == user_id]
-        return sorted(mine, key=lambda sid: self.sessions[sid].created)
+        return sorted(
+            mine, key=lambda sid: (self.sessions[sid].times.created_at, self.sessions[sid].order)
+        )
 
-    def _end(self, session_id: str, revoked: Event) -> None:
+    def _end(self, session_id: str, revoked: Event, reason: SessionEndReason | None = None) -> None:
+        """End the session with its own ``session.revoked`` (its user, handle and id)."""
         session = self.sessions.pop(session_id)
+        data = {**revoked.data, "handle": session.handle, "reason": reason or _reason_of(revoked)}
         self.events.append(
             dataclasses.replace(
-                revoked, user_id=session.user_id, data={**revoked.data, "handle": session.handle}
+                revoked,
+                id=uuid.uuid5(revoked.id, session_id),
+                user_id=session.user_id,
+                data=data,
             )
         )
+
+
+def _reason_of(revoked: Event) -> SessionEndReason:
+    return SessionEndReason(revoked.data.get("reason", SessionEndReason.REVOKED))
 
 
 class FakePasswords(PasswordHasher):

@@ -14,7 +14,15 @@ from app.adapters.postgres.outbox import insert_event
 from app.domain.errors import EmailTaken, LastAdmin, PermissionDenied, UserNotFound
 from app.domain.events import Event
 from app.domain.profiles import ProfileChanges, ProfileField
-from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
+from app.domain.users import (
+    AccountKey,
+    NewUser,
+    Principal,
+    Role,
+    User,
+    UserStatus,
+    canonical_email,
+)
 from app.observability.tracing import traced
 
 _COLUMNS = "id, email, first_name, last_name, role, avatar, created_at, updated_at"
@@ -102,19 +110,19 @@ class UserPgRepository:
         return None if row is None else _user(row)
 
     @traced
-    async def get_by_email(self, email: str) -> User | None:
+    async def get_by_email(self, account: AccountKey) -> User | None:
         with postgres_errors():
             row = await self._pool.fetchrow(
-                f"SELECT {_COLUMNS} FROM users WHERE email_canonical = $1", canonical_email(email)
+                f"SELECT {_COLUMNS} FROM users WHERE email_canonical = $1", account
             )
         return None if row is None else _user(row)
 
     @traced
-    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
+    async def get_with_password_hash(self, account: AccountKey) -> tuple[Principal, str] | None:
         with postgres_errors():
             row = await self._pool.fetchrow(
                 f"SELECT {_PRINCIPAL_COLUMNS}, password_hash FROM users WHERE email_canonical = $1",
-                canonical_email(email),
+                account,
             )
         return None if row is None else (_principal(row), row["password_hash"])
 
