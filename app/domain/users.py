@@ -332,3 +332,8 @@ def parse_login(raw_email: str, raw_password: str, policy: PasswordPolicy) -> Lo
         return LoginAttempt(normalise_email(raw_email), password)
     except InvalidInput as err:
         return LoginAttempt(None, password, email_error=err)
+
+
+def parse_profile(first_name: str, last_name: str, avatar: str) -> tuple[str, str, str | None]:
+    """Names and an avatar checked as Register checks them; ``InvalidInput`` otherwise."""
+    return _name(first_name, "first_name"), _name(last_name, "last_name"), _avatar(avatar)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -9,8 +10,10 @@ import asyncpg
 
 from app.adapters.postgres.errors import postgres_errors
 from app.adapters.postgres.outbox import insert_event
+from app.adapters.postgres.user_imports import insert_imported
 from app.domain.errors import EmailTaken, LastAdmin, PermissionDenied, UserNotFound
 from app.domain.events import Event
+from app.domain.importing import ImportedUser, Stored
 from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
 from app.observability.tracing import traced
 
@@ -242,3 +245,9 @@ class UserPgRepository:
         admins = [id_ for id_, principal in principals.items() if principal.may_administer]
         if last_admin_check and admins == [user_id]:
             raise LastAdmin()
+
+    @traced
+    async def add_imported(self, users: Sequence[ImportedUser], *, dry_run: bool) -> list[Stored]:
+        with postgres_errors():
+            async with self._pool.acquire() as connection:
+                return await insert_imported(connection, users, dry_run=dry_run)
