@@ -210,3 +210,17 @@ async def test_bad_arguments_exit_2_naming_the_problem(settings, application, ar
     status, out, err = await run_command(settings, *arguments)
     assert (status, out) == (2, "")
     assert message in err.strip().splitlines()[-1]
+
+
+async def test_a_source_that_does_not_answer_exits_69_and_a_bad_redis_url_2(settings, application):
+    status, out, err = await run_command(
+        settings, "import", "go", "--dsn", "postgresql://postgres@127.0.0.1:1/go"
+    )
+    assert (status, out) == (69, "")
+    assert "cannot reach a store or the source" in err
+    async with go_database(settings) as (dsn, _):
+        status, out, err = await run_command(
+            settings, "import", "go", "--dsn", dsn, "--redis", "gopher://nowhere"
+        )
+    assert (status, out) == (2, "")
+    assert err.strip().endswith("--redis: not a usable Redis URL")
