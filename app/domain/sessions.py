@@ -20,6 +20,8 @@ from app.domain.errors import InvalidInput
 from app.domain.users import Principal, User
 
 SESSION_ID_BYTES = 32  # 256 bits
+# Sessions imported from the Go service keep its ids, UUIDs (122 random bits):
+# a rule on an id's form must accept those too (docs/moving-from-go.md).
 HANDLE_BYTES = 16  # 128 bits, shown to the session's owner instead of the id
 HANDLE_LENGTH = HANDLE_BYTES * 2
 

@@ -353,3 +353,8 @@ def parse_name(raw: str, field: str) -> str:
 def parse_avatar(raw: str, field: str = "avatar") -> str | None:
     """An avatar by Register's rules (empty is None); errors name ``field``."""
     return _avatar(raw, field)
+
+
+def parse_profile(first_name: str, last_name: str, avatar: str) -> tuple[str, str, str | None]:
+    """Names and an avatar checked as Register checks them; ``InvalidInput`` otherwise."""
+    return _name(first_name, "first_name"), _name(last_name, "last_name"), _avatar(avatar)

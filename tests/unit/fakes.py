@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -28,6 +28,14 @@ from app.domain.errors import (
 )
 from app.domain.event_ports import EventOutbox, OutboxBatches, PublishBatch
 from app.domain.events import PERSONAL_DATA_KEYS, Event
+from app.domain.importing import (
+    ImportedSessions,
+    ImportedUser,
+    ImportOutcome,
+    SourceSession,
+    Stored,
+    UserImports,
+)
 from app.domain.listing import (
     ListedUser,
     PageCursor,
@@ -706,3 +714,52 @@ class FakePageTokens(PageTokens):
         if made_for != user_filter:
             raise InvalidInput("page_token", "was made for other filters")
         return cursor
+
+
+class FakeUserImports(UserImports):
+    """Imported users stored into ``users``' rows, as the users table would take them."""
+
+    def __init__(self, users: FakeUsers) -> None:
+        self.users = users
+
+    async def add_imported(self, users: Sequence[ImportedUser], *, dry_run: bool) -> list[Stored]:
+        kept = dict(self.users.rows)
+        outcomes = [self._stored(user, kept) for user in users]
+        if not dry_run:
+            self.users.rows = kept
+        return outcomes
+
+    @staticmethod
+    def _stored(user: ImportedUser, rows: dict[UUID, tuple[Principal, str]]) -> Stored:
+        if user.id in rows:
+            same = canonical_email(rows[user.id][0].user.email) == user.canonical_email
+            return Stored(ImportOutcome.PRESENT if same else ImportOutcome.ID_TAKEN)
+        for principal, _ in rows.values():
+            if canonical_email(principal.user.email) == user.canonical_email:
+                return Stored(ImportOutcome.EMAIL_TAKEN, principal.user.id)
+        imported = User(
+            id=user.id,
+            email=user.email,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            role=user.role,
+            avatar=user.avatar,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+        principal = Principal(imported, UserStatus.ACTIVE, version=1, sessions_epoch=0)
+        rows[user.id] = (principal, user.password_hash)
+        return Stored(ImportOutcome.IMPORTED)
+
+
+class FakeImportedSessions(ImportedSessions):
+    """Adopted sessions by id, with the epoch each was adopted under."""
+
+    def __init__(self) -> None:
+        self.adopted: dict[str, int] = {}
+
+    async def adopt(self, session: SourceSession, sessions_epoch: int) -> bool:
+        if session.session_id in self.adopted:
+            return False
+        self.adopted[session.session_id] = sessions_epoch
+        return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -11,8 +11,10 @@ import asyncpg
 from app.adapters.postgres.erasure import erase_from_audit_log, erase_from_outbox
 from app.adapters.postgres.errors import postgres_errors
 from app.adapters.postgres.outbox import insert_event
+from app.adapters.postgres.user_imports import insert_imported
 from app.domain.errors import EmailTaken, LastAdmin, PermissionDenied, UserNotFound
 from app.domain.events import Event
+from app.domain.importing import ImportedUser, Stored
 from app.domain.profiles import ProfileChanges, ProfileField
 from app.domain.users import (
     AccountKey,
@@ -302,3 +304,8 @@ class UserPgRepository:
                 await erase_from_audit_log(connection, [user_id])
                 await insert_event(connection, deleted)
         return _principal(row)
+
+    async def add_imported(self, users: Sequence[ImportedUser], *, dry_run: bool) -> list[Stored]:
+        with postgres_errors():
+            async with self._pool.acquire() as connection:
+                return await insert_imported(connection, users, dry_run=dry_run)
