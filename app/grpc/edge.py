@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import grpc
 
-from app.grpc.interceptors import EdgeLayer, Handler
+from app.grpc.layers import EdgeLayer, Handler
 
 
 def split_method(method: str) -> tuple[str, str]:

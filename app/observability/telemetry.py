@@ -2,10 +2,10 @@
 
 The composition root builds one :class:`Telemetry` before the clients, hands
 its hooks to the PostgreSQL pool and the Redis clients, its registry to the
-metrics of the adapters and use cases, adds the gRPC interceptors it asks for,
+metrics of the adapters and use cases, adds the edge layers it asks for,
 starts it with the server and shuts it down last, so the final spans are
 exported (:func:`app.bootstrap.resources.open_resources`). Besides the root,
-only the edge's telemetry layers (``app/grpc/telemetry_interceptors.py``,
+only the edge's telemetry layers (``app/grpc/telemetry_layers.py``,
 which read its tracing and registry) name it; the adapters and use cases see
 only a registry or a port.
 """
