@@ -31,8 +31,8 @@ from app.bootstrap.store_clients import (
 from app.config import Settings
 from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.lifecycle import Resources
-from app.observability.metrics import HashingQueue
-from app.observability.telemetry import Telemetry
+from app.observability.setup.metrics import HashingQueue
+from app.observability.setup.telemetry import Telemetry
 
 T = TypeVar("T")
 

@@ -33,8 +33,8 @@ from app.grpc.servicer import UserServiceServicer
 from app.grpc.store_calls import StoreCallLayer
 from app.grpc.telemetry_layers import telemetry_layers
 from app.lifecycle import Application, Resources
-from app.observability.otel import untraced
-from app.observability.telemetry import Telemetry
+from app.observability.setup.telemetry import Telemetry
+from app.observability.tracing import untraced
 
 
 async def build_application(
@@ -135,7 +135,7 @@ def edge_layers(settings: Settings, telemetry: Telemetry) -> list[EdgeLayer]:
     metrics = limit_metrics(telemetry.registry)
     return [
         ReceiveTimeoutLayer(grpc_settings.receive_timeout_seconds, metrics),
-        *telemetry_layers(telemetry),
+        *telemetry_layers(traced=telemetry.tracing is not None, registry=telemetry.registry),
         LoggingLayer(),
         ConcurrencyLimitLayer(
             grpc_settings.method_concurrency,

@@ -33,7 +33,7 @@ from app.domain.ports import (
 )
 from app.domain.throttling import LimitedAction
 from app.lifecycle import Resources
-from app.observability.telemetry import Telemetry
+from app.observability.setup.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
 from app.usecases.listing import ListingUseCase
 from app.usecases.profiles import ProfileUseCase
