@@ -83,8 +83,8 @@ _REDIS_METRIC_GROUPS = [
 ]
 
 # redis-py 8.1 keeps its connections-by-state count as an up-down counter that
-# a BlockingConnectionPool drives below zero (it was seen at -30,929 "used"):
-# dropped, the pools' real usage is exported by RedisWireMetrics instead.
+# a BlockingConnectionPool drives below zero, so it is dropped: the pools'
+# real usage is exported by RedisWireMetrics, read from the pools themselves.
 _REDIS_METRIC_VIEWS = [
     View(instrument_name="db.client.connection.count", aggregation=DropAggregation())
 ]
