@@ -33,7 +33,7 @@ from app.domain.ports import (
 )
 from app.domain.throttling import LimitedAction
 from app.lifecycle import Resources
-from app.observability.telemetry import Telemetry
+from app.observability.setup.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
 from app.usecases.listing import ListingUseCase
 from app.usecases.profiles import ProfileUseCase
@@ -73,37 +73,23 @@ class UseCases:
 
 def build_use_cases(ports: Ports) -> UseCases:
     """The use cases over ``ports``: one plain mapping of ports to constructor arguments."""
+    account_ports = (
+        ports.users,
+        ports.cache,
+        ports.sessions,
+        ports.passwords,
+        ports.throttle,
+        ports.metrics,
+    )
     return UseCases(
         users=UserUseCase(
-            users=ports.users,
-            cache=ports.cache,
-            sessions=ports.sessions,
-            passwords=ports.passwords,
-            outbox=ports.outbox,
-            throttle=ports.throttle,
-            metrics=ports.metrics,
-            stores=ports.stores,
-            devices=ports.devices,
+            *account_ports, outbox=ports.outbox, stores=ports.stores, devices=ports.devices
         ),
         sessions=SessionUseCase(ports.sessions, ports.users, ports.metrics),
-        accounts=AccountUseCase(
-            users=ports.users,
-            cache=ports.cache,
-            sessions=ports.sessions,
-            passwords=ports.passwords,
-            throttle=ports.throttle,
-            metrics=ports.metrics,
-        ),
+        accounts=AccountUseCase(*account_ports),
         throttling=ThrottleUseCase(ports.throttle),
         listing=ListingUseCase(ports.directory, ports.page_tokens),
-        profiles=ProfileUseCase(
-            users=ports.users,
-            cache=ports.cache,
-            sessions=ports.sessions,
-            passwords=ports.passwords,
-            throttle=ports.throttle,
-            metrics=ports.metrics,
-        ),
+        profiles=ProfileUseCase(*account_ports),
     )
 
 

@@ -32,7 +32,7 @@ from app.config import ConfigError, Settings, load_settings
 from app.domain.errors import StoreUnavailable
 from app.domain.importing import UserSource
 from app.entrypoints.progress import TerminalProgress
-from app.observability.logging import configure_logging
+from app.observability.setup.logging import configure_logging
 from app.usecases.importing import ImportProgress, ImportReport
 
 EXIT_OK = 0

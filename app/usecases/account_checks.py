@@ -1,5 +1,5 @@
-"""Checks that the account use cases share: an admin caller, a password proved again,
-and a changed user dropped from the cache."""
+"""What the account use cases share: their ports, and the checks of an admin caller, a
+password proved again and a changed user dropped from the cache."""
 
 from __future__ import annotations
 
@@ -10,11 +10,39 @@ import structlog
 from app.domain.clients import Client
 from app.domain.errors import PermissionDenied, StoreUnavailable, WrongPassword
 from app.domain.passwords import OfferedPassword
-from app.domain.ports import LoginThrottle, PasswordHasher, UserCache, UserRepository
+from app.domain.ports import (
+    LoginThrottle,
+    PasswordHasher,
+    SessionMetrics,
+    SessionStore,
+    UserCache,
+    UserRepository,
+)
 from app.domain.throttling import LimitedAction
 from app.domain.users import Principal, canonical_email
 
 logger = structlog.get_logger(__name__)
+
+
+class AccountPorts:
+    """The ports every use case on accounts works on: users, their cached copies,
+    their sessions, hashing, the login throttle and the session metrics."""
+
+    def __init__(
+        self,
+        users: UserRepository,
+        cache: UserCache,
+        sessions: SessionStore,
+        passwords: PasswordHasher,
+        throttle: LoginThrottle,
+        metrics: SessionMetrics,
+    ) -> None:
+        self._users = users
+        self._cache = cache
+        self._sessions = sessions
+        self._passwords = passwords
+        self._throttle = throttle
+        self._metrics = metrics
 
 
 def require_admin(caller: Principal) -> None:

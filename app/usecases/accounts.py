@@ -8,14 +8,6 @@ from uuid import UUID
 from app.domain import events
 from app.domain.clients import UNKNOWN_CLIENT, Client
 from app.domain.passwords import OfferedPassword, Password
-from app.domain.ports import (
-    LoginThrottle,
-    PasswordHasher,
-    SessionMetrics,
-    SessionStore,
-    UserCache,
-    UserRepository,
-)
 from app.domain.sessions import SessionEndReason
 from app.domain.users import (
     Email,
@@ -27,30 +19,19 @@ from app.domain.users import (
     canonical_email,
 )
 from app.observability.tracing import traced
-from app.usecases.account_checks import confirm_password, forget_cached, require_admin
+from app.usecases.account_checks import (
+    AccountPorts,
+    confirm_password,
+    forget_cached,
+    require_admin,
+)
 
 
-class AccountUseCase:
+class AccountUseCase(AccountPorts):
     """Changes to accounts. Each is committed with its event in PostgreSQL first;
     then the principal is rewritten (and sessions ended) in one atomic store step,
     and the user cache entry is dropped, so every instance sees the change at once.
     """
-
-    def __init__(
-        self,
-        users: UserRepository,
-        cache: UserCache,
-        sessions: SessionStore,
-        passwords: PasswordHasher,
-        throttle: LoginThrottle,
-        metrics: SessionMetrics,
-    ) -> None:
-        self._users = users
-        self._cache = cache
-        self._sessions = sessions
-        self._passwords = passwords
-        self._throttle = throttle
-        self._metrics = metrics
 
     @traced
     async def change_password(

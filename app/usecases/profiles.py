@@ -8,43 +8,24 @@ from app.domain import events
 from app.domain.clients import Client
 from app.domain.errors import InvalidInput
 from app.domain.passwords import OfferedPassword
-from app.domain.ports import (
-    LoginThrottle,
-    PasswordHasher,
-    SessionMetrics,
-    SessionStore,
-    UserCache,
-    UserRepository,
-)
 from app.domain.profiles import ProfileChanges, ProfileField, deleted_principal
 from app.domain.sessions import SessionEndReason
 from app.domain.users import Principal, User
 from app.observability.tracing import traced
-from app.usecases.account_checks import confirm_password, forget_cached, require_admin
+from app.usecases.account_checks import (
+    AccountPorts,
+    confirm_password,
+    forget_cached,
+    require_admin,
+)
 
 
-class ProfileUseCase:
+class ProfileUseCase(AccountPorts):
     """Profile updates and deletions. Each is committed with its event in PostgreSQL
     first; then the principal beside the sessions is rewritten (or, for a deletion,
     replaced by a disabled stand-in with nothing personal, ending every session in the
     same atomic step) and the cached user dropped, so every instance sees it at once.
     """
-
-    def __init__(
-        self,
-        users: UserRepository,
-        cache: UserCache,
-        sessions: SessionStore,
-        passwords: PasswordHasher,
-        throttle: LoginThrottle,
-        metrics: SessionMetrics,
-    ) -> None:
-        self._users = users
-        self._cache = cache
-        self._sessions = sessions
-        self._passwords = passwords
-        self._throttle = throttle
-        self._metrics = metrics
 
     @traced
     async def update_profile(

@@ -43,6 +43,7 @@ from app.domain.users import (
     canonical_email,
 )
 from app.observability.tracing import traced
+from app.usecases.account_checks import AccountPorts
 
 logger = structlog.get_logger(__name__)
 
@@ -55,7 +56,7 @@ class LoggedIn:
     device_token: str
 
 
-class UserUseCase:
+class UserUseCase(AccountPorts):
     """The rules for users: who may register what, and how login works."""
 
     def __init__(
@@ -64,20 +65,15 @@ class UserUseCase:
         cache: UserCache,
         sessions: SessionStore,
         passwords: PasswordHasher,
-        outbox: EventOutbox,
         throttle: LoginThrottle,
         metrics: SessionMetrics,
         *,
+        outbox: EventOutbox,
         stores: StoreAvailability,
         devices: DeviceTokens,
     ) -> None:
-        self._users = users
-        self._cache = cache
-        self._sessions = sessions
-        self._passwords = passwords
+        super().__init__(users, cache, sessions, passwords, throttle, metrics)
         self._outbox = outbox
-        self._throttle = throttle
-        self._metrics = metrics
         self._stores = stores
         self._devices = devices
 

@@ -18,9 +18,7 @@ from typing import Any
 import asyncpg
 
 from app.adapters.postgres.errors import postgres_errors
-
-# One row format for users, whoever reads them.
-from app.adapters.postgres.users import _COLUMNS, _user
+from app.adapters.postgres.user_rows import USER_COLUMNS, user_from_row
 from app.domain.listing import ListedUser, PageCursor, UserFilter
 from app.domain.users import UserStatus
 from app.observability.tracing import traced
@@ -73,7 +71,7 @@ def listing_query(
     where = " AND ".join(conditions) or "true"
     # Only the fixed fragments above make up the text; every value is a parameter.
     statement = (
-        f"SELECT {_COLUMNS}, status FROM users WHERE {where}"  # noqa: S608
+        f"SELECT {USER_COLUMNS}, status FROM users WHERE {where}"  # noqa: S608
         f" ORDER BY created_at, id LIMIT {parameter(limit)}"
     )
     return statement, arguments
@@ -92,4 +90,4 @@ class UserDirectoryPg:
         statement, arguments = listing_query(user_filter, after, limit)
         with postgres_errors():
             rows = await self._pool.fetch(statement, *arguments)
-        return [ListedUser(_user(row), UserStatus(row["status"])) for row in rows]
+        return [ListedUser(user_from_row(row), UserStatus(row["status"])) for row in rows]

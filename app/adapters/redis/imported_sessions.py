@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from app.adapters.redis.errors import redis_errors
 from app.adapters.redis.script_clock import NOW_MS
+from app.adapters.redis.session_keys import session_key, user_sessions_key
 from app.adapters.redis.sessions import digest_of
 from app.domain.importing import IMPORTED_SESSION_AGENT, SourceSession
 from app.domain.sessions import new_session_handle
@@ -66,8 +67,8 @@ class ImportedSessionRedis:
             lifetime = min(lifetime, session.remaining_seconds)
         digest = digest_of(session.session_id)
         keys = [
-            f"{self._prefix}session:{digest}",
-            f"{self._prefix}user-sessions:{session.user_id}",
+            session_key(self._prefix, digest),
+            user_sessions_key(self._prefix, session.user_id),
             f"{self._prefix}imported-session:{digest}",
         ]
         parameters = {
