@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATED := app/grpc/generated
 
-.PHONY: help env proto local local-down run worker relay migrate admin test test-unit test-integration lint format bench outages clean
+.PHONY: help env proto local local-down run worker relay migrate admin test test-unit test-contract test-integration lint format bench outages clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -60,6 +60,10 @@ test: env ## Run the whole suite against real PostgreSQL and Redis
 
 test-unit: env ## Run the unit tests only (no PostgreSQL or Redis needed)
 	$(PY) -m pytest tests/unit
+
+test-contract: env ## Run the contract tests only (each fake and its real adapter, one contract)
+	$(PY) scripts/local_stack.py ensure
+	$(PY) -m pytest tests/contract
 
 test-integration: env ## Run the integration tests only
 	$(PY) scripts/local_stack.py ensure

@@ -1,4 +1,4 @@
-"""``python -m app <command>``: serve, worker, relay, migrate, health, admin (app.entrypoints)."""
+"""``python -m app <command>``: serve, worker, relay, migrate, health, admin, import."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from app.adapters.store_states import StoreStates
 from app.config import Settings
 from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.grpc.health import HealthReporter
-from app.observability.telemetry import Telemetry
+from app.observability.setup.telemetry import Telemetry
 from app.usecases.relay import OutboxRelay
 
 logger = structlog.get_logger(__name__)

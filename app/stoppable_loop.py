@@ -5,7 +5,7 @@ again and again until told to stop, waiting between steps; the relay and the
 consumer also wait longer after each failure in a row (exponential back-off,
 capped at :data:`MAX_BACKOFF_SECONDS`). A stop ends any wait at once.
 
-This module sits at the top of ``app`` beside ``config.py``: use cases,
+This module sits at the top of ``app`` beside ``lifecycle.py``: use cases,
 adapters and the gRPC layer all use it and may not import one another, and it
 waits on the clock, which the I/O-free domain must not. It imports nothing of
 the application. Retry libraries (tenacity, backoff) retry one call until it

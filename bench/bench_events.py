@@ -38,7 +38,7 @@ from app.adapters.redis.streams import decode_event
 from app.bootstrap import build_redis, build_relay, events_stream_key
 from app.config import Settings
 from app.domain.events import LoginFailure, user_login_failed
-from app.observability.logging import configure_logging
+from app.observability.setup.logging import configure_logging
 from app.usecases.audit import AuditLogProjector
 from tests.support.isolation import remove_run_data
 

@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.observability.logging import configure_logging
+from app.observability.setup.logging import configure_logging
 from tests.support.isolation import remove_run_data
 
 

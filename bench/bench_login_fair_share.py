@@ -30,7 +30,7 @@ from harness import RUN_ID, bench_settings, percentile, running
 from app.config import GrpcSettings, PasswordSettings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.observability.logging import configure_logging
+from app.observability.setup.logging import configure_logging
 from tests.support.forwarder import forwarder
 from tests.support.isolation import remove_run_data
 

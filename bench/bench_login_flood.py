@@ -40,7 +40,7 @@ from app.config import ThrottlingSettings
 from app.entrypoints.memory import return_large_buffers_to_the_os
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.observability.logging import configure_logging
+from app.observability.setup.logging import configure_logging
 from tests.support.isolation import isolated_settings, remove_run_data
 
 FLOOD_SECONDS = float(os.environ.get("BENCH_FLOOD_SECONDS", "5"))

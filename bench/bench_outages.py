@@ -31,7 +31,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from app.grpc.generated import user_service_pb2 as pb
-from app.observability.logging import configure_logging
+from app.observability.setup.logging import configure_logging
 from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.support.health import NOT_SERVING, SERVING
 from tests.support.outages import Outage, outcome, running_outage

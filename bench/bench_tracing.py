@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.observability.logging import configure_logging
+from app.observability.setup.logging import configure_logging
 from tests.support.isolation import remove_run_data
 
 CONFIGURATIONS: list[tuple[str, dict[str, dict[str, Any]], str]] = [

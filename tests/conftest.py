@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from app.config import Settings
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
-from app.observability.logging import configure_logging
+from app.observability.setup.logging import configure_logging
 from tests.support.application import (
     ApplicationFactory,
     build_test_application,

@@ -4,7 +4,8 @@ Throttle and known-address keys in Redis name an account by a keyed hash
 (HMAC-SHA256) of its canonical email, never the email: someone reading Redis
 learns no address, registered or not, and cannot test a guessed email without
 the key. Device tokens are signed under a second key derived from the same
-secret, so neither use can stand in for the other. Derivation is one
+secret, and page tokens (an admin's listing) under a third, so no use can
+stand in for another. Derivation is one
 HMAC-SHA256 of the root over a fixed label (the "expand" step of HKDF with a
 root that is already uniformly random): the stdlib does it in one line.
 
@@ -40,6 +41,7 @@ class LoginSecrets:
     def __init__(self, root: bytes) -> None:
         self._account_key = self._derive(root, b"login-throttle account keys")
         self.device_token_key = self._derive(root, b"device tokens")
+        self.page_token_key = self._derive(root, b"page tokens")
 
     @staticmethod
     def _derive(root: bytes, label: bytes) -> bytes:

@@ -1,4 +1,5 @@
-"""argon2id password hashing in a bounded thread pool, off the event loop, shared out fairly."""
+"""argon2id password hashing in a bounded thread pool, off the event loop, shared out fairly;
+imported bcrypt hashes verified in the same pool and replaced at the first login."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from app.adapters.fair_queue import FairQueue, HashKind, Waiting
+from app.adapters.hash_schemes import HashScheme, scheme_of, verify_bcrypt
 from app.domain.clients import Client
 from app.domain.errors import ServerBusy
 from app.observability.tracing import traced
@@ -42,6 +44,10 @@ class Argon2PasswordHasher:
     hashes get a thread in the order of :class:`~app.adapters.fair_queue.FairQueue`:
     clients in turn, and at most one new-password hash per
     ``checks_per_new_hash`` password checks while checks wait.
+
+    A bcrypt hash (an imported user's, see ``app.adapters.hash_schemes``) is
+    verified in the same pool and queue, and always ``needs_rehash``: the first
+    login that proves it replaces it with argon2id.
     """
 
     def __init__(
@@ -96,6 +102,8 @@ class Argon2PasswordHasher:
         await self.verify(self._dummy_hash, password, client=client)
 
     def needs_rehash(self, password_hash: str) -> bool:
+        if scheme_of(password_hash) is HashScheme.BCRYPT:
+            return True
         return self._hasher.check_needs_rehash(password_hash)
 
     def check_capacity(self, *, client: Client) -> None:
@@ -167,6 +175,8 @@ class Argon2PasswordHasher:
         raise ServerBusy()
 
     def _verify(self, password_hash: str, password: str) -> bool:
+        if scheme_of(password_hash) is HashScheme.BCRYPT:
+            return verify_bcrypt(password_hash, password)
         try:
             return self._hasher.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):

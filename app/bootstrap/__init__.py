@@ -11,13 +11,7 @@ here and the fakes in the unit tests. The entry points and the tests both go
 through it, so what is tested is what is served.
 """
 
-from app.bootstrap.clients import (
-    build_cache_redis,
-    build_password_hasher,
-    build_pool,
-    build_redis,
-)
-from app.bootstrap.events import (
+from app.bootstrap.event_processes import (
     build_audit_worker,
     build_relay,
     build_relay_process,
@@ -28,8 +22,14 @@ from app.bootstrap.service import (
     build_application,
     build_health,
     build_servicer,
-    edge_interceptors,
+    edge_layers,
     password_policy,
+)
+from app.bootstrap.store_clients import (
+    build_cache_redis,
+    build_password_hasher,
+    build_pool,
+    build_redis,
 )
 from app.bootstrap.use_cases import (
     Ports,
@@ -58,7 +58,7 @@ __all__ = [
     "build_throttle",
     "build_use_cases",
     "consumer_options",
-    "edge_interceptors",
+    "edge_layers",
     "events_stream_key",
     "migrate",
     "migrate_if_asked",

@@ -22,7 +22,7 @@ from app.adapters.login_secrets import login_root
 from app.adapters.postgres.database import prepare_database
 from app.adapters.store_states import StoreStates
 from app.adapters.system import RandomIds, SystemClock
-from app.bootstrap.clients import (
+from app.bootstrap.store_clients import (
     build_cache_redis,
     build_password_hasher,
     build_pool,
@@ -31,8 +31,8 @@ from app.bootstrap.clients import (
 from app.config import Settings
 from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.lifecycle import Resources
-from app.observability.metrics import HashingQueue
-from app.observability.telemetry import Telemetry
+from app.observability.setup.metrics import HashingQueue
+from app.observability.setup.telemetry import Telemetry
 
 T = TypeVar("T")
 
@@ -77,7 +77,7 @@ async def open_resources(
     ``hashing=False`` builds no password hasher and reads no login secret (a
     process that verifies no password). With ``bounded_redis=False`` the main
     Redis client's commands are bounded by the socket timeout only, as a consumer's blocking reads
-    need (see :func:`~app.bootstrap.clients.build_redis`).
+    need (see :func:`~app.bootstrap.store_clients.build_redis`).
     """
     overrides = overrides or Overrides()
     async with AsyncExitStack() as stack:

@@ -10,30 +10,31 @@ from redis.asyncio import Redis
 
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.store_states import StoreStates
-from app.bootstrap.events import build_relay
+from app.bootstrap.event_processes import build_relay
 from app.bootstrap.resources import Overrides, migrate_if_asked, open_resources_for
 from app.bootstrap.use_cases import UseCases, build_ports, build_use_cases
 from app.config import Settings, server_address
 from app.domain.errors import Store
+from app.domain.listing import PageSizes
 from app.domain.passwords import PasswordPolicy
 from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.grpc.address_watch import AddressWatch
 from app.grpc.health import HealthReporter
-from app.grpc.interceptors import (
+from app.grpc.layers import (
     EdgeLayer,
-    ErrorInterceptor,
-    LoggingInterceptor,
-    MalformedRequestInterceptor,
+    ErrorLayer,
+    LoggingLayer,
+    MalformedRequestLayer,
 )
-from app.grpc.limits import ConcurrencyLimitInterceptor, ReceiveTimeoutInterceptor, limit_metrics
+from app.grpc.limits import ConcurrencyLimitLayer, ReceiveTimeoutLayer, limit_metrics
 from app.grpc.metadata import ClientReader
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
-from app.grpc.store_calls import StoreCallInterceptor
-from app.grpc.telemetry_interceptors import telemetry_interceptors
+from app.grpc.store_calls import StoreCallLayer
+from app.grpc.telemetry_layers import telemetry_layers
 from app.lifecycle import Application, Resources
-from app.observability.otel import untraced
-from app.observability.telemetry import Telemetry
+from app.observability.setup.telemetry import Telemetry
+from app.observability.tracing import untraced
 
 
 async def build_application(
@@ -68,7 +69,7 @@ def _application(settings: Settings, resources: Resources, closing: AsyncExitSta
         settings.grpc,
         build_servicer(settings, use_cases, telemetry.registry),
         health,
-        interceptors=edge_interceptors(settings, telemetry),
+        layers=edge_layers(settings, telemetry),
     )
     relay = (
         build_relay(settings, resources.pool, resources.redis, telemetry.registry)
@@ -106,11 +107,14 @@ def build_servicer(
         use_cases.sessions,
         use_cases.accounts,
         use_cases.throttling,
+        profiles=use_cases.profiles,
         password_policy=password_policy(settings),
         clients=ClientReader(
             settings.grpc.trusted_proxies,
             AddressWatch(registry, proxies_trusted=bool(settings.grpc.trusted_proxies)),
         ),
+        listing=use_cases.listing,
+        page_sizes=PageSizes(settings.listing.default_page_size, settings.listing.max_page_size),
     )
 
 
@@ -120,7 +124,7 @@ def password_policy(settings: Settings) -> PasswordPolicy:
     return PasswordPolicy(configured.min_length, configured.max_length, configured.min_score)
 
 
-def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[EdgeLayer]:
+def edge_layers(settings: Settings, telemetry: Telemetry) -> list[EdgeLayer]:
     """The edge's layers, outermost first (each wraps every method once, at start-up).
 
     The receive timeout goes first: it serves each unary method as a
@@ -131,17 +135,17 @@ def edge_interceptors(settings: Settings, telemetry: Telemetry) -> list[EdgeLaye
     grpc_settings = settings.grpc
     metrics = limit_metrics(telemetry.registry)
     return [
-        ReceiveTimeoutInterceptor(grpc_settings.receive_timeout_seconds, metrics),
-        *telemetry_interceptors(telemetry),
-        LoggingInterceptor(),
-        ConcurrencyLimitInterceptor(
+        ReceiveTimeoutLayer(grpc_settings.receive_timeout_seconds, metrics),
+        *telemetry_layers(traced=telemetry.tracing is not None, registry=telemetry.registry),
+        LoggingLayer(),
+        ConcurrencyLimitLayer(
             grpc_settings.method_concurrency,
             grpc_settings.method_concurrency_default,
             metrics,
             client_share=grpc_settings.method_concurrency_client_share,
             trusted_proxies=grpc_settings.trusted_proxies,
         ),
-        ErrorInterceptor(),
-        StoreCallInterceptor(),
-        MalformedRequestInterceptor(),
+        ErrorLayer(),
+        StoreCallLayer(),
+        MalformedRequestLayer(),
     ]

@@ -8,7 +8,9 @@ from redis.asyncio import Redis
 
 from app.adapters.device_tokens import SignedDeviceTokens
 from app.adapters.login_secrets import LoginSecrets
+from app.adapters.page_tokens import SignedPageTokens
 from app.adapters.postgres.outbox import OutboxPgRepository
+from app.adapters.postgres.user_directory import UserDirectoryPg
 from app.adapters.postgres.users import UserPgRepository
 from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
@@ -17,6 +19,7 @@ from app.adapters.redis.user_cache import UserRedisCache
 from app.config import Settings
 from app.domain.device_tokens import DeviceTokens
 from app.domain.event_ports import EventOutbox
+from app.domain.listing import PageTokens, UserDirectory
 from app.domain.ports import (
     Clock,
     IdSource,
@@ -30,8 +33,10 @@ from app.domain.ports import (
 )
 from app.domain.throttling import LimitedAction
 from app.lifecycle import Resources
-from app.observability.telemetry import Telemetry
+from app.observability.setup.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
+from app.usecases.listing import ListingUseCase
+from app.usecases.profiles import ProfileUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
@@ -52,6 +57,8 @@ class Ports:
     devices: DeviceTokens
     clock: Clock
     ids: IdSource
+    directory: UserDirectory
+    page_tokens: PageTokens
 
 
 @dataclass(frozen=True)
@@ -60,32 +67,29 @@ class UseCases:
     sessions: SessionUseCase
     accounts: AccountUseCase
     throttling: ThrottleUseCase
+    listing: ListingUseCase
+    profiles: ProfileUseCase
 
 
 def build_use_cases(ports: Ports) -> UseCases:
     """The use cases over ``ports``: one plain mapping of ports to constructor arguments."""
+    account_ports = (
+        ports.users,
+        ports.cache,
+        ports.sessions,
+        ports.passwords,
+        ports.throttle,
+        ports.metrics,
+    )
     return UseCases(
         users=UserUseCase(
-            users=ports.users,
-            cache=ports.cache,
-            sessions=ports.sessions,
-            passwords=ports.passwords,
-            outbox=ports.outbox,
-            throttle=ports.throttle,
-            metrics=ports.metrics,
-            stores=ports.stores,
-            devices=ports.devices,
+            *account_ports, outbox=ports.outbox, stores=ports.stores, devices=ports.devices
         ),
         sessions=SessionUseCase(ports.sessions, ports.users, ports.metrics),
-        accounts=AccountUseCase(
-            users=ports.users,
-            cache=ports.cache,
-            sessions=ports.sessions,
-            passwords=ports.passwords,
-            throttle=ports.throttle,
-            metrics=ports.metrics,
-        ),
+        accounts=AccountUseCase(*account_ports),
         throttling=ThrottleUseCase(ports.throttle),
+        listing=ListingUseCase(ports.directory, ports.page_tokens),
+        profiles=ProfileUseCase(*account_ports),
     )
 
 
@@ -126,6 +130,12 @@ def build_ports(settings: Settings, resources: Resources) -> Ports:
         ),
         clock=resources.clock,
         ids=resources.ids,
+        directory=UserDirectoryPg(pool),
+        page_tokens=SignedPageTokens(
+            login_secrets.page_token_key,
+            lifetime_seconds=settings.listing.page_token_lifetime_seconds,
+            clock=resources.clock,
+        ),
     )
 
 

@@ -24,6 +24,7 @@ from app.config.sections import (
     CacheSettings,
     EventsSettings,
     HealthSettings,
+    ListingSettings,
     LoggingSettings,
     MetricsSettings,
     PasswordSettings,
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
     tracing: TracingSettings = TracingSettings()
     events: EventsSettings = EventsSettings()
     throttling: ThrottlingSettings = ThrottlingSettings()
+    listing: ListingSettings = ListingSettings()
 
     @classmethod
     def settings_customise_sources(

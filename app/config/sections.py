@@ -210,3 +210,20 @@ class ThrottlingSettings(Section):
         if self.max_wait_seconds >= self.forget_after_seconds:
             raise ValueError("forget_after_seconds must exceed max_wait_seconds")
         return self
+
+
+class ListingSettings(Section):
+    """An admin's pages of users (ListUsers, AIP-158)."""
+
+    # Users per page when the request asks for none (page_size 0).
+    default_page_size: int = Field(50, ge=1, le=1000)
+    # A larger page_size is lowered to this.
+    max_page_size: int = Field(500, ge=1, le=1000)
+    # A page token older than this is refused (INVALID_ARGUMENT): start again from the first page.
+    page_token_lifetime_seconds: float = Field(24 * 3600.0, ge=1, le=30 * DAY_SECONDS)
+
+    @model_validator(mode="after")
+    def _default_within_maximum(self) -> ListingSettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size must not exceed max_page_size")
+        return self

@@ -169,11 +169,10 @@ class GrpcSettings(Section):
     @field_validator("method_concurrency")
     @classmethod
     def _known_methods(cls, limits: dict[str, int]) -> dict[str, int]:
-        from app.grpc.generated import user_service_pb2
+        from app.grpc.service_contract import METHOD_NAMES
 
-        methods = user_service_pb2.DESCRIPTOR.services_by_name["UserService"].methods_by_name
         for method, limit in limits.items():
-            if method not in methods:
+            if method not in METHOD_NAMES:
                 raise ValueError(f"{method!r} is not a method of UserService")
             if not 1 <= limit <= MAX_CONCURRENCY:
                 raise ValueError(

@@ -81,9 +81,10 @@ class SessionNotFound(DomainError):
 
 
 class LastAdmin(DomainError):
-    """The change would leave no active admin: the last one cannot demote or disable itself."""
+    """The change would leave no active admin: the last one cannot demote, disable or delete
+    itself."""
 
-    message = "the last active admin cannot be demoted or disabled"
+    message = "the last active admin cannot be demoted, disabled or deleted"
 
 
 class RetryLater(DomainError):

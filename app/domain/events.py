@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -36,6 +36,8 @@ class EventType(enum.StrEnum):
     USER_ENABLED = "user.enabled"
     SESSION_REVOKED = "session.revoked"
     USER_LOGIN_THROTTLED = "user.login_throttled"
+    USER_PROFILE_UPDATED = "user.profile_updated"
+    USER_DELETED = "user.deleted"
 
 
 class LoginFailure(enum.StrEnum):
@@ -212,3 +214,27 @@ def user_login_throttled(
     if email is not None:
         data["email"] = email
     return _event(EventType.USER_LOGIN_THROTTLED, user_id, data)
+
+
+# The keys of event data that say something about a person beyond their user
+# id: what erasure takes out of their stored events. A factory that puts a new
+# such key in ``data`` lists it here.
+PERSONAL_DATA_KEYS = frozenset({"email", "source_address", "first_name", "last_name", "avatar"})
+
+
+def user_profile_updated(user_id: UUID, fields: Collection[str], actor: Actor) -> Event:
+    """Names or avatar changed: ``fields`` names which (comma-separated, sorted), never
+    their values."""
+    return _event(
+        EventType.USER_PROFILE_UPDATED, user_id, _acted(actor, fields=",".join(sorted(fields)))
+    )
+
+
+def user_deleted(user_id: UUID, actor: Actor | None) -> Event:
+    """The user and their personal data were erased; the data holds nothing of the person.
+
+    An admin's deletion names the admin and their network; a user's own names
+    the user by id only (their network would be personal data of the person
+    erased): ``Actor(user_id, "")``.
+    """
+    return _event(EventType.USER_DELETED, user_id, _acted(actor))

@@ -10,6 +10,7 @@ unit tests' in-memory fakes declare the same Protocols. Every method may raise
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -19,9 +20,10 @@ from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken
 from app.domain.errors import Store
 from app.domain.events import Event
+from app.domain.profiles import ProfileChanges, ProfileField
 from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.throttling import LimitedAction
-from app.domain.users import NewUser, Principal, Role, User, UserStatus
+from app.domain.users import AccountKey, NewUser, Principal, Role, User, UserStatus
 
 
 class UserRepository(Protocol):
@@ -48,11 +50,11 @@ class UserRepository(Protocol):
 
     async def get_by_id(self, user_id: UUID) -> User | None: ...
 
-    async def get_by_email(self, email: str) -> User | None:
-        """The user whose email has the canonical form of ``email``."""
+    async def get_by_email(self, account: AccountKey) -> User | None:
+        """The user whose email has this canonical form."""
         ...
 
-    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
+    async def get_with_password_hash(self, account: AccountKey) -> tuple[Principal, str] | None:
         """The user (as ``get_by_email``) as authorization sees it, and their password hash,
         for login only."""
         ...
@@ -95,6 +97,33 @@ class UserRepository(Protocol):
 
     async def bump_sessions_epoch(self, user_id: UUID, *, actor: UUID | None) -> Principal:
         """End every session made so far (they carry the older epoch). ``UserNotFound``."""
+        ...
+
+    async def update_profile(
+        self,
+        user_id: UUID,
+        changes: ProfileChanges,
+        changed: Callable[[frozenset[ProfileField]], Event],
+        *,
+        actor: UUID | None,
+    ) -> Principal:
+        """Apply ``changes`` and add ``changed(fields)``, the fields whose value they
+        change, in one transaction; when none does, nothing is written (no event).
+
+        Raises ``UserNotFound``, ``PermissionDenied`` (``actor``).
+        """
+        ...
+
+    async def delete(self, user_id: UUID, deleted: Event, *, actor: UUID | None) -> Principal:
+        """Delete the user, erase their personal data from the stored events and add
+        ``deleted``, in one transaction; the user as it was.
+
+        Erased: the keys of ``PERSONAL_DATA_KEYS`` from the data of the events
+        about the user, and their network from the events they acted in (outbox
+        and audit log, whose ``source_address`` column too); user ids and event
+        types stay. Raises ``LastAdmin`` for the last active admin,
+        ``UserNotFound``, ``PermissionDenied`` (``actor``).
+        """
         ...
 
 
@@ -160,7 +189,8 @@ class SessionStore(Protocol):
 
         None if unknown or idle-expired. Ends it (with a ``session.revoked`` of
         the reason it states) when it has outlived its absolute lifetime or its
-        principal is disabled or newer in epoch.
+        principal is disabled or newer in epoch: the rules of
+        :mod:`app.domain.sessions`, which ``tests/contract`` holds every store to.
         """
         ...
 
@@ -220,9 +250,9 @@ class LoginThrottle(Protocol):
     """
 
     async def admit(
-        self, account: str | None, client: Client, *, device: DeviceToken | None = None
+        self, account: AccountKey | None, client: Client, *, device: DeviceToken | None = None
     ) -> None:
-        """Count a login attempt on ``account`` (a ``canonical_email``) from ``client``.
+        """Count a login attempt on ``account`` from ``client``.
 
         ``account`` is None when the email was not even valid: the attempt then
         counts against the address only. An attempt counts as a failure until
@@ -238,7 +268,7 @@ class LoginThrottle(Protocol):
         ...
 
     async def succeeded(
-        self, account: str, client: Client, *, device: DeviceToken | None = None
+        self, account: AccountKey, client: Client, *, device: DeviceToken | None = None
     ) -> None:
         """The attempt proved the password: forget the account's and the token's failures.
 
@@ -250,12 +280,12 @@ class LoginThrottle(Protocol):
         ...
 
     async def withdraw(
-        self, account: str | None, client: Client, *, device: DeviceToken | None = None
+        self, account: AccountKey | None, client: Client, *, device: DeviceToken | None = None
     ) -> None:
         """Take back an admitted attempt that a store outage kept from being judged."""
         ...
 
-    async def clear(self, account: str | None, address_group: str | None) -> int:
+    async def clear(self, account: AccountKey | None, address_group: str | None) -> int:
         """Forget the failures and successful-login rates of an account and/or an
         address group; the number of counters removed (known addresses stay)."""
         ...

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from app.domain.clients import Client
 from app.domain.errors import InvalidInput
-from app.domain.users import canonical_email, normalise_email
+from app.domain.users import AccountKey, canonical_email, normalise_email
 
 
 class LimitedAction(enum.StrEnum):
@@ -31,9 +31,9 @@ class ThrottleScope(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ThrottleTarget:
-    """Whose throttle state to clear: an account (canonical email), an address group, or both."""
+    """Whose throttle state to clear: an account, an address group, or both."""
 
-    account: str | None
+    account: AccountKey | None
     address_group: str | None
 
 

@@ -28,6 +28,10 @@ AVATAR_SCHEMES = frozenset({"https"})
 
 # An address that passed :func:`normalise_email`: trimmed, valid, lower-cased.
 Email = NewType("Email", str)
+# The form in which every spelling of an address is one account
+# (:func:`canonical_email`): what uniqueness, lookups and the login throttle
+# compare. Computed once where the address is parsed, then carried.
+AccountKey = NewType("AccountKey", str)
 
 
 class Role(enum.StrEnum):
@@ -165,7 +169,7 @@ def normalise_email(raw: str, field: str = "email") -> Email:
     return Email(validated.normalized.lower())
 
 
-def canonical_email(email: str) -> str:
+def canonical_email(email: str) -> AccountKey:
     """The form in which two addresses are the same address: NFKC, then case-folded.
 
     ``kate@`` with a fullwidth ``k`` (U+FF4B), ``Kate@`` and ``kate@`` share
@@ -173,7 +177,7 @@ def canonical_email(email: str) -> str:
     shown as typed (lower-cased). NFKC again after folding keeps it stable.
     """
     folded = unicodedata.normalize("NFKC", email).casefold()
-    return unicodedata.normalize("NFKC", folded)
+    return AccountKey(unicodedata.normalize("NFKC", folded))
 
 
 # Script property values that go with any script: digits, punctuation, marks.
@@ -232,32 +236,32 @@ def _name(raw: str, field: str) -> str:
     return value
 
 
-def _avatar(raw: str) -> str | None:
+def _avatar(raw: str, field: str = "avatar") -> str | None:
     """An avatar: empty (None), or an https URL with a host and no credentials.
 
     Checked on the text as urllib splits it, after refusing anything that would
     make the text read differently from what it is (white space, control, bidi
     and invisible characters).
     """
-    value = _trimmed_text(raw, "avatar", AVATAR_MAX_LENGTH, required=False)
+    value = _trimmed_text(raw, field, AVATAR_MAX_LENGTH, required=False)
     if not value:
         return None
     if _UNSAFE_IN_URLS.search(value):
         raise InvalidInput(
-            "avatar", "must not contain white space, control, invisible or bidi characters"
+            field, "must not contain white space, control, invisible or bidi characters"
         )
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as err:
-        raise InvalidInput("avatar", "is not a valid URL") from err
+        raise InvalidInput(field, "is not a valid URL") from err
     if parts.scheme.lower() not in AVATAR_SCHEMES:
         schemes = ", ".join(sorted(AVATAR_SCHEMES))
-        raise InvalidInput("avatar", f"must be a URL with scheme {schemes}")
+        raise InvalidInput(field, f"must be a URL with scheme {schemes}")
     if not parts.hostname:
-        raise InvalidInput("avatar", "must name a host")
+        raise InvalidInput(field, "must name a host")
     if parts.username is not None or parts.password is not None:
-        raise InvalidInput("avatar", "must not contain a user name or password")
+        raise InvalidInput(field, "must not contain a user name or password")
     return value
 
 
@@ -293,12 +297,12 @@ def parse_registration(
     )
 
 
-def parse_user_id(raw: str) -> UUID:
-    """A user id is a UUID in any of its usual spellings."""
+def parse_user_id(raw: str, field: str = "uuid") -> UUID:
+    """A user id is a UUID in any of its usual spellings; errors name ``field``."""
     try:
         return UUID(raw.strip())
     except ValueError as err:
-        raise InvalidInput("uuid", "is not a valid UUID") from err
+        raise InvalidInput(field, "is not a valid UUID") from err
 
 
 def parse_role_assignment(raw_user_id: str, raw_role: str) -> tuple[UUID, Role]:
@@ -317,12 +321,19 @@ class LoginAttempt:
 
     ``email`` is None when it is not a valid address (``email_error`` says why):
     the attempt still counts, against the client's address only, and fails as
-    any wrong credentials do.
+    any wrong credentials do. ``account`` is the address's :class:`AccountKey`
+    (None with it), made with the attempt: every spelling of an address counts
+    against the one account.
     """
 
     email: Email | None
     password: OfferedPassword
     email_error: InvalidInput | None = None
+    account: AccountKey | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        account = None if self.email is None else canonical_email(self.email)
+        object.__setattr__(self, "account", account)
 
 
 def parse_login(raw_email: str, raw_password: str, policy: PasswordPolicy) -> LoginAttempt:
@@ -332,3 +343,18 @@ def parse_login(raw_email: str, raw_password: str, policy: PasswordPolicy) -> Lo
         return LoginAttempt(normalise_email(raw_email), password)
     except InvalidInput as err:
         return LoginAttempt(None, password, email_error=err)
+
+
+def parse_name(raw: str, field: str) -> str:
+    """A first or last name by Register's rules; errors name ``field``."""
+    return _name(raw, field)
+
+
+def parse_avatar(raw: str, field: str = "avatar") -> str | None:
+    """An avatar by Register's rules (empty is None); errors name ``field``."""
+    return _avatar(raw, field)
+
+
+def parse_profile(first_name: str, last_name: str, avatar: str) -> tuple[str, str, str | None]:
+    """Names and an avatar checked as Register checks them; ``InvalidInput`` otherwise."""
+    return _name(first_name, "first_name"), _name(last_name, "last_name"), _avatar(avatar)

@@ -2,6 +2,7 @@
 
 ``serve`` (the gRPC service), ``worker`` and ``relay`` (the event processes)
 run until a signal through :mod:`app.entrypoints.runner`; ``migrate``,
-``health`` and ``admin create`` do one thing and exit. Only these modules and
-:mod:`app.bootstrap` name concrete classes.
+``health``, ``admin`` and ``import`` (:mod:`app.entrypoints.user_import`) do
+one thing and exit. Only these modules and :mod:`app.bootstrap` name concrete
+classes.
 """

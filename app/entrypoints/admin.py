@@ -39,7 +39,7 @@ from app.domain.errors import DomainError, InvalidInput, StoreUnavailable
 from app.domain.passwords import strength_context
 from app.domain.throttling import parse_throttle_target
 from app.domain.users import normalise_email, parse_registration
-from app.observability.logging import configure_logging
+from app.observability.setup.logging import configure_logging
 
 EXIT_OK = 0
 EXIT_REFUSED = 1

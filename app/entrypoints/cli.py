@@ -43,6 +43,25 @@ def _add_admin_arguments(parser: argparse.ArgumentParser) -> None:
     clear.add_argument("--address", default="")
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    sources = parser.add_subparsers(dest="source", required=True)
+    go = sources.add_parser("go", help="from the Go service's users table (and its sessions)")
+    go.add_argument("--dsn", required=True, help="the Go service's PostgreSQL DSN")
+    go.add_argument("--redis", help="the Go service's Redis URL: bring its live sessions too")
+    jsonl = sources.add_parser("jsonl", help="from a file, one user per line")
+    jsonl.add_argument("file")
+    for source in (go, jsonl):
+        source.add_argument("--dry-run", action="store_true", help="report, write nothing")
+        source.add_argument("--batch-size", type=_positive, default=500)
+
+
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
     del parser
 
@@ -55,7 +74,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "migrate": ("create the database if missing, apply migrations", _no_arguments),
     "health": ("exit 0 when the local service reports SERVING", _add_health_arguments),
     "admin": ("manage admins", _add_admin_arguments),
+    "import": ("import users from the Go service or a file", _add_import_arguments),
 }
+# A command whose module is not named after it (``import`` is a keyword).
+MODULES = {"import": "user_import"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,8 +88,13 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+def module_name(command: str) -> str:
+    """The module that runs ``command``."""
+    return f"app.entrypoints.{MODULES.get(command, command)}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (exit 2 with the usage on a bad one) and run the command; its status."""
     arguments = parser().parse_args(argv)
-    module = importlib.import_module(f"app.entrypoints.{arguments.command}")
+    module = importlib.import_module(module_name(arguments.command))
     return cast(Run, module.run)(arguments)

@@ -4,20 +4,19 @@ glibc's malloc gives a block of at least ``M_MMAP_THRESHOLD`` bytes a mapping
 of its own, unmapped when freed. By default the threshold is dynamic: each
 time such a block is freed it rises to that block's size (up to 32 MiB), so
 later requests of up to 1 MiB land in the heap arenas and stay resident after
-they are freed. 100 concurrent Logins with 1 MiB passwords left the service
-about 270 MiB larger for good that way. A fixed threshold keeps every large
-request buffer in its own mapping: resident memory returns to where it was.
+they are freed, so a burst of large requests (long passwords) would leave the
+service larger for good. A fixed threshold keeps every large request buffer in
+its own mapping: resident memory returns to where it was.
 
 That is not enough after floods of large requests: each refused request
 (a 900 KiB name, say) ends in reference cycles (its exception, traceback and
 frames) that hold the request until Python's cyclic collector runs, and an
-idle server allocates too little to trigger a full collection. Measured on
-``python -m app serve`` after such floods and 1,000 connections: 487 MiB
-resident after 10 s idle, 189 MiB after ``gc.collect()``, 131 MiB after
-``malloc_trim(0)`` as well (99 MiB before the floods). So
+idle server allocates too little to trigger a full collection; freed heap
+pages stay mapped until ``malloc_trim`` hands them back. So
 :class:`MemoryReclaimer` collects and trims whenever resident memory has grown
-by :data:`RECLAIM_GROWTH_BYTES`, and again while that frees memory. ``MALLOC_ARENA_MAX=2``
-was measured too and left more resident (201 against 127 MiB): not used.
+by :data:`RECLAIM_GROWTH_BYTES`, and again while that frees memory. Fewer
+malloc arenas (``MALLOC_ARENA_MAX``) would not help: they keep more resident,
+not less. The measurements are in the README.
 """
 
 from __future__ import annotations

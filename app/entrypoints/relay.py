@@ -10,7 +10,7 @@ import argparse
 
 from app.bootstrap import build_relay_process, events_stream_key
 from app.config import Settings
-from app.entrypoints.events import serving
+from app.entrypoints.event_serving import serving
 from app.entrypoints.runner import run_process
 
 

@@ -17,9 +17,9 @@ import uvloop
 
 from app.config import ConfigError, Settings, load_settings
 from app.entrypoints.memory import return_large_buffers_to_the_os
-from app.observability.logging import configure_logging
-from app.observability.otel import shutdown_process_telemetry
-from app.observability.trace_export import TracingConfigError
+from app.observability.setup.logging import configure_logging
+from app.observability.setup.providers import shutdown_process_telemetry
+from app.observability.setup.trace_export import TracingConfigError
 
 logger = structlog.get_logger(__name__)
 

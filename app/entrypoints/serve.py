@@ -13,7 +13,7 @@ from app.config.certificates import Validity, now
 from app.entrypoints.memory import reclaiming_memory
 from app.entrypoints.runner import run_process
 from app.entrypoints.supervisor import serve_with_workers
-from app.observability.certificate_metrics import CertificateExpiryCollector
+from app.observability.setup.certificate_metrics import CertificateExpiryCollector
 
 
 def watch_certificate(tls: TlsSettings, registry: CollectorRegistry | None) -> None:

@@ -6,7 +6,7 @@ binds the gRPC port with ``SO_REUSEPORT`` (the kernel spreads connections
 among them), builds its own pools, clients, hashing threads and telemetry,
 and serves ``grpc.health.v1`` for itself. The supervisor serves one
 ``/metrics`` with every worker's samples labelled ``worker``
-(:mod:`app.observability.worker_metrics`).
+(:mod:`app.observability.setup.worker_metrics`).
 
 SIGTERM or SIGINT to the supervisor is passed to every worker, which drains
 as a single process does; the supervisor exits 0 once all have stopped
@@ -42,8 +42,8 @@ from prometheus_client import CollectorRegistry
 from app.bootstrap import build_application, migrate_if_asked
 from app.config import Settings
 from app.entrypoints.runner import Serve, run_process
-from app.observability.metrics import MetricsEndpoint
-from app.observability.worker_metrics import WorkerMetrics
+from app.observability.setup.metrics import MetricsEndpoint
+from app.observability.setup.worker_metrics import WorkerMetrics
 
 logger = structlog.get_logger("app.entrypoints.supervisor")
 

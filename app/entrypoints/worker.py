@@ -12,7 +12,7 @@ import argparse
 
 from app.bootstrap import build_audit_worker, consumer_options, events_stream_key
 from app.config import Settings
-from app.entrypoints.events import serving
+from app.entrypoints.event_serving import serving
 from app.entrypoints.runner import run_process
 
 

@@ -1,9 +1,9 @@
 """The edge, composed once: every method's handler wrapped by the layers at start-up.
 
 grpc.aio server interceptors run on every call and build a new method handler
-each time; here each layer wraps each method's handler once, when the server
-is built, with the same behaviour (the first layer is the outermost, as the
-first interceptor was). The generated ``add_*_to_server`` functions register
+each time, work that can be done once: here each layer wraps each method's
+handler once, when the server is built (the first layer is the outermost).
+The generated ``add_*_to_server`` functions register
 into a :class:`MethodRegistry` standing in for the server; it then hands the
 wrapped handlers to the real one.
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import grpc
 
-from app.grpc.interceptors import EdgeLayer, Handler
+from app.grpc.layers import EdgeLayer, Handler
 
 
 def split_method(method: str) -> tuple[str, str]:

@@ -41,7 +41,7 @@ from app.domain.errors import (
     WrongPassword,
 )
 from app.grpc.context import Context
-from app.grpc.health import SERVICE_NAME
+from app.grpc.service_contract import SERVICE_NAME
 
 INTERNAL_MESSAGE = "internal error"
 # The ErrorInfo domain of every reason: the gRPC service's full name, so a

@@ -8,12 +8,11 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 from grpc_health.v1 import health, health_pb2
 
-from app.grpc.generated import user_service_pb2 as pb
+from app.grpc.service_contract import SERVICE_NAME
 from app.stoppable_loop import StoppableLoop
 
 logger = structlog.get_logger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["UserService"].full_name
 Probe = Callable[[], Awaitable[object]]
 
 

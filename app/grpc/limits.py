@@ -3,19 +3,19 @@
 Only the methods of ``userService.UserService`` have concurrency limits, so a
 flood of one method (or of stalled streams) never makes a health check fail.
 
-- :class:`ConcurrencyLimitInterceptor` admits at most N calls of a method at
+- :class:`ConcurrencyLimitLayer` admits at most N calls of a method at
   once (``grpc.method_concurrency``, ``grpc.method_concurrency_default``), at
   most a share of them from one client (``grpc.method_concurrency_client_share``),
   and refuses the next at once with RESOURCE_EXHAUSTED. It counts a call from
   the moment its request has arrived, unlike grpc.aio's
   ``maximum_concurrent_rpcs``, which counts streams whose body never comes.
-- :class:`ReceiveTimeoutInterceptor` gives a unary call (health's Check too)
+- :class:`ReceiveTimeoutLayer` gives a unary call (health's Check too)
   ``grpc.receive_timeout_seconds`` between its headers and its request message;
   a stream that stalls after its headers is ended with DEADLINE_EXCEEDED
   instead of staying open for as long as the connection lives. gRPC core has
   no such option, hence this one. Such a call, and one whose client closed
   without sending a request, is handed to the layers inside as an
-  :class:`~app.grpc.interceptors.UnreceivedRequest`: traced, counted and
+  :class:`~app.grpc.layers.UnreceivedRequest`: traced, counted and
   logged like any other call, and answered by the innermost layer.
 """
 
@@ -33,24 +33,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from app.domain.errors import ServerBusy
 from app.grpc.context import Context
 from app.grpc.errors import RequestNotReceived, UndecodableRequest, abort_with, rich_status_for
-from app.grpc.generated import user_service_pb2 as pb
-from app.grpc.health import SERVICE_NAME
-from app.grpc.interceptors import (
+from app.grpc.layers import (
     Behavior,
     Handler,
-    UnaryServerInterceptor,
+    UnaryEdgeLayer,
     UnreceivedRequest,
 )
 from app.grpc.metadata import Network, client_from
+from app.grpc.service_contract import METHOD_NAMES as _METHOD_NAMES
+from app.grpc.service_contract import SERVICE_NAME
+from app.grpc.service_contract import method_path as _path
 
 logger = structlog.get_logger("app.rpc")
-
-
-_METHOD_NAMES = [method.name for method in pb.DESCRIPTOR.services_by_name["UserService"].methods]
-
-
-def _path(method_name: str) -> str:
-    return f"/{SERVICE_NAME}/{method_name}"
 
 
 class LimitMetrics:
@@ -78,7 +72,7 @@ class LimitMetrics:
         )
 
 
-class ConcurrencyLimitInterceptor(UnaryServerInterceptor):
+class ConcurrencyLimitLayer(UnaryEdgeLayer):
     """At most ``limits[method]`` (else ``default``) calls of each UserService method at once,
     and at most ``client_share`` of them (at least one) from one client.
 
@@ -138,7 +132,7 @@ class ConcurrencyLimitInterceptor(UnaryServerInterceptor):
                 del by_client[client]
 
 
-class ReceiveTimeoutInterceptor:
+class ReceiveTimeoutLayer:
     """Ends a unary call whose request has not arrived ``timeout`` seconds after its headers.
 
     The unary handler is served as a stream-unary one (the same bytes on the

@@ -1,4 +1,4 @@
-"""Assembling the gRPC server: services, reflection, interceptors, limits and transport."""
+"""Assembling the gRPC server: services, reflection, the edge's layers, limits and transport."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from app.config import GrpcSettings, TlsSettings, is_loopback
 from app.grpc.edge import MethodRegistry
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.grpc.health import SERVICE_NAME, HealthReporter
-from app.grpc.interceptors import EdgeLayer
+from app.grpc.health import HealthReporter
+from app.grpc.layers import EdgeLayer
+from app.grpc.service_contract import SERVICE_NAME
 from app.grpc.servicer import UserServiceServicer
 
 logger = structlog.get_logger(__name__)
@@ -106,17 +107,17 @@ def build_server(
     settings: GrpcSettings,
     servicer: UserServiceServicer,
     health_reporter: HealthReporter,
-    interceptors: Sequence[EdgeLayer],
+    layers: Sequence[EdgeLayer],
 ) -> tuple[grpc.aio.Server, int]:
     """A server with every service added and bound; returns it and its port.
 
-    Each method's handler is wrapped in ``interceptors`` once, here (the first
+    Each method's handler is wrapped in ``layers`` once, here (the first
     is the outermost): no grpc.aio interceptor runs per call. Requests larger than
     ``max_request_bytes`` are refused with RESOURCE_EXHAUSTED by gRPC itself.
     There is deliberately no global cap on concurrent calls (grpc.aio's
     ``maximum_concurrent_rpcs`` counts calls whose request has not arrived, so
-    a few stalled streams starve health checks): limits are per method, in an
-    interceptor, and per connection, in the HTTP/2 options.
+    a few stalled streams starve health checks): limits are per method, in a
+    layer, and per connection, in the HTTP/2 options.
     """
     server = grpc.aio.server(options=server_options(settings))
     methods = MethodRegistry()
@@ -133,7 +134,7 @@ def build_server(
             ),
             methods,
         )
-    methods.add_to(server, interceptors)
+    methods.add_to(server, layers)
     address = listen_address(settings.host, settings.port)
     if settings.tls.enabled:
         port = server.add_secure_port(address, server_credentials(settings.tls))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import grpc
@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from app.grpc.context import Context
 from app.grpc.edge import split_method
-from app.grpc.interceptors import Behavior, Handler, call_code
+from app.grpc.layers import Behavior, Handler, call_code
 
 # Prometheus' default buckets, as the Go middleware uses.
 HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -77,7 +77,7 @@ class GrpcServerMetrics:
             registry=registry,
         )
 
-    def initialize(self, grpc_type: str, service: str, methods: list[str]) -> None:
+    def initialize(self, grpc_type: str, service: str, methods: Iterable[str]) -> None:
         """Export zeros for ``methods`` before their first call, as the Go middleware does."""
         for method in methods:
             labels = (grpc_type, service, method)
@@ -87,7 +87,7 @@ class GrpcServerMetrics:
             self.in_flight.labels(*labels)
 
 
-class ServerMetricsInterceptor:
+class ServerMetricsLayer:
     """Counts and times every RPC, unary and streaming, with its final status code."""
 
     def __init__(self, metrics: GrpcServerMetrics) -> None:

@@ -12,7 +12,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from app.grpc.context import Context
 from app.grpc.edge import split_method
-from app.grpc.interceptors import Behavior, Handler, UnaryServerInterceptor, call_code
+from app.grpc.layers import Behavior, Handler, UnaryEdgeLayer, call_code
 from app.grpc.metadata import parse_peer
 
 _UNTRACED_SERVICES = frozenset({"grpc.health.v1.Health"})
@@ -27,12 +27,12 @@ def _peer_attributes(peer: str | None) -> dict[str, str | int]:
     return {"network.peer.address": parsed.address, "network.peer.port": parsed.port}
 
 
-class ServerTracingInterceptor(UnaryServerInterceptor):
+class ServerTracingLayer(UnaryEdgeLayer):
     """One SERVER span per unary RPC, continuing the caller's W3C ``traceparent``.
 
     Named ``package.Service/Method`` with the RPC semantic-convention
     attributes; a call that does not end OK gets status ERROR and its code in
-    ``rpc.grpc.status_code``. An exception that escapes the inner interceptors
+    ``rpc.grpc.status_code``. An exception that escapes the inner layers
     is recorded; aborts are not (the domain error is already on the layer span
     that raised it), nor cancellations (the status says CANCELLED). Health
     checks are not traced: probes would drown the rest.

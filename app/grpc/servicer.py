@@ -12,7 +12,9 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.domain.clients import Client
+from app.domain.listing import PageSizes, parse_page_token
 from app.domain.passwords import PasswordPolicy, strength_context
+from app.domain.profiles import ProfileChanges, parse_profile_changes
 from app.domain.sessions import SessionRecord, parse_handle
 from app.domain.throttling import parse_throttle_target
 from app.domain.users import (
@@ -26,8 +28,11 @@ from app.domain.users import (
 from app.grpc.context import Context
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from app.grpc.listing_messages import user_filter_of
 from app.grpc.metadata import ClientReader, device_token_from, session_id_from
 from app.usecases.accounts import AccountUseCase
+from app.usecases.listing import ListingUseCase
+from app.usecases.profiles import ProfileUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
@@ -74,15 +79,21 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         accounts: AccountUseCase,
         throttling: ThrottleUseCase,
         *,
+        profiles: ProfileUseCase,
         password_policy: PasswordPolicy,
         clients: ClientReader | None = None,
+        listing: ListingUseCase,
+        page_sizes: PageSizes,
     ) -> None:
         self._users = users
         self._sessions = sessions
         self._accounts = accounts
         self._throttling = throttling
+        self._profiles = profiles
         self._password_policy = password_policy
         self._clients = clients or ClientReader()
+        self._listing = listing
+        self._page_sizes = page_sizes
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         registration = parse_registration(
@@ -223,9 +234,74 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         cleared = await self._throttling.clear_as(caller, target)
         return pb.ClearLoginThrottleResponse(cleared=cleared)
 
+    async def ListUsers(
+        self, request: pb.ListUsersRequest, context: Context
+    ) -> pb.ListUsersResponse:
+        user_filter = user_filter_of(request)
+        page_size = self._page_sizes.size_of(request.page_size)
+        token = parse_page_token(request.page_token)
+        caller = await self._sessions.caller(self._session_id(context))
+        page = await self._listing.list_users(caller, user_filter, page_size, token)
+        return pb.ListUsersResponse(
+            users=[
+                pb.ListedUser(user=user_message(listed.user), status=listed.status.value)
+                for listed in page.users
+            ],
+            next_page_token=page.next_page_token,
+        )
+
+    async def UpdateProfile(
+        self, request: pb.UpdateProfileRequest, context: Context
+    ) -> pb.UpdateProfileResponse:
+        caller = await self._sessions.caller(self._session_id(context))
+        changes = _profile_changes(request)
+        named = parse_user_id(request.user.uuid, "user.uuid") if request.user.uuid else None
+        client = self._client(context)
+        user = await self._profiles.update_profile(caller, changes, client, named=named)
+        return pb.UpdateProfileResponse(user=user_message(user))
+
+    async def UpdateUser(
+        self, request: pb.UpdateUserRequest, context: Context
+    ) -> pb.UpdateUserResponse:
+        user_id = parse_user_id(request.user.uuid, "user.uuid")
+        changes = _profile_changes(request)
+        caller = await self._sessions.caller(self._session_id(context))
+        client = self._client(context)
+        user = await self._profiles.update_user(caller, user_id, changes, client)
+        return pb.UpdateUserResponse(user=user_message(user))
+
+    async def DeleteAccount(
+        self, request: pb.DeleteAccountRequest, context: Context
+    ) -> pb.DeleteAccountResponse:
+        current_password = self._password_policy.offered(request.current_password)
+        caller = await self._sessions.caller(self._session_id(context))
+        await self._profiles.delete_account(caller, current_password, self._client(context))
+        return pb.DeleteAccountResponse()
+
+    async def DeleteUser(
+        self, request: pb.DeleteUserRequest, context: Context
+    ) -> pb.DeleteUserResponse:
+        user_id = parse_user_id(request.uuid)
+        caller = await self._sessions.caller(self._session_id(context))
+        await self._profiles.delete_user(caller, user_id, self._client(context))
+        return pb.DeleteUserResponse()
+
     @staticmethod
     def _session_id(context: Context) -> str | None:
         return session_id_from(context.invocation_metadata())
 
     def _client(self, context: Context) -> Client:
         return self._clients(context.invocation_metadata(), context.peer())
+
+
+def _profile_changes(request: pb.UpdateProfileRequest | pb.UpdateUserRequest) -> ProfileChanges:
+    """The changes an update asks for (AIP-134, see ``parse_profile_changes``)."""
+    user = request.user
+    requested = {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "avatar": user.avatar,
+        "email": user.email,
+        "role": user.role,
+    }
+    return parse_profile_changes(requested, list(request.update_mask.paths))

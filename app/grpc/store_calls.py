@@ -9,12 +9,12 @@ import structlog
 from app.domain.deadlines import within
 from app.domain.errors import StoreFault, StoreUnavailable
 from app.grpc.context import Context
-from app.grpc.interceptors import Behavior, UnaryServerInterceptor
+from app.grpc.layers import Behavior, UnaryEdgeLayer
 
 logger = structlog.get_logger(__name__)
 
 
-class StoreCallInterceptor(UnaryServerInterceptor):
+class StoreCallLayer(UnaryEdgeLayer):
     """Run each call under its client's deadline; log the store that failed one.
 
     The adapters bound each store call by the smaller of their own timeout and

@@ -13,13 +13,15 @@ costs a request.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_T = TypeVar("_T")
 
 _tracer = trace.get_tracer("app")
 
@@ -55,3 +57,17 @@ def traced(
             return await func(*args, **kwargs)
 
     return wrapper
+
+
+def untraced(probe: Callable[[], Awaitable[_T]]) -> Callable[[], Awaitable[_T]]:
+    """``probe`` with the SQL and Redis instrumentations silenced while it runs.
+
+    Health probes run every few seconds; as root spans they would bury the
+    traces of real requests.
+    """
+
+    async def run() -> _T:
+        with suppress_instrumentation():
+            return await probe()
+
+    return run

@@ -5,22 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from uuid import UUID
 
-import structlog
-
 from app.domain import events
 from app.domain.clients import UNKNOWN_CLIENT, Client
-from app.domain.errors import PermissionDenied, StoreUnavailable, WrongPassword
 from app.domain.passwords import OfferedPassword, Password
-from app.domain.ports import (
-    LoginThrottle,
-    PasswordHasher,
-    SessionMetrics,
-    SessionStore,
-    UserCache,
-    UserRepository,
-)
 from app.domain.sessions import SessionEndReason
-from app.domain.throttling import LimitedAction
 from app.domain.users import (
     Email,
     Principal,
@@ -31,38 +19,19 @@ from app.domain.users import (
     canonical_email,
 )
 from app.observability.tracing import traced
-
-logger = structlog.get_logger(__name__)
-
-
-def _require_admin(caller: Principal) -> None:
-    """Refuse early from the session's copy; the repository decides again, in the change's
-    transaction, from the caller's row as committed (see ``UserRepository``)."""
-    if not caller.may_administer:
-        raise PermissionDenied("an admin's session is required")
+from app.usecases.account_checks import (
+    AccountPorts,
+    confirm_password,
+    forget_cached,
+    require_admin,
+)
 
 
-class AccountUseCase:
+class AccountUseCase(AccountPorts):
     """Changes to accounts. Each is committed with its event in PostgreSQL first;
     then the principal is rewritten (and sessions ended) in one atomic store step,
     and the user cache entry is dropped, so every instance sees the change at once.
     """
-
-    def __init__(
-        self,
-        users: UserRepository,
-        cache: UserCache,
-        sessions: SessionStore,
-        passwords: PasswordHasher,
-        throttle: LoginThrottle,
-        metrics: SessionMetrics,
-    ) -> None:
-        self._users = users
-        self._cache = cache
-        self._sessions = sessions
-        self._passwords = passwords
-        self._throttle = throttle
-        self._metrics = metrics
 
     @traced
     async def change_password(
@@ -73,27 +42,16 @@ class AccountUseCase:
         new: Password,
         client: Client,
     ) -> int:
-        """Check ``current`` (throttled as a login), store ``new``, and end every
-        other session of the caller; how many ended.
-
-        As at login: a full hashing queue refuses at once (``ServerBusy``), the
-        client's address has a rate (``Throttled``), the account's back-off
-        applies, and a ``current`` longer than any valid password is refused
-        without hashing.
-        """
-        self._passwords.check_capacity(client=client)
-        await self._throttle.admit_action(LimitedAction.CHANGE_PASSWORD, client)
-        email = caller.user.email
-        account = canonical_email(email)  # the throttle's key, as at login
-        await self._throttle.admit(account, client)
-        if current.too_long:
-            raise WrongPassword()
-        found = await self._users.get_with_password_hash(email)
-        if found is None or not await self._passwords.verify(
-            found[1], current.value, client=client
-        ):
-            raise WrongPassword()
-        await self._throttle.succeeded(account, client)
+        """Check ``current`` (``confirm_password``: throttled as a login), store ``new``,
+        and end every other session of the caller; how many ended."""
+        await confirm_password(
+            caller,
+            current,
+            client,
+            users=self._users,
+            passwords=self._passwords,
+            throttle=self._throttle,
+        )
         user_id = caller.user.id
         actor = events.Actor.of(user_id, client)
         principal = await self._users.change_password(
@@ -107,7 +65,7 @@ class AccountUseCase:
 
     @traced
     async def set_role(self, caller: Principal, user_id: UUID, role: Role, client: Client) -> User:
-        _require_admin(caller)
+        require_admin(caller)
         actor = events.Actor.of(caller.user.id, client)
         principal = await self._users.set_role(
             user_id, role, events.user_role_changed(user_id, role, actor), actor=caller.user.id
@@ -118,7 +76,7 @@ class AccountUseCase:
     @traced
     async def disable(self, caller: Principal, user_id: UUID, client: Client) -> User:
         """Disable the user: no login, and every session ends (``session.revoked`` disabled)."""
-        _require_admin(caller)
+        require_admin(caller)
         actor = events.Actor.of(caller.user.id, client)
         principal = await self._users.set_status(
             user_id, UserStatus.DISABLED, events.user_disabled(user_id, actor), actor=actor.user_id
@@ -128,7 +86,7 @@ class AccountUseCase:
 
     @traced
     async def enable(self, caller: Principal, user_id: UUID, client: Client) -> User:
-        _require_admin(caller)
+        require_admin(caller)
         actor = events.Actor.of(caller.user.id, client)
         principal = await self._users.set_status(
             user_id, UserStatus.ACTIVE, events.user_enabled(user_id, actor), actor=actor.user_id
@@ -139,7 +97,7 @@ class AccountUseCase:
     @traced
     async def revoke_user_sessions(self, caller: Principal, user_id: UUID, client: Client) -> int:
         """End every session of the user, including any a racing login is creating."""
-        _require_admin(caller)
+        require_admin(caller)
         principal = await self._users.bump_sessions_epoch(user_id, actor=caller.user.id)
         actor = events.Actor.of(caller.user.id, client)
         return await self._apply(principal, SessionEndReason.REVOKED, actor)
@@ -150,7 +108,7 @@ class AccountUseCase:
 
         For the operator's command line: no caller, the operator is trusted.
         """
-        user = await self._users.get_by_email(email)
+        user = await self._users.get_by_email(canonical_email(email))
         if user is None:
             return None
         principal = await self._users.set_role(
@@ -190,12 +148,5 @@ class AccountUseCase:
                 principal=principal,
             )
             self._metrics.sessions_ended(ended_by, ended)
-        await self._forget_cached(principal.user.id)
+        await forget_cached(self._cache, principal.user.id)
         return ended
-
-    async def _forget_cached(self, user_id: UUID) -> None:
-        try:
-            await self._cache.delete(user_id)
-        except StoreUnavailable as err:
-            # The entry then lives out its TTL (cache.user_ttl_seconds).
-            logger.warning("user cache invalidation failed", error=repr(err.__cause__))

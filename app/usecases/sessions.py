@@ -10,7 +10,12 @@ from app.domain.clients import Client
 from app.domain.errors import SessionNotFound, StoreUnavailable, Unauthenticated
 from app.domain.events import Actor, session_revoked, user_logged_out
 from app.domain.ports import SessionLookup, SessionMetrics, SessionStore, UserRepository
-from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
+from app.domain.sessions import (
+    SessionEndReason,
+    SessionHandle,
+    SessionRecord,
+    ended_by_principal,
+)
 from app.domain.users import Principal, User
 from app.observability.tracing import traced
 
@@ -92,7 +97,7 @@ class SessionUseCase:
         if again.principal is not None:
             return again.principal
         # The principal vanished in between (evicted): decide from the fresh copy.
-        if not principal.active or principal.sessions_epoch > lookup.sessions_epoch:
+        if ended_by_principal(principal, lookup.sessions_epoch) is not None:
             raise Unauthenticated()
         return principal
 

@@ -33,6 +33,7 @@ from app.domain.ports import (
 from app.domain.sessions import Session, SessionEndReason, new_session_id
 from app.domain.throttling import LimitedAction, ThrottleScope
 from app.domain.users import (
+    AccountKey,
     Email,
     LoginAttempt,
     Principal,
@@ -42,6 +43,7 @@ from app.domain.users import (
     canonical_email,
 )
 from app.observability.tracing import traced
+from app.usecases.account_checks import AccountPorts
 
 logger = structlog.get_logger(__name__)
 
@@ -54,7 +56,7 @@ class LoggedIn:
     device_token: str
 
 
-class UserUseCase:
+class UserUseCase(AccountPorts):
     """The rules for users: who may register what, and how login works."""
 
     def __init__(
@@ -63,20 +65,15 @@ class UserUseCase:
         cache: UserCache,
         sessions: SessionStore,
         passwords: PasswordHasher,
-        outbox: EventOutbox,
         throttle: LoginThrottle,
         metrics: SessionMetrics,
         *,
+        outbox: EventOutbox,
         stores: StoreAvailability,
         devices: DeviceTokens,
     ) -> None:
-        self._users = users
-        self._cache = cache
-        self._sessions = sessions
-        self._passwords = passwords
+        super().__init__(users, cache, sessions, passwords, throttle, metrics)
         self._outbox = outbox
-        self._throttle = throttle
-        self._metrics = metrics
         self._stores = stores
         self._devices = devices
 
@@ -125,10 +122,11 @@ class UserUseCase:
         A caller who may read only themselves gets ``PermissionDenied`` for any
         other address, known or not (no oracle of who is registered).
         """
-        mine = canonical_email(email) == canonical_email(caller.user.email)
+        account = canonical_email(email)
+        mine = account == canonical_email(caller.user.email)
         if not mine and not caller.may_read_anyone:
             raise PermissionDenied("you may look up only yourself")
-        user = await self._users.get_by_email(email)
+        user = await self._users.get_by_email(account)
         if user is None:
             raise UserNotFound()
         return user
@@ -178,9 +176,7 @@ class UserUseCase:
         """
         self._passwords.check_capacity(client=client)
         self._require(Store.REDIS)
-        email, password = attempt.email, attempt.password.value
-        # Every spelling of an address counts against the one account.
-        account = None if email is None else canonical_email(email)
+        account, password = attempt.account, attempt.password.value
         device = None
         if account is not None and device_token:
             device = self._devices.verify(device_token, account)
@@ -188,22 +184,22 @@ class UserUseCase:
         if attempt.password.too_long:
             await self._login_failed(LoginFailure.PASSWORD_TOO_LONG, email=None, user_id=None)
             raise InvalidCredentials()
-        if email is None or account is None:
+        if account is None:
             await self._passwords.verify_dummy(password, client=client)
             await self._login_failed(LoginFailure.INVALID_EMAIL, email=None, user_id=None)
             raise InvalidCredentials() from attempt.email_error
-        found = await self._lookup(email, account, client, device)
+        found = await self._lookup(account, client, device)
         principal = await self._checked(found, password, client)
         await self._throttle.succeeded(account, client, device=device)
         session = await self._open_session(principal, client)
         return LoggedIn(session, self._devices.issue(account))
 
     async def _lookup(
-        self, email: str, account: str, client: Client, device: DeviceToken | None
+        self, account: AccountKey, client: Client, device: DeviceToken | None
     ) -> tuple[Principal, str] | None:
         """The account and its hash; an outage here takes the attempt back, then raises."""
         try:
-            return await self._users.get_with_password_hash(email)
+            return await self._users.get_with_password_hash(account)
         except StoreUnavailable:
             try:
                 await self._throttle.withdraw(account, client, device=device)
@@ -259,7 +255,9 @@ class UserUseCase:
         if self._stores.known_down(store):
             raise StoreUnavailable(store, "known down")
 
-    async def _admit(self, account: str | None, client: Client, device: DeviceToken | None) -> None:
+    async def _admit(
+        self, account: AccountKey | None, client: Client, device: DeviceToken | None
+    ) -> None:
         """Pass the login throttle; the first refusal of a block is reported as an event."""
         try:
             await self._throttle.admit(account, client, device=device)
@@ -270,7 +268,7 @@ class UserUseCase:
             raise
 
     async def _report_block(
-        self, throttled: Throttled, account: str | None, client: Client
+        self, throttled: Throttled, account: AccountKey | None, client: Client
     ) -> None:
         # The client's answer is the throttle's whatever happens here: a store
         # that fails now costs the event (logged), not the RetryInfo. The email

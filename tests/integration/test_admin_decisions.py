@@ -138,3 +138,41 @@ async def test_no_write_of_a_demoted_admin_commits_after_its_demotion(stub, appl
 async def test_no_admin_registered_by_a_demoted_admin_commits_after_its_demotion(stub, application):
     late = [await _registrations_after_demotion(stub, application) for _ in range(TRIALS)]
     assert late == [0] * TRIALS
+
+
+async def _deletions_after_demotion(
+    stub: pb_grpc.UserServiceAsyncStub, application: Application
+) -> int:
+    """How many users a demoted admin deleted after its demotion."""
+    victims = [(await register(stub)).uuid for _ in range(WRITERS * 8)]
+
+    def writers(metadata: Metadata) -> list[Write]:
+        def deleting(start: int) -> Write:
+            async def write(turn: int) -> object:
+                victim = victims[(start + turn * WRITERS) % len(victims)]
+                try:
+                    return await stub.DeleteUser(
+                        pb.DeleteUserRequest(uuid=victim), metadata=metadata
+                    )
+                except grpc.aio.AioRpcError as err:
+                    if err.code() is grpc.StatusCode.NOT_FOUND:
+                        return None  # deleted already: the writer goes on
+                    raise
+
+            return write
+
+        return [deleting(start) for start in range(WRITERS)]
+
+    demotion = await _demoted_while_writing(stub, application, writers)
+    late: int = await application.pool.fetchval(
+        "SELECT count(*) FROM event_outbox WHERE event_type = 'user.deleted'"
+        " AND user_id = ANY($1::uuid[]) AND id > $2",
+        [uuid.UUID(victim) for victim in victims],
+        demotion,
+    )
+    return late
+
+
+async def test_no_deletion_by_a_demoted_admin_commits_after_its_demotion(stub, application):
+    late = [await _deletions_after_demotion(stub, application) for _ in range(TRIALS)]
+    assert late == [0] * TRIALS

@@ -20,7 +20,7 @@ import pytest
 from app.adapters.redis.sessions import digest_of
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
-from app.grpc.health import SERVICE_NAME
+from app.grpc.service_contract import SERVICE_NAME
 from tests.support.application import use_cases_of
 from tests.support.client import (
     PASSWORD,

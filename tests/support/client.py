@@ -42,9 +42,12 @@ async def register(
 
 
 async def login(
-    stub: pb_grpc.UserServiceAsyncStub, email: str, password: str = PASSWORD
+    stub: pb_grpc.UserServiceAsyncStub,
+    email: str,
+    password: str = PASSWORD,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> tuple[pb.User, str]:
-    response = await stub.Login(pb.LoginRequest(email=email, password=password))
+    response = await stub.Login(pb.LoginRequest(email=email, password=password), metadata=metadata)
     return response.user, response.session_id
 
 
@@ -56,9 +59,12 @@ async def registered_session(stub: pb_grpc.UserServiceAsyncStub) -> tuple[pb.Use
 
 
 async def admin_session(
-    stub: pb_grpc.UserServiceAsyncStub, accounts: AccountUseCase
+    stub: pb_grpc.UserServiceAsyncStub,
+    accounts: AccountUseCase,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> tuple[pb.User, str]:
-    """A fresh admin, made as the operator's command makes one, and a session for them."""
+    """A fresh admin, made as the operator's command makes one, and a session for them
+    (logged in with ``metadata``: a forwarded address, for one)."""
     email = unique_email("admin")
     registration = parse_registration(
         email=email,
@@ -70,7 +76,7 @@ async def admin_session(
         policy=PasswordPolicy(),
     )
     await accounts.create_admin(registration)
-    return await login(stub, email)
+    return await login(stub, email, metadata=metadata)
 
 
 async def other_session_handle(stub: pb_grpc.UserServiceAsyncStub, session_id: str) -> str:

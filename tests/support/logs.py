@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from app.observability.logging import OUTPUT, configure_logging
+from app.observability.setup.logging import OUTPUT, configure_logging
 
 
 class LogLines:

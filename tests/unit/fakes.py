@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -15,6 +17,7 @@ from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken, DeviceTokens
 from app.domain.errors import (
     EmailTaken,
+    InvalidInput,
     LastAdmin,
     PermissionDenied,
     ServerBusy,
@@ -24,7 +27,23 @@ from app.domain.errors import (
     UserNotFound,
 )
 from app.domain.event_ports import EventOutbox, OutboxBatches, PublishBatch
-from app.domain.events import Event
+from app.domain.events import PERSONAL_DATA_KEYS, Event
+from app.domain.importing import (
+    ImportedSessions,
+    ImportedUser,
+    ImportOutcome,
+    SourceSession,
+    Stored,
+    UserImports,
+)
+from app.domain.listing import (
+    ListedUser,
+    PageCursor,
+    PageToken,
+    PageTokens,
+    UserDirectory,
+    UserFilter,
+)
 from app.domain.ports import (
     Clock,
     IdSource,
@@ -38,9 +57,29 @@ from app.domain.ports import (
     UserCache,
     UserRepository,
 )
-from app.domain.sessions import SessionEndReason, SessionRecord, new_session_handle
+from app.domain.profiles import ProfileChanges, ProfileField
+from app.domain.sessions import (
+    SessionEndReason,
+    SessionRecord,
+    SessionTimes,
+    ended_by_principal,
+    ending,
+    is_listed,
+    is_stale,
+    new_session_handle,
+    over_cap,
+    replaces_principal,
+)
 from app.domain.throttling import LimitedAction
-from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
+from app.domain.users import (
+    AccountKey,
+    NewUser,
+    Principal,
+    Role,
+    User,
+    UserStatus,
+    canonical_email,
+)
 
 
 class FakeUsers(UserRepository):
@@ -82,14 +121,14 @@ class FakeUsers(UserRepository):
         principal = await self.get_principal(user_id)
         return None if principal is None else principal.user
 
-    async def get_by_email(self, email: str) -> User | None:
-        found = await self.get_with_password_hash(email)
+    async def get_by_email(self, account: AccountKey) -> User | None:
+        found = await self.get_with_password_hash(account)
         return None if found is None else found[0].user
 
-    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
+    async def get_with_password_hash(self, account: AccountKey) -> tuple[Principal, str] | None:
         self._check()
         for principal, password_hash in self.rows.values():
-            if canonical_email(principal.user.email) == canonical_email(email):
+            if canonical_email(principal.user.email) == account:
                 return principal, password_hash
         return None
 
@@ -133,6 +172,41 @@ class FakeUsers(UserRepository):
     async def bump_sessions_epoch(self, user_id: UUID, *, actor: UUID | None) -> Principal:
         self._require_administrator(actor)
         return self._update(user_id, bump_epoch=True)
+
+    async def update_profile(
+        self,
+        user_id: UUID,
+        changes: ProfileChanges,
+        changed: Callable[[frozenset[ProfileField]], Event],
+        *,
+        actor: UUID | None,
+    ) -> Principal:
+        self._require_administrator(actor)
+        principal, password_hash = self._row(user_id)
+        fields = changes.changed_from(principal.user)
+        if not fields:
+            return principal
+        self.events.append(changed(fields))
+        user = dataclasses.replace(changes.applied_to(principal.user), updated_at=datetime.now(UTC))
+        updated = dataclasses.replace(principal, user=user, version=principal.version + 1)
+        self.rows[user_id] = (updated, password_hash)
+        return updated
+
+    async def delete(self, user_id: UUID, deleted: Event, *, actor: UUID | None) -> Principal:
+        self._require_administrator(actor)
+        principal = self._row(user_id)[0]
+        self._refuse_last_admin(user_id)
+        del self.rows[user_id]
+        self.events = [
+            dataclasses.replace(
+                event, data={k: v for k, v in event.data.items() if k not in PERSONAL_DATA_KEYS}
+            )
+            if event.user_id == user_id
+            else event
+            for event in self.events
+        ]
+        self.events.append(deleted)
+        return principal
 
     def _require_administrator(self, actor: UUID | None) -> None:
         """The repository's own decision, from the actor's row as stored now."""
@@ -201,24 +275,42 @@ class FakeSession:
     user_id: UUID
     epoch: int
     handle: str
-    created: int
+    times: SessionTimes
+    client: Client
+    order: int  # among sessions opened at the same moment
 
 
 class FakeSessions(SessionStore):
-    """Sessions and principals in dicts, with the store's rules but no clock.
+    """Sessions and principals in dicts, deciding by the domain's session rules
+    (``app.domain.sessions``) on ``clock``; ``tests/contract`` holds it to the
+    same contract as the Redis store.
 
     ``stale`` marks every stored principal as older than the refresh bound;
     ``evicting`` drops every principal as soon as it is written.
     """
 
-    def __init__(self, *, cap: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        cap: int = 100,
+        clock: Clock | None = None,
+        idle_timeout: timedelta = timedelta(days=1),
+        lifetime: timedelta = timedelta(days=7),
+        refresh: timedelta = timedelta(seconds=30),
+    ) -> None:
         self.sessions: dict[str, FakeSession] = {}
         self.principals: dict[UUID, Principal] = {}
         self.events: builtins.list[Event] = []
         self.cap = cap
+        self.clock = clock or FakeClock()
+        self.idle_timeout = idle_timeout
+        self.lifetime = lifetime
+        self.refresh = refresh
         self.stale = False
         self.evicting = False  # principals written are dropped at once (memory pressure)
-        self._created = 0
+        self._fresh_until: dict[UUID, datetime] = {}
+        self._bumped_by: dict[UUID, SessionEndReason] = {}
+        self._opened = 0
 
     async def create(
         self,
@@ -228,46 +320,61 @@ class FakeSessions(SessionStore):
         logged_in: Event,
         capped: Event,
     ) -> int | None:
+        now = self._now()
+        user_id = principal.user.id
         await self.put_principal(principal)
-        stored = self.principals[principal.user.id]
-        if not stored.active or stored.sessions_epoch > principal.sessions_epoch:
+        stored = self.principals.get(user_id, principal)
+        if ended_by_principal(stored, principal.sessions_epoch) is not None:
             return None
-        self._created += 1
-        self.sessions[session_id] = FakeSession(
-            principal.user.id, principal.sessions_epoch, new_session_handle(), self._created
-        )
         self.events.append(logged_in)
-        mine = self._of(principal.user.id)
-        over = mine[: max(len(mine) - self.cap, 0)]
-        for oldest in over:
-            self._end(oldest, capped)
-        return len(over)
+        self._opened += 1
+        self.sessions[session_id] = FakeSession(
+            user_id,
+            principal.sessions_epoch,
+            new_session_handle(),
+            SessionTimes.opened(now, self.lifetime),
+            client,
+            self._opened,
+        )
+        mine = self._of(user_id)
+        oldest = mine[: over_cap(len(mine), self.cap)]
+        for session in oldest:
+            self._end(session, capped)
+        return len(oldest)
 
     async def resolve(self, session_id: str, revoked: Event) -> SessionLookup | None:
+        now = self._now()
         session = self.sessions.get(session_id)
         if session is None:
             return None
         principal = self.principals.get(session.user_id)
-        lookup = SessionLookup(session.user_id, session.epoch, principal, self.stale)
+        reason = ending(
+            session.times, session.epoch, principal, now, self._bumped_by.get(session.user_id)
+        )
+        if reason is not None:
+            self._end(session_id, revoked, reason)
+            return SessionLookup(session.user_id, session.epoch, None, True, ended=reason)
+        session.times = session.times.touched(now)
+        stale = principal is None or self.stale
         if principal is not None:
-            if not principal.active:
-                ended = SessionEndReason.DISABLED
-            elif principal.sessions_epoch > session.epoch:
-                ended = SessionEndReason.REVOKED
-            else:
-                return lookup
-            self._end(session_id, revoked)
-            return dataclasses.replace(lookup, ended=ended)
-        return lookup
+            stale = stale or is_stale(self._fresh_until.get(session.user_id, now), now)
+        return SessionLookup(session.user_id, session.epoch, principal, stale)
 
     async def put_principal(self, principal: Principal) -> None:
-        if self.evicting:
-            return
-        stored = self.principals.get(principal.user.id)
-        if stored is None or stored.version <= principal.version:
-            self.principals[principal.user.id] = principal
+        await self._put(principal)
+
+    async def _put(self, principal: Principal) -> bool:
+        user_id = principal.user.id
+        stored = self.principals.get(user_id)
+        if not replaces_principal(None if stored is None else stored.version, principal.version):
+            return False
+        if not self.evicting:
+            self.principals[user_id] = principal
+            self._fresh_until[user_id] = self._now() + self.refresh
+        return True
 
     async def delete(self, session_id: str, logged_out: Event) -> UUID | None:
+        self._now()
         session = self.sessions.pop(session_id, None)
         if session is None:
             return None
@@ -276,15 +383,29 @@ class FakeSessions(SessionStore):
         return session.user_id
 
     async def list(self, user_id: UUID, current_session_id: str) -> builtins.list[SessionRecord]:
-        now = datetime.now(UTC)
-        return [
-            SessionRecord(
-                self.sessions[sid].handle, now, now, now, "", "", sid == current_session_id
-            )
-            for sid in reversed(self._of(user_id))
-        ]
+        now = self._now()
+        principal = self.principals.get(user_id)
+        epoch = 0 if principal is None else principal.sessions_epoch
+        records = []
+        for session_id in reversed(self._of(user_id)):
+            session = self.sessions[session_id]
+            if is_listed(session.times, session.epoch, epoch, now):
+                times = session.times
+                records.append(
+                    SessionRecord(
+                        session.handle,
+                        times.created_at,
+                        times.last_seen,
+                        times.expires_at,
+                        session.client.address,
+                        session.client.user_agent,
+                        session_id == current_session_id,
+                    )
+                )
+        return records
 
     async def revoke(self, user_id: UUID, handle: str, revoked: Event) -> bool:
+        self._now()
         for session_id in self._of(user_id):
             if self.sessions[session_id].handle == handle:
                 self._end(session_id, revoked)
@@ -299,8 +420,10 @@ class FakeSessions(SessionStore):
         keep_session_id: str | None = None,
         principal: Principal | None = None,
     ) -> int:
+        self._now()
         if principal is not None:
-            await self.put_principal(principal)
+            if await self._put(principal):
+                self._bumped_by[user_id] = _reason_of(revoked)
             if keep_session_id in self.sessions:
                 self.sessions[keep_session_id].epoch = principal.sessions_epoch
         ended = [sid for sid in self._of(user_id) if sid != keep_session_id]
@@ -309,21 +432,41 @@ class FakeSessions(SessionStore):
         return len(ended)
 
     async def forget(self, user_id: UUID, revoked: Event) -> int:
+        ended = await self.revoke_all(user_id, revoked)
         self.principals.pop(user_id, None)
-        return await self.revoke_all(user_id, revoked)
+        return ended
+
+    def _now(self) -> datetime:
+        """The clock's time, once idle sessions are gone (as Redis expires keys)."""
+        now = self.clock.now()
+        for session_id, session in builtins.list(self.sessions.items()):
+            if session.times.idle_deadline(self.idle_timeout) <= now:
+                del self.sessions[session_id]
+        return now
 
     def _of(self, user_id: UUID) -> builtins.list[str]:  # ``list`` is a method here
         """The user's session ids, oldest first."""
         mine = [sid for sid, s in self.sessions.items() if s.user_id == user_id]
-        return sorted(mine, key=lambda sid: self.sessions[sid].created)
+        return sorted(
+            mine, key=lambda sid: (self.sessions[sid].times.created_at, self.sessions[sid].order)
+        )
 
-    def _end(self, session_id: str, revoked: Event) -> None:
+    def _end(self, session_id: str, revoked: Event, reason: SessionEndReason | None = None) -> None:
+        """End the session with its own ``session.revoked`` (its user, handle and id)."""
         session = self.sessions.pop(session_id)
+        data = {**revoked.data, "handle": session.handle, "reason": reason or _reason_of(revoked)}
         self.events.append(
             dataclasses.replace(
-                revoked, user_id=session.user_id, data={**revoked.data, "handle": session.handle}
+                revoked,
+                id=uuid.uuid5(revoked.id, session_id),
+                user_id=session.user_id,
+                data=data,
             )
         )
+
+
+def _reason_of(revoked: Event) -> SessionEndReason:
+    return SessionEndReason(revoked.data.get("reason", SessionEndReason.REVOKED))
 
 
 class FakePasswords(PasswordHasher):
@@ -506,3 +649,117 @@ class FakeIds(IdSource):
     def token(self, size_bytes: int) -> str:
         self.issued += 1
         return f"token-{self.issued}-of-{size_bytes}-bytes"
+
+
+class FakeDirectory(UserDirectory):
+    """The users of a ``FakeUsers``, filtered and ordered as the real directory does."""
+
+    def __init__(self, users: FakeUsers) -> None:
+        self._users = users
+        self.limits: list[int] = []
+
+    async def list_users(
+        self, user_filter: UserFilter, after: PageCursor | None, limit: int
+    ) -> builtins.list[ListedUser]:
+        self._users._check()
+        self.limits.append(limit)
+        listed = sorted(
+            (
+                ListedUser(principal.user, principal.status)
+                for principal, _ in self._users.rows.values()
+            ),
+            key=lambda each: (each.user.created_at, each.user.id),
+        )
+        chosen = [
+            each
+            for each in listed
+            if _matches(user_filter, each)
+            and (
+                after is None
+                or (each.user.created_at, each.user.id) > (after.created_at, after.user_id)
+            )
+        ]
+        return chosen[:limit]
+
+
+def _matches(user_filter: UserFilter, listed: ListedUser) -> bool:
+    user = listed.user
+    return (
+        (
+            user_filter.email_prefix is None
+            or canonical_email(user.email).startswith(user_filter.email_prefix)
+        )
+        and user_filter.role in (None, user.role)
+        and user_filter.status in (None, listed.status)
+        and (user_filter.created_from is None or user.created_at >= user_filter.created_from)
+        and (user_filter.created_before is None or user.created_at < user_filter.created_before)
+    )
+
+
+class FakePageTokens(PageTokens):
+    """Tokens that read as ``page:<n>``, each remembered with its filter and cursor."""
+
+    def __init__(self) -> None:
+        self.issued: dict[str, tuple[UserFilter, PageCursor]] = {}
+
+    def issue(self, user_filter: UserFilter, cursor: PageCursor) -> str:
+        token = f"page:{len(self.issued)}"
+        self.issued[token] = (user_filter, cursor)
+        return token
+
+    def read(self, token: PageToken, user_filter: UserFilter) -> PageCursor:
+        if token not in self.issued:
+            raise InvalidInput("page_token", "is not a page token of this service")
+        made_for, cursor = self.issued[token]
+        if made_for != user_filter:
+            raise InvalidInput("page_token", "was made for other filters")
+        return cursor
+
+
+class FakeUserImports(UserImports):
+    """Imported users stored into ``users``' rows, as the users table would take them."""
+
+    def __init__(self, users: FakeUsers) -> None:
+        self.users = users
+
+    async def add_imported(self, users: Sequence[ImportedUser], *, dry_run: bool) -> list[Stored]:
+        kept = dict(self.users.rows)
+        outcomes = [self._stored(user, kept) for user in users]
+        if not dry_run:
+            self.users.rows = kept
+        return outcomes
+
+    @staticmethod
+    def _stored(user: ImportedUser, rows: dict[UUID, tuple[Principal, str]]) -> Stored:
+        if user.id in rows:
+            same = canonical_email(rows[user.id][0].user.email) == user.canonical_email
+            return Stored(ImportOutcome.PRESENT if same else ImportOutcome.ID_TAKEN)
+        for principal, _ in rows.values():
+            if canonical_email(principal.user.email) == user.canonical_email:
+                return Stored(ImportOutcome.EMAIL_TAKEN, principal.user.id)
+        imported = User(
+            id=user.id,
+            email=user.email,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            role=user.role,
+            avatar=user.avatar,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+        principal = Principal(imported, UserStatus.ACTIVE, version=1, sessions_epoch=0)
+        rows[user.id] = (principal, user.password_hash)
+        return Stored(ImportOutcome.IMPORTED)
+
+
+class FakeImportedSessions(ImportedSessions):
+    """Adopted sessions by id, with the epoch each was adopted under."""
+
+    def __init__(self) -> None:
+        self.adopted: dict[str, int] = {}
+
+    async def adopt(self, session: SourceSession, sessions_epoch: int) -> bool:
+        if session.session_id in self.adopted:
+            return False
+        self.adopted[session.session_id] = sessions_epoch
+        return True

@@ -21,7 +21,7 @@ from app.domain.events import Event, EventType, user_role_changed
 from app.domain.passwords import Password
 from app.domain.ports import LoginOutcome
 from app.domain.sessions import SessionEndReason
-from app.domain.users import Principal, Role, User, UserStatus, normalise_email
+from app.domain.users import Principal, Role, User, UserStatus, canonical_email, normalise_email
 from tests.unit.world import CLIENT, PASSWORD, World
 
 NEW_PASSWORD = Password("another long password")
@@ -34,7 +34,7 @@ def world() -> World:
 
 async def _logged_in(world: World, email: str = "ada@example.com") -> tuple[User, str]:
     """A session of the user with ``email``, registered first if need be."""
-    found = await world.users.get_by_email(email)
+    found = await world.users.get_by_email(canonical_email(email))
     user = found or await world.register(email)
     session = (await world.user_cases.login(world.attempt(email, PASSWORD), CLIENT)).session
     return user, session.id

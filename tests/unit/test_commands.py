@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_each_command_is_run_by_its_module(command: str) -> None:
-    module = importlib.import_module(f"app.entrypoints.{command}")
+    module = importlib.import_module(cli.module_name(command))
     assert callable(module.run)
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from grpc_health.v1 import health_pb2
 
-from app.grpc.health import SERVICE_NAME, HealthReporter
+from app.grpc.health import HealthReporter
+from app.grpc.service_contract import SERVICE_NAME
 from tests.support.client import eventually
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -6,7 +6,7 @@ import json
 
 import structlog
 
-from app.observability.logging import configure_logging
+from app.observability.setup.logging import configure_logging
 from tests.support.logs import captured_logs
 
 

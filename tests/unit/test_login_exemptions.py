@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 from app.domain.errors import InvalidCredentials, PermissionDenied, StoreUnavailable, Throttled
 from app.domain.events import EventType
 from app.domain.throttling import ThrottleTarget, parse_throttle_target
-from app.domain.users import Role
+from app.domain.users import AccountKey, Role
 from tests.unit.world import CLIENT, PASSWORD, World
 
 
@@ -90,7 +90,9 @@ async def test_only_an_admin_clears_a_throttle(world):
         world.principal(user), user=dataclasses.replace(user, role=Role.ADMIN)
     )
     target = parse_throttle_target(" Ada@Example.com ", "2001:db8::1")
-    assert target == ThrottleTarget(account="ada@example.com", address_group="2001:db8::/64")
+    assert target == ThrottleTarget(
+        account=AccountKey("ada@example.com"), address_group="2001:db8::/64"
+    )
     with pytest.raises(PermissionDenied):
         await world.throttling.clear_as(world.principal(user), target)
     assert await world.throttling.clear_as(admin, target) == 2

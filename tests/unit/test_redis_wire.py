@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool
 
-from app.observability.redis_metrics import RedisWireMetrics
+from app.observability.setup.redis_metrics import RedisWireMetrics
 
 OK = b"+OK\r\n"
 

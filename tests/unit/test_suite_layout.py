@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
+from tests.support.imports import imported_modules
+
 TESTS = Path(__file__).resolve().parents[1]
-
-
-def imported_modules(path: Path) -> set[str]:
-    modules: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            modules.add(node.module)
-        elif isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-    return modules
 
 
 def is_test_module_or_conftest(module: str) -> bool:

@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProces
 from app.config import TracingSettings, load_settings
 from app.grpc.edge import split_method
 from app.grpc.server_metrics import go_code_name
-from app.observability.otel import service_resource
-from app.observability.trace_console import TraceConsole
-from app.observability.trace_export import TracingConfigError, build_exporters, tracing_plan
+from app.observability.setup.providers import service_resource
+from app.observability.setup.trace_console import TraceConsole
+from app.observability.setup.trace_export import TracingConfigError, build_exporters, tracing_plan
 from tests.support.ports import free_port, silent_listener
 
 LOCAL_CONFIG = Path(__file__).resolve().parents[2] / "config" / "local.yaml"

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import ConfigError, Settings, load_settings, usable_cpus
 from app.entrypoints.supervisor import hashing_threads, worker_environment
-from app.observability.worker_metrics import WorkerMetrics
+from app.observability.setup.worker_metrics import WorkerMetrics
 
 
 def test_one_worker_by_default_and_auto_means_one_per_usable_cpu(clean_environment):

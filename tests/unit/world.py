@@ -10,9 +10,11 @@ from tests.unit.fakes import (
     FakeCache,
     FakeClock,
     FakeDeviceTokens,
+    FakeDirectory,
     FakeIds,
     FakeMetrics,
     FakeOutbox,
+    FakePageTokens,
     FakePasswords,
     FakeSessions,
     FakeStores,
@@ -34,7 +36,6 @@ class World:
         self.policy = password_policy or PasswordPolicy()
         self.users = FakeUsers()
         self.cache = FakeCache(broken=cache_broken)
-        self.sessions = FakeSessions()
         self.passwords = FakePasswords()
         self.outbox = FakeOutbox()
         self.throttle = FakeThrottle()
@@ -42,7 +43,10 @@ class World:
         self.stores = FakeStores()
         self.devices = FakeDeviceTokens()
         self.clock = FakeClock()
+        self.sessions = FakeSessions(clock=self.clock)
         self.ids = FakeIds()
+        self.directory = FakeDirectory(self.users)
+        self.page_tokens = FakePageTokens()
         use_cases = build_use_cases(
             Ports(
                 users=self.users,
@@ -56,12 +60,16 @@ class World:
                 devices=self.devices,
                 clock=self.clock,
                 ids=self.ids,
+                directory=self.directory,
+                page_tokens=self.page_tokens,
             ),
         )
         self.user_cases = use_cases.users
         self.session_cases = use_cases.sessions
         self.accounts = use_cases.accounts
         self.throttling = use_cases.throttling
+        self.listing = use_cases.listing
+        self.profiles = use_cases.profiles
 
     async def register(
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None

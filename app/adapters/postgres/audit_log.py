@@ -1,4 +1,5 @@
-"""AuditLogPgRepository: the ``user_audit_log`` table, written idempotently."""
+"""AuditLogPgRepository: the ``user_audit_log`` table, written idempotently; a deleted
+user's events recorded late are erased as its deletion erased the others."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from app.adapters.postgres.erasure import erase_from_audit_log
 from app.adapters.postgres.errors import postgres_errors
 from app.adapters.postgres.event_rows import event_values
 from app.domain.events import Event, EventType
@@ -49,7 +51,16 @@ class AuditLogPgRepository:
     async def record(self, events: Sequence[Event]) -> None:
         if not events:
             return
+        # One array per column, as unnest takes them.
+        columns = zip(*(_audit_values(event) for event in events), strict=True)
+        arrays = [list(column) for column in columns]
+        deleted = [e.user_id for e in events if e.type is EventType.USER_DELETED and e.user_id]
         with postgres_errors():
-            # One array per column, as unnest takes them.
-            columns = zip(*(_audit_values(event) for event in events), strict=True)
-            await self._pool.execute(_RECORD, *(list(column) for column in columns))
+            if not deleted:
+                await self._pool.execute(_RECORD, *arrays)
+                return
+            async with self._pool.acquire() as connection, connection.transaction():
+                await connection.execute(_RECORD, *arrays)
+                # Events of a deleted user recorded after its deletion (they
+                # were still in the stream) are erased as its deletion erased.
+                await erase_from_audit_log(connection, deleted)

@@ -2,52 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from app.adapters.postgres.erasure import erase_from_audit_log, erase_from_outbox
 from app.adapters.postgres.errors import postgres_errors
 from app.adapters.postgres.outbox import insert_event
+from app.adapters.postgres.user_imports import insert_imported
+from app.adapters.postgres.user_rows import (
+    PRINCIPAL_COLUMNS,
+    USER_COLUMNS,
+    principal_from_row,
+    user_from_row,
+)
 from app.domain.errors import EmailTaken, LastAdmin, PermissionDenied, UserNotFound
 from app.domain.events import Event
-from app.domain.users import NewUser, Principal, Role, User, UserStatus, canonical_email
+from app.domain.importing import ImportedUser, Stored
+from app.domain.profiles import ProfileChanges, ProfileField
+from app.domain.users import (
+    AccountKey,
+    NewUser,
+    Principal,
+    Role,
+    User,
+    UserStatus,
+    canonical_email,
+)
 from app.observability.tracing import traced
-
-_COLUMNS = "id, email, first_name, last_name, role, avatar, created_at, updated_at"
-_PRINCIPAL_COLUMNS = f"{_COLUMNS}, status, version, sessions_epoch"
 
 # The rows an admin change decides on, locked in one statement in id order (so
 # two changes never wait for each other in a cycle): the actor's and the
 # target's, and with $3 every active admin's (two demotions at once cannot
 # both see another admin). A row updated meanwhile is returned as committed.
 _LOCK_DECIDING_ROWS = f"""
-SELECT {_PRINCIPAL_COLUMNS} FROM users
+SELECT {PRINCIPAL_COLUMNS} FROM users
 WHERE id = ANY($1::uuid[]) OR ($2 AND role = 'admin' AND status = 'active')
 ORDER BY id FOR UPDATE
 """
-
-
-def _user(row: Any) -> User:
-    return User(
-        id=row["id"],
-        email=row["email"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        role=Role(row["role"]),
-        avatar=row["avatar"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _principal(row: Any) -> Principal:
-    return Principal(
-        user=_user(row),
-        status=UserStatus(row["status"]),
-        version=row["version"],
-        sessions_epoch=row["sessions_epoch"],
-    )
 
 
 class UserPgRepository:
@@ -76,7 +70,7 @@ class UserPgRepository:
                             (id, email, email_canonical, first_name, last_name, password_hash,
                              role, avatar)
                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                        RETURNING {_COLUMNS}
+                        RETURNING {USER_COLUMNS}
                         """,
                         new_user.id,
                         new_user.email,
@@ -90,30 +84,32 @@ class UserPgRepository:
                 except asyncpg.exceptions.UniqueViolationError as err:
                     raise EmailTaken() from err
                 await insert_event(connection, registered)
-        return _user(row)
+        return user_from_row(row)
 
     @traced
     async def get_by_id(self, user_id: UUID) -> User | None:
         with postgres_errors():
-            row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1", user_id)
-        return None if row is None else _user(row)
+            row = await self._pool.fetchrow(
+                f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id
+            )
+        return None if row is None else user_from_row(row)
 
     @traced
-    async def get_by_email(self, email: str) -> User | None:
+    async def get_by_email(self, account: AccountKey) -> User | None:
         with postgres_errors():
             row = await self._pool.fetchrow(
-                f"SELECT {_COLUMNS} FROM users WHERE email_canonical = $1", canonical_email(email)
+                f"SELECT {USER_COLUMNS} FROM users WHERE email_canonical = $1", account
             )
-        return None if row is None else _user(row)
+        return None if row is None else user_from_row(row)
 
     @traced
-    async def get_with_password_hash(self, email: str) -> tuple[Principal, str] | None:
+    async def get_with_password_hash(self, account: AccountKey) -> tuple[Principal, str] | None:
         with postgres_errors():
             row = await self._pool.fetchrow(
-                f"SELECT {_PRINCIPAL_COLUMNS}, password_hash FROM users WHERE email_canonical = $1",
-                canonical_email(email),
+                f"SELECT {PRINCIPAL_COLUMNS}, password_hash FROM users WHERE email_canonical = $1",
+                account,
             )
-        return None if row is None else (_principal(row), row["password_hash"])
+        return None if row is None else (principal_from_row(row), row["password_hash"])
 
     @traced
     async def update_password_hash(self, user_id: UUID, password_hash: str) -> None:
@@ -128,9 +124,9 @@ class UserPgRepository:
     async def get_principal(self, user_id: UUID) -> Principal | None:
         with postgres_errors():
             row = await self._pool.fetchrow(
-                f"SELECT {_PRINCIPAL_COLUMNS} FROM users WHERE id = $1", user_id
+                f"SELECT {PRINCIPAL_COLUMNS} FROM users WHERE id = $1", user_id
             )
-        return None if row is None else _principal(row)
+        return None if row is None else principal_from_row(row)
 
     @traced
     async def change_password(self, user_id: UUID, password_hash: str, changed: Event) -> Principal:
@@ -204,16 +200,16 @@ class UserPgRepository:
             async with self._pool.acquire() as connection, connection.transaction():
                 if last_admin_check or actor is not None:
                     await self._decide(connection, user_id, actor, last_admin_check)
-                select = f"SELECT {_PRINCIPAL_COLUMNS} FROM users WHERE id = $1"
+                select = f"SELECT {PRINCIPAL_COLUMNS} FROM users WHERE id = $1"
                 if unless is not None:
                     current = await connection.fetchrow(
                         f"{select} AND {unless} FOR UPDATE", user_id, *arguments
                     )
                     if current is not None:
-                        return _principal(current)
+                        return principal_from_row(current)
                 row = await connection.fetchrow(
                     f"UPDATE users SET {assignments}, updated_at = now() WHERE id = $1"
-                    f" RETURNING {_PRINCIPAL_COLUMNS}",
+                    f" RETURNING {PRINCIPAL_COLUMNS}",
                     user_id,
                     *arguments,
                 )
@@ -221,7 +217,7 @@ class UserPgRepository:
                     raise UserNotFound()
                 if changed is not None:
                     await insert_event(connection, changed)
-        return _principal(row)
+        return principal_from_row(row)
 
     @staticmethod
     async def _decide(
@@ -236,9 +232,63 @@ class UserPgRepository:
         """
         ids = [id_ for id_ in (user_id, actor) if id_ is not None]
         rows = await connection.fetch(_LOCK_DECIDING_ROWS, ids, last_admin_check)
-        principals = {row["id"]: _principal(row) for row in rows}
+        principals = {row["id"]: principal_from_row(row) for row in rows}
         if actor is not None and not (actor in principals and principals[actor].may_administer):
             raise PermissionDenied("an admin's session is required")
         admins = [id_ for id_, principal in principals.items() if principal.may_administer]
         if last_admin_check and admins == [user_id]:
             raise LastAdmin()
+
+    @traced
+    async def update_profile(
+        self,
+        user_id: UUID,
+        changes: ProfileChanges,
+        changed: Callable[[frozenset[ProfileField]], Event],
+        *,
+        actor: UUID | None,
+    ) -> Principal:
+        with postgres_errors():
+            async with self._pool.acquire() as connection, connection.transaction():
+                if actor is not None:
+                    await self._decide(connection, user_id, actor, last_admin_check=False)
+                current = await connection.fetchrow(
+                    f"SELECT {PRINCIPAL_COLUMNS} FROM users WHERE id = $1 FOR UPDATE", user_id
+                )
+                if current is None:
+                    raise UserNotFound()
+                before = principal_from_row(current)
+                fields = changes.changed_from(before.user)
+                if not fields:
+                    return before
+                after = changes.applied_to(before.user)
+                row = await connection.fetchrow(
+                    "UPDATE users SET first_name = $2, last_name = $3, avatar = $4,"
+                    f" updated_at = now() WHERE id = $1 RETURNING {PRINCIPAL_COLUMNS}",
+                    user_id,
+                    after.first_name,
+                    after.last_name,
+                    after.avatar,
+                )
+                await insert_event(connection, changed(fields))
+        return principal_from_row(row)
+
+    @traced
+    async def delete(self, user_id: UUID, deleted: Event, *, actor: UUID | None) -> Principal:
+        with postgres_errors():
+            async with self._pool.acquire() as connection, connection.transaction():
+                await self._decide(connection, user_id, actor, last_admin_check=True)
+                row = await connection.fetchrow(
+                    f"DELETE FROM users WHERE id = $1 RETURNING {PRINCIPAL_COLUMNS}", user_id
+                )
+                if row is None:
+                    raise UserNotFound()
+                await erase_from_outbox(connection, user_id)
+                await erase_from_audit_log(connection, [user_id])
+                await insert_event(connection, deleted)
+        return principal_from_row(row)
+
+    async def add_imported(self, users: Sequence[ImportedUser], *, dry_run: bool) -> list[Stored]:
+        with postgres_errors():
+            async with self._pool.acquire() as connection:
+                return await insert_imported(connection, users, dry_run=dry_run)

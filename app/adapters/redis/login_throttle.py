@@ -37,7 +37,7 @@ from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken
 from app.domain.errors import Throttled
 from app.domain.throttling import LimitedAction, ThrottleScope
-from app.observability.metrics import ThrottleMetrics
+from app.observability.throttle_metrics import ThrottleMetrics
 from app.observability.tracing import traced
 
 

@@ -20,6 +20,10 @@ whose id is derived from a random base id passed in and the session's digest
 (a SHA-1 shaped as a version-8 UUID). Parameters travel as one JSON object in
 ``ARGV[1]``; ``ARGV[2…]`` are an event's fields (name, value, …).
 
+The rules the scripts apply are those of :mod:`app.domain.sessions` (each step
+names its function there); ``tests/contract`` runs the same tests against these
+scripts and the in-memory store that applies the functions themselves.
+
 Every time a script decides on or stores is Redis's (``TIME``), never the
 calling instance's: instances whose clocks disagree still agree on when a
 session ends, and a key's expiry is an absolute moment of Redis's clock.
@@ -66,7 +70,7 @@ local function end_session(digest, reason)
     return 1
 end
 
--- Write a principal unless the stored one is newer; 1 if written.
+-- Write a principal unless the stored one is newer (replaces_principal); 1 if written.
 local function put_principal(key, principal)
     local stored = redis.call('HGET', key, 'version')
     if stored and tonumber(stored) > principal.version then
@@ -88,11 +92,13 @@ CREATE = (
     _COMMON
     + """
 put_principal(KEYS[3], p.principal)
+-- ended_by_principal: the stored principal refuses a session it would end.
 local stored = redis.call('HMGET', KEYS[3], 'status', 'epoch')
 if stored[1] == 'disabled' or tonumber(stored[2]) > p.epoch then
     return -1
 end
 redis.call('XADD', p.stream, 'MAXLEN', '~', p.maxlen, '*', unpack(ARGV, 2))
+-- SessionTimes.opened, then its idle_deadline.
 local expires_at = now + p.lifetime * 1000
 redis.call('HSET', KEYS[1], 'user_id', p.user_id, 'created_at', now, 'last_seen', now,
     'expires_at', expires_at, 'epoch', p.epoch, 'handle', p.handle,
@@ -104,6 +110,7 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
         redis.call('ZREM', KEYS[2], member)
     end
 end
+-- over_cap: the oldest sessions beyond the cap end.
 local ended = 0
 local over = redis.call('ZCARD', KEYS[2]) - p.cap
 if over > 0 then
@@ -126,6 +133,7 @@ local s = redis.call('HMGET', KEYS[1], 'user_id', 'expires_at', 'epoch')
 if not s[1] then
     return false
 end
+-- ending: first the lifetime (SessionTimes.outlived), then ended_by_principal.
 local expires_at = tonumber(s[2])
 if now >= expires_at then
     end_session(p.digest, 'lifetime')
@@ -145,11 +153,13 @@ if pr[1] then
         return {s[1], s[3], reason}
     end
 end
+-- SessionTimes.touched, then its idle_deadline.
 redis.call('PEXPIREAT', KEYS[1], math.min(now + p.idle_ttl * 1000, expires_at))
 redis.call('HSET', KEYS[1], 'last_seen', now)
 if not pr[1] then
     return {s[1], s[3], ''}
 end
+-- is_stale
 local stale = (tonumber(pr[5]) or 0) <= now and '1' or '0'
 return {s[1], s[3], '', pr[1], pr[2], pr[3], pr[4], stale}
 """
@@ -228,7 +238,7 @@ for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
         'expires_at', 'address', 'user_agent', 'handle', 'epoch')
     if not s[1] then
         redis.call('ZREM', KEYS[1], member)
-    elseif tonumber(s[3]) > now and tonumber(s[7]) >= epoch then
+    elseif tonumber(s[3]) > now and tonumber(s[7]) >= epoch then  -- is_listed
         out[#out + 1] = member
         for i = 1, 6 do
             out[#out + 1] = s[i]

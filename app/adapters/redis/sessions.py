@@ -14,6 +14,7 @@ from redis.utils import str_if_bytes
 
 from app.adapters.redis import session_scripts
 from app.adapters.redis.errors import redis_errors
+from app.adapters.redis.session_keys import principal_key, session_key, user_sessions_key
 from app.adapters.redis.streams import encode_envelope, encode_event
 from app.adapters.redis.user_json import decode_user, encode_user
 from app.domain.clients import Client
@@ -86,13 +87,13 @@ class SessionRedisRepository:
         self._list = redis.register_script(session_scripts.LIST)
 
     def key(self, session_id: str) -> str:
-        return f"{self._prefix}session:{digest_of(session_id)}"
+        return session_key(self._prefix, digest_of(session_id))
 
     def _index(self, user_id: UUID) -> str:
-        return f"{self._prefix}user-sessions:{user_id}"
+        return user_sessions_key(self._prefix, user_id)
 
     def _principal_key(self, user_id: UUID) -> str:
-        return f"{self._prefix}principal:{user_id}"
+        return principal_key(self._prefix, user_id)
 
     def _parameters(self, revoked: Event | None = None, **values: Any) -> dict[str, Any]:
         """The parameters every script shares, and a ``session.revoked`` template's."""

@@ -114,6 +114,31 @@ class UserServiceStub:
                 request_serializer=user__service__pb2.ClearLoginThrottleRequest.SerializeToString,
                 response_deserializer=user__service__pb2.ClearLoginThrottleResponse.FromString,
                 _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/userService.UserService/ListUsers',
+                request_serializer=user__service__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=user__service__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
+        self.UpdateProfile = channel.unary_unary(
+                '/userService.UserService/UpdateProfile',
+                request_serializer=user__service__pb2.UpdateProfileRequest.SerializeToString,
+                response_deserializer=user__service__pb2.UpdateProfileResponse.FromString,
+                _registered_method=True)
+        self.UpdateUser = channel.unary_unary(
+                '/userService.UserService/UpdateUser',
+                request_serializer=user__service__pb2.UpdateUserRequest.SerializeToString,
+                response_deserializer=user__service__pb2.UpdateUserResponse.FromString,
+                _registered_method=True)
+        self.DeleteAccount = channel.unary_unary(
+                '/userService.UserService/DeleteAccount',
+                request_serializer=user__service__pb2.DeleteAccountRequest.SerializeToString,
+                response_deserializer=user__service__pb2.DeleteAccountResponse.FromString,
+                _registered_method=True)
+        self.DeleteUser = channel.unary_unary(
+                '/userService.UserService/DeleteUser',
+                request_serializer=user__service__pb2.DeleteUserRequest.SerializeToString,
+                response_deserializer=user__service__pb2.DeleteUserResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -217,6 +242,41 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListUsers(self, request, context):
+        """Pages of users, filtered (AIP-158): an admin's session is required.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProfile(self, request, context):
+        """The caller's names and avatar.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateUser(self, request, context):
+        """An admin's change of any user's names and avatar.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAccount(self, request, context):
+        """The caller leaves: the account and its personal data are erased.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteUser(self, request, context):
+        """An admin erases a user.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -299,6 +359,31 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.ClearLoginThrottle,
                     request_deserializer=user__service__pb2.ClearLoginThrottleRequest.FromString,
                     response_serializer=user__service__pb2.ClearLoginThrottleResponse.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=user__service__pb2.ListUsersRequest.FromString,
+                    response_serializer=user__service__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'UpdateProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProfile,
+                    request_deserializer=user__service__pb2.UpdateProfileRequest.FromString,
+                    response_serializer=user__service__pb2.UpdateProfileResponse.SerializeToString,
+            ),
+            'UpdateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateUser,
+                    request_deserializer=user__service__pb2.UpdateUserRequest.FromString,
+                    response_serializer=user__service__pb2.UpdateUserResponse.SerializeToString,
+            ),
+            'DeleteAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAccount,
+                    request_deserializer=user__service__pb2.DeleteAccountRequest.FromString,
+                    response_serializer=user__service__pb2.DeleteAccountResponse.SerializeToString,
+            ),
+            'DeleteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUser,
+                    request_deserializer=user__service__pb2.DeleteUserRequest.FromString,
+                    response_serializer=user__service__pb2.DeleteUserResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -733,6 +818,141 @@ class UserService:
             '/userService.UserService/ClearLoginThrottle',
             user__service__pb2.ClearLoginThrottleRequest.SerializeToString,
             user__service__pb2.ClearLoginThrottleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/ListUsers',
+            user__service__pb2.ListUsersRequest.SerializeToString,
+            user__service__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/UpdateProfile',
+            user__service__pb2.UpdateProfileRequest.SerializeToString,
+            user__service__pb2.UpdateProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/UpdateUser',
+            user__service__pb2.UpdateUserRequest.SerializeToString,
+            user__service__pb2.UpdateUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/DeleteAccount',
+            user__service__pb2.DeleteAccountRequest.SerializeToString,
+            user__service__pb2.DeleteAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/DeleteUser',
+            user__service__pb2.DeleteUserRequest.SerializeToString,
+            user__service__pb2.DeleteUserResponse.FromString,
             options,
             channel_credentials,
             insecure,

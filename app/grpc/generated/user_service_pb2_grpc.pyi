@@ -51,6 +51,16 @@ class UserServiceStub:
     EnableUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]
     RevokeUserSessions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RevokeUserSessionsRequest, _user_service_pb2.RevokeUserSessionsResponse]
     ClearLoginThrottle: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ClearLoginThrottleRequest, _user_service_pb2.ClearLoginThrottleResponse]
+    ListUsers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.ListUsersResponse]
+    """Pages of users, filtered (AIP-158): an admin's session is required."""
+    UpdateProfile: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.UpdateProfileRequest, _user_service_pb2.UpdateProfileResponse]
+    """The caller's names and avatar."""
+    UpdateUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.UpdateUserRequest, _user_service_pb2.UpdateUserResponse]
+    """An admin's change of any user's names and avatar."""
+    DeleteAccount: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DeleteAccountRequest, _user_service_pb2.DeleteAccountResponse]
+    """The caller leaves: the account and its personal data are erased."""
+    DeleteUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DeleteUserRequest, _user_service_pb2.DeleteUserResponse]
+    """An admin erases a user."""
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -73,6 +83,16 @@ class UserServiceAsyncStub(UserServiceStub):
     EnableUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]  # type: ignore[assignment]
     RevokeUserSessions: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RevokeUserSessionsRequest, _user_service_pb2.RevokeUserSessionsResponse]  # type: ignore[assignment]
     ClearLoginThrottle: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ClearLoginThrottleRequest, _user_service_pb2.ClearLoginThrottleResponse]  # type: ignore[assignment]
+    ListUsers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.ListUsersResponse]  # type: ignore[assignment]
+    """Pages of users, filtered (AIP-158): an admin's session is required."""
+    UpdateProfile: _aio.UnaryUnaryMultiCallable[_user_service_pb2.UpdateProfileRequest, _user_service_pb2.UpdateProfileResponse]  # type: ignore[assignment]
+    """The caller's names and avatar."""
+    UpdateUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.UpdateUserRequest, _user_service_pb2.UpdateUserResponse]  # type: ignore[assignment]
+    """An admin's change of any user's names and avatar."""
+    DeleteAccount: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DeleteAccountRequest, _user_service_pb2.DeleteAccountResponse]  # type: ignore[assignment]
+    """The caller leaves: the account and its personal data are erased."""
+    DeleteUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DeleteUserRequest, _user_service_pb2.DeleteUserResponse]  # type: ignore[assignment]
+    """An admin erases a user."""
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -188,5 +208,45 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _user_service_pb2.ClearLoginThrottleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.ClearLoginThrottleResponse, _abc.Awaitable[_user_service_pb2.ClearLoginThrottleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListUsers(
+        self,
+        request: _user_service_pb2.ListUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ListUsersResponse, _abc.Awaitable[_user_service_pb2.ListUsersResponse]]:
+        """Pages of users, filtered (AIP-158): an admin's session is required."""
+
+    @_abc_1.abstractmethod
+    def UpdateProfile(
+        self,
+        request: _user_service_pb2.UpdateProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.UpdateProfileResponse, _abc.Awaitable[_user_service_pb2.UpdateProfileResponse]]:
+        """The caller's names and avatar."""
+
+    @_abc_1.abstractmethod
+    def UpdateUser(
+        self,
+        request: _user_service_pb2.UpdateUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.UpdateUserResponse, _abc.Awaitable[_user_service_pb2.UpdateUserResponse]]:
+        """An admin's change of any user's names and avatar."""
+
+    @_abc_1.abstractmethod
+    def DeleteAccount(
+        self,
+        request: _user_service_pb2.DeleteAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.DeleteAccountResponse, _abc.Awaitable[_user_service_pb2.DeleteAccountResponse]]:
+        """The caller leaves: the account and its personal data are erased."""
+
+    @_abc_1.abstractmethod
+    def DeleteUser(
+        self,
+        request: _user_service_pb2.DeleteUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.DeleteUserResponse, _abc.Awaitable[_user_service_pb2.DeleteUserResponse]]:
+        """An admin erases a user."""
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -4,7 +4,7 @@ OpenTelemetry allows one global tracer provider and one global meter provider
 per process, and the :func:`~app.observability.tracing.traced` decorator and
 the library instrumentations all use the global one: the tracer provider is
 installed the first time an application traces (each application then adds
-its span processors to it, :mod:`app.observability.application_tracing`), the
+its span processors to it, :mod:`app.observability.setup.application_tracing`), the
 meter provider, with redis-py's metrics, the first time one exports metrics.
 Their resource is the SDK's (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``)
 with the service's default name.
@@ -13,21 +13,16 @@ with the service's default name.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from redis.observability import MetricGroup, OTelConfig, get_observability_instance
-
-_T = TypeVar("_T")
 
 
 def service_resource(service_name: str) -> Resource:
@@ -88,8 +83,8 @@ _REDIS_METRIC_GROUPS = [
 ]
 
 # redis-py 8.1 keeps its connections-by-state count as an up-down counter that
-# a BlockingConnectionPool drives below zero (it was seen at -30,929 "used"):
-# dropped, the pools' real usage is exported by RedisWireMetrics instead.
+# a BlockingConnectionPool drives below zero, so it is dropped: the pools'
+# real usage is exported by RedisWireMetrics, read from the pools themselves.
 _REDIS_METRIC_VIEWS = [
     View(instrument_name="db.client.connection.count", aggregation=DropAggregation())
 ]
@@ -115,17 +110,3 @@ def shutdown_process_telemetry() -> None:
     provider for a meter, and OpenTelemetry warns about it.
     """
     get_observability_instance().shutdown()
-
-
-def untraced(probe: Callable[[], Awaitable[_T]]) -> Callable[[], Awaitable[_T]]:
-    """``probe`` with the SQL and Redis instrumentations silenced while it runs.
-
-    Health probes run every few seconds; as root spans they would bury the
-    traces of real requests.
-    """
-
-    async def run() -> _T:
-        with suppress_instrumentation():
-            return await probe()
-
-    return run

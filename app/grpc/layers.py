@@ -45,7 +45,7 @@ class EdgeLayer(Protocol):
         ...
 
 
-class UnaryServerInterceptor(abc.ABC):
+class UnaryEdgeLayer(abc.ABC):
     """Base for layers that run code around each unary-unary call.
 
     :meth:`wrap` builds the wrapped handler once per method at start-up (not
@@ -82,7 +82,7 @@ class UnaryServerInterceptor(abc.ABC):
         """Call ``behavior(request, context)`` and return its response."""
 
 
-class ErrorInterceptor(UnaryServerInterceptor):
+class ErrorLayer(UnaryEdgeLayer):
     """Domain errors become their status; anything else becomes a generic INTERNAL.
 
     Either is sent with its details (an ErrorInfo always; a BadRequest or a
@@ -114,7 +114,7 @@ class MalformedRequest:
     """Handed on in place of a request that could not be decoded.
 
     ``error`` is the decoder's complaint (never the request's bytes, which may
-    hold a password). Interceptors outside :class:`MalformedRequestInterceptor`
+    hold a password). Interceptors outside :class:`MalformedRequestLayer`
     must treat requests as opaque: one of them may be this.
     """
 
@@ -136,14 +136,14 @@ class UnreceivedRequest:
     """Handed on in place of a request that never came (see ``app/grpc/limits.py``).
 
     The call ends with ``error``'s status in
-    :class:`MalformedRequestInterceptor`, inside the layers that trace, count
+    :class:`MalformedRequestLayer`, inside the layers that trace, count
     and log calls, so such a call is seen like any other.
     """
 
     error: DomainError
 
 
-class MalformedRequestInterceptor(UnaryServerInterceptor):
+class MalformedRequestLayer(UnaryEdgeLayer):
     """A request that cannot be decoded answers INVALID_ARGUMENT "malformed request".
 
     grpc.aio decodes a request before any interceptor runs and answers a
@@ -193,7 +193,7 @@ def call_code(context: Context, error: BaseException | None) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
-class LoggingInterceptor(UnaryServerInterceptor):
+class LoggingLayer(UnaryEdgeLayer):
     """One log line per RPC: method, status code, duration and peer."""
 
     async def intercept_unary(

@@ -1,6 +1,6 @@
 """Traces on the console for local use: each request's trace as an indented tree.
 
-Chosen by :mod:`app.observability.trace_export` when ``tracing.console_without_collector``
+Chosen by :mod:`app.observability.setup.trace_export` when ``tracing.console_without_collector``
 is set and no OTLP collector answers (``make run`` without Docker).
 """
 

@@ -9,12 +9,12 @@ resource (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``). The service adds
 only: settings that switch tracing on without any variable
 (``tracing.enabled``, exporting over OTLP), its default service name, and, for
 local use, spans on the console when no collector answers
-(``tracing.console_without_collector``); :func:`~app.observability.trace_export.tracing_plan`
+(``tracing.console_without_collector``); :func:`~app.observability.setup.trace_export.tracing_plan`
 reads them. A collector that stops answering costs one warning, and shutting
 down waits for it at most :data:`EXPORT_SHUTDOWN_SECONDS`.
 
 Each application adds its span processors to the process's one tracer
-provider (:mod:`app.observability.otel`). With tracing off nothing here runs:
+provider (:mod:`app.observability.setup.providers`). With tracing off nothing here runs:
 no provider, no exporter, no instrumentation; the OpenTelemetry API stays a
 no-op.
 """
@@ -35,9 +35,9 @@ from opentelemetry.sdk.trace.export import (
 from redis.asyncio import Redis
 
 from app.config import TracingSettings
-from app.observability.otel import tracer_provider
-from app.observability.trace_console import TraceConsole
-from app.observability.trace_export import (
+from app.observability.setup.providers import tracer_provider
+from app.observability.setup.trace_console import TraceConsole
+from app.observability.setup.trace_export import (
     QuietExporter,
     TracingPlan,
     build_exporters,

@@ -13,7 +13,7 @@ from app.adapters.postgres.database import create_pool
 from app.adapters.redis.bounded_client import BoundedRedis
 from app.adapters.store_states import StoreStates
 from app.config import Settings
-from app.observability.telemetry import Telemetry
+from app.observability.setup.telemetry import Telemetry
 
 
 def build_redis(

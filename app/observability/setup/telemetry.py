@@ -2,11 +2,11 @@
 
 The composition root builds one :class:`Telemetry` before the clients, hands
 its hooks to the PostgreSQL pool and the Redis clients, its registry to the
-metrics of the adapters and use cases, adds the gRPC interceptors it asks for,
+metrics of the adapters and use cases, adds the edge layers it asks for,
 starts it with the server and shuts it down last, so the final spans are
-exported (:func:`app.bootstrap.resources.open_resources`). Besides the root,
-only the edge's telemetry layers (``app/grpc/telemetry_interceptors.py``,
-which read its tracing and registry) name it; the adapters and use cases see
+exported (:func:`app.bootstrap.resources.open_resources`). Only the root,
+the lifecycle and the entry points name it: the edge's telemetry layers are
+told whether to trace and given the registry, the adapters and use cases see
 only a registry or a port.
 """
 
@@ -21,19 +21,19 @@ from redis.asyncio import Redis
 
 from app.config import Settings
 from app.domain.ports import SessionMetrics
-from app.observability.application_tracing import Tracing, start_tracing
-from app.observability.metrics import (
+from app.observability.session_metrics import NoSessionMetrics, PrometheusSessionMetrics
+from app.observability.setup.application_tracing import Tracing, start_tracing
+from app.observability.setup.metrics import (
     HashingCollector,
     HashingQueue,
     MetricsEndpoint,
     PoolCollector,
     QueryMetrics,
-    ThrottleMetrics,
     new_registry,
 )
-from app.observability.otel import otel_metrics_registry
-from app.observability.redis_metrics import RedisWireMetrics
-from app.observability.session_metrics import NoSessionMetrics, PrometheusSessionMetrics
+from app.observability.setup.providers import otel_metrics_registry
+from app.observability.setup.redis_metrics import RedisWireMetrics
+from app.observability.throttle_metrics import ThrottleMetrics
 
 
 class Telemetry:

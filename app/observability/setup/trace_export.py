@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from app.config import TracingSettings
-from app.observability.trace_console import TraceConsole
+from app.observability.setup.trace_console import TraceConsole
 
 logger = structlog.get_logger(__name__)
 

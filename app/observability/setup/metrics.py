@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from wsgiref.simple_server import WSGIServer
 
 import asyncpg
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -168,26 +168,3 @@ class QueryMetrics:
 
 
 _OPERATIONS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT"})
-
-
-class ThrottleMetrics:
-    """Refused attempts by action (login, register…) and scope (account, address).
-
-    Without a registry (metrics off) the counter exists but is exported nowhere.
-    """
-
-    def __init__(self, registry: CollectorRegistry | None) -> None:
-        self._refused = Counter(
-            "throttled_attempts",
-            "Attempts refused by the throttle, by action and by the limit that refused them",
-            ["action", "scope"],
-            registry=registry,
-        )
-
-    def initialize(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Export zeros for these (action, scope) pairs before their first refusal."""
-        for action, scope in pairs:
-            self._refused.labels(action, scope)
-
-    def refused(self, action: str, scope: str) -> None:
-        self._refused.labels(action, scope).inc()

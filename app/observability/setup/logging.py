@@ -110,8 +110,9 @@ def configure_logging(
         processors=[*processors, structlog.processors.format_exc_info, renderer],
         logger_factory=named_write_logger,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        # Not cached: a later configure_logging (another level or stream) reaches
-        # every logger; binding per call costs about 2 µs.
+        # Not cached, so a later configure_logging (another level or stream)
+        # reaches loggers made before it; binding per call is small beside
+        # rendering the line.
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(

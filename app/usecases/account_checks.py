@@ -1,0 +1,89 @@
+"""What the account use cases share: their ports, and the checks of an admin caller, a
+password proved again and a changed user dropped from the cache."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import structlog
+
+from app.domain.clients import Client
+from app.domain.errors import PermissionDenied, StoreUnavailable, WrongPassword
+from app.domain.passwords import OfferedPassword
+from app.domain.ports import (
+    LoginThrottle,
+    PasswordHasher,
+    SessionMetrics,
+    SessionStore,
+    UserCache,
+    UserRepository,
+)
+from app.domain.throttling import LimitedAction
+from app.domain.users import Principal, canonical_email
+
+logger = structlog.get_logger(__name__)
+
+
+class AccountPorts:
+    """The ports every use case on accounts works on: users, their cached copies,
+    their sessions, hashing, the login throttle and the session metrics."""
+
+    def __init__(
+        self,
+        users: UserRepository,
+        cache: UserCache,
+        sessions: SessionStore,
+        passwords: PasswordHasher,
+        throttle: LoginThrottle,
+        metrics: SessionMetrics,
+    ) -> None:
+        self._users = users
+        self._cache = cache
+        self._sessions = sessions
+        self._passwords = passwords
+        self._throttle = throttle
+        self._metrics = metrics
+
+
+def require_admin(caller: Principal) -> None:
+    """Refuse early from the session's copy; the repository decides again, in the change's
+    transaction, from the caller's row as committed (see ``UserRepository``)."""
+    if not caller.may_administer:
+        raise PermissionDenied("an admin's session is required")
+
+
+async def confirm_password(
+    caller: Principal,
+    current: OfferedPassword,
+    client: Client,
+    *,
+    users: UserRepository,
+    passwords: PasswordHasher,
+    throttle: LoginThrottle,
+) -> None:
+    """Check the caller's ``current`` password, throttled as a login; ``WrongPassword``.
+
+    As at login: a full hashing queue refuses at once (``ServerBusy``), the
+    client's address has a rate (``Throttled``; the ChangePassword rate), the
+    account's back-off applies, and a ``current`` longer than any valid password
+    is refused without hashing.
+    """
+    passwords.check_capacity(client=client)
+    await throttle.admit_action(LimitedAction.CHANGE_PASSWORD, client)
+    account = canonical_email(caller.user.email)  # the throttle's key, as at login
+    await throttle.admit(account, client)
+    if current.too_long:
+        raise WrongPassword()
+    found = await users.get_with_password_hash(account)
+    if found is None or not await passwords.verify(found[1], current.value, client=client):
+        raise WrongPassword()
+    await throttle.succeeded(account, client)
+
+
+async def forget_cached(cache: UserCache, user_id: UUID) -> None:
+    """Drop the user's cached copy; a cache that does not answer is logged."""
+    try:
+        await cache.delete(user_id)
+    except StoreUnavailable as err:
+        # The entry then lives out its TTL (cache.user_ttl_seconds).
+        logger.warning("user cache invalidation failed", error=repr(err.__cause__))
