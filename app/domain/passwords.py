@@ -22,13 +22,12 @@ from app.domain.errors import InvalidInput, WeakPassword
 PASSWORD_MIN_LENGTH = 8
 # The default longest password (``passwords.max_length``); a longer one is never right.
 PASSWORD_MAX_LENGTH = 128
-# zxcvbn's default minimum score (``passwords.min_score``): 3 is "safely unguessable"
-# (about 10^10 guesses), what its authors advise against offline attacks on a slow hash.
+# The default minimum zxcvbn score (``passwords.min_score``): 3 is its authors' "safely
+# unguessable" (10^8 guesses or more), moderate protection even offline against a slow hash.
 PASSWORD_MIN_SCORE = 3
-# zxcvbn's time grows steeply with length and with l33t characters (measured on
-# one core: 24 such characters ~0.34 s, 72 ~6 s, 128 random printable ~1.5 s),
-# so only a password's start is judged; 16 characters cost at most ~33 ms. A
-# password is at least as hard to guess as its start, so nothing weak passes.
+# zxcvbn's time grows steeply with length and with l33t characters (the README's
+# "Password strength" gives the measurements), so only a password's start is judged.
+# A password is at least as hard to guess as its start, so nothing weak passes.
 STRENGTH_PREFIX_LENGTH = 16
 # zxcvbn keeps the user inputs of a call in a module-level dictionary: calls must not overlap.
 _ESTIMATOR_LOCK = threading.Lock()
@@ -74,7 +73,7 @@ class PasswordPolicy:
 
     def weakness(self, password: str, context: list[str]) -> str | None:
         """Why ``password`` is too easy to guess for someone who knows ``context``; None
-        if it is not. CPU-bound (up to ~33 ms): call :meth:`require_strong` on the loop."""
+        if it is not. CPU-bound: on the event loop, call :meth:`require_strong` instead."""
         if self.min_score <= 0:
             return None
         with _ESTIMATOR_LOCK:
