@@ -119,8 +119,9 @@ def build_servicer(
 
 
 def password_policy(settings: Settings) -> PasswordPolicy:
-    """The password lengths of ``passwords.*``, as the edge and the admin command apply them."""
-    return PasswordPolicy(settings.passwords.min_length, settings.passwords.max_length)
+    """The password rules of ``passwords.*``, as the edge and the admin command apply them."""
+    configured = settings.passwords
+    return PasswordPolicy(configured.min_length, configured.max_length, configured.min_score)
 
 
 def edge_layers(settings: Settings, telemetry: Telemetry) -> list[EdgeLayer]:

@@ -108,6 +108,8 @@ class PasswordSettings(Section):
     checks_per_new_hash: int = Field(4, ge=1, le=1000)
     min_length: int = Field(8, ge=8, le=1024)
     max_length: int = Field(128, ge=8, le=1024)
+    # zxcvbn's score (0 weakest, 4 strongest) a new password must reach; 0 turns the check off.
+    min_score: int = Field(3, ge=0, le=4)
 
     def worker_count(self) -> int:
         """The hashing threads: ``max_workers``, else the CPUs less one (at least one)."""

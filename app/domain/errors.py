@@ -1,9 +1,10 @@
 """Domain errors: what can go wrong, as types.
 
 Use cases and adapters raise these (chaining the cause with ``raise … from``);
-the gRPC edge turns each type into a status code in one table
-(``app/grpc/errors.py``). Messages are safe to show to a client: they never
-carry a password, a hash or a session id.
+the gRPC edge turns each type into a status code and an ErrorInfo reason in
+one table (``app/grpc/errors.py``; the catalogue is docs/errors.md). Messages
+are safe to show to a client: they never carry a password, a hash or a
+session id.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class InvalidInput(DomainError):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
+
+
+class WeakPassword(InvalidInput):
+    """A new password that is too easy to guess; ``problem`` says why, for the user."""
 
 
 class EmailTaken(DomainError):

@@ -36,6 +36,7 @@ from app.bootstrap import (
 )
 from app.config import ConfigError, Settings, load_settings
 from app.domain.errors import DomainError, InvalidInput, StoreUnavailable
+from app.domain.passwords import strength_context
 from app.domain.throttling import parse_throttle_target
 from app.domain.users import normalise_email, parse_registration
 from app.observability.setup.logging import configure_logging
@@ -73,6 +74,7 @@ async def create_admin(
         promoted = await accounts.promote_to_admin(address)
         if promoted is not None:
             return f"{address} is an admin (user {promoted.id})"
+        policy = password_policy(settings)
         registration = parse_registration(
             email=address,
             first_name=first_name,
@@ -80,7 +82,12 @@ async def create_admin(
             password=password(),
             role="",
             avatar="",
-            policy=password_policy(settings),
+            policy=policy,
+        )
+        await policy.require_strong(
+            registration.password,
+            field="password",
+            context=strength_context(address, registration.first_name, registration.last_name),
         )
         created = await accounts.create_admin(registration)
         return f"created admin {address} (user {created.id})"

@@ -18,11 +18,16 @@ from typing import Any, Protocol, TypeAlias
 
 import grpc
 import structlog
-from grpc_status import rpc_status
 
 from app.domain.errors import DomainError
 from app.grpc.context import Context
-from app.grpc.errors import INTERNAL_MESSAGE, log_fields_for, rich_status_for, status_for
+from app.grpc.errors import (
+    UndecodableRequest,
+    abort_with,
+    internal_status,
+    log_fields_for,
+    rich_status_for,
+)
 
 Behavior = Callable[[Any, Context], Awaitable[Any]]
 Deserializer = Callable[[bytes], Any]
@@ -80,8 +85,9 @@ class UnaryEdgeLayer(abc.ABC):
 class ErrorLayer(UnaryEdgeLayer):
     """Domain errors become their status; anything else becomes a generic INTERNAL.
 
-    An error with details (``RetryInfo`` of a throttled call) is sent as a
-    ``google.rpc.Status`` in the ``grpc-status-details-bin`` trailer.
+    Either is sent with its details (an ErrorInfo always; a BadRequest or a
+    RetryInfo where its row has one) as a ``google.rpc.Status`` in the
+    ``grpc-status-details-bin`` trailer.
 
     The unexpected error itself, with its traceback and the trace id, goes to the
     log only: a client never sees internals.
@@ -97,16 +103,10 @@ class ErrorLayer(UnaryEdgeLayer):
         except DomainError as err:
             # Seen by the ``rpc finished`` line: each call runs in a task of its own.
             structlog.contextvars.bind_contextvars(**log_fields_for(err))
-            rich = rich_status_for(err)
-            if rich is not None:
-                await context.abort_with_status(rpc_status.to_status(rich))
-            await context.abort(status_for(err), err.public_message)
+            await abort_with(context, rich_status_for(err))
         except Exception:
             logger.exception("unexpected error", method=method)
-            await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
-
-
-MALFORMED_REQUEST_MESSAGE = "malformed request"
+            await abort_with(context, internal_status())
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +135,12 @@ def _tolerant(deserializer: Deserializer) -> Deserializer:
 class UnreceivedRequest:
     """Handed on in place of a request that never came (see ``app/grpc/limits.py``).
 
-    The call ends with ``code`` and ``message`` in
+    The call ends with ``error``'s status in
     :class:`MalformedRequestLayer`, inside the layers that trace, count
     and log calls, so such a call is seen like any other.
     """
 
-    code: grpc.StatusCode
-    message: str
+    error: DomainError
 
 
 class MalformedRequestLayer(UnaryEdgeLayer):
@@ -163,9 +162,9 @@ class MalformedRequestLayer(UnaryEdgeLayer):
     ) -> Any:
         if isinstance(request, MalformedRequest):
             logger.info("malformed request", rpc_method=method, error=request.error)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED_REQUEST_MESSAGE)
+            await abort_with(context, rich_status_for(UndecodableRequest()))
         if isinstance(request, UnreceivedRequest):
-            await context.abort(request.code, request.message)
+            await abort_with(context, rich_status_for(request.error))
         return await behavior(request, context)
 
 

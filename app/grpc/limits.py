@@ -30,10 +30,10 @@ import grpc
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from app.domain.errors import ServerBusy
 from app.grpc.context import Context
-from app.grpc.errors import BUSY_MESSAGE
+from app.grpc.errors import RequestNotReceived, UndecodableRequest, abort_with, rich_status_for
 from app.grpc.layers import (
-    MALFORMED_REQUEST_MESSAGE,
     Behavior,
     Handler,
     UnaryEdgeLayer,
@@ -119,7 +119,7 @@ class ConcurrencyLimitLayer(UnaryEdgeLayer):
         if self._in_flight[method] >= limit or by_client[client] >= self._client_limits[method]:
             if self._metrics is not None:
                 self._metrics.refused.labels(SERVICE_NAME, method.rpartition("/")[2]).inc()
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, BUSY_MESSAGE)
+            await abort_with(context, rich_status_for(ServerBusy()))
         # One event loop: the check above and these increments cannot interleave.
         self._in_flight[method] += 1
         by_client[client] += 1
@@ -168,14 +168,10 @@ class ReceiveTimeoutLayer:
                     timeout_seconds=timeout,
                     peer=context.peer(),
                 )
-                request = UnreceivedRequest(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, f"request not received within {timeout:g} s"
-                )
+                request = UnreceivedRequest(RequestNotReceived(timeout))
             except StopAsyncIteration:
                 # The client closed its side without sending the request.
-                request = UnreceivedRequest(
-                    grpc.StatusCode.INVALID_ARGUMENT, MALFORMED_REQUEST_MESSAGE
-                )
+                request = UnreceivedRequest(UndecodableRequest())
             return await behavior(request, context)
 
         return grpc.stream_unary_rpc_method_handler(

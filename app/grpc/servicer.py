@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.domain.clients import Client
 from app.domain.listing import PageSizes, parse_page_token
-from app.domain.passwords import PasswordPolicy
+from app.domain.passwords import PasswordPolicy, strength_context
 from app.domain.profiles import ProfileChanges, parse_profile_changes
 from app.domain.sessions import SessionRecord, parse_handle
 from app.domain.throttling import parse_throttle_target
@@ -105,6 +105,13 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
             avatar=request.avatar,
             policy=self._password_policy,
         )
+        await self._password_policy.require_strong(
+            registration.password,
+            field="password",
+            context=strength_context(
+                registration.email, registration.first_name, registration.last_name
+            ),
+        )
         caller = await self._sessions.optional_caller(self._session_id(context))
         user = await self._users.register(registration, caller, self._client(context))
         return pb.RegisterResponse(user=user_message(user))
@@ -176,6 +183,12 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         session_id = self._session_id(context)
         caller = await self._sessions.caller(session_id)
         assert session_id is not None
+        user = caller.user
+        await self._password_policy.require_strong(
+            new_password,
+            field="new_password",
+            context=strength_context(user.email, user.first_name, user.last_name),
+        )
         await self._accounts.change_password(
             caller, session_id, current_password, new_password, self._client(context)
         )

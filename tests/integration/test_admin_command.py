@@ -45,10 +45,18 @@ async def test_it_promotes_an_existing_user_without_asking_for_a_password(
         (("admin", "create", "--email", "not an email"), PASSWORD, 1, "email"),
         (("admin", "create", "--email", "short@example.com"), "short", 1, "password"),
         (("admin", "create", "--email", "empty@example.com"), "", 1, "password"),
+        (("admin", "create", "--email", "weak@example.com"), "qwertyuiop", 1, "too easy to guess"),
         (("admin", "create"), PASSWORD, 2, "--email"),
         (("admin", "remove", "--email", "x@example.com"), PASSWORD, 2, "invalid choice"),
     ],
-    ids=["bad-email", "short-password", "no-password", "no-email", "unknown-action"],
+    ids=[
+        "bad-email",
+        "short-password",
+        "no-password",
+        "weak-password",
+        "no-email",
+        "unknown-action",
+    ],
 )
 async def test_bad_input_exits_non_zero_with_one_line_naming_the_problem(
     settings, application, arguments, stdin, status, message

@@ -39,6 +39,7 @@ from app.lifecycle import Application
 from tests.support.application import RUN_ID, make_settings
 from tests.support.client import PASSWORD, register, registered_session, session_metadata
 from tests.support.documented_codes import codes_of, codes_of_every_rpc
+from tests.support.error_details import reasons_of_call
 from tests.support.hostile import Known, bodies, metadata, requests
 from tests.support.passwords import cheap_passwords_for
 
@@ -51,6 +52,7 @@ CALL_TIMEOUT_SECONDS = 30.0
 # PostgreSQL and Redis are up during the run: UNAVAILABLE (documented for
 # outages) would mean a request broke a store or its pool.
 NOT_HERE = frozenset({grpc.StatusCode.UNAVAILABLE})
+GRPC_OWN_REFUSALS = frozenset({grpc.StatusCode.RESOURCE_EXHAUSTED})
 Metadata = list[tuple[str, str | bytes]]
 Case = TypeVar("Case")
 
@@ -79,6 +81,11 @@ class Target:
             rpc(body, metadata=tuple(entries), timeout=CALL_TIMEOUT_SECONDS)
         except grpc.RpcError as err:
             code: grpc.StatusCode = err.code()
+            assert isinstance(err, grpc.Call)
+            reasons = reasons_of_call(err)
+            # gRPC answers an oversized request or metadata itself, before the service runs.
+            grpc_own = code in GRPC_OWN_REFUSALS and not reasons
+            assert grpc_own or len(reasons) == 1, f"{method}: {code.name} with ErrorInfo {reasons}"
             return code
         return grpc.StatusCode.OK
 

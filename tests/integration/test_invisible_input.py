@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from tests.support.client import register
+from tests.support.error_details import field_violation
 
 
 @pytest.mark.parametrize(
@@ -33,12 +32,7 @@ async def test_invisible_names_and_unsafe_avatars_are_field_violations(stub, fie
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await register(stub, **fields)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    status = rpc_status.from_call(caught.value)
-    assert status is not None
-    [detail] = status.details
-    bad_request = error_details_pb2.BadRequest()
-    assert detail.Unpack(bad_request)
-    [violation] = bad_request.field_violations
+    violation = field_violation(caught.value)
     assert violation.field == field_named
     assert violation.description.startswith(f"{field_named}: ")
 

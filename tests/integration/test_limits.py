@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import grpc
 import pytest
@@ -30,6 +29,7 @@ from tests.support.http2 import (
     SETTINGS_MAX_CONCURRENT_STREAMS,
     raw_connection,
 )
+from tests.support.passwords import HeldVerifications
 
 GET_ME = "/userService.UserService/GetMe"
 LOGIN = "/userService.UserService/Login"
@@ -51,27 +51,17 @@ async def test_a_method_at_its_limit_is_refused_while_others_and_health_are_serv
         grpc={"method_concurrency": {"Login": 2}},
         metrics={"enabled": True},
     )
-    inside = asyncio.Semaphore(0)
-    release = asyncio.Event()
-    real_verify = application.passwords.verify
-
-    async def held_verify(password_hash: str, password: str, **work: Any) -> bool:
-        inside.release()
-        await release.wait()
-        return await real_verify(password_hash, password, **work)
-
     async with grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel:
         stub = pb_grpc.UserServiceStub(channel)
         email = unique_email("limit")
         await register(stub, email)
         user, session_id = await registered_session(stub)
-        monkeypatch.setattr(application.passwords, "verify", held_verify)
+        checks = HeldVerifications(application.passwords, monkeypatch)
         held = [
             asyncio.ensure_future(stub.Login(pb.LoginRequest(email=email, password=PASSWORD)))
             for _ in range(2)
         ]
-        for _ in held:
-            await asyncio.wait_for(inside.acquire(), 10)
+        await checks.wait_for(len(held))
 
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Login(pb.LoginRequest(email=email, password=PASSWORD), timeout=5)
@@ -82,7 +72,7 @@ async def test_a_method_at_its_limit_is_refused_while_others_and_health_are_serv
         assert me.user.uuid == user.uuid
         assert await health_status(channel) == SERVING
 
-        release.set()
+        checks.release()
         assert all(response.session_id for response in await asyncio.gather(*held))
         # The slots are free again.
         assert (await stub.Login(pb.LoginRequest(email=email, password=PASSWORD))).session_id

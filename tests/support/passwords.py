@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -80,3 +81,28 @@ def cheap_passwords_for(settings: Settings) -> CheapPasswords:
         max_waiting_per_client=configured.max_waiting_per_client,
         checks_per_new_hash=configured.checks_per_new_hash,
     )
+
+
+class HeldVerifications:
+    """Holds every password check of ``hasher`` (patched in with ``monkeypatch``) until
+    :meth:`release`; ``entered`` counts the checks that are being held."""
+
+    def __init__(self, hasher: Any, monkeypatch: Any) -> None:
+        self.entered = asyncio.Semaphore(0)
+        self._released = asyncio.Event()
+        real_verify = hasher.verify
+
+        async def held_verify(password_hash: str, password: str, **work: Any) -> bool:
+            self.entered.release()
+            await self._released.wait()
+            return bool(await real_verify(password_hash, password, **work))
+
+        monkeypatch.setattr(hasher, "verify", held_verify)
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> None:
+        """Until ``count`` checks are held."""
+        for _ in range(count):
+            await asyncio.wait_for(self.entered.acquire(), timeout)
+
+    def release(self) -> None:
+        self._released.set()

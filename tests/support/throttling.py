@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from app.bootstrap import build_application
 from app.grpc.generated import user_service_pb2 as pb
@@ -22,6 +20,7 @@ from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
 from tests.support.application import make_settings
 from tests.support.client import PASSWORD, unique_email
+from tests.support.error_details import retry_delay_seconds
 from tests.support.passwords import CountingHasher
 
 WRONG = "not the right password"
@@ -97,12 +96,7 @@ def retry_delay(
     """The RetryInfo of a RESOURCE_EXHAUSTED answer with ``message``, in seconds."""
     assert error.code() is EXHAUSTED
     assert error.details() == message
-    status = rpc_status.from_call(error)
-    assert status is not None
-    [detail] = status.details
-    retry = error_details_pb2.RetryInfo()
-    assert detail.Unpack(retry)
-    return float(retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9)
+    return retry_delay_seconds(error)
 
 
 def codes(errors: list[grpc.aio.AioRpcError | None]) -> list[grpc.StatusCode]:
