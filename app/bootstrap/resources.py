@@ -28,6 +28,7 @@ from app.bootstrap.clients import (
     build_pool,
     build_redis,
 )
+from app.bootstrap.second_factor import check_factor_keys
 from app.config import Settings
 from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.lifecycle import Resources
@@ -94,6 +95,8 @@ async def open_resources(
             stack.push_async_callback(cache_redis.aclose)
         passwords = _open_hasher(settings, overrides, telemetry, stack) if hashing else None
         root = await login_root(settings.throttling.secret_key, pool) if hashing else None
+        if hashing:  # a process that logs users in must open their factors
+            await check_factor_keys(settings, pool)
         yield Resources(
             settings=settings,
             telemetry=telemetry,

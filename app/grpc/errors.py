@@ -32,8 +32,19 @@ from app.domain.errors import (
     Unauthenticated,
     UserNotFound,
 )
+from app.domain.second_factor import (
+    FactorAlreadyActive,
+    FactorKeysMissing,
+    FactorNotEnrolled,
+    InvalidCode,
+    InvalidTicket,
+    SecondFactorRequired,
+)
 
 INTERNAL_MESSAGE = "internal error"
+# google.rpc.ErrorInfo's domain for the reasons this service gives (AIP-193).
+ERROR_DOMAIN = "userService"
+SECOND_FACTOR_REQUIRED = "SECOND_FACTOR_REQUIRED"
 # RESOURCE_EXHAUSTED from the edge's own limits (a method at its concurrency limit).
 BUSY_MESSAGE = "server busy, try again later"
 
@@ -65,6 +76,11 @@ def _throttle_reason(error: DomainError) -> dict[str, object]:
     }
 
 
+def _second_factor_required(error: DomainError) -> Message:
+    info: Message = error_details_pb2.ErrorInfo(reason=SECOND_FACTOR_REQUIRED, domain=ERROR_DOMAIN)
+    return info
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorStatus:
     """A row of the table: the code, the ``google.rpc`` detail the status carries, if any,
@@ -90,6 +106,13 @@ STATUS_BY_ERROR: dict[type[DomainError], ErrorStatus] = {
     StoreFault: ErrorStatus(grpc.StatusCode.INTERNAL),
     Throttled: ErrorStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, _retry_info, _throttle_reason),
     ServerBusy: ErrorStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, _retry_info),
+    # Not UNAUTHENTICATED: an old client must not take a right password for a wrong one.
+    SecondFactorRequired: ErrorStatus(grpc.StatusCode.FAILED_PRECONDITION, _second_factor_required),
+    InvalidCode: ErrorStatus(grpc.StatusCode.UNAUTHENTICATED),
+    InvalidTicket: ErrorStatus(grpc.StatusCode.UNAUTHENTICATED),
+    FactorAlreadyActive: ErrorStatus(grpc.StatusCode.FAILED_PRECONDITION),
+    FactorNotEnrolled: ErrorStatus(grpc.StatusCode.FAILED_PRECONDITION),
+    FactorKeysMissing: ErrorStatus(grpc.StatusCode.FAILED_PRECONDITION),
 }
 
 _UNKNOWN = ErrorStatus(grpc.StatusCode.INTERNAL)

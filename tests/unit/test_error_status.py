@@ -23,6 +23,14 @@ from app.domain.errors import (
     UserNotFound,
     WrongPassword,
 )
+from app.domain.second_factor import (
+    FactorAlreadyActive,
+    FactorKeysMissing,
+    FactorNotEnrolled,
+    InvalidCode,
+    InvalidTicket,
+    SecondFactorRequired,
+)
 from app.grpc.errors import STATUS_BY_ERROR, rich_status_for, status_for
 
 # The contract, written out: an error of each row of the table, and its code.
@@ -39,6 +47,12 @@ CODE_OF_EACH_ERROR: list[tuple[DomainError, grpc.StatusCode]] = [
     (StoreFault(Store.REDIS, "ResponseError"), grpc.StatusCode.INTERNAL),
     (Throttled(1.0, action="login", scope="account"), grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ServerBusy(), grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (SecondFactorRequired(), grpc.StatusCode.FAILED_PRECONDITION),
+    (InvalidCode(), grpc.StatusCode.UNAUTHENTICATED),
+    (InvalidTicket(), grpc.StatusCode.UNAUTHENTICATED),
+    (FactorAlreadyActive(), grpc.StatusCode.FAILED_PRECONDITION),
+    (FactorNotEnrolled(), grpc.StatusCode.FAILED_PRECONDITION),
+    (FactorKeysMissing(), grpc.StatusCode.FAILED_PRECONDITION),
 ]
 
 
@@ -94,7 +108,7 @@ def test_the_message_says_nothing_about_which_limit_was_hit():
     [
         error
         for error, _ in CODE_OF_EACH_ERROR
-        if not isinstance(error, Throttled | ServerBusy | InvalidInput)
+        if not isinstance(error, Throttled | ServerBusy | InvalidInput | SecondFactorRequired)
     ],
     ids=lambda error: type(error).__name__,
 )
@@ -124,3 +138,11 @@ def test_a_busy_server_asks_for_a_second():
     assert status.details[0].Unpack(retry)
     assert retry.retry_delay.seconds == 1
     assert status_for(ServerBusy()) is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_an_old_clients_refusal_names_the_second_factor_in_an_error_info():
+    status = rich_status_for(SecondFactorRequired())
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert (info.reason, info.domain) == ("SECOND_FACTOR_REQUIRED", "userService")
