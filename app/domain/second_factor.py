@@ -6,7 +6,7 @@ port gives, in a window of one 30-second step either side of it; the step a
 code matched is returned so that each step is accepted once per user (the
 caller stores the last accepted step and refuses any not after it).
 
-Recovery codes are 80 random bits, written as 16 characters of an alphabet
+Recovery codes are 79 random bits (16 signs of 31), written as 16 characters of an alphabet
 without look-alikes (``0/o``, ``1/l/i``) in four groups: typable, and far
 beyond guessing, so a keyed fast hash stores them safely (see
 ``docs/second-factor.md``).

@@ -2,7 +2,7 @@
 
 Recovery codes are stored as HMAC-SHA256 digests under a key the service
 keeps in ``service_secrets`` (made on first use). A keyed fast hash suffices:
-each code carries 80 random bits, so no dictionary or brute force applies,
+each code carries 79 random bits (16 signs of 31), so no dictionary or brute force applies,
 which is what a slow hash (argon2) defends; and a deterministic digest is
 found by equality in one indexed statement, where a salted slow hash would
 cost one argon2 run per stored code on every attempt. The key keeps a copy of
