@@ -33,6 +33,12 @@ local: env ## Start PostgreSQL, Redis, Prometheus; with Docker also Jaeger and G
 local-down: env ## Stop what `make local` started
 	$(PY) scripts/local_stack.py down
 
+# TOTP secrets on a developer's machine are sealed under this fixed, public key
+# (docs/second-factor.md); APP_MFA__ENCRYPTION_KEYS in the environment wins.
+# Never use it anywhere else.
+LOCAL_MFA_KEYS := {"local": "bG9jYWwgZGV2ZWxvcG1lbnQgb25seTsgcHVibGljISE="}
+run admin: export APP_MFA__ENCRYPTION_KEYS ?= $(LOCAL_MFA_KEYS)
+
 run: env ## Serve on :5000 (migrates first; starts servers only for the default addresses); Ctrl-C stops
 	$(PY) scripts/local_stack.py ensure
 	$(PY) -m app serve

@@ -22,6 +22,7 @@ from app.adapters.login_secrets import login_root
 from app.adapters.postgres.database import prepare_database
 from app.adapters.store_states import StoreStates
 from app.adapters.system import RandomIds, SystemClock
+from app.bootstrap.second_factor import check_factor_keys
 from app.bootstrap.store_clients import (
     build_cache_redis,
     build_password_hasher,
@@ -94,6 +95,8 @@ async def open_resources(
             stack.push_async_callback(cache_redis.aclose)
         passwords = _open_hasher(settings, overrides, telemetry, stack) if hashing else None
         root = await login_root(settings.throttling.secret_key, pool) if hashing else None
+        if hashing:  # a process that logs users in must open their factors
+            await check_factor_keys(settings, pool)
         yield Resources(
             settings=settings,
             telemetry=telemetry,

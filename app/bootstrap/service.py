@@ -115,6 +115,8 @@ def build_servicer(
         ),
         listing=use_cases.listing,
         page_sizes=PageSizes(settings.listing.default_page_size, settings.listing.max_page_size),
+        second_factor=use_cases.second_factor,
+        login_completion=use_cases.login_completion,
     )
 
 

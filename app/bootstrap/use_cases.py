@@ -16,6 +16,7 @@ from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.streams import stream_key
 from app.adapters.redis.user_cache import UserRedisCache
+from app.bootstrap.second_factor import SecondFactorPorts, build_second_factor_ports
 from app.config import Settings
 from app.domain.device_tokens import DeviceTokens
 from app.domain.event_ports import EventOutbox
@@ -35,8 +36,11 @@ from app.domain.throttling import LimitedAction
 from app.lifecycle import Resources
 from app.observability.setup.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
+from app.usecases.factor_checks import FactorChecks
 from app.usecases.listing import ListingUseCase
+from app.usecases.login_completion import LoginCompletion, SecondStep
 from app.usecases.profiles import ProfileUseCase
+from app.usecases.second_factor import SecondFactorUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
@@ -59,6 +63,7 @@ class Ports:
     ids: IdSource
     directory: UserDirectory
     page_tokens: PageTokens
+    second_factor: SecondFactorPorts
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class UseCases:
     throttling: ThrottleUseCase
     listing: ListingUseCase
     profiles: ProfileUseCase
+    second_factor: SecondFactorUseCase
+    login_completion: LoginCompletion
 
 
 def build_use_cases(ports: Ports) -> UseCases:
@@ -81,9 +88,39 @@ def build_use_cases(ports: Ports) -> UseCases:
         ports.throttle,
         ports.metrics,
     )
+    factor = ports.second_factor
+    checks = FactorChecks(factor.factors, factor.cipher, ports.clock, ports.throttle)
+    users = UserUseCase(
+        *account_ports,
+        outbox=ports.outbox,
+        stores=ports.stores,
+        devices=ports.devices,
+        second_factor=SecondStep(
+            factor.factors,
+            factor.tickets,
+            ports.clock,
+            ports.ids,
+            ticket_lifetime_seconds=factor.ticket_lifetime_seconds,
+        ),
+    )
     return UseCases(
-        users=UserUseCase(
-            *account_ports, outbox=ports.outbox, stores=ports.stores, devices=ports.devices
+        users=users,
+        second_factor=SecondFactorUseCase(
+            factor.factors,
+            factor.cipher,
+            checks,
+            users=ports.users,
+            passwords=ports.passwords,
+            throttle=ports.throttle,
+            issuer=factor.issuer,
+        ),
+        login_completion=LoginCompletion(
+            factor.tickets,
+            checks,
+            users=ports.users,
+            devices=ports.devices,
+            stores=ports.stores,
+            open_session=users.open_session,
         ),
         sessions=SessionUseCase(ports.sessions, ports.users, ports.metrics),
         accounts=AccountUseCase(*account_ports),
@@ -136,6 +173,7 @@ def build_ports(settings: Settings, resources: Resources) -> Ports:
             lifetime_seconds=settings.listing.page_token_lifetime_seconds,
             clock=resources.clock,
         ),
+        second_factor=build_second_factor_ports(settings, resources),
     )
 
 

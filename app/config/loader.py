@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from app.config.errors import ConfigError
+from app.config.mfa import MfaSettings
 from app.config.sections import (
     CacheSettings,
     EventsSettings,
@@ -63,6 +64,7 @@ class Settings(BaseSettings):
     events: EventsSettings = EventsSettings()
     throttling: ThrottlingSettings = ThrottlingSettings()
     listing: ListingSettings = ListingSettings()
+    mfa: MfaSettings = MfaSettings()
 
     @classmethod
     def settings_customise_sources(

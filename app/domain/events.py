@@ -38,6 +38,9 @@ class EventType(enum.StrEnum):
     USER_LOGIN_THROTTLED = "user.login_throttled"
     USER_PROFILE_UPDATED = "user.profile_updated"
     USER_DELETED = "user.deleted"
+    USER_MFA_ENABLED = "user.mfa_enabled"
+    USER_MFA_DISABLED = "user.mfa_disabled"
+    USER_RECOVERY_CODE_USED = "user.recovery_code_used"
 
 
 class LoginFailure(enum.StrEnum):
@@ -238,3 +241,19 @@ def user_deleted(user_id: UUID, actor: Actor | None) -> Event:
     erased): ``Actor(user_id, "")``.
     """
     return _event(EventType.USER_DELETED, user_id, _acted(actor))
+
+
+# The second factor's events name no secret and no code: only who, from where,
+# and (recovery codes) how many are left.
+
+
+def user_mfa_enabled(user_id: UUID, actor: Actor) -> Event:
+    return _event(EventType.USER_MFA_ENABLED, user_id, _acted(actor))
+
+
+def user_mfa_disabled(user_id: UUID, actor: Actor) -> Event:
+    return _event(EventType.USER_MFA_DISABLED, user_id, _acted(actor))
+
+
+def user_recovery_code_used(user_id: UUID, actor: Actor) -> Event:
+    return _event(EventType.USER_RECOVERY_CODE_USED, user_id, _acted(actor))

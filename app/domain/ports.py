@@ -175,8 +175,13 @@ class SessionStore(Protocol):
         client: Client,
         logged_in: Event,
         capped: Event,
+        *,
+        second_factor: bool = False,
     ) -> int | None:
         """Store the session, index it, write ``principal`` and publish ``logged_in``.
+
+        ``second_factor`` is kept with the session (was it made with one?) and
+        listed with it.
 
         Atomically, and only if the stored principal is not disabled and not of
         a newer sessions epoch (then None: nothing is stored). Sessions beyond

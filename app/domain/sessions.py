@@ -81,6 +81,8 @@ class SessionRecord:
     client_address: str
     user_agent: str
     current: bool
+    # Made by CompleteLogin, with a second factor.
+    second_factor: bool = False
 
 
 @dataclass(frozen=True, slots=True)

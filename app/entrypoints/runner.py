@@ -73,7 +73,7 @@ def run_process(name: str, serve: Serve, check: Callable[[Settings], None] | Non
         # it watches with add_reader, which libuv serves with less overhead per
         # wake-up than the selector loop; see the README's Performance section.
         uvloop.run(_serve_until_signalled(settings, serve))
-    except TracingConfigError as err:
+    except (TracingConfigError, ConfigError) as err:  # a check that needs the stores
         print(f"{name}: {err}", file=sys.stderr)
         return BAD_SETTING
     except OSError as err:

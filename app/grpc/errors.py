@@ -40,6 +40,14 @@ from app.domain.errors import (
     WeakPassword,
     WrongPassword,
 )
+from app.domain.second_factor import (
+    FactorAlreadyActive,
+    FactorKeysMissing,
+    FactorNotEnrolled,
+    InvalidCode,
+    InvalidTicket,
+    SecondFactorRequired,
+)
 from app.grpc.context import Context
 from app.grpc.service_contract import SERVICE_NAME
 
@@ -125,6 +133,13 @@ STATUS_BY_ERROR: dict[type[DomainError], ErrorStatus] = {
     ),
     ServerBusy: ErrorStatus(_C.RESOURCE_EXHAUSTED, "SERVER_BUSY", _retry_info),
     RequestNotReceived: ErrorStatus(_C.DEADLINE_EXCEEDED, "REQUEST_NOT_RECEIVED"),
+    # Not UNAUTHENTICATED: an old client must not take a right password for a wrong one.
+    SecondFactorRequired: ErrorStatus(_C.FAILED_PRECONDITION, "SECOND_FACTOR_REQUIRED"),
+    InvalidCode: ErrorStatus(_C.UNAUTHENTICATED, "INVALID_CODE"),
+    InvalidTicket: ErrorStatus(_C.UNAUTHENTICATED, "INVALID_TICKET"),
+    FactorAlreadyActive: ErrorStatus(_C.FAILED_PRECONDITION, "FACTOR_ALREADY_ACTIVE"),
+    FactorNotEnrolled: ErrorStatus(_C.FAILED_PRECONDITION, "FACTOR_NOT_ENROLLED"),
+    FactorKeysMissing: ErrorStatus(_C.FAILED_PRECONDITION, "MFA_KEYS_MISSING"),
 }
 
 _UNKNOWN = STATUS_BY_ERROR[StoreFault]

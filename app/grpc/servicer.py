@@ -9,16 +9,13 @@ the field.
 
 from __future__ import annotations
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from app.domain.clients import Client
 from app.domain.listing import PageSizes, parse_page_token
 from app.domain.passwords import PasswordPolicy, strength_context
 from app.domain.profiles import ProfileChanges, parse_profile_changes
-from app.domain.sessions import SessionRecord, parse_handle
+from app.domain.sessions import parse_handle
 from app.domain.throttling import parse_throttle_target
 from app.domain.users import (
-    User,
     normalise_email,
     parse_login,
     parse_registration,
@@ -30,48 +27,19 @@ from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.grpc.listing_messages import user_filter_of
 from app.grpc.metadata import ClientReader, device_token_from, session_id_from
+from app.grpc.second_factor_methods import SecondFactorMethods
+from app.grpc.user_messages import session_message, user_message
 from app.usecases.accounts import AccountUseCase
 from app.usecases.listing import ListingUseCase
+from app.usecases.login_completion import LoginCompletion
 from app.usecases.profiles import ProfileUseCase
+from app.usecases.second_factor import SecondFactorUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
-from app.usecases.users import UserUseCase
+from app.usecases.users import SecondFactorPending, UserUseCase
 
 
-def _timestamp(value: object) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)  # type: ignore[arg-type]
-    return stamp
-
-
-def user_message(user: User) -> pb.User:
-    """The wire form of a user; field 5 (the old password) is reserved, never set."""
-    return pb.User(
-        uuid=str(user.id),
-        first_name=user.first_name,
-        last_name=user.last_name,
-        email=user.email,
-        role=user.role.value,
-        avatar=user.avatar or "",
-        created_at=_timestamp(user.created_at),
-        updated_at=_timestamp(user.updated_at),
-    )
-
-
-def session_message(record: SessionRecord) -> pb.SessionInfo:
-    """The wire form of a session: its handle, never its id."""
-    return pb.SessionInfo(
-        handle=record.handle,
-        created_at=_timestamp(record.created_at),
-        last_seen=_timestamp(record.last_seen),
-        expires_at=_timestamp(record.expires_at),
-        client_address=record.client_address,
-        user_agent=record.user_agent,
-        current=record.current,
-    )
-
-
-class UserServiceServicer(pb_grpc.UserServiceServicer):
+class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
     def __init__(
         self,
         users: UserUseCase,
@@ -84,6 +52,8 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         clients: ClientReader | None = None,
         listing: ListingUseCase,
         page_sizes: PageSizes,
+        second_factor: SecondFactorUseCase,
+        login_completion: LoginCompletion,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -94,6 +64,8 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         self._clients = clients or ClientReader()
         self._listing = listing
         self._page_sizes = page_sizes
+        self._second_factor = second_factor
+        self._login_completion = login_completion
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         registration = parse_registration(
@@ -131,9 +103,18 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
         attempt = parse_login(request.email, request.password, self._password_policy)
         metadata = context.invocation_metadata()
-        logged_in = await self._users.login(
-            attempt, self._client(context), device_token=device_token_from(metadata)
+        logged_in = await self._users.login_or_ticket(
+            attempt,
+            self._client(context),
+            device_token=device_token_from(metadata),
+            second_factor_supported=request.second_factor_supported,
         )
+        if isinstance(logged_in, SecondFactorPending):
+            return pb.LoginResponse(
+                user=user_message(logged_in.user),
+                second_factor_required=True,
+                mfa_ticket=logged_in.ticket,
+            )
         session = logged_in.session
         return pb.LoginResponse(
             user=user_message(session.user),
@@ -286,8 +267,7 @@ class UserServiceServicer(pb_grpc.UserServiceServicer):
         await self._profiles.delete_user(caller, user_id, self._client(context))
         return pb.DeleteUserResponse()
 
-    @staticmethod
-    def _session_id(context: Context) -> str | None:
+    def _session_id(self, context: Context) -> str | None:
         return session_id_from(context.invocation_metadata())
 
     def _client(self, context: Context) -> Client:

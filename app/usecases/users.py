@@ -30,6 +30,8 @@ from app.domain.ports import (
     UserCache,
     UserRepository,
 )
+from app.domain.second_factor import SecondFactorRequired
+from app.domain.second_factor_ports import SecondFactorGate
 from app.domain.sessions import Session, SessionEndReason, new_session_id
 from app.domain.throttling import LimitedAction, ThrottleScope
 from app.domain.users import (
@@ -56,6 +58,15 @@ class LoggedIn:
     device_token: str
 
 
+@dataclass(frozen=True, slots=True)
+class SecondFactorPending:
+    """A correct password of an account with a second factor: no session, a ticket for
+    CompleteLogin (a secret, single use)."""
+
+    user: User
+    ticket: str
+
+
 class UserUseCase(AccountPorts):
     """The rules for users: who may register what, and how login works."""
 
@@ -71,11 +82,13 @@ class UserUseCase(AccountPorts):
         outbox: EventOutbox,
         stores: StoreAvailability,
         devices: DeviceTokens,
+        second_factor: SecondFactorGate | None = None,
     ) -> None:
         super().__init__(users, cache, sessions, passwords, throttle, metrics)
         self._outbox = outbox
         self._stores = stores
         self._devices = devices
+        self._second_factor = second_factor
 
     @traced
     async def register(
@@ -150,10 +163,24 @@ class UserUseCase(AccountPorts):
         await self._write_cache(user)
         return user
 
-    @traced
     async def login(
         self, attempt: LoginAttempt, client: Client, *, device_token: str = ""
     ) -> LoggedIn:
+        """:meth:`login_or_ticket` for a client that knows no second step: an account
+        with a second factor raises ``SecondFactorRequired`` (never a session)."""
+        logged_in = await self.login_or_ticket(attempt, client, device_token=device_token)
+        assert isinstance(logged_in, LoggedIn)  # no ticket without second_factor_supported
+        return logged_in
+
+    @traced
+    async def login_or_ticket(
+        self,
+        attempt: LoginAttempt,
+        client: Client,
+        *,
+        device_token: str = "",
+        second_factor_supported: bool = False,
+    ) -> LoggedIn | SecondFactorPending:
         """Check the credentials and open a session; hand out a new device token.
 
         A server with its hashing queue full refuses at once (``ServerBusy``).
@@ -173,6 +200,13 @@ class UserUseCase(AccountPorts):
         fast with ``StoreUnavailable``, before any hashing. An attempt that a
         PostgreSQL outage kept from being judged is taken back from the
         throttle's counters: an outage is not a lockout.
+
+        An account with an active second factor gets no session for its
+        password: a client that ``second_factor_supported`` gets a ticket
+        (``SecondFactorPending``), any other ``SecondFactorRequired``. Either way
+        the attempt is taken back from the throttle, neither failure nor
+        success: the code guesses that follow count as login attempts, and only
+        the right code clears the account's failures (docs/second-factor.md).
         """
         self._passwords.check_capacity(client=client)
         self._require(Store.REDIS)
@@ -190,8 +224,14 @@ class UserUseCase(AccountPorts):
             raise InvalidCredentials() from attempt.email_error
         found = await self._lookup(account, client, device)
         principal = await self._checked(found, password, client)
+        if self._second_factor is not None and await self._second_factor.required(principal):
+            await self._throttle.withdraw(account, client, device=device)
+            if not second_factor_supported:
+                raise SecondFactorRequired()
+            ticket = await self._second_factor.ticket(principal, account)
+            return SecondFactorPending(principal.user, ticket)
         await self._throttle.succeeded(account, client, device=device)
-        session = await self._open_session(principal, client)
+        session = await self.open_session(principal, client)
         return LoggedIn(session, self._devices.issue(account))
 
     async def _lookup(
@@ -231,8 +271,11 @@ class UserUseCase(AccountPorts):
             await self._users.update_password_hash(user_id, new_hash)
         return principal
 
-    async def _open_session(self, principal: Principal, client: Client) -> Session:
-        """Store a new session; a disable or revocation that won the race refuses it."""
+    async def open_session(
+        self, principal: Principal, client: Client, second_factor: bool = False
+    ) -> Session:
+        """Store a new session (``second_factor``: made with one); a disable or
+        revocation that won the race refuses it."""
         user = principal.user
         session = Session(id=new_session_id(), user=user)
         capped = await self._sessions.create(
@@ -241,6 +284,7 @@ class UserUseCase(AccountPorts):
             client,
             events.user_logged_in(user),
             events.session_revoked(SessionEndReason.CAP),
+            second_factor=second_factor,
         )
         if capped is None:
             await self._login_failed(LoginFailure.DISABLED, email=user.email, user_id=user.id)

@@ -17,7 +17,7 @@ from app.config import Settings
 from app.lifecycle import Application
 from tests.support.isolation import isolated_settings
 from tests.support.passwords import cheap_passwords_for
-from tests.support.processes import SUITE_ADDRESS_LIMITS
+from tests.support.processes import SUITE_ADDRESS_LIMITS, SUITE_MFA
 
 RUN_ID = uuid.uuid4().hex[:12]
 
@@ -34,6 +34,7 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
         "logging": {"format": "json", "level": "INFO"},
         "health": {"check_interval_seconds": 0.2, "check_timeout_seconds": 0.5},
         "throttling": SUITE_ADDRESS_LIMITS,
+        "mfa": SUITE_MFA,
     }
     return isolated_settings("test", RUN_ID, **{**suite, **sections})
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import os
 import sys
@@ -26,6 +28,12 @@ SUITE_ADDRESS_LIMITS = {
 }
 
 
+# Every test application seals TOTP secrets under this key: one that starts
+# without a key refuses to, once any test has enrolled a user in the run's database.
+SUITE_MFA_KEY = base64.b64encode(hashlib.sha256(b"suite mfa key").digest()).decode()
+SUITE_MFA = {"encryption_keys": {"suite": SUITE_MFA_KEY}}
+
+
 def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
     """This run's stores, gRPC on a free loopback port, JSON logs, the suite's
     per-address limits and shares; then ``variables``."""
@@ -45,6 +53,7 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
             f"APP_THROTTLING__{name.upper()}": str(limit)
             for name, limit in SUITE_ADDRESS_LIMITS.items()
         },
+        "APP_MFA__ENCRYPTION_KEYS": json.dumps(SUITE_MFA["encryption_keys"]),
         **variables,
     }
 

@@ -278,6 +278,7 @@ class FakeSession:
     times: SessionTimes
     client: Client
     order: int  # among sessions opened at the same moment
+    second_factor: bool = False
 
 
 class FakeSessions(SessionStore):
@@ -319,6 +320,8 @@ class FakeSessions(SessionStore):
         client: Client,
         logged_in: Event,
         capped: Event,
+        *,
+        second_factor: bool = False,
     ) -> int | None:
         now = self._now()
         user_id = principal.user.id
@@ -335,6 +338,7 @@ class FakeSessions(SessionStore):
             SessionTimes.opened(now, self.lifetime),
             client,
             self._opened,
+            second_factor,
         )
         mine = self._of(user_id)
         oldest = mine[: over_cap(len(mine), self.cap)]
@@ -400,6 +404,7 @@ class FakeSessions(SessionStore):
                         session.client.address,
                         session.client.user_agent,
                         session_id == current_session_id,
+                        session.second_factor,
                     )
                 )
         return records

@@ -28,6 +28,14 @@ from app.domain.errors import (
     WeakPassword,
     WrongPassword,
 )
+from app.domain.second_factor import (
+    FactorAlreadyActive,
+    FactorKeysMissing,
+    FactorNotEnrolled,
+    InvalidCode,
+    InvalidTicket,
+    SecondFactorRequired,
+)
 from app.grpc import errors as edge_errors
 from app.grpc.errors import (
     ERROR_DOMAIN,
@@ -58,6 +66,12 @@ CODE_OF_EACH_ERROR: list[tuple[DomainError, grpc.StatusCode]] = [
     (StoreFault(Store.REDIS, "ResponseError"), grpc.StatusCode.INTERNAL),
     (Throttled(1.0, action="login", scope="account"), grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ServerBusy(), grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (SecondFactorRequired(), grpc.StatusCode.FAILED_PRECONDITION),
+    (InvalidCode(), grpc.StatusCode.UNAUTHENTICATED),
+    (InvalidTicket(), grpc.StatusCode.UNAUTHENTICATED),
+    (FactorAlreadyActive(), grpc.StatusCode.FAILED_PRECONDITION),
+    (FactorNotEnrolled(), grpc.StatusCode.FAILED_PRECONDITION),
+    (FactorKeysMissing(), grpc.StatusCode.FAILED_PRECONDITION),
 ]
 
 
@@ -197,3 +211,11 @@ def test_a_busy_server_asks_for_a_second():
     assert status.details[1].Unpack(retry)
     assert retry.retry_delay.seconds == 1
     assert status_for(ServerBusy()) is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_an_old_clients_refusal_names_the_second_factor_in_an_error_info():
+    status = rich_status_for(SecondFactorRequired())
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert (info.reason, info.domain) == ("SECOND_FACTOR_REQUIRED", ERROR_DOMAIN)

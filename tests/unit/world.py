@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.bootstrap import Ports, build_use_cases
+from app.bootstrap.second_factor import SecondFactorPorts
 from app.domain.clients import Client
 from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
 from app.domain.users import Email, LoginAttempt, Principal, Registration, Role, User, parse_login
@@ -21,6 +22,7 @@ from tests.unit.fakes import (
     FakeThrottle,
     FakeUsers,
 )
+from tests.unit.second_factor_fakes import FakeCipher, FakeFactors, FakeTickets
 
 CLIENT = Client(address="192.0.2.1", user_agent="unit-test")
 
@@ -47,6 +49,9 @@ class World:
         self.ids = FakeIds()
         self.directory = FakeDirectory(self.users)
         self.page_tokens = FakePageTokens()
+        self.factors = FakeFactors()
+        self.cipher = FakeCipher()
+        self.tickets = FakeTickets()
         use_cases = build_use_cases(
             Ports(
                 users=self.users,
@@ -62,6 +67,7 @@ class World:
                 ids=self.ids,
                 directory=self.directory,
                 page_tokens=self.page_tokens,
+                second_factor=SecondFactorPorts(self.factors, self.cipher, self.tickets),
             ),
         )
         self.user_cases = use_cases.users
@@ -70,6 +76,8 @@ class World:
         self.throttling = use_cases.throttling
         self.listing = use_cases.listing
         self.profiles = use_cases.profiles
+        self.second_factor = use_cases.second_factor
+        self.login_completion = use_cases.login_completion
 
     async def register(
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None

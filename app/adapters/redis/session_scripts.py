@@ -5,7 +5,8 @@ Layout, under the service's key prefix:
 * ``session:<sha256(id)>`` — a hash: ``user_id``, ``created_at``,
   ``last_seen``, ``expires_at`` (absolute; times in Unix milliseconds),
   ``epoch`` (the user's sessions epoch at creation), ``handle``, ``address``,
-  ``user_agent``; it expires (``PEXPIREAT``) an idle timeout after its last
+  ``user_agent``, ``mfa`` (``1`` when made with a second factor; absent on
+  sessions made before it was kept); it expires (``PEXPIREAT``) an idle timeout after its last
   use, never past ``expires_at``.
 * ``user-sessions:<user id>`` — a sorted set of the user's session digests
   by creation time (the per-user index and cap).
@@ -102,7 +103,7 @@ redis.call('XADD', p.stream, 'MAXLEN', '~', p.maxlen, '*', unpack(ARGV, 2))
 local expires_at = now + p.lifetime * 1000
 redis.call('HSET', KEYS[1], 'user_id', p.user_id, 'created_at', now, 'last_seen', now,
     'expires_at', expires_at, 'epoch', p.epoch, 'handle', p.handle,
-    'address', p.address, 'user_agent', p.user_agent)
+    'address', p.address, 'user_agent', p.user_agent, 'mfa', p.mfa)
 redis.call('PEXPIREAT', KEYS[1], math.min(now + p.idle_ttl * 1000, expires_at))
 redis.call('ZADD', KEYS[2], now, p.digest)
 for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -225,7 +226,7 @@ return 0
 )
 
 # KEYS: index, principal. The live sessions, newest first: for each, its digest,
-# created_at, last_seen, expires_at, address, user_agent, handle. Drops index
+# created_at, last_seen, expires_at, address, user_agent, handle, mfa. Drops index
 # entries whose session is gone; skips sessions past their lifetime or epoch.
 LIST = (
     NOW_MS
@@ -235,7 +236,7 @@ local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0')
 local out = {}
 for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
     local s = redis.call('HMGET', p.prefix .. 'session:' .. member, 'created_at', 'last_seen',
-        'expires_at', 'address', 'user_agent', 'handle', 'epoch')
+        'expires_at', 'address', 'user_agent', 'handle', 'epoch', 'mfa')
     if not s[1] then
         redis.call('ZREM', KEYS[1], member)
     elseif tonumber(s[3]) > now and tonumber(s[7]) >= epoch then  -- is_listed
@@ -243,6 +244,7 @@ for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
         for i = 1, 6 do
             out[#out + 1] = s[i]
         end
+        out[#out + 1] = s[8] or '0'
     end
 end
 return out

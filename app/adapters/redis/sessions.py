@@ -140,6 +140,8 @@ class SessionRedisRepository:
         client: Client,
         logged_in: Event,
         capped: Event,
+        *,
+        second_factor: bool = False,
     ) -> int | None:
         user_id = principal.user.id
         parameters = self._parameters(
@@ -153,6 +155,7 @@ class SessionRedisRepository:
             handle=new_session_handle(),
             address=client.address,
             user_agent=client.user_agent,
+            mfa="1" if second_factor else "0",
             principal=self._principal(principal),
         )
         keys = (self.key(session_id), self._index(user_id), self._principal_key(user_id))
@@ -220,8 +223,8 @@ class SessionRedisRepository:
         ]
         current = digest_of(current_session_id)
         records = []
-        for start in range(0, len(reply), 7):
-            digest, created, seen, expires, address, agent, handle = reply[start : start + 7]
+        for start in range(0, len(reply), 8):
+            digest, created, seen, expires, address, agent, handle, mfa = reply[start : start + 8]
             records.append(
                 SessionRecord(
                     handle=handle,
@@ -231,6 +234,7 @@ class SessionRedisRepository:
                     client_address=address,
                     user_agent=agent,
                     current=digest == current,
+                    second_factor=mfa == "1",
                 )
             )
         return records

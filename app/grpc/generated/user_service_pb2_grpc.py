@@ -139,6 +139,31 @@ class UserServiceStub:
                 request_serializer=user__service__pb2.DeleteUserRequest.SerializeToString,
                 response_deserializer=user__service__pb2.DeleteUserResponse.FromString,
                 _registered_method=True)
+        self.EnrollTotp = channel.unary_unary(
+                '/userService.UserService/EnrollTotp',
+                request_serializer=user__service__pb2.EnrollTotpRequest.SerializeToString,
+                response_deserializer=user__service__pb2.EnrollTotpResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTotp = channel.unary_unary(
+                '/userService.UserService/ConfirmTotp',
+                request_serializer=user__service__pb2.ConfirmTotpRequest.SerializeToString,
+                response_deserializer=user__service__pb2.ConfirmTotpResponse.FromString,
+                _registered_method=True)
+        self.RegenerateRecoveryCodes = channel.unary_unary(
+                '/userService.UserService/RegenerateRecoveryCodes',
+                request_serializer=user__service__pb2.RegenerateRecoveryCodesRequest.SerializeToString,
+                response_deserializer=user__service__pb2.RegenerateRecoveryCodesResponse.FromString,
+                _registered_method=True)
+        self.DisableTotp = channel.unary_unary(
+                '/userService.UserService/DisableTotp',
+                request_serializer=user__service__pb2.DisableTotpRequest.SerializeToString,
+                response_deserializer=user__service__pb2.DisableTotpResponse.FromString,
+                _registered_method=True)
+        self.CompleteLogin = channel.unary_unary(
+                '/userService.UserService/CompleteLogin',
+                request_serializer=user__service__pb2.CompleteLoginRequest.SerializeToString,
+                response_deserializer=user__service__pb2.CompleteLoginResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -277,6 +302,37 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnrollTotp(self, request, context):
+        """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTotp(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegenerateRecoveryCodes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableTotp(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteLogin(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -384,6 +440,31 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.DeleteUser,
                     request_deserializer=user__service__pb2.DeleteUserRequest.FromString,
                     response_serializer=user__service__pb2.DeleteUserResponse.SerializeToString,
+            ),
+            'EnrollTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrollTotp,
+                    request_deserializer=user__service__pb2.EnrollTotpRequest.FromString,
+                    response_serializer=user__service__pb2.EnrollTotpResponse.SerializeToString,
+            ),
+            'ConfirmTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTotp,
+                    request_deserializer=user__service__pb2.ConfirmTotpRequest.FromString,
+                    response_serializer=user__service__pb2.ConfirmTotpResponse.SerializeToString,
+            ),
+            'RegenerateRecoveryCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegenerateRecoveryCodes,
+                    request_deserializer=user__service__pb2.RegenerateRecoveryCodesRequest.FromString,
+                    response_serializer=user__service__pb2.RegenerateRecoveryCodesResponse.SerializeToString,
+            ),
+            'DisableTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableTotp,
+                    request_deserializer=user__service__pb2.DisableTotpRequest.FromString,
+                    response_serializer=user__service__pb2.DisableTotpResponse.SerializeToString,
+            ),
+            'CompleteLogin': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteLogin,
+                    request_deserializer=user__service__pb2.CompleteLoginRequest.FromString,
+                    response_serializer=user__service__pb2.CompleteLoginResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -953,6 +1034,141 @@ class UserService:
             '/userService.UserService/DeleteUser',
             user__service__pb2.DeleteUserRequest.SerializeToString,
             user__service__pb2.DeleteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnrollTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/EnrollTotp',
+            user__service__pb2.EnrollTotpRequest.SerializeToString,
+            user__service__pb2.EnrollTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/ConfirmTotp',
+            user__service__pb2.ConfirmTotpRequest.SerializeToString,
+            user__service__pb2.ConfirmTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegenerateRecoveryCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/RegenerateRecoveryCodes',
+            user__service__pb2.RegenerateRecoveryCodesRequest.SerializeToString,
+            user__service__pb2.RegenerateRecoveryCodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/DisableTotp',
+            user__service__pb2.DisableTotpRequest.SerializeToString,
+            user__service__pb2.DisableTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteLogin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/CompleteLogin',
+            user__service__pb2.CompleteLoginRequest.SerializeToString,
+            user__service__pb2.CompleteLoginResponse.FromString,
             options,
             channel_credentials,
             insecure,

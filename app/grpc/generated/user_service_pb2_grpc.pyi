@@ -61,6 +61,12 @@ class UserServiceStub:
     """The caller leaves: the account and its personal data are erased."""
     DeleteUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DeleteUserRequest, _user_service_pb2.DeleteUserResponse]
     """An admin erases a user."""
+    EnrollTotp: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.EnrollTotpRequest, _user_service_pb2.EnrollTotpResponse]
+    """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md."""
+    ConfirmTotp: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ConfirmTotpRequest, _user_service_pb2.ConfirmTotpResponse]
+    RegenerateRecoveryCodes: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RegenerateRecoveryCodesRequest, _user_service_pb2.RegenerateRecoveryCodesResponse]
+    DisableTotp: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DisableTotpRequest, _user_service_pb2.DisableTotpResponse]
+    CompleteLogin: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.CompleteLoginRequest, _user_service_pb2.CompleteLoginResponse]
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -93,6 +99,12 @@ class UserServiceAsyncStub(UserServiceStub):
     """The caller leaves: the account and its personal data are erased."""
     DeleteUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DeleteUserRequest, _user_service_pb2.DeleteUserResponse]  # type: ignore[assignment]
     """An admin erases a user."""
+    EnrollTotp: _aio.UnaryUnaryMultiCallable[_user_service_pb2.EnrollTotpRequest, _user_service_pb2.EnrollTotpResponse]  # type: ignore[assignment]
+    """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md."""
+    ConfirmTotp: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ConfirmTotpRequest, _user_service_pb2.ConfirmTotpResponse]  # type: ignore[assignment]
+    RegenerateRecoveryCodes: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RegenerateRecoveryCodesRequest, _user_service_pb2.RegenerateRecoveryCodesResponse]  # type: ignore[assignment]
+    DisableTotp: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DisableTotpRequest, _user_service_pb2.DisableTotpResponse]  # type: ignore[assignment]
+    CompleteLogin: _aio.UnaryUnaryMultiCallable[_user_service_pb2.CompleteLoginRequest, _user_service_pb2.CompleteLoginResponse]  # type: ignore[assignment]
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -248,5 +260,41 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.DeleteUserResponse, _abc.Awaitable[_user_service_pb2.DeleteUserResponse]]:
         """An admin erases a user."""
+
+    @_abc_1.abstractmethod
+    def EnrollTotp(
+        self,
+        request: _user_service_pb2.EnrollTotpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.EnrollTotpResponse, _abc.Awaitable[_user_service_pb2.EnrollTotpResponse]]:
+        """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md."""
+
+    @_abc_1.abstractmethod
+    def ConfirmTotp(
+        self,
+        request: _user_service_pb2.ConfirmTotpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ConfirmTotpResponse, _abc.Awaitable[_user_service_pb2.ConfirmTotpResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RegenerateRecoveryCodes(
+        self,
+        request: _user_service_pb2.RegenerateRecoveryCodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.RegenerateRecoveryCodesResponse, _abc.Awaitable[_user_service_pb2.RegenerateRecoveryCodesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DisableTotp(
+        self,
+        request: _user_service_pb2.DisableTotpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.DisableTotpResponse, _abc.Awaitable[_user_service_pb2.DisableTotpResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CompleteLogin(
+        self,
+        request: _user_service_pb2.CompleteLoginRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.CompleteLoginResponse, _abc.Awaitable[_user_service_pb2.CompleteLoginResponse]]: ...
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS user_recovery_codes;
+DROP TABLE IF EXISTS user_mfa;
