@@ -178,7 +178,7 @@ async def _hanging_login(edge: Edge, monkeypatch: pytest.MonkeyPatch) -> asyncio
         await asyncio.Event().wait()
 
     # Every UserUseCase for the test: the servicer's own is not reachable from outside.
-    monkeypatch.setattr(UserUseCase, "login", hang)
+    monkeypatch.setattr(UserUseCase, "login_or_ticket", hang)
     return entered
 
 
