@@ -50,6 +50,12 @@ class SecondFactorRequired(DomainError):
     message = "a second factor is required: use a client that supports CompleteLogin"
 
 
+class SecondFactorEnrolmentRequired(DomainError):
+    """An admin call from a user whose role must have a second factor, who has none."""
+
+    message = "a second factor is required for this: enrol one (EnrollTotp, ConfirmTotp) first"
+
+
 class InvalidCode(DomainError):
     """The code is not one the factor accepts now (wrong, out of the window or used)."""
 
@@ -146,6 +152,12 @@ def parse_totp_code(raw: str, field: str = "code") -> TotpCode:
     if len(value) == DIGITS and value.isascii() and value.isdigit():
         return TotpCode(value)
     raise InvalidInput(field, f"must be {DIGITS} digits")
+
+
+def parse_step_up_code(raw: str, field: str = "totp_code") -> TotpCode | None:
+    """The optional current code of a sensitive change: None when left empty (a user
+    without a factor sends none; one with a factor is then refused)."""
+    return parse_totp_code(raw, field) if raw.strip() else None
 
 
 def is_totp_code(code: TotpCode | RecoveryCode) -> bool:
