@@ -132,8 +132,13 @@ async def test_delete_account_of_an_enrolled_user_needs_a_current_code(policed, 
     request = pb.DeleteAccountRequest(current_password=PASSWORD)
     refused = await failure(stub.DeleteAccount(request, metadata=metadata))
     assert reason_of(refused) == "INVALID_CODE"
+    assert await ticket_for(stub, email)  # still there
     request.totp_code = code_at(secret, clock.now())
     await stub.DeleteAccount(request, metadata=metadata)
+    gone = await failure(
+        stub.Login(pb.LoginRequest(email=email, password=PASSWORD, second_factor_supported=True))
+    )
+    assert gone.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_reset_user_mfa_removes_the_factor_ends_sessions_and_is_recorded(clock):
