@@ -11,9 +11,15 @@ from app.adapters.redis.login_tickets import RedisLoginTickets
 from app.adapters.secret_box import AesGcmKeyring
 from app.config import ConfigError, Settings
 from app.config.mfa import MfaSettings, decoded_key
-from app.domain.second_factor_ports import FactorRepository, LoginTickets, SecretCipher
+from app.domain.second_factor_ports import (
+    FactorMetrics,
+    FactorRepository,
+    LoginTickets,
+    SecretCipher,
+)
 from app.domain.users import FactorPolicy, Role
 from app.lifecycle import Resources
+from app.observability.factor_metrics import NoFactorMetrics
 
 KEYS_VARIABLE = "APP_MFA__ENCRYPTION_KEYS"
 
@@ -28,6 +34,7 @@ class SecondFactorPorts:
     issuer: str = "user-service"
     ticket_lifetime_seconds: float = 300.0
     policy: FactorPolicy = field(default_factory=FactorPolicy)
+    metrics: FactorMetrics = field(default_factory=NoFactorMetrics)
 
 
 def build_keyring(mfa: MfaSettings) -> AesGcmKeyring:
@@ -48,6 +55,7 @@ def build_second_factor_ports(settings: Settings, resources: Resources) -> Secon
         issuer=mfa.issuer,
         ticket_lifetime_seconds=mfa.ticket_lifetime_seconds,
         policy=FactorPolicy(frozenset(Role(role) for role in mfa.required_roles)),
+        metrics=resources.telemetry.factors,
     )
 
 

@@ -82,7 +82,9 @@ class UseCases:
 def build_use_cases(ports: Ports) -> UseCases:
     """The use cases over ``ports``: one plain mapping of ports to constructor arguments."""
     factor = ports.second_factor
-    checks = FactorChecks(factor.factors, factor.cipher, ports.clock, ports.throttle)
+    checks = FactorChecks(
+        factor.factors, factor.cipher, ports.clock, ports.throttle, factor.metrics
+    )
     guard = FactorGuard(factor.factors, checks, factor.policy)
     account_ports = (
         ports.users,

@@ -14,6 +14,7 @@ beyond guessing, so a keyed fast hash stores them safely (see
 
 from __future__ import annotations
 
+import enum
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,26 @@ RECOVERY_CODE_GROUP = 4
 TICKET_WRONG_CODES = 5
 
 TotpCode = NewType("TotpCode", str)
+
+
+class CodeKind(enum.StrEnum):
+    """What was offered for a second factor (a metric's label: never the code)."""
+
+    TOTP = "totp"
+    RECOVERY = "recovery"
+
+
+class VerificationOutcome(enum.StrEnum):
+    """How a code's check ended: right, wrong, a TOTP step already used, a login ticket
+    already dead (unknown, used, expired), or refused by the throttle before checking."""
+
+    ACCEPTED = "accepted"
+    WRONG = "wrong"
+    REPLAYED = "replayed"
+    TICKET_DEAD = "ticket_dead"
+    THROTTLED = "throttled"
+
+
 RecoveryCode = NewType("RecoveryCode", str)
 
 
@@ -162,6 +183,10 @@ def parse_step_up_code(raw: str, field: str = "totp_code") -> TotpCode | None:
 
 def is_totp_code(code: TotpCode | RecoveryCode) -> bool:
     return len(code) == DIGITS
+
+
+def kind_of(code: TotpCode | RecoveryCode) -> CodeKind:
+    return CodeKind.TOTP if is_totp_code(code) else CodeKind.RECOVERY
 
 
 @dataclass(frozen=True, slots=True)
