@@ -111,14 +111,15 @@ class AccountUseCase(AccountPorts):
         """An admin removes the user's factor and recovery codes (``user.mfa_reset``) and
         ends every session of theirs, as DisableUser does; how many ended.
 
-        ``UserNotFound``, ``FactorNotEnrolled`` when the user has none (nothing ends).
+        ``UserNotFound``, ``FactorNotEnrolled`` when the user has no active one (nothing
+        ends; a pending one is the user's to replace).
         The sessions end first, with the admin's role decided in that transaction;
         a factor the user removed meanwhile is then gone either way.
         """
         await self._guard.admit(caller)
         if await self._users.get_principal(user_id) is None:
             raise UserNotFound()
-        if await self._factors.get(user_id) is None:
+        if not await self._factors.is_active(user_id):
             raise FactorNotEnrolled()
         principal = await self._users.bump_sessions_epoch(user_id, actor=caller.user.id)
         actor = events.Actor.of(caller.user.id, client)
