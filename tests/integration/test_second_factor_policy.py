@@ -69,6 +69,15 @@ async def test_an_admin_without_a_factor_is_refused_until_it_enrols(policed, clo
     revoke = pb.RevokeUserSessionsRequest(uuid=user_id)
     also = await failure(stub.RevokeUserSessions(revoke, metadata=session_metadata(admin)))
     assert reason_of(also) == "SECOND_FACTOR_ENROLMENT_REQUIRED"
+    another_admin = pb.RegisterRequest(
+        email=unique_email("second-admin"),
+        first_name="Second",
+        last_name="Admin",
+        password=PASSWORD,
+        role="admin",
+    )
+    registering = await failure(stub.Register(another_admin, metadata=session_metadata(admin)))
+    assert reason_of(registering) == "SECOND_FACTOR_ENROLMENT_REQUIRED"
 
     metadata = session_metadata(admin)
     enrolled = await stub.EnrollTotp(pb.EnrollTotpRequest(), metadata=metadata)
