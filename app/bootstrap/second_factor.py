@@ -3,7 +3,7 @@ start-up check of its keys."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.factors import FactorPgRepository, any_enrolled
@@ -11,21 +11,30 @@ from app.adapters.redis.login_tickets import RedisLoginTickets
 from app.adapters.secret_box import AesGcmKeyring
 from app.config import ConfigError, Settings
 from app.config.mfa import MfaSettings, decoded_key
-from app.domain.second_factor_ports import FactorRepository, LoginTickets, SecretCipher
+from app.domain.second_factor_ports import (
+    FactorMetrics,
+    FactorRepository,
+    LoginTickets,
+    SecretCipher,
+)
+from app.domain.users import FactorPolicy, Role
 from app.lifecycle import Resources
+from app.observability.factor_metrics import NoFactorMetrics
 
 KEYS_VARIABLE = "APP_MFA__ENCRYPTION_KEYS"
 
 
 @dataclass(frozen=True)
 class SecondFactorPorts:
-    """What the factor's use cases need beyond the common ports, and its two settings."""
+    """What the factor's use cases need beyond the common ports, and its settings."""
 
     factors: FactorRepository
     cipher: SecretCipher
     tickets: LoginTickets
     issuer: str = "user-service"
     ticket_lifetime_seconds: float = 300.0
+    policy: FactorPolicy = field(default_factory=FactorPolicy)
+    metrics: FactorMetrics = field(default_factory=NoFactorMetrics)
 
 
 def build_keyring(mfa: MfaSettings) -> AesGcmKeyring:
@@ -45,6 +54,8 @@ def build_second_factor_ports(settings: Settings, resources: Resources) -> Secon
         ),
         issuer=mfa.issuer,
         ticket_lifetime_seconds=mfa.ticket_lifetime_seconds,
+        policy=FactorPolicy(frozenset(Role(role) for role in mfa.required_roles)),
+        metrics=resources.telemetry.factors,
     )
 
 

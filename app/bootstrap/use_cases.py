@@ -37,6 +37,7 @@ from app.lifecycle import Resources
 from app.observability.setup.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
 from app.usecases.factor_checks import FactorChecks
+from app.usecases.factor_guard import FactorGuard
 from app.usecases.listing import ListingUseCase
 from app.usecases.login_completion import LoginCompletion, SecondStep
 from app.usecases.profiles import ProfileUseCase
@@ -80,6 +81,11 @@ class UseCases:
 
 def build_use_cases(ports: Ports) -> UseCases:
     """The use cases over ``ports``: one plain mapping of ports to constructor arguments."""
+    factor = ports.second_factor
+    checks = FactorChecks(
+        factor.factors, factor.cipher, ports.clock, ports.throttle, factor.metrics
+    )
+    guard = FactorGuard(factor.factors, checks, factor.policy)
     account_ports = (
         ports.users,
         ports.cache,
@@ -87,9 +93,9 @@ def build_use_cases(ports: Ports) -> UseCases:
         ports.passwords,
         ports.throttle,
         ports.metrics,
+        factor.factors,
+        guard,
     )
-    factor = ports.second_factor
-    checks = FactorChecks(factor.factors, factor.cipher, ports.clock, ports.throttle)
     users = UserUseCase(
         *account_ports,
         outbox=ports.outbox,
@@ -124,8 +130,8 @@ def build_use_cases(ports: Ports) -> UseCases:
         ),
         sessions=SessionUseCase(ports.sessions, ports.users, ports.metrics),
         accounts=AccountUseCase(*account_ports),
-        throttling=ThrottleUseCase(ports.throttle),
-        listing=ListingUseCase(ports.directory, ports.page_tokens),
+        throttling=ThrottleUseCase(ports.throttle, guard),
+        listing=ListingUseCase(ports.directory, ports.page_tokens, guard),
         profiles=ProfileUseCase(*account_ports),
     )
 

@@ -1,17 +1,19 @@
 """The second factor's settings: the issuer apps show, the keys secrets are sealed under,
-and the login ticket's lifetime."""
+the login ticket's lifetime, and the roles that must have a factor."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
 from app.config.sections import Section
 
 KEY_BYTES = 32  # AES-256
+RoleName = Literal["admin", "user", "service"]
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
@@ -37,6 +39,8 @@ class MfaSettings(Section):
     encryption_key_id: str | None = None
     # A login ticket (password right, code awaited) dies this long after it is made.
     ticket_lifetime_seconds: float = Field(300.0, ge=10, le=1800)
+    # Roles whose admin calls are refused until the user has an active factor; [] is off.
+    required_roles: list[RoleName] = Field(default_factory=lambda: list[RoleName](["admin"]))
 
     @model_validator(mode="after")
     def _keys_are_usable(self) -> MfaSettings:

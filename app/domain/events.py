@@ -41,6 +41,7 @@ class EventType(enum.StrEnum):
     USER_MFA_ENABLED = "user.mfa_enabled"
     USER_MFA_DISABLED = "user.mfa_disabled"
     USER_RECOVERY_CODE_USED = "user.recovery_code_used"
+    USER_MFA_RESET = "user.mfa_reset"
 
 
 class LoginFailure(enum.StrEnum):
@@ -253,6 +254,11 @@ def user_mfa_enabled(user_id: UUID, actor: Actor) -> Event:
 
 def user_mfa_disabled(user_id: UUID, actor: Actor) -> Event:
     return _event(EventType.USER_MFA_DISABLED, user_id, _acted(actor))
+
+
+def user_mfa_reset(user_id: UUID, actor: Actor) -> Event:
+    """An admin removed the user's factor (the actor is the admin, never the user)."""
+    return _event(EventType.USER_MFA_RESET, user_id, _acted(actor))
 
 
 def user_recovery_code_used(user_id: UUID, actor: Actor) -> Event:

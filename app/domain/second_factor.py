@@ -14,6 +14,7 @@ beyond guessing, so a keyed fast hash stores them safely (see
 
 from __future__ import annotations
 
+import enum
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,26 @@ RECOVERY_CODE_GROUP = 4
 TICKET_WRONG_CODES = 5
 
 TotpCode = NewType("TotpCode", str)
+
+
+class CodeKind(enum.StrEnum):
+    """What was offered for a second factor (a metric's label: never the code)."""
+
+    TOTP = "totp"
+    RECOVERY = "recovery"
+
+
+class VerificationOutcome(enum.StrEnum):
+    """How a code's check ended: right, wrong, a TOTP step already used, a login ticket
+    already dead (unknown, used, expired), or refused by the throttle before checking."""
+
+    ACCEPTED = "accepted"
+    WRONG = "wrong"
+    REPLAYED = "replayed"
+    TICKET_DEAD = "ticket_dead"
+    THROTTLED = "throttled"
+
+
 RecoveryCode = NewType("RecoveryCode", str)
 
 
@@ -48,6 +69,12 @@ class SecondFactorRequired(DomainError):
     """
 
     message = "a second factor is required: use a client that supports CompleteLogin"
+
+
+class SecondFactorEnrolmentRequired(DomainError):
+    """An admin call from a user whose role must have a second factor, who has none."""
+
+    message = "a second factor is required for this: enrol one (EnrollTotp, ConfirmTotp) first"
 
 
 class InvalidCode(DomainError):
@@ -148,8 +175,18 @@ def parse_totp_code(raw: str, field: str = "code") -> TotpCode:
     raise InvalidInput(field, f"must be {DIGITS} digits")
 
 
+def parse_step_up_code(raw: str, field: str = "totp_code") -> TotpCode | None:
+    """The optional current code of a sensitive change: None when left empty (a user
+    without a factor sends none; one with a factor is then refused)."""
+    return parse_totp_code(raw, field) if raw.strip() else None
+
+
 def is_totp_code(code: TotpCode | RecoveryCode) -> bool:
     return len(code) == DIGITS
+
+
+def kind_of(code: TotpCode | RecoveryCode) -> CodeKind:
+    return CodeKind.TOTP if is_totp_code(code) else CodeKind.RECOVERY
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,12 @@ from typing import Protocol
 from uuid import UUID
 
 from app.domain.events import Event
-from app.domain.second_factor import PendingLogin, RecoveryCode
+from app.domain.second_factor import (
+    CodeKind,
+    PendingLogin,
+    RecoveryCode,
+    VerificationOutcome,
+)
 from app.domain.users import AccountKey, Principal
 
 
@@ -128,3 +133,10 @@ class SecondFactorGate(Protocol):
     async def required(self, principal: Principal) -> bool: ...
 
     async def ticket(self, principal: Principal, account: AccountKey) -> str: ...
+
+
+class FactorMetrics(Protocol):
+    """Counts of code verifications by kind and outcome (Prometheus, or nothing); no
+    user, code or secret is ever a label."""
+
+    def verification(self, kind: CodeKind, outcome: VerificationOutcome) -> None: ...

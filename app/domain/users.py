@@ -93,6 +93,24 @@ class Principal:
         return self.user.id == user_id or self.may_read_anyone
 
 
+@dataclass(frozen=True, slots=True)
+class FactorPolicy:
+    """The roles whose admin calls wait until the user has an active second factor
+    (``APP_MFA__REQUIRED_ROLES``): with it, a stolen admin password alone administers
+    nothing. Asked after ``Principal.may_administer``; empty, it holds no one back."""
+
+    required_roles: frozenset[Role] = frozenset({Role.ADMIN})
+
+    def applies_to(self, user: User) -> bool:
+        """Whether ``user``'s role must have a factor before it administers (so whether
+        enrolment needs looking up at all)."""
+        return user.role in self.required_roles
+
+    def holds_back(self, user: User, enrolled: bool) -> bool:
+        """Whether ``user``'s admin calls wait: their role needs a factor, they have none."""
+        return self.applies_to(user) and not enrolled
+
+
 def new_user_id() -> UUID:
     """A fresh user id, made by the domain before the user is stored (random, version 4)."""
     return uuid.uuid4()

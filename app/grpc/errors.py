@@ -46,6 +46,7 @@ from app.domain.second_factor import (
     FactorNotEnrolled,
     InvalidCode,
     InvalidTicket,
+    SecondFactorEnrolmentRequired,
     SecondFactorRequired,
 )
 from app.grpc.context import Context
@@ -140,6 +141,9 @@ STATUS_BY_ERROR: dict[type[DomainError], ErrorStatus] = {
     FactorAlreadyActive: ErrorStatus(_C.FAILED_PRECONDITION, "FACTOR_ALREADY_ACTIVE"),
     FactorNotEnrolled: ErrorStatus(_C.FAILED_PRECONDITION, "FACTOR_NOT_ENROLLED"),
     FactorKeysMissing: ErrorStatus(_C.FAILED_PRECONDITION, "MFA_KEYS_MISSING"),
+    SecondFactorEnrolmentRequired: ErrorStatus(
+        _C.FAILED_PRECONDITION, "SECOND_FACTOR_ENROLMENT_REQUIRED"
+    ),
 }
 
 _UNKNOWN = STATUS_BY_ERROR[StoreFault]

@@ -10,9 +10,11 @@ from app.domain.clients import Client
 from app.domain.errors import InvalidInput
 from app.domain.passwords import PasswordPolicy
 from app.domain.second_factor import parse_code, parse_totp_code
+from app.domain.users import parse_user_id
 from app.grpc.context import Context
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.user_messages import user_message
+from app.usecases.accounts import AccountUseCase
 from app.usecases.login_completion import LoginCompletion
 from app.usecases.second_factor import SecondFactorUseCase
 from app.usecases.sessions import SessionUseCase
@@ -37,9 +39,11 @@ def parse_ticket(raw: str) -> str:
 
 
 class SecondFactorMethods:
-    """EnrollTotp, ConfirmTotp, RegenerateRecoveryCodes, DisableTotp and CompleteLogin."""
+    """EnrollTotp, ConfirmTotp, RegenerateRecoveryCodes, DisableTotp, CompleteLogin and
+    ResetUserMfa."""
 
     _sessions: SessionUseCase
+    _accounts: AccountUseCase
     _second_factor: SecondFactorUseCase
     _login_completion: LoginCompletion
     _password_policy: PasswordPolicy
@@ -98,3 +102,11 @@ class SecondFactorMethods:
             session_id=logged_in.session.id,
             device_token=logged_in.device_token,
         )
+
+    async def ResetUserMfa(
+        self, request: pb.ResetUserMfaRequest, context: Context
+    ) -> pb.ResetUserMfaResponse:
+        user_id = parse_user_id(request.uuid)
+        caller = await self._sessions.caller(self._session_id(context))
+        ended = await self._accounts.reset_second_factor(caller, user_id, self._client(context))
+        return pb.ResetUserMfaResponse(ended=ended)

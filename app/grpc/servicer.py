@@ -13,6 +13,7 @@ from app.domain.clients import Client
 from app.domain.listing import PageSizes, parse_page_token
 from app.domain.passwords import PasswordPolicy, strength_context
 from app.domain.profiles import ProfileChanges, parse_profile_changes
+from app.domain.second_factor import parse_step_up_code
 from app.domain.sessions import parse_handle
 from app.domain.throttling import parse_throttle_target
 from app.domain.users import (
@@ -170,8 +171,9 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
             field="new_password",
             context=strength_context(user.email, user.first_name, user.last_name),
         )
+        code = parse_step_up_code(request.totp_code)
         await self._accounts.change_password(
-            caller, session_id, current_password, new_password, self._client(context)
+            caller, session_id, current_password, new_password, self._client(context), code
         )
         return pb.ChangePasswordResponse()
 
@@ -255,8 +257,9 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
         self, request: pb.DeleteAccountRequest, context: Context
     ) -> pb.DeleteAccountResponse:
         current_password = self._password_policy.offered(request.current_password)
+        code = parse_step_up_code(request.totp_code)
         caller = await self._sessions.caller(self._session_id(context))
-        await self._profiles.delete_account(caller, current_password, self._client(context))
+        await self._profiles.delete_account(caller, current_password, self._client(context), code)
         return pb.DeleteAccountResponse()
 
     async def DeleteUser(

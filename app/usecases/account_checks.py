@@ -3,6 +3,7 @@ password proved again and a changed user dropped from the cache."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import structlog
@@ -18,15 +19,20 @@ from app.domain.ports import (
     UserCache,
     UserRepository,
 )
+from app.domain.second_factor_ports import FactorRepository
 from app.domain.throttling import LimitedAction
 from app.domain.users import Principal, canonical_email
+
+if TYPE_CHECKING:
+    from app.usecases.factor_guard import FactorGuard
 
 logger = structlog.get_logger(__name__)
 
 
 class AccountPorts:
     """The ports every use case on accounts works on: users, their cached copies,
-    their sessions, hashing, the login throttle and the session metrics."""
+    their sessions, hashing, the login throttle, the session metrics, the users'
+    second factors and what the factor asks of these calls (``FactorGuard``)."""
 
     def __init__(
         self,
@@ -36,6 +42,8 @@ class AccountPorts:
         passwords: PasswordHasher,
         throttle: LoginThrottle,
         metrics: SessionMetrics,
+        factors: FactorRepository,
+        guard: FactorGuard,
     ) -> None:
         self._users = users
         self._cache = cache
@@ -43,6 +51,8 @@ class AccountPorts:
         self._passwords = passwords
         self._throttle = throttle
         self._metrics = metrics
+        self._factors = factors
+        self._guard = guard
 
 
 def require_admin(caller: Principal) -> None:

@@ -7,7 +7,9 @@ from uuid import UUID
 
 from app.domain import events
 from app.domain.clients import UNKNOWN_CLIENT, Client
+from app.domain.errors import UserNotFound
 from app.domain.passwords import OfferedPassword, Password
+from app.domain.second_factor import FactorNotEnrolled, TotpCode
 from app.domain.sessions import SessionEndReason
 from app.domain.users import (
     Email,
@@ -23,7 +25,6 @@ from app.usecases.account_checks import (
     AccountPorts,
     confirm_password,
     forget_cached,
-    require_admin,
 )
 
 
@@ -41,8 +42,10 @@ class AccountUseCase(AccountPorts):
         current: OfferedPassword,
         new: Password,
         client: Client,
+        code: TotpCode | None = None,
     ) -> int:
-        """Check ``current`` (``confirm_password``: throttled as a login), store ``new``,
+        """Check ``current`` (``confirm_password``: throttled as a login) and, for a
+        caller with a second factor, ``code`` (``FactorGuard.step_up``), store ``new``,
         and end every other session of the caller; how many ended."""
         await confirm_password(
             caller,
@@ -52,6 +55,7 @@ class AccountUseCase(AccountPorts):
             passwords=self._passwords,
             throttle=self._throttle,
         )
+        await self._guard.step_up(caller, code, client)
         user_id = caller.user.id
         actor = events.Actor.of(user_id, client)
         principal = await self._users.change_password(
@@ -65,7 +69,7 @@ class AccountUseCase(AccountPorts):
 
     @traced
     async def set_role(self, caller: Principal, user_id: UUID, role: Role, client: Client) -> User:
-        require_admin(caller)
+        await self._guard.admit(caller)
         actor = events.Actor.of(caller.user.id, client)
         principal = await self._users.set_role(
             user_id, role, events.user_role_changed(user_id, role, actor), actor=caller.user.id
@@ -76,7 +80,7 @@ class AccountUseCase(AccountPorts):
     @traced
     async def disable(self, caller: Principal, user_id: UUID, client: Client) -> User:
         """Disable the user: no login, and every session ends (``session.revoked`` disabled)."""
-        require_admin(caller)
+        await self._guard.admit(caller)
         actor = events.Actor.of(caller.user.id, client)
         principal = await self._users.set_status(
             user_id, UserStatus.DISABLED, events.user_disabled(user_id, actor), actor=actor.user_id
@@ -86,7 +90,7 @@ class AccountUseCase(AccountPorts):
 
     @traced
     async def enable(self, caller: Principal, user_id: UUID, client: Client) -> User:
-        require_admin(caller)
+        await self._guard.admit(caller)
         actor = events.Actor.of(caller.user.id, client)
         principal = await self._users.set_status(
             user_id, UserStatus.ACTIVE, events.user_enabled(user_id, actor), actor=actor.user_id
@@ -97,9 +101,29 @@ class AccountUseCase(AccountPorts):
     @traced
     async def revoke_user_sessions(self, caller: Principal, user_id: UUID, client: Client) -> int:
         """End every session of the user, including any a racing login is creating."""
-        require_admin(caller)
+        await self._guard.admit(caller)
         principal = await self._users.bump_sessions_epoch(user_id, actor=caller.user.id)
         actor = events.Actor.of(caller.user.id, client)
+        return await self._apply(principal, SessionEndReason.REVOKED, actor)
+
+    @traced
+    async def reset_second_factor(self, caller: Principal, user_id: UUID, client: Client) -> int:
+        """An admin removes the user's factor and recovery codes (``user.mfa_reset``) and
+        ends every session of theirs, as DisableUser does; how many ended.
+
+        ``UserNotFound``, ``FactorNotEnrolled`` when the user has no active one (nothing
+        ends; a pending one is the user's to replace).
+        The sessions end first, with the admin's role decided in that transaction;
+        a factor the user removed meanwhile is then gone either way.
+        """
+        await self._guard.admit(caller)
+        if await self._users.get_principal(user_id) is None:
+            raise UserNotFound()
+        if not await self._factors.is_active(user_id):
+            raise FactorNotEnrolled()
+        principal = await self._users.bump_sessions_epoch(user_id, actor=caller.user.id)
+        actor = events.Actor.of(caller.user.id, client)
+        await self._factors.remove(user_id, events.user_mfa_reset(user_id, actor))
         return await self._apply(principal, SessionEndReason.REVOKED, actor)
 
     @traced

@@ -8,17 +8,25 @@ from uuid import UUID
 
 from app.domain import events
 from app.domain.clients import Client
+from app.domain.errors import Throttled
 from app.domain.ports import Clock, LoginThrottle
 from app.domain.second_factor import (
     FactorNotEnrolled,
     InvalidCode,
     RecoveryCode,
     TotpCode,
+    VerificationOutcome,
     is_fresh_step,
     is_totp_code,
+    kind_of,
     matching_step,
 )
-from app.domain.second_factor_ports import FactorRepository, SecretCipher, StoredFactor
+from app.domain.second_factor_ports import (
+    FactorMetrics,
+    FactorRepository,
+    SecretCipher,
+    StoredFactor,
+)
 from app.domain.users import AccountKey
 
 
@@ -38,11 +46,17 @@ class FactorChecks:
         cipher: SecretCipher,
         clock: Clock,
         throttle: LoginThrottle,
+        metrics: FactorMetrics,
     ) -> None:
         self._factors = factors
         self._cipher = cipher
         self._clock = clock
         self._throttle = throttle
+        self._metrics = metrics
+
+    def count(self, code: TotpCode | RecoveryCode, outcome: VerificationOutcome) -> None:
+        """Count one verification of ``code``'s kind (``mfa_verifications_total``)."""
+        self._metrics.verification(kind_of(code), outcome)
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -56,13 +70,6 @@ class FactorChecks:
             resealed = self._cipher.seal(secret, associated)
             await self._factors.reseal(user_id, stored.sealed.key_id, resealed)
         return secret
-
-    async def step_of(self, user_id: UUID, stored: StoredFactor, code: TotpCode) -> int:
-        """The step ``code`` matches now and after the last accepted one; ``InvalidCode``."""
-        step = matching_step(await self.secret(user_id, stored), code, self._clock.now())
-        if step is None or not is_fresh_step(step, stored.last_step):
-            raise InvalidCode()
-        return step
 
     async def active(self, user_id: UUID) -> StoredFactor:
         stored = await self._factors.get(user_id)
@@ -79,17 +86,32 @@ class FactorChecks:
         even in parallel, is refused); a recovery code is used up with its
         ``user.recovery_code_used`` event. True when it was a recovery code.
         """
-        await self._throttle.admit(account, client)
+        try:
+            await self._throttle.admit(account, client)
+        except Throttled:
+            self.count(code, VerificationOutcome.THROTTLED)
+            raise
         stored = await self.active(user_id)
         if is_totp_code(code):
-            step = await self.step_of(user_id, stored, TotpCode(code))
-            if not await self._factors.accept_step(user_id, step):
-                raise InvalidCode()
+            await self._accept_step(user_id, stored, TotpCode(code))
             recovery = False
         else:
             used = events.user_recovery_code_used(user_id, events.Actor.of(user_id, client))
             if not await self._factors.use_recovery_code(user_id, RecoveryCode(code), used):
+                self.count(code, VerificationOutcome.WRONG)
                 raise InvalidCode()
             recovery = True
+        self.count(code, VerificationOutcome.ACCEPTED)
         await self._throttle.succeeded(account, client)
         return recovery
+
+    async def _accept_step(self, user_id: UUID, stored: StoredFactor, code: TotpCode) -> None:
+        """Store ``code``'s step as accepted; ``InvalidCode`` (counted wrong or replayed)."""
+        step = matching_step(await self.secret(user_id, stored), code, self._clock.now())
+        if step is None:
+            self.count(code, VerificationOutcome.WRONG)
+            raise InvalidCode()
+        fresh = is_fresh_step(step, stored.last_step)
+        if not fresh or not await self._factors.accept_step(user_id, step):
+            self.count(code, VerificationOutcome.REPLAYED)
+            raise InvalidCode()

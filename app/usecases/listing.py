@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from app.domain.errors import PermissionDenied
 from app.domain.listing import Page, PageToken, PageTokens, UserDirectory, UserFilter
 from app.domain.users import Principal
 from app.observability.tracing import traced
+from app.usecases.factor_guard import FactorGuard
 
 
 class ListingUseCase:
     """Who may list users, and how pages follow each other."""
 
-    def __init__(self, directory: UserDirectory, tokens: PageTokens) -> None:
+    def __init__(self, directory: UserDirectory, tokens: PageTokens, guard: FactorGuard) -> None:
         self._directory = directory
         self._tokens = tokens
+        self._guard = guard
 
     @traced
     async def list_users(
@@ -21,15 +22,14 @@ class ListingUseCase:
     ) -> Page:
         """A page of at most ``page_size`` users matching ``user_filter``, after ``token``'s.
 
-        Only an active admin may list (``PermissionDenied``): a service caller
+        Only an active admin may list (``FactorGuard.admit``): a service caller
         reads the users it is told of, by id or email, but never walks the
         whole directory. The token is checked after the caller, so only an
         admin learns whether one is valid (``InvalidInput`` naming
         ``page_token`` otherwise, see ``PageTokens.read``). One row more than
         the page is read: its presence is what says another page follows.
         """
-        if not caller.may_administer:
-            raise PermissionDenied("an admin's session is required")
+        await self._guard.admit(caller)
         after = None if token is None else self._tokens.read(token, user_filter)
         found = await self._directory.list_users(user_filter, after, page_size + 1)
         users = found[:page_size]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import NoReturn
 
 from app.domain.clients import Client
 from app.domain.device_tokens import DeviceTokens
@@ -16,6 +17,7 @@ from app.domain.second_factor import (
     PendingLogin,
     RecoveryCode,
     TotpCode,
+    VerificationOutcome,
 )
 from app.domain.second_factor_ports import FactorRepository, LoginTickets
 from app.domain.sessions import Session
@@ -99,7 +101,7 @@ class LoginCompletion:
             raise StoreUnavailable(Store.REDIS, "known down")
         pending = await self._tickets.get(ticket)
         if pending is None or pending.expired(self._checks.now()):
-            raise InvalidTicket()
+            self._dead(code)
         account = AccountKey(pending.account)
         try:
             await self._checks.guess(pending.user_id, account, code, client)
@@ -107,13 +109,17 @@ class LoginCompletion:
             await self._tickets.wrong_code(ticket, TICKET_WRONG_CODES)
             raise
         if not await self._tickets.consume(ticket):
-            raise InvalidTicket()
+            self._dead(code)
         principal = await self._users.get_principal(pending.user_id)
         if (
             principal is None
             or not principal.active
             or principal.sessions_epoch != pending.sessions_epoch
         ):
-            raise InvalidTicket()
+            self._dead(code)
         session = await self._open_session(principal, client, True)
         return LoggedIn(session, self._devices.issue(account))
+
+    def _dead(self, code: TotpCode | RecoveryCode) -> NoReturn:
+        self._checks.count(code, VerificationOutcome.TICKET_DEAD)
+        raise InvalidTicket()

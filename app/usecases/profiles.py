@@ -9,6 +9,7 @@ from app.domain.clients import Client
 from app.domain.errors import InvalidInput
 from app.domain.passwords import OfferedPassword
 from app.domain.profiles import ProfileChanges, ProfileField, deleted_principal
+from app.domain.second_factor import TotpCode
 from app.domain.sessions import SessionEndReason
 from app.domain.users import Principal, User
 from app.observability.tracing import traced
@@ -16,7 +17,6 @@ from app.usecases.account_checks import (
     AccountPorts,
     confirm_password,
     forget_cached,
-    require_admin,
 )
 
 
@@ -50,7 +50,7 @@ class ProfileUseCase(AccountPorts):
     ) -> User:
         """An admin changes a user's names and avatar (``PermissionDenied`` otherwise:
         checked on the session, then on the admin's row in the change's transaction)."""
-        require_admin(caller)
+        await self._guard.admit(caller)
         return await self._update(user_id, changes, caller, client, admin=True)
 
     async def _update(
@@ -76,10 +76,15 @@ class ProfileUseCase(AccountPorts):
 
     @traced
     async def delete_account(
-        self, caller: Principal, current: OfferedPassword, client: Client
+        self,
+        caller: Principal,
+        current: OfferedPassword,
+        client: Client,
+        code: TotpCode | None = None,
     ) -> int:
-        """Check ``current`` (throttled as ChangePassword is), then delete the caller;
-        how many sessions ended. The last active admin may not (``LastAdmin``)."""
+        """Check ``current`` (throttled as ChangePassword is) and, for a caller with a
+        second factor, ``code`` (``FactorGuard.step_up``), then delete the caller; how
+        many sessions ended. The last active admin may not (``LastAdmin``)."""
         await confirm_password(
             caller,
             current,
@@ -88,6 +93,7 @@ class ProfileUseCase(AccountPorts):
             passwords=self._passwords,
             throttle=self._throttle,
         )
+        await self._guard.step_up(caller, code, client)
         user_id = caller.user.id
         # The user's own network is personal data of the person erased: by id only.
         deleted = events.user_deleted(user_id, events.Actor(user_id, ""))
@@ -97,7 +103,7 @@ class ProfileUseCase(AccountPorts):
     async def delete_user(self, caller: Principal, user_id: UUID, client: Client) -> int:
         """An admin deletes a user; how many sessions ended. ``LastAdmin`` for the last
         active admin, ``PermissionDenied`` (as ``update_user``), ``UserNotFound``."""
-        require_admin(caller)
+        await self._guard.admit(caller)
         deleted = events.user_deleted(user_id, events.Actor.of(caller.user.id, client))
         return await self._gone(await self._users.delete(user_id, deleted, actor=caller.user.id))
 

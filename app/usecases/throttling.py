@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import structlog
 
-from app.domain.errors import PermissionDenied
 from app.domain.ports import LoginThrottle
 from app.domain.throttling import ThrottleTarget
-from app.domain.users import Principal, Role
+from app.domain.users import Principal
 from app.observability.tracing import traced
+from app.usecases.factor_guard import FactorGuard
 
 logger = structlog.get_logger(__name__)
 
@@ -16,8 +16,9 @@ logger = structlog.get_logger(__name__)
 class ThrottleUseCase:
     """Clearing the login throttle's state of one account and/or one address."""
 
-    def __init__(self, throttle: LoginThrottle) -> None:
+    def __init__(self, throttle: LoginThrottle, guard: FactorGuard) -> None:
         self._throttle = throttle
+        self._guard = guard
 
     @traced
     async def clear(self, target: ThrottleTarget) -> int:
@@ -34,7 +35,6 @@ class ThrottleUseCase:
         return cleared
 
     async def clear_as(self, caller: Principal, target: ThrottleTarget) -> int:
-        """:meth:`clear` for an admin's session; ``PermissionDenied`` for anyone else."""
-        if caller.user.role is not Role.ADMIN:
-            raise PermissionDenied("an admin's session is required")
+        """:meth:`clear` for an admin's session (``FactorGuard.admit``)."""
+        await self._guard.admit(caller)
         return await self.clear(target)

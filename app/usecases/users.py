@@ -31,7 +31,7 @@ from app.domain.ports import (
     UserRepository,
 )
 from app.domain.second_factor import SecondFactorRequired
-from app.domain.second_factor_ports import SecondFactorGate
+from app.domain.second_factor_ports import FactorRepository, SecondFactorGate
 from app.domain.sessions import Session, SessionEndReason, new_session_id
 from app.domain.throttling import LimitedAction, ThrottleScope
 from app.domain.users import (
@@ -46,6 +46,7 @@ from app.domain.users import (
 )
 from app.observability.tracing import traced
 from app.usecases.account_checks import AccountPorts
+from app.usecases.factor_guard import FactorGuard
 
 logger = structlog.get_logger(__name__)
 
@@ -78,13 +79,15 @@ class UserUseCase(AccountPorts):
         passwords: PasswordHasher,
         throttle: LoginThrottle,
         metrics: SessionMetrics,
+        factors: FactorRepository,
+        guard: FactorGuard,
         *,
         outbox: EventOutbox,
         stores: StoreAvailability,
         devices: DeviceTokens,
         second_factor: SecondFactorGate | None = None,
     ) -> None:
-        super().__init__(users, cache, sessions, passwords, throttle, metrics)
+        super().__init__(users, cache, sessions, passwords, throttle, metrics, factors, guard)
         self._outbox = outbox
         self._stores = stores
         self._devices = devices
@@ -108,6 +111,8 @@ class UserUseCase(AccountPorts):
         privileged = registration.role is not Role.USER
         if privileged and (caller is None or caller.role is not Role.ADMIN):
             raise PermissionDenied(f"only an admin may register a {registration.role.value}")
+        if privileged and caller is not None:
+            await self._guard.require_enrolled(caller)
         self._passwords.check_capacity(client=client)
         self._require(Store.POSTGRESQL)
         await self._admit_registration(client)

@@ -17,6 +17,7 @@ from grpc_status import rpc_status
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.support.client import PASSWORD, failure, login, register, session_metadata, unique_email
+from tests.support.error_details import retry_delay_seconds
 from tests.support.processes import SUITE_ADDRESS_LIMITS, SUITE_MFA
 from tests.support.second_factor import (
     STEP,
@@ -176,8 +177,4 @@ async def test_code_guesses_are_throttled_per_account_with_retry_info(clock):
             await failure(complete(stub, ticket, wrong))
         error = await failure(complete(stub, ticket, code_at(secret, clock.now())))
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-    status = rpc_status.from_call(error)
-    assert status is not None
-    retry = error_details_pb2.RetryInfo()
-    assert status.details[0].Unpack(retry)
-    assert retry.retry_delay.ToMilliseconds() > 0
+    assert retry_delay_seconds(error) > 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.application import ApplicationFactory
-from tests.support.processes import process_environment
+from tests.support.processes import SUITE_MFA, process_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -82,7 +82,8 @@ def test_the_walkthrough_parses_into_commands() -> None:
 
 
 async def test_the_readme_walkthrough_runs_as_written(make_application: ApplicationFactory) -> None:
-    service = await make_application()
+    # As `make run` would: the default policy, so the walkthrough's admin enrols.
+    service = await make_application(mfa={**SUITE_MFA, "required_roles": ["admin"]})
     parsed = commands(walkthrough_block().replace("localhost:5000", f"localhost:{service.port}"))
     with tempfile.TemporaryDirectory() as directory:
         outputs = Path(directory)

@@ -48,6 +48,8 @@ def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Set
         "metrics": {"enabled": False, "host": "127.0.0.1", "port": 0},
         "tracing": {"enabled": False, "console_without_collector": False},
         "events": {"relay_enabled": False},
+        # The suite's admins do not enrol; the policy has its own tests (see SUITE_MFA).
+        "mfa": {"required_roles": []},
     }
     for name, fields in sections.items():
         values.setdefault(name, {}).update(fields)

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from app.config import Settings
 from tests.support.ports import free_port
@@ -31,7 +31,10 @@ SUITE_ADDRESS_LIMITS = {
 # Every test application seals TOTP secrets under this key: one that starts
 # without a key refuses to, once any test has enrolled a user in the run's database.
 SUITE_MFA_KEY = base64.b64encode(hashlib.sha256(b"suite mfa key").digest()).decode()
-SUITE_MFA = {"encryption_keys": {"suite": SUITE_MFA_KEY}}
+# The suite's admins (``admin_session``) do not enrol: logging in through a ticket in
+# every admin test would double their calls. The policy has its own tests
+# (test_second_factor_policy.py), which turn it on.
+SUITE_MFA: dict[str, Any] = {"encryption_keys": {"suite": SUITE_MFA_KEY}, "required_roles": []}
 
 
 def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
@@ -54,6 +57,7 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
             for name, limit in SUITE_ADDRESS_LIMITS.items()
         },
         "APP_MFA__ENCRYPTION_KEYS": json.dumps(SUITE_MFA["encryption_keys"]),
+        "APP_MFA__REQUIRED_ROLES": json.dumps(SUITE_MFA["required_roles"]),
         **variables,
     }
 

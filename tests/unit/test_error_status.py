@@ -34,6 +34,7 @@ from app.domain.second_factor import (
     FactorNotEnrolled,
     InvalidCode,
     InvalidTicket,
+    SecondFactorEnrolmentRequired,
     SecondFactorRequired,
 )
 from app.grpc import errors as edge_errors
@@ -72,6 +73,7 @@ CODE_OF_EACH_ERROR: list[tuple[DomainError, grpc.StatusCode]] = [
     (FactorAlreadyActive(), grpc.StatusCode.FAILED_PRECONDITION),
     (FactorNotEnrolled(), grpc.StatusCode.FAILED_PRECONDITION),
     (FactorKeysMissing(), grpc.StatusCode.FAILED_PRECONDITION),
+    (SecondFactorEnrolmentRequired(), grpc.StatusCode.FAILED_PRECONDITION),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,8 +13,10 @@ from hypothesis import strategies as st
 from app.domain.errors import InvalidInput
 from app.domain.passwords import PasswordPolicy
 from app.domain.users import (
+    FactorPolicy,
     Registration,
     Role,
+    User,
     canonical_email,
     new_email,
     normalise_email,
@@ -21,6 +24,12 @@ from app.domain.users import (
     parse_role,
     parse_user_id,
 )
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_user_with_role(role: Role) -> User:
+    return User(uuid.uuid4(), "a@example.com", "A", "B", role, None, EPOCH, EPOCH)
 
 
 def _registration(**overrides: str) -> Registration:
@@ -232,3 +241,13 @@ def test_a_new_address_mixing_scripts_in_a_part_is_refused(email):
 )
 def test_a_new_address_in_one_script_per_part_is_accepted(email):
     assert new_email(email) == email
+
+
+def test_the_factor_policy_holds_back_only_its_roles_without_a_factor():
+    admin = make_user_with_role(Role.ADMIN)
+    service = make_user_with_role(Role.SERVICE)
+    policy = FactorPolicy()
+    assert policy.holds_back(admin, enrolled=False)
+    assert not policy.holds_back(admin, enrolled=True)
+    assert not policy.holds_back(service, enrolled=False)
+    assert not FactorPolicy(frozenset()).holds_back(admin, enrolled=False)

@@ -6,7 +6,16 @@ from app.bootstrap import Ports, build_use_cases
 from app.bootstrap.second_factor import SecondFactorPorts
 from app.domain.clients import Client
 from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
-from app.domain.users import Email, LoginAttempt, Principal, Registration, Role, User, parse_login
+from app.domain.users import (
+    Email,
+    FactorPolicy,
+    LoginAttempt,
+    Principal,
+    Registration,
+    Role,
+    User,
+    parse_login,
+)
 from tests.unit.fakes import (
     FakeCache,
     FakeClock,
@@ -24,6 +33,7 @@ from tests.unit.fakes import (
 )
 from tests.unit.second_factor_fakes import FakeCipher, FakeFactors, FakeTickets
 
+NO_FACTOR_POLICY = FactorPolicy(frozenset())
 CLIENT = Client(address="192.0.2.1", user_agent="unit-test")
 
 PASSWORD = "long enough password"
@@ -33,7 +43,12 @@ class World:
     """Every use case over one set of fakes."""
 
     def __init__(
-        self, *, cache_broken: bool = False, password_policy: PasswordPolicy | None = None
+        self,
+        *,
+        cache_broken: bool = False,
+        password_policy: PasswordPolicy | None = None,
+        # The admins of most tests have no factor; the policy's own tests turn it on.
+        factor_policy: FactorPolicy = NO_FACTOR_POLICY,
     ) -> None:
         self.policy = password_policy or PasswordPolicy()
         self.users = FakeUsers()
@@ -67,7 +82,9 @@ class World:
                 ids=self.ids,
                 directory=self.directory,
                 page_tokens=self.page_tokens,
-                second_factor=SecondFactorPorts(self.factors, self.cipher, self.tickets),
+                second_factor=SecondFactorPorts(
+                    self.factors, self.cipher, self.tickets, policy=factor_policy
+                ),
             ),
         )
         self.user_cases = use_cases.users

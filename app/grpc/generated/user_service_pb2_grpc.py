@@ -164,6 +164,11 @@ class UserServiceStub:
                 request_serializer=user__service__pb2.CompleteLoginRequest.SerializeToString,
                 response_deserializer=user__service__pb2.CompleteLoginResponse.FromString,
                 _registered_method=True)
+        self.ResetUserMfa = channel.unary_unary(
+                '/userService.UserService/ResetUserMfa',
+                request_serializer=user__service__pb2.ResetUserMfaRequest.SerializeToString,
+                response_deserializer=user__service__pb2.ResetUserMfaResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -333,6 +338,13 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetUserMfa(self, request, context):
+        """Admin: remove a user's second factor and recovery codes, and end their sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -465,6 +477,11 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.CompleteLogin,
                     request_deserializer=user__service__pb2.CompleteLoginRequest.FromString,
                     response_serializer=user__service__pb2.CompleteLoginResponse.SerializeToString,
+            ),
+            'ResetUserMfa': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetUserMfa,
+                    request_deserializer=user__service__pb2.ResetUserMfaRequest.FromString,
+                    response_serializer=user__service__pb2.ResetUserMfaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1169,6 +1186,33 @@ class UserService:
             '/userService.UserService/CompleteLogin',
             user__service__pb2.CompleteLoginRequest.SerializeToString,
             user__service__pb2.CompleteLoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetUserMfa(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/ResetUserMfa',
+            user__service__pb2.ResetUserMfaRequest.SerializeToString,
+            user__service__pb2.ResetUserMfaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,8 @@ class UserServiceStub:
     RegenerateRecoveryCodes: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RegenerateRecoveryCodesRequest, _user_service_pb2.RegenerateRecoveryCodesResponse]
     DisableTotp: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DisableTotpRequest, _user_service_pb2.DisableTotpResponse]
     CompleteLogin: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.CompleteLoginRequest, _user_service_pb2.CompleteLoginResponse]
+    ResetUserMfa: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResetUserMfaRequest, _user_service_pb2.ResetUserMfaResponse]
+    """Admin: remove a user's second factor and recovery codes, and end their sessions."""
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -105,6 +107,8 @@ class UserServiceAsyncStub(UserServiceStub):
     RegenerateRecoveryCodes: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RegenerateRecoveryCodesRequest, _user_service_pb2.RegenerateRecoveryCodesResponse]  # type: ignore[assignment]
     DisableTotp: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DisableTotpRequest, _user_service_pb2.DisableTotpResponse]  # type: ignore[assignment]
     CompleteLogin: _aio.UnaryUnaryMultiCallable[_user_service_pb2.CompleteLoginRequest, _user_service_pb2.CompleteLoginResponse]  # type: ignore[assignment]
+    ResetUserMfa: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResetUserMfaRequest, _user_service_pb2.ResetUserMfaResponse]  # type: ignore[assignment]
+    """Admin: remove a user's second factor and recovery codes, and end their sessions."""
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -296,5 +300,13 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _user_service_pb2.CompleteLoginRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.CompleteLoginResponse, _abc.Awaitable[_user_service_pb2.CompleteLoginResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ResetUserMfa(
+        self,
+        request: _user_service_pb2.ResetUserMfaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ResetUserMfaResponse, _abc.Awaitable[_user_service_pb2.ResetUserMfaResponse]]:
+        """Admin: remove a user's second factor and recovery codes, and end their sessions."""
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

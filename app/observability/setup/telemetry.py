@@ -21,6 +21,8 @@ from redis.asyncio import Redis
 
 from app.config import Settings
 from app.domain.ports import SessionMetrics
+from app.domain.second_factor_ports import FactorMetrics
+from app.observability.factor_metrics import NoFactorMetrics, PrometheusFactorMetrics
 from app.observability.session_metrics import NoSessionMetrics, PrometheusSessionMetrics
 from app.observability.setup.application_tracing import Tracing, start_tracing
 from app.observability.setup.metrics import (
@@ -46,12 +48,14 @@ class Telemetry:
         self._queries: QueryMetrics | None = None
         self._wire: RedisWireMetrics | None = None
         self.sessions: SessionMetrics = NoSessionMetrics()
+        self.factors: FactorMetrics = NoFactorMetrics()
         metrics = settings.metrics
         if metrics.enabled:
             self.registry = new_registry(otel_metrics_registry(settings.tracing.service_name))
             self._queries = QueryMetrics(self.registry)
             self._wire = RedisWireMetrics(self.registry)
             self.sessions = PrometheusSessionMetrics(self.registry)
+            self.factors = PrometheusFactorMetrics(self.registry)
             self.endpoint = MetricsEndpoint(self.registry, host=metrics.host, port=metrics.port)
         self.throttle = ThrottleMetrics(self.registry)
 
