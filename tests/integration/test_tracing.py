@@ -85,7 +85,7 @@ async def test_login_continues_the_callers_trace_and_reaches_postgres_and_redis(
     server = await traced.server_span("Login", trace_id=int(TRACE_ID, 16))
     assert server.parent is not None and server.parent.span_id == int(PARENT_ID, 16)
     spans = traced.trace_of(server)
-    use_case = child(spans, server, "UserUseCase.login")
+    use_case = child(spans, server, "UserUseCase.login_or_ticket")
     store_child(
         spans, child(spans, use_case, "UserPgRepository.get_with_password_hash"), "postgresql"
     )
@@ -154,7 +154,7 @@ async def test_a_failing_call_marks_its_spans_as_errors_with_the_code(traced: Tr
     assert (server.attributes or {})[
         "rpc.grpc.status_code"
     ] == grpc.StatusCode.UNAUTHENTICATED.value[0]
-    use_case = child(traced.trace_of(server), server, "UserUseCase.login")
+    use_case = child(traced.trace_of(server), server, "UserUseCase.login_or_ticket")
     assert use_case.status.status_code is StatusCode.ERROR
     assert [event.name for event in use_case.events] == ["exception"]
     exception_type = str((use_case.events[0].attributes or {})["exception.type"])

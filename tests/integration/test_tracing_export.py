@@ -29,6 +29,7 @@ from tests.support.application import running_application
 from tests.support.client import register
 from tests.support.logs import captured_logs
 from tests.support.ports import free_port, silent_listener
+from tests.support.processes import SUITE_MFA_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,6 +148,7 @@ async def seconds_from_stopped_to_exit(
         "APP_EVENTS__RELAY_ENABLED": "false",
         "APP_LOGGING__FORMAT": "json",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        **SUITE_MFA_ENVIRONMENT,
         **variables,
     }
     process = await asyncio.create_subprocess_exec(

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from app.config import Settings
+from tests.support.processes import SUITE_MFA_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +29,7 @@ async def run_command(
             "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
             "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
             "APP_METRICS__ENABLED": "false",
+            **SUITE_MFA_ENVIRONMENT,
             **environment,
         },
         stdin=asyncio.subprocess.PIPE,

@@ -106,6 +106,8 @@ def plausible_text(field: FieldDescriptor, known: Known) -> st.SearchStrategy[st
         return st.sampled_from(("Ada", "Grace Hopper", "Zo\u00eb", "\u674e", "O'Brien"))
     if name == "role":
         return st.sampled_from(("", "user", "admin"))
+    if name == "paths":  # a FieldMask's: the fields an update may name (AIP-134)
+        return st.sampled_from(("first_name", "last_name", "avatar", "*"))
     if name == "avatar" or "url" in name:
         return st.sampled_from(("", "https://example.com/a.png"))
     return st.text(_PRINTABLE, max_size=20)

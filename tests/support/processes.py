@@ -37,6 +37,14 @@ SUITE_MFA_KEY = base64.b64encode(hashlib.sha256(b"suite mfa key").digest()).deco
 SUITE_MFA: dict[str, Any] = {"encryption_keys": {"suite": SUITE_MFA_KEY}, "required_roles": []}
 
 
+# Every process of the run seals TOTP secrets under the suite's key: a process
+# without it refuses to start once a test has enrolled a user in the run's database.
+SUITE_MFA_ENVIRONMENT = {
+    "APP_MFA__ENCRYPTION_KEYS": json.dumps(SUITE_MFA["encryption_keys"]),
+    "APP_MFA__REQUIRED_ROLES": json.dumps(SUITE_MFA["required_roles"]),
+}
+
+
 def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
     """This run's stores, gRPC on a free loopback port, JSON logs, the suite's
     per-address limits and shares; then ``variables``."""
@@ -56,8 +64,7 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
             f"APP_THROTTLING__{name.upper()}": str(limit)
             for name, limit in SUITE_ADDRESS_LIMITS.items()
         },
-        "APP_MFA__ENCRYPTION_KEYS": json.dumps(SUITE_MFA["encryption_keys"]),
-        "APP_MFA__REQUIRED_ROLES": json.dumps(SUITE_MFA["required_roles"]),
+        **SUITE_MFA_ENVIRONMENT,
         **variables,
     }
 
