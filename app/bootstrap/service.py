@@ -117,6 +117,7 @@ def build_servicer(
         page_sizes=PageSizes(settings.listing.default_page_size, settings.listing.max_page_size),
         second_factor=use_cases.second_factor,
         login_completion=use_cases.login_completion,
+        avatar_schemes=frozenset(settings.profiles.avatar_schemes),
     )
 
 

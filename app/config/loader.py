@@ -30,6 +30,7 @@ from app.config.sections import (
     MetricsSettings,
     PasswordSettings,
     PostgresSettings,
+    ProfileSettings,
     RedisSettings,
     SessionSettings,
     ThrottlingSettings,
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     events: EventsSettings = EventsSettings()
     throttling: ThrottlingSettings = ThrottlingSettings()
     listing: ListingSettings = ListingSettings()
+    profiles: ProfileSettings = ProfileSettings()
     mfa: MfaSettings = MfaSettings()
 
     @classmethod
