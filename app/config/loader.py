@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from app.config.errors import ConfigError
+from app.config.mail import MailSettings
 from app.config.sections import (
     CacheSettings,
     EventsSettings,
@@ -63,6 +64,7 @@ class Settings(BaseSettings):
     events: EventsSettings = EventsSettings()
     throttling: ThrottlingSettings = ThrottlingSettings()
     listing: ListingSettings = ListingSettings()
+    mail: MailSettings = MailSettings()
 
     @classmethod
     def settings_customise_sources(
