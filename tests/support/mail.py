@@ -45,21 +45,37 @@ Security = Literal["plain", "starttls", "tls"]
 
 @dataclass
 class Mailbox:
-    """What the server accepted; ``delay`` slows each message, ``reply`` refuses them all."""
+    """What the server accepted; ``delay`` slows each message, ``reply`` refuses them all.
+
+    The delay is spent before the message's content is sent (at RCPT): a
+    client that dies meanwhile has not handed the message over.
+    """
 
     delay: float = 0.0
     reply: str | None = None
     received: list[EmailMessage] = field(default_factory=list)
+    # Messages begun (past RCPT's wait or in it): more than received while one is in flight.
+    begun: int = 0
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.begun += 1
+        await asyncio.sleep(self.delay)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)
         if self.reply is not None:
             return self.reply
         parsed = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
         assert isinstance(parsed, EmailMessage)
         self.received.append(parsed)
         return "250 OK"
+
+    def in_flight(self) -> bool:
+        """Whether a client is handing over a message (refused ones aside)."""
+        return self.begun > len(self.received)
 
     def message_ids(self) -> list[str]:
         return [str(message["Message-ID"]) for message in self.received]
