@@ -45,7 +45,8 @@ Security = Literal["plain", "starttls", "tls"]
 
 @dataclass
 class Mailbox:
-    """What the server accepted; ``delay`` slows each message, ``reply`` refuses them all.
+    """What the server accepted; ``delay`` slows each message, ``reply`` refuses them all,
+    ``refuse`` maps a recipient to the reply that refuses it.
 
     The delay is spent before the message's content is sent (at RCPT): a
     client that dies meanwhile has not handed the message over.
@@ -53,6 +54,7 @@ class Mailbox:
 
     delay: float = 0.0
     reply: str | None = None
+    refuse: dict[str, str] = field(default_factory=dict)
     received: list[EmailMessage] = field(default_factory=list)
     # Messages begun (past RCPT's wait or in it): more than received while one is in flight.
     begun: int = 0
@@ -62,6 +64,8 @@ class Mailbox:
     ) -> str:
         self.begun += 1
         await asyncio.sleep(self.delay)
+        if address in self.refuse:
+            return self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
