@@ -1,11 +1,15 @@
-"""A courier process killed mid-batch loses no message: the next courier sends the rest."""
+"""The courier as `make courier` runs it: it starts and stops cleanly, and a kill loses nothing."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+import signal
 
 from tests.support.client import eventually
 from tests.support.couriers import couriering, forget_queued_mail
 from tests.support.mail import Mailbox, queue_message, smtp_server
-from tests.support.processes import process_environment, start_process
+from tests.support.processes import process_environment, read_until, start_process
 
 MESSAGES = 12
 
@@ -60,3 +64,33 @@ async def test_a_courier_killed_mid_batch_leaves_what_it_did_not_send_to_the_nex
     assert len(received) - len(expected) <= 1
     tokens = await pool.fetchval("SELECT count(token) FROM mail_outbox")
     assert tokens == 0
+
+
+async def test_the_courier_process_starts_then_stops_gracefully_on_sigterm(application, settings):
+    await forget_queued_mail(application.pool)
+    with smtp_server(login=False) as server:
+        url = server.url().replace("smtp://", "smtp+starttls://user:hidden-password@")
+        environment = process_environment(
+            settings,
+            APP_MAIL__SMTP_URL=url,
+            APP_METRICS__HOST="127.0.0.1",
+            APP_METRICS__PORT="0",
+        )
+        process = await start_process(["courier"], environment)
+        seen: list[str] = []
+        try:
+            await asyncio.wait_for(read_until(process, "courier process started", seen), 60)
+            process.send_signal(signal.SIGTERM)
+            rest, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    log = "".join(seen) + rest.decode()
+    assert process.returncode == 0, log
+    assert '"level": "warning"' not in log and '"level": "error"' not in log
+    assert "hidden-password" not in log
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    [started] = [event for event in events if event["event"] == "courier process started"]
+    assert started["smtp"] == f"smtp+starttls://127.0.0.1:{server.port}"
+    assert "courier process stopped" in [event["event"] for event in events]
