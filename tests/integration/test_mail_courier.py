@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from app.adapters.postgres.mail_outbox import insert_message
 from app.domain.mail import MessageKind
 from tests.support.client import eventually
 from tests.support.couriers import (
@@ -40,6 +41,26 @@ async def empty_outbox(application):
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory) -> Certificates:
     return make_certificates(Path(tmp_path_factory.mktemp("smtp")))
+
+
+class _ChangeFailed(Exception):
+    pass
+
+
+async def test_a_message_is_queued_only_if_the_transaction_that_wrote_it_commits(application):
+    pool = application.pool
+    kept, dropped = sample_message(), sample_message()
+    async with pool.acquire() as connection, connection.transaction():
+        await insert_message(connection, kept)
+    with pytest.raises(_ChangeFailed):
+        async with pool.acquire() as connection, connection.transaction():
+            await insert_message(connection, dropped)
+            raise _ChangeFailed
+    assert (await stored_message(pool, kept.id))["token"] == "sample-token"
+    assert (
+        await pool.fetchval("SELECT count(*) FROM mail_outbox WHERE message_id = $1", dropped.id)
+        == 0
+    )
 
 
 async def _sent(pool, message_id) -> bool:

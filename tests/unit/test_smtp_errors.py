@@ -5,9 +5,13 @@ from __future__ import annotations
 import inspect
 
 import aiosmtplib
+import pytest
 
-from app.adapters.mail.smtp import REFUSED_WHEN_5XX, RETRIED, classified
+from app.adapters.mail.smtp import REFUSED_WHEN_5XX, RETRIED, SmtpMailSender, classified
+from app.adapters.mail.smtp_server import SmtpSecurity, SmtpServer
+from app.adapters.mail.templates import MailTemplates
 from app.domain.mail import MailRefused, MailUnavailable
+from tests.support.mail import sample_message
 
 
 def test_every_aiosmtplib_error_is_in_the_table():
@@ -39,3 +43,18 @@ def test_a_try_later_reply_an_outage_or_a_login_refused_is_retried():
         ConnectionResetError("reset"),
     ):
         assert isinstance(classified(error), MailUnavailable), error
+
+
+async def test_a_message_its_template_cannot_render_is_refused_before_any_connection():
+    templates = MailTemplates(
+        product_name="Acme", sender="a@example.org", link_base_url="https://acme.example/r"
+    )
+    sender = SmtpMailSender(
+        SmtpServer(SmtpSecurity.PLAIN, "127.0.0.1", 1, None, None),
+        templates,
+        from_address="a@example.org",
+        product_name="Acme",
+        timeout_seconds=1.0,
+    )
+    with pytest.raises(MailRefused, match="template password_reset: 'first_name' is undefined"):
+        await sender.send(sample_message(values={}))
