@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from app.config.errors import ConfigError
+from app.config.mail import MailSettings
 from app.config.mfa import MfaSettings
 from app.config.sections import (
     CacheSettings,
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     listing: ListingSettings = ListingSettings()
     profiles: ProfileSettings = ProfileSettings()
     mfa: MfaSettings = MfaSettings()
+    mail: MailSettings = MailSettings()
 
     @classmethod
     def settings_customise_sources(
