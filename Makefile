@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATED := app/grpc/generated
 
-.PHONY: help env proto local local-down run worker relay migrate admin test test-unit test-contract test-integration lint format bench outages clean
+.PHONY: help env proto local local-down run worker relay courier migrate admin test test-unit test-contract test-integration lint format bench outages clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -50,6 +50,10 @@ worker: env ## Run the audit-log worker (user events → user_audit_log); /metri
 relay: env ## Run the outbox relay on its own (outbox → events stream); /metrics on :7072
 	$(PY) scripts/local_stack.py ensure
 	APP_METRICS__PORT=$${APP_METRICS__PORT:-7072} $(PY) -m app relay
+
+courier: env ## Run the mail courier on its own (queued mail → SMTP); /metrics on :7073
+	$(PY) scripts/local_stack.py ensure
+	APP_METRICS__PORT=$${APP_METRICS__PORT:-7073} $(PY) -m app courier
 
 migrate: env ## Create the database if missing and apply migrations, then exit
 	$(PY) scripts/local_stack.py ensure

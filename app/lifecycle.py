@@ -58,8 +58,9 @@ class Application:
     resources: Resources
     closing: AsyncExitStack
     relay: OutboxRelay | None = None
+    courier: EventLoop | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
-    _relay_task: asyncio.Task[None] | None = None
+    _loop_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
@@ -87,8 +88,8 @@ class Application:
         self.telemetry.start()
         await self.health.start()
         await self.server.start()
-        if self.relay is not None:
-            self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+        for name, loop in self._loops():
+            self._loop_tasks.append(asyncio.create_task(loop.run(), name=name))
         logger.info("serving", port=self.port, metrics_port=self.metrics_port)
 
     async def serve_until(
@@ -106,6 +107,11 @@ class Application:
                 await stop.wait()
         finally:
             await self.stop()
+
+    def _loops(self) -> list[tuple[str, EventLoop]]:
+        """The loops the service runs beside serving (the outbox relay, the courier)."""
+        loops = {"outbox-relay": self.relay, "courier": self.courier}
+        return [(name, loop) for name, loop in loops.items() if loop is not None]
 
     @property
     def metrics_port(self) -> int | None:
@@ -132,9 +138,9 @@ class Application:
         if drain > 0:
             await asyncio.sleep(drain)
         await self.server.stop(grace)
-        if self.relay is not None and self._relay_task is not None:
-            self.relay.stop()
-            await self._relay_task
+        for _, loop in self._loops():
+            loop.stop()
+        await asyncio.gather(*self._loop_tasks)
         await self.closing.aclose()
         logger.info("stopped")
 

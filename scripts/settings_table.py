@@ -31,9 +31,10 @@ def _default_text(value: object) -> str:
 
 
 def _rows(model: BaseModel, prefix: str) -> Iterator[tuple[str, str]]:
-    for field_name in type(model).model_fields:
+    for field_name, field in type(model).model_fields.items():
         value = getattr(model, field_name)
-        variable = f"{prefix}__{field_name.upper()}"
+        # A field named apart from its setting (``from``, a keyword) reads its alias.
+        variable = f"{prefix}__{(field.alias or field_name).upper()}"
         if isinstance(value, BaseModel):
             yield from _rows(value, variable)
         else:

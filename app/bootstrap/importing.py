@@ -19,4 +19,10 @@ def build_import(resources: Resources) -> ImportUseCase:
         ttl_seconds=settings.sessions.ttl_seconds,
         absolute_lifetime_seconds=settings.sessions.absolute_lifetime_seconds,
     )
-    return ImportUseCase(users, StoredHashes(), users, sessions)
+    return ImportUseCase(
+        users,
+        StoredHashes(),
+        users,
+        sessions,
+        avatar_schemes=frozenset(settings.profiles.avatar_schemes),
+    )

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.store_states import StoreStates
 from app.bootstrap.event_processes import build_relay
+from app.bootstrap.mail import build_courier
 from app.bootstrap.resources import Overrides, migrate_if_asked, open_resources_for
 from app.bootstrap.use_cases import UseCases, build_ports, build_use_cases
 from app.config import Settings, server_address
@@ -76,7 +77,12 @@ def _application(settings: Settings, resources: Resources, closing: AsyncExitSta
         if settings.events.relay_enabled
         else None
     )
-    return Application(server, port, health, resources, closing, relay)
+    courier = (
+        build_courier(settings, resources.pool, telemetry.registry)
+        if settings.mail.courier_enabled
+        else None
+    )
+    return Application(server, port, health, resources, closing, relay, courier)
 
 
 def build_health(
@@ -117,6 +123,7 @@ def build_servicer(
         page_sizes=PageSizes(settings.listing.default_page_size, settings.listing.max_page_size),
         second_factor=use_cases.second_factor,
         login_completion=use_cases.login_completion,
+        avatar_schemes=frozenset(settings.profiles.avatar_schemes),
     )
 
 

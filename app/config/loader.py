@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from app.config.errors import ConfigError
+from app.config.mail import MailSettings
 from app.config.mfa import MfaSettings
 from app.config.sections import (
     CacheSettings,
@@ -30,6 +31,7 @@ from app.config.sections import (
     MetricsSettings,
     PasswordSettings,
     PostgresSettings,
+    ProfileSettings,
     RedisSettings,
     SessionSettings,
     ThrottlingSettings,
@@ -64,7 +66,9 @@ class Settings(BaseSettings):
     events: EventsSettings = EventsSettings()
     throttling: ThrottlingSettings = ThrottlingSettings()
     listing: ListingSettings = ListingSettings()
+    profiles: ProfileSettings = ProfileSettings()
     mfa: MfaSettings = MfaSettings()
+    mail: MailSettings = MailSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -6,11 +6,14 @@ The gRPC and TLS sections, with their checks, are in :mod:`app.config.transport`
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from redis.connection import parse_url as parse_redis_url
+
+from app.domain.users import UNSAFE_AVATAR_SCHEMES
 
 # Upper bounds: every number a setting holds has one, far above any sane value
 # and far below what would overflow a store, a timer or the memory
@@ -210,6 +213,28 @@ class ThrottlingSettings(Section):
         if self.max_wait_seconds >= self.forget_after_seconds:
             raise ValueError("forget_after_seconds must exceed max_wait_seconds")
         return self
+
+
+class ProfileSettings(Section):
+    """What a user's profile may hold."""
+
+    # URL schemes an avatar may use; javascript, vbscript, data, file and blob
+    # never pass, whatever is listed (they run code or inline content).
+    avatar_schemes: list[str] = Field(default_factory=lambda: ["https"])
+
+    @field_validator("avatar_schemes")
+    @classmethod
+    def _schemes_are_safe(cls, schemes: list[str]) -> list[str]:
+        lowered = [scheme.lower() for scheme in schemes]
+        if not lowered:
+            raise ValueError("must name at least one scheme")
+        unsafe = sorted(set(lowered) & UNSAFE_AVATAR_SCHEMES)
+        if unsafe:
+            raise ValueError(f"must not allow {', '.join(unsafe)}")
+        for scheme in lowered:
+            if not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+                raise ValueError(f"{scheme!r} is not a URL scheme")
+        return lowered
 
 
 class ListingSettings(Section):

@@ -17,7 +17,15 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from app.domain.users import Email, Role, canonical_email, new_email, parse_profile, parse_role
+from app.domain.users import (
+    AVATAR_SCHEMES,
+    Email,
+    Role,
+    canonical_email,
+    new_email,
+    parse_profile,
+    parse_role,
+)
 
 # What ListSessions shows as an imported session's user agent.
 IMPORTED_SESSION_AGENT = "(imported from the Go service)"
@@ -75,10 +83,12 @@ class HashSchemes(Protocol):
         ...
 
 
-def parse_source_user(source: SourceUser, schemes: HashSchemes) -> ImportedUser:
+def parse_source_user(
+    source: SourceUser, schemes: HashSchemes, avatar_schemes: frozenset[str] = AVATAR_SCHEMES
+) -> ImportedUser:
     """The user to store, checked as Register checks; ``InvalidInput`` naming the field."""
     first_name, last_name, avatar = parse_profile(
-        source.first_name, source.last_name, source.avatar or ""
+        source.first_name, source.last_name, source.avatar or "", avatar_schemes
     )
     schemes.check(source.password_hash)
     role = parse_role(source.role)

@@ -9,7 +9,15 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from app.domain.errors import InvalidInput
-from app.domain.users import Principal, Role, User, UserStatus, parse_avatar, parse_name
+from app.domain.users import (
+    AVATAR_SCHEMES,
+    Principal,
+    Role,
+    User,
+    UserStatus,
+    parse_avatar,
+    parse_name,
+)
 
 
 class ProfileField(enum.StrEnum):
@@ -77,6 +85,7 @@ def parse_profile_changes(
     *,
     prefix: str = "user.",
     mask_field: str = "update_mask",
+    avatar_schemes: frozenset[str] = AVATAR_SCHEMES,
 ) -> ProfileChanges:
     """The changes a request asks for, by AIP-134's rules; ``InvalidInput`` names the field.
 
@@ -101,7 +110,9 @@ def parse_profile_changes(
     for field in sorted(fields):
         raw, name = requested.get(field.value, ""), f"{prefix}{field.value}"
         is_avatar = field is ProfileField.AVATAR
-        values[field] = parse_avatar(raw, name) if is_avatar else parse_name(raw, name)
+        values[field] = (
+            parse_avatar(raw, name, avatar_schemes) if is_avatar else parse_name(raw, name)
+        )
     return ProfileChanges(values)
 
 

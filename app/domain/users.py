@@ -25,6 +25,8 @@ AVATAR_MAX_LENGTH = 250
 # Avatars are shown by clients as images: a scheme that runs code
 # (``javascript:``) or inlines content (``data:``) has no place there.
 AVATAR_SCHEMES = frozenset({"https"})
+# Never allowed, whatever ``profiles.avatar_schemes`` says.
+UNSAFE_AVATAR_SCHEMES = frozenset({"javascript", "vbscript", "data", "file", "blob"})
 
 # An address that passed :func:`normalise_email`: trimmed, valid, lower-cased.
 Email = NewType("Email", str)
@@ -254,8 +256,10 @@ def _name(raw: str, field: str) -> str:
     return value
 
 
-def _avatar(raw: str, field: str = "avatar") -> str | None:
-    """An avatar: empty (None), or an https URL with a host and no credentials.
+def _avatar(
+    raw: str, field: str = "avatar", schemes: frozenset[str] = AVATAR_SCHEMES
+) -> str | None:
+    """An avatar: empty (None), or a URL of one of ``schemes`` with a host and no credentials.
 
     Checked on the text as urllib splits it, after refusing anything that would
     make the text read differently from what it is (white space, control, bidi
@@ -273,9 +277,9 @@ def _avatar(raw: str, field: str = "avatar") -> str | None:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as err:
         raise InvalidInput(field, "is not a valid URL") from err
-    if parts.scheme.lower() not in AVATAR_SCHEMES:
-        schemes = ", ".join(sorted(AVATAR_SCHEMES))
-        raise InvalidInput(field, f"must be a URL with scheme {schemes}")
+    if parts.scheme.lower() not in schemes - UNSAFE_AVATAR_SCHEMES:
+        allowed = ", ".join(sorted(schemes - UNSAFE_AVATAR_SCHEMES))
+        raise InvalidInput(field, f"must be a URL with scheme {allowed}")
     if not parts.hostname:
         raise InvalidInput(field, "must name a host")
     if parts.username is not None or parts.password is not None:
@@ -303,6 +307,7 @@ def parse_registration(
     role: str,
     avatar: str,
     policy: PasswordPolicy,
+    avatar_schemes: frozenset[str] = AVATAR_SCHEMES,
 ) -> Registration:
     """Validate and normalise a registration request; raise :class:`InvalidInput`."""
     return Registration(
@@ -311,7 +316,7 @@ def parse_registration(
         last_name=_name(last_name, "last_name"),
         password=policy.new_password(password),
         role=parse_role(role),
-        avatar=_avatar(avatar),
+        avatar=_avatar(avatar, schemes=avatar_schemes),
     )
 
 
@@ -368,11 +373,19 @@ def parse_name(raw: str, field: str) -> str:
     return _name(raw, field)
 
 
-def parse_avatar(raw: str, field: str = "avatar") -> str | None:
+def parse_avatar(
+    raw: str, field: str = "avatar", schemes: frozenset[str] = AVATAR_SCHEMES
+) -> str | None:
     """An avatar by Register's rules (empty is None); errors name ``field``."""
-    return _avatar(raw, field)
+    return _avatar(raw, field, schemes)
 
 
-def parse_profile(first_name: str, last_name: str, avatar: str) -> tuple[str, str, str | None]:
+def parse_profile(
+    first_name: str,
+    last_name: str,
+    avatar: str,
+    avatar_schemes: frozenset[str] = AVATAR_SCHEMES,
+) -> tuple[str, str, str | None]:
     """Names and an avatar checked as Register checks them; ``InvalidInput`` otherwise."""
-    return _name(first_name, "first_name"), _name(last_name, "last_name"), _avatar(avatar)
+    first, last = _name(first_name, "first_name"), _name(last_name, "last_name")
+    return first, last, _avatar(avatar, schemes=avatar_schemes)

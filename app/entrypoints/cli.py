@@ -71,6 +71,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "serve": ("serve gRPC until SIGTERM or SIGINT", _no_arguments),
     "worker": ("project user events into the audit log", _no_arguments),
     "relay": ("publish the outbox to the events stream", _no_arguments),
+    "courier": ("send queued mail over SMTP", _no_arguments),
     "migrate": ("create the database if missing, apply migrations", _no_arguments),
     "health": ("exit 0 when the local service reports SERVING", _add_health_arguments),
     "admin": ("manage admins", _add_admin_arguments),

@@ -17,6 +17,7 @@ from app.domain.second_factor import parse_step_up_code
 from app.domain.sessions import parse_handle
 from app.domain.throttling import parse_throttle_target
 from app.domain.users import (
+    AVATAR_SCHEMES,
     normalise_email,
     parse_login,
     parse_registration,
@@ -55,6 +56,7 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
         page_sizes: PageSizes,
         second_factor: SecondFactorUseCase,
         login_completion: LoginCompletion,
+        avatar_schemes: frozenset[str] = AVATAR_SCHEMES,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -67,6 +69,7 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
         self._page_sizes = page_sizes
         self._second_factor = second_factor
         self._login_completion = login_completion
+        self._avatar_schemes = avatar_schemes
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         registration = parse_registration(
@@ -77,6 +80,7 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
             role=request.role,
             avatar=request.avatar,
             policy=self._password_policy,
+            avatar_schemes=self._avatar_schemes,
         )
         await self._password_policy.require_strong(
             registration.password,
@@ -237,7 +241,7 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
         self, request: pb.UpdateProfileRequest, context: Context
     ) -> pb.UpdateProfileResponse:
         caller = await self._sessions.caller(self._session_id(context))
-        changes = _profile_changes(request)
+        changes = _profile_changes(request, self._avatar_schemes)
         named = parse_user_id(request.user.uuid, "user.uuid") if request.user.uuid else None
         client = self._client(context)
         user = await self._profiles.update_profile(caller, changes, client, named=named)
@@ -247,7 +251,7 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
         self, request: pb.UpdateUserRequest, context: Context
     ) -> pb.UpdateUserResponse:
         user_id = parse_user_id(request.user.uuid, "user.uuid")
-        changes = _profile_changes(request)
+        changes = _profile_changes(request, self._avatar_schemes)
         caller = await self._sessions.caller(self._session_id(context))
         client = self._client(context)
         user = await self._profiles.update_user(caller, user_id, changes, client)
@@ -277,7 +281,9 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
         return self._clients(context.invocation_metadata(), context.peer())
 
 
-def _profile_changes(request: pb.UpdateProfileRequest | pb.UpdateUserRequest) -> ProfileChanges:
+def _profile_changes(
+    request: pb.UpdateProfileRequest | pb.UpdateUserRequest, avatar_schemes: frozenset[str]
+) -> ProfileChanges:
     """The changes an update asks for (AIP-134, see ``parse_profile_changes``)."""
     user = request.user
     requested = {
@@ -287,4 +293,6 @@ def _profile_changes(request: pb.UpdateProfileRequest | pb.UpdateUserRequest) ->
         "email": user.email,
         "role": user.role,
     }
-    return parse_profile_changes(requested, list(request.update_mask.paths))
+    return parse_profile_changes(
+        requested, list(request.update_mask.paths), avatar_schemes=avatar_schemes
+    )

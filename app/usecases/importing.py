@@ -22,6 +22,7 @@ from app.domain.importing import (
     parse_source_user,
 )
 from app.domain.ports import UserRepository
+from app.domain.users import AVATAR_SCHEMES
 
 
 class ImportProgress(Protocol):
@@ -75,7 +76,10 @@ class ImportUseCase:
         schemes: HashSchemes,
         users: UserRepository,
         sessions: ImportedSessions | None = None,
+        *,
+        avatar_schemes: frozenset[str] = AVATAR_SCHEMES,
     ) -> None:
+        self._avatar_schemes = avatar_schemes
         self._imports = imports
         self._schemes = schemes
         self._users = users
@@ -109,7 +113,7 @@ class ImportUseCase:
         if isinstance(row, Refused):
             return row
         try:
-            user = parse_source_user(row, self._schemes)
+            user = parse_source_user(row, self._schemes, self._avatar_schemes)
         except InvalidInput as err:
             return Refused(row.reference, str(err))
         if user.id in seen_ids:

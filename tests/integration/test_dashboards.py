@@ -30,6 +30,7 @@ from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
 from tests.support.application import make_settings, running_application
 from tests.support.client import login, unique_email
+from tests.support.mail import Mailbox, SmtpServer, queue_message, sample_message, smtp_server
 from tests.support.ports import free_port
 from tests.support.workload import workload
 
@@ -117,7 +118,25 @@ def workdir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prometheus]:
+def smtp_sink() -> Iterator[SmtpServer]:
+    """An SMTP server that takes mail but refuses one recipient and defers another."""
+    refuse = {REFUSED_RECIPIENT: "550 5.1.1 no such user", DEFERRED_RECIPIENT: "451 4.3.0 busy"}
+    with smtp_server(Mailbox(refuse=refuse)) as server:
+        yield server
+
+
+REFUSED_RECIPIENT, DEFERRED_RECIPIENT = "refused@example.com", "deferred@example.com"
+
+
+async def queue_mail_of_each_outcome(application: Application) -> None:
+    for recipient in (None, REFUSED_RECIPIENT, DEFERRED_RECIPIENT):
+        await queue_message(application.pool, sample_message(recipient=recipient))
+
+
+@pytest.fixture(scope="module")
+async def scraped(
+    application: Application, workdir: Path, smtp_sink: SmtpServer
+) -> AsyncIterator[Prometheus]:
     """The service under a workload, scraped by a real Prometheus for a few seconds."""
     binary = prometheus_binary()
     # The relay runs in the service, an audit worker beside it; as in
@@ -125,8 +144,9 @@ async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prom
     events = {"relay_enabled": True, "claim_interval_seconds": 0.5, "block_milliseconds": 100}
     worker = await build_audit_worker(make_settings(events=events, metrics={"enabled": True}))
     consuming = asyncio.create_task(worker.run())
+    mail = {"smtp_url": smtp_sink.url(), "poll_interval_seconds": 0.1, "retry_first_seconds": 60}
     async with running_application(
-        metrics={"enabled": True}, events=events, throttling=DASHBOARD_THROTTLING
+        metrics={"enabled": True}, events=events, throttling=DASHBOARD_THROTTLING, mail=mail
     ) as metered:
         assert metered.metrics_port and worker.resources.telemetry.metrics_port
         targets = {
@@ -138,6 +158,7 @@ async def scraped(application: Application, workdir: Path) -> AsyncIterator[Prom
             async with grpc.aio.insecure_channel(f"127.0.0.1:{metered.port}") as channel:
                 stub = pb_grpc.UserServiceStub(channel)
                 await wait_for_samples(prometheus, f"count(up == 1) == {len(targets)}", None)
+                await queue_mail_of_each_outcome(metered)
                 for _ in range(3):
                     await workload(stub)
                     await cause_a_redis_error(metered)

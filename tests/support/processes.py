@@ -56,6 +56,7 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
         "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
         "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
         "APP_EVENTS__RELAY_ENABLED": "false",
+        "APP_MAIL__COURIER_ENABLED": "false",
         "APP_LOGGING__FORMAT": "json",
         # One client (127.0.0.1) may take a method's whole limit and hashing queue.
         "APP_GRPC__METHOD_CONCURRENCY_CLIENT_SHARE": "1",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from app.config import ProfileSettings
 from app.domain.errors import InvalidInput
 from app.domain.passwords import PasswordPolicy
 from app.domain.users import AVATAR_MAX_LENGTH, parse_registration
@@ -99,3 +101,49 @@ def test_whatever_is_kept_is_an_https_url_of_visible_characters(raw: str) -> Non
 @given(st.sampled_from("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"))
 def test_no_bidi_control_is_kept_anywhere_in_a_url(control: str) -> None:
     _refusal(f"https://example.com/{control}a.png")
+
+
+def _avatar_with(raw: str, schemes: frozenset[str]) -> str | None:
+    return parse_registration(
+        email="ada@example.com",
+        first_name="Ada",
+        last_name="Lovelace",
+        password="long enough",
+        role="",
+        avatar=raw,
+        policy=PasswordPolicy(),
+        avatar_schemes=schemes,
+    ).avatar
+
+
+def test_a_configured_scheme_is_allowed_beside_https() -> None:
+    schemes = frozenset({"https", "http"})
+    assert _avatar_with("http://cdn.example.com/a.png", schemes) == "http://cdn.example.com/a.png"
+    with pytest.raises(InvalidInput, match="https"):
+        _avatar("http://cdn.example.com/a.png")
+
+
+@pytest.mark.parametrize("scheme", ["javascript", "data", "vbscript", "file", "blob"])
+def test_an_unsafe_scheme_never_passes_even_when_configured(scheme: str) -> None:
+    with pytest.raises(InvalidInput):
+        _avatar_with(f"{scheme}://example.com/x", frozenset({"https", scheme}))
+
+
+@pytest.mark.parametrize(
+    ("schemes", "error"),
+    [
+        (["https", "javascript"], "must not allow javascript"),
+        (["DATA"], "must not allow data"),
+        ([], "at least one"),
+        (["ht tp"], "not a URL scheme"),
+    ],
+)
+def test_the_avatar_schemes_setting_refuses_unsafe_and_malformed_schemes(
+    schemes: list[str], error: str
+) -> None:
+    with pytest.raises(ValidationError, match=error):
+        ProfileSettings(avatar_schemes=schemes)
+
+
+def test_the_avatar_schemes_setting_is_lower_cased() -> None:
+    assert ProfileSettings(avatar_schemes=["HTTPS", "Http"]).avatar_schemes == ["https", "http"]

@@ -1,0 +1,1 @@
+"""Mail: rendering messages from templates and handing them to an SMTP server."""
