@@ -24,6 +24,8 @@ class MessageKind(StrEnum):
 
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a kind's name, not a password
     EMAIL_VERIFICATION = "email_verification"
+    # A security notice: the password changed (ChangePassword, ResetPassword).
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a kind's name, not a password
 
 
 @dataclass(frozen=True, slots=True)
