@@ -20,6 +20,7 @@ class RecoveryPorts:
     resets: PasswordResets
     policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     token_lifetime_seconds: float = 900.0
+    request_floor_seconds: float = 0.0
 
 
 def password_policy(settings: Settings) -> PasswordPolicy:
@@ -33,4 +34,5 @@ def build_recovery_ports(settings: Settings, pool: asyncpg.Pool) -> RecoveryPort
         PasswordResetPgRepository(pool),
         policy=password_policy(settings),
         token_lifetime_seconds=settings.recovery.token_lifetime_seconds,
+        request_floor_seconds=settings.recovery.request_floor_seconds,
     )

@@ -149,6 +149,7 @@ def build_use_cases(ports: Ports) -> UseCases:
             clock=ports.clock,
             ids=ports.ids,
             token_lifetime_seconds=ports.recovery.token_lifetime_seconds,
+            request_floor_seconds=ports.recovery.request_floor_seconds,
         ),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from app.domain import events
@@ -41,6 +42,9 @@ class RecoveryUseCase:
     and does the same work for each: the same throttle checks, one lookup, a
     token made and digested, and the same one-statement write, which stores
     something only for an active user (the others pass an id no user has).
+    What differs still (the rows written) is hidden under a constant floor: a
+    request that got past the throttle answers no sooner than
+    ``request_floor_seconds`` after it began.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class RecoveryUseCase:
         clock: Clock,
         ids: IdSource,
         token_lifetime_seconds: float,
+        request_floor_seconds: float = 0.0,
     ) -> None:
         self._resets = resets
         self._sessions = sessions
@@ -69,6 +74,7 @@ class RecoveryUseCase:
         self._clock = clock
         self._ids = ids
         self._lifetime = timedelta(seconds=token_lifetime_seconds)
+        self._floor = request_floor_seconds
 
     @traced
     async def request_reset(self, email: Email, client: Client) -> None:
@@ -78,6 +84,14 @@ class RecoveryUseCase:
         await self._throttle.admit_action(
             LimitedAction.PASSWORD_RESET_REQUEST, client, account=account
         )
+        loop = asyncio.get_running_loop()
+        answer_at = loop.time() + self._floor
+        await self._issue(email, client)
+        await asyncio.sleep(max(answer_at - loop.time(), 0.0))
+
+    async def _issue(self, email: Email, client: Client) -> None:
+        """The request's work, the same on every path (see the class's docstring)."""
+        account = canonical_email(email)
         holder = await self._resets.holder(account)
         known = holder is not None and holder.status is UserStatus.ACTIVE
         user = holder.user if holder is not None and known else None

@@ -33,7 +33,9 @@ _FINGERPRINT = "sha256(convert_to(users.password_hash, 'UTF8'))"
 # One statement, so that a request for an unknown or disabled address (whose
 # id matches no active user) makes exactly the same round trip as one that
 # stores: the token (replacing the user's earlier one), its message and its
-# event, all or nothing.
+# event, all or nothing. ``pg_current_xact_id()`` gives every such statement a
+# transaction id, so each commits with a WAL flush: without it a request that
+# stores nothing would skip the flush and answer measurably sooner.
 _ISSUE = f"""
 WITH target AS (
     SELECT id, {_FINGERPRINT} AS fingerprint FROM users
@@ -55,7 +57,7 @@ WITH target AS (
     INSERT INTO event_outbox (event_id, event_type, occurred_at, user_id, data, traceparent)
     SELECT $10, $11, $12, $13, $14::jsonb, $15 FROM target
 )
-SELECT count(*) FROM grant_row
+SELECT (SELECT count(*) FROM grant_row) AS stored, pg_current_xact_id() AS xid
 """  # noqa: S608 - only the module's constant expression is interpolated
 
 # A valid token at $2 and its user: not expired, issued against the current password.
@@ -112,7 +114,7 @@ class PasswordResetPgRepository:
             message.token,
         )
         with postgres_errors():
-            stored = await self._pool.fetchval(
+            row = await self._pool.fetchrow(
                 _ISSUE,
                 grant.user_id,
                 grant.digest,
@@ -121,7 +123,7 @@ class PasswordResetPgRepository:
                 *message_values,
                 *event_values(stamped(requested)),
             )
-        return bool(stored)
+        return bool(row["stored"])
 
     @traced
     async def holder_of(self, digest: bytes, now: datetime) -> Principal | None:
