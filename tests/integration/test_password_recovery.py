@@ -9,16 +9,19 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import grpc
 import pytest
 
+from app.adapters.postgres.bounded_pool import BoundedPool
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
 from tests.support.client import (
     PASSWORD,
     code_of,
+    eventually,
     failure,
     get_me,
     is_unauthenticated,
@@ -28,10 +31,12 @@ from tests.support.client import (
     unique_email,
 )
 from tests.support.couriers import couriering, forget_queued_mail
-from tests.support.error_details import field_violation, retry_delay_seconds
+from tests.support.error_details import field_violation, reason_of, retry_delay_seconds
 from tests.support.logs import captured_logs
 from tests.support.mail import SmtpServer, smtp_server
-from tests.support.recovery import SteeredClock, mail_to, steered_application, token_in
+from tests.support.ports import free_port
+from tests.support.recovery import mail_to, token_in
+from tests.support.second_factor import SteppedClock, code_at, enrolled_user, steered_application
 
 NEW_PASSWORD = "a fresh and rather long passphrase"
 RESET, CHANGED = "Reset", "changed"  # words of the two kinds' subjects
@@ -43,7 +48,7 @@ TRIES = 40
 class Recovery:
     application: Application
     stub: pb_grpc.UserServiceAsyncStub
-    clock: SteeredClock
+    clock: SteppedClock
     server: SmtpServer
 
     async def request(self, email: str) -> str:
@@ -68,17 +73,13 @@ class Recovery:
 @pytest.fixture
 async def recovery(application: Application) -> AsyncIterator[Recovery]:
     await forget_queued_mail(application.pool)
-    clock = SteeredClock()
+    clock = SteppedClock()
     with smtp_server() as server:
         async with (
-            steered_application(clock) as app,
+            steered_application(clock) as (app, stub),
             couriering(app.pool, smtp_url=server.url()),
         ):
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
-            try:
-                yield Recovery(app, pb_grpc.UserServiceStub(channel), clock, server)
-            finally:
-                await channel.close()
+            yield Recovery(app, stub, clock, server)
 
 
 async def _events_of(recovery: Recovery, user_id: str) -> list[tuple[str, str]]:
@@ -134,7 +135,7 @@ async def test_expired_superseded_and_forged_tokens_are_refused_alike(recovery):
     second = await recovery.request(email)
     superseded = await failure(recovery.reset(first))
     forged = await failure(recovery.reset("x" * 43))
-    recovery.clock.advance(901)
+    recovery.clock.advance(timedelta(seconds=901))
     expired = await failure(recovery.reset(second))
     refusals = {(e.code(), e.details()) for e in (superseded, forged, expired)}
     assert refusals == {(grpc.StatusCode.INVALID_ARGUMENT, superseded.details())}
@@ -168,12 +169,8 @@ async def _timed_request(stub: pb_grpc.UserServiceAsyncStub, email: str) -> tupl
 
 async def test_known_unknown_and_disabled_addresses_are_answered_alike(application):
     # No courier here: only the answers are measured, not mail sent meanwhile.
-    async with steered_application(SteeredClock()) as app:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
-        try:
-            await _compare_answers(app, pb_grpc.UserServiceStub(channel))
-        finally:
-            await channel.close()
+    async with steered_application(SteppedClock()) as (app, stub):
+        await _compare_answers(app, stub)
 
 
 async def _compare_answers(app: Application, stub: pb_grpc.UserServiceAsyncStub) -> None:
@@ -205,22 +202,54 @@ async def test_requests_and_token_guesses_are_throttled_with_a_retry_delay(appli
         "requests_per_account_per_minute": 1,
         "guesses_per_address_per_minute": 2,
     }
-    async with steered_application(SteeredClock(), recovery=limits) as app:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
-        stub = pb_grpc.UserServiceStub(channel)
-        try:
-            email = unique_email("nobody")  # per account, known or not
+    async with steered_application(SteppedClock(), recovery=limits) as (_, stub):
+        email = unique_email("nobody")  # per account, known or not
+        await stub.RequestPasswordReset(pb.RequestPasswordResetRequest(email=email))
+        refused = await failure(
+            stub.RequestPasswordReset(pb.RequestPasswordResetRequest(email=email.upper()))
+        )
+        assert refused.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert retry_delay_seconds(refused) > 0
+        guess = pb.ResetPasswordRequest(token="x" * 43, new_password=NEW_PASSWORD)
+        for _ in range(2):
+            await failure(stub.ResetPassword(guess))
+        guessing = await failure(stub.ResetPassword(guess))
+        assert guessing.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert retry_delay_seconds(guessing) > 0
+
+
+async def test_a_user_with_a_second_factor_resets_only_with_a_current_code(recovery):
+    email, secret, _ = await enrolled_user(recovery.stub, recovery.clock)
+    token = await recovery.request(email)
+    missing = await failure(recovery.reset(token))
+    assert missing.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert reason_of(missing) == "INVALID_CODE"
+    await recovery.reset(token, code=code_at(secret, recovery.clock.now()))
+    ticket = await recovery.stub.Login(
+        pb.LoginRequest(email=email, password=NEW_PASSWORD, second_factor_supported=True)
+    )
+    assert ticket.second_factor_required
+
+
+async def _attempted(pool: BoundedPool, email: str) -> bool:
+    attempts = await pool.fetchval("SELECT attempts FROM mail_outbox WHERE recipient = $1", email)
+    return bool(attempts)
+
+
+async def test_a_link_held_up_by_an_smtp_outage_works_when_it_arrives_in_its_lifetime(
+    application,
+):
+    await forget_queued_mail(application.pool)
+    clock = SteppedClock()
+    async with steered_application(clock) as (app, stub):
+        email = unique_email("outage")
+        await register(stub, email)
+        async with couriering(app.pool, smtp_url=f"smtp://127.0.0.1:{free_port()}"):
             await stub.RequestPasswordReset(pb.RequestPasswordResetRequest(email=email))
-            refused = await failure(
-                stub.RequestPasswordReset(pb.RequestPasswordResetRequest(email=email.upper()))
-            )
-            assert refused.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert retry_delay_seconds(refused) > 0
-            guess = pb.ResetPasswordRequest(token="x" * 43, new_password=NEW_PASSWORD)
-            for _ in range(2):
-                await failure(stub.ResetPassword(guess))
-            guessing = await failure(stub.ResetPassword(guess))
-            assert guessing.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert retry_delay_seconds(guessing) > 0
-        finally:
-            await channel.close()
+            await eventually(lambda: _attempted(app.pool, email))
+        clock.advance(timedelta(seconds=600))
+        with smtp_server() as server:
+            async with couriering(app.pool, smtp_url=server.url()):
+                token = token_in(await mail_to(server, email, RESET))
+        await stub.ResetPassword(pb.ResetPasswordRequest(token=token, new_password=NEW_PASSWORD))
+        await login(stub, email, NEW_PASSWORD)
