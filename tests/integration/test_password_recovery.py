@@ -253,3 +253,19 @@ async def test_a_link_held_up_by_an_smtp_outage_works_when_it_arrives_in_its_lif
                 token = token_in(await mail_to(server, email, RESET))
         await stub.ResetPassword(pb.ResetPasswordRequest(token=token, new_password=NEW_PASSWORD))
         await login(stub, email, NEW_PASSWORD)
+
+
+async def test_a_token_dies_with_its_account(recovery):
+    email = unique_email("leaving")
+    user = await register(recovery.stub, email)
+    token = await recovery.request(email)
+    _, session = await login(recovery.stub, email)
+    await recovery.stub.DeleteAccount(
+        pb.DeleteAccountRequest(current_password=PASSWORD), metadata=session_metadata(session)
+    )
+    dead = await failure(recovery.reset(token))
+    assert dead.code() is grpc.StatusCode.INVALID_ARGUMENT
+    left = await recovery.application.pool.fetchval(
+        "SELECT count(*) FROM password_resets WHERE user_id = $1", user.uuid
+    )
+    assert left == 0
