@@ -5,14 +5,18 @@ A fake ``docker`` on ``PATH`` records what it is asked; nothing is started.
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from scripts import stack_compose
+from scripts import mail_sink, stack_compose
 from tests.support.ports import free_port, silent_listener
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FAKE_DOCKER = """#!/bin/sh
 echo "$@" >> "{log}"
@@ -67,3 +71,16 @@ def test_without_the_compose_plugin_nothing_is_composed(
 
     assert log.read_text().splitlines() == ["compose version"]
     assert "the compose plugin is missing" in capsys.readouterr().out
+
+
+def test_compose_publishes_mailpit_pinned_by_tag_on_the_ports_make_local_checks() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mailpit = compose["services"]["mailpit"]
+
+    image, _, tag = mailpit["image"].partition(":")
+    assert image == "axllent/mailpit"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), "pinned by a version tag"
+    published = {int(port.rsplit(":", 2)[1]) for port in mailpit["ports"]}
+    assert published == {mail_sink.LOCAL_MAIL_SINK.port, 8025}
+    assert set(stack_compose.COMPOSE_PORTS["mailpit"]) == published
+    assert all(port.startswith("127.0.0.1:") for port in mailpit["ports"])
