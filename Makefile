@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATED := app/grpc/generated
 
-.PHONY: help env proto local local-down run worker relay courier migrate admin test test-unit test-contract test-integration lint format bench outages clean
+.PHONY: help env proto local local-down mail run worker relay courier migrate admin test test-unit test-contract test-integration lint format bench outages clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ proto: env ## Regenerate the Python code from proto/
 		--mypy_out=$(GENERATED) --mypy_grpc_out=$(GENERATED) proto/user_service.proto
 	sed -i 's/^import user_service_pb2 as/from . import user_service_pb2 as/' $(GENERATED)/user_service_pb2_grpc.py $(GENERATED)/user_service_pb2_grpc.pyi
 
-local: env ## Start PostgreSQL, Redis, Prometheus; with Docker also Jaeger and Grafana (else native binaries)
+local: env ## Start PostgreSQL, Redis, Prometheus, a mail sink; with Docker also Jaeger, Grafana, Mailpit (else native binaries)
 	$(PY) scripts/local_stack.py up
 
 local-down: env ## Stop what `make local` started
@@ -38,6 +38,14 @@ local-down: env ## Stop what `make local` started
 # Never use it anywhere else.
 LOCAL_MFA_KEYS := {"local": "bG9jYWwgZGV2ZWxvcG1lbnQgb25seTsgcHVibGljISE="}
 run admin: export APP_MFA__ENCRYPTION_KEYS ?= $(LOCAL_MFA_KEYS)
+
+# Mail goes to the local sink `make local` starts (Mailpit, or .local/mail/ without
+# Docker; docs/mail.md); APP_MAIL__SMTP_URL in the environment wins.
+LOCAL_SMTP_URL := smtp://127.0.0.1:1025
+run courier: export APP_MAIL__SMTP_URL ?= $(LOCAL_SMTP_URL)
+
+mail: env ## Print the newest message the local mail sink kept (.local/mail/); Mailpit: http://127.0.0.1:8025
+	@$(PY) scripts/local_mail.py latest
 
 run: env ## Serve on :5000 (migrates first; starts servers only for the default addresses); Ctrl-C stops
 	$(PY) scripts/local_stack.py ensure
