@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATED := app/grpc/generated
 
-.PHONY: help env proto local local-down run worker relay courier migrate admin test test-unit test-contract test-integration lint buf-breaking format bench outages clean
+.PHONY: help env proto local local-down run worker relay courier migrate admin test test-unit test-contract test-integration lint buf-breaking format docs docs-serve bench outages clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -94,12 +94,19 @@ lint: env ## ruff, mypy, buf (lint, format, breaking), hadolint (Dockerfile), ku
 buf-breaking: env ## buf breaking: proto/ against the contracts it must keep
 	$(PY) scripts/check_contract.py
 
+# The references are rendered from the code at build (scripts/docs_hooks.py).
+docs: env ## Build the docs site strictly into site/ (a broken link, anchor or page fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+docs-serve: env ## Serve the docs site on 127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
 format: env ## Format the code
 	$(VENV)/bin/ruff format app tests scripts
 	$(VENV)/bin/ruff check --fix app tests scripts
 
 clean: ## Remove the environment and local data
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .local site .pytest_cache .mypy_cache .ruff_cache
 
 outages: env ## Outage detection and recovery times on throwaway Redis and PostgreSQL
 	$(PY) bench/bench_outages.py
