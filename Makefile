@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATED := app/grpc/generated
 
-.PHONY: help env proto local local-down mail run worker relay courier migrate admin test test-unit test-contract test-integration lint format bench outages clean
+.PHONY: help env proto local local-down mail run worker relay courier migrate admin test test-unit test-contract test-integration lint buf-breaking format docs docs-serve bench outages clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -87,19 +87,34 @@ test-integration: env ## Run the integration tests only
 	$(PY) scripts/local_stack.py ensure
 	$(PY) -m pytest tests/integration
 
-lint: env ## ruff, mypy, hadolint (Dockerfile), kubernetes-validate (deploy/kubernetes, offline)
+lint: env ## ruff, mypy, buf (lint, format, breaking), hadolint (Dockerfile), kubernetes-validate (offline)
 	$(VENV)/bin/ruff check app tests scripts
 	$(VENV)/bin/ruff format --check app tests scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/buf lint
+	$(VENV)/bin/buf format --diff --exit-code
+	$(MAKE) --no-print-directory buf-breaking
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/kubernetes-validate --strict --quiet $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
+
+# Against the Go service's contract and the last landed one (main's, or HEAD~1 on
+# main itself, as in CI's clone): scripts/check_contract.py says why.
+buf-breaking: env ## buf breaking: proto/ against the contracts it must keep
+	$(PY) scripts/check_contract.py
+
+# The references are rendered from the code at build (scripts/docs_hooks.py).
+docs: env ## Build the docs site strictly into site/ (a broken link, anchor or page fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+docs-serve: env ## Serve the docs site on 127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8000
 
 format: env ## Format the code
 	$(VENV)/bin/ruff format app tests scripts
 	$(VENV)/bin/ruff check --fix app tests scripts
 
 clean: ## Remove the environment and local data
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .local site .pytest_cache .mypy_cache .ruff_cache
 
 outages: env ## Outage detection and recovery times on throwaway Redis and PostgreSQL
 	$(PY) bench/bench_outages.py
