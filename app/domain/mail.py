@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
+
+from app.domain.users import User
 
 
 class MessageKind(StrEnum):
@@ -24,6 +26,8 @@ class MessageKind(StrEnum):
 
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a kind's name, not a password
     EMAIL_VERIFICATION = "email_verification"
+    # An admin removed the user's second factor (ResetUserMfa): the user hears of it.
+    SECOND_FACTOR_RESET = "second_factor_reset"
     # A security notice: the password changed (ChangePassword, ResetPassword).
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a kind's name, not a password
 
@@ -164,3 +168,22 @@ class MailSender(Protocol):
         """Return once the server accepted ``message``; raise :class:`MailUnavailable`
         (worth retrying) or :class:`MailRefused` (not)."""
         ...
+
+
+def second_factor_reset_notice(user: User) -> Message:
+    """The mail that tells ``user`` an admin removed their second factor."""
+    return _notice(user, MessageKind.SECOND_FACTOR_RESET)
+
+
+def password_changed_notice(user: User) -> Message:
+    """The mail that tells ``user`` their password changed, by any path."""
+    return _notice(user, MessageKind.PASSWORD_CHANGED)
+
+
+def _notice(user: User, kind: MessageKind) -> Message:
+    return Message(
+        id=uuid4(),
+        kind=kind,
+        recipient=user.email,
+        values={"first_name": user.first_name},
+    )

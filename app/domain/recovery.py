@@ -12,7 +12,6 @@ the password hash of that time, so a change by any path kills it).
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -20,8 +19,8 @@ from uuid import UUID
 
 from app.domain.errors import InvalidInput
 from app.domain.events import Event
-from app.domain.mail import Message, MessageKind
-from app.domain.users import AccountKey, Principal, User
+from app.domain.mail import Message
+from app.domain.users import AccountKey, Principal
 
 TOKEN_BYTES = 32
 # A token is 43 characters; anything far longer is not one (refused unhashed).
@@ -88,13 +87,3 @@ class PasswordResets(Protocol):
         new hash, bump the sessions epoch, add ``reset`` and queue ``notice``, in one
         transaction; the user as changed. None (nothing changed) if it is not."""
         ...
-
-
-def password_changed_notice(user: User) -> Message:
-    """The security notice a password change sends its user, by any path."""
-    return Message(
-        id=uuid.uuid4(),
-        kind=MessageKind.PASSWORD_CHANGED,
-        recipient=user.email,
-        values={"first_name": user.first_name},
-    )

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from app.domain import events
 from app.domain.clients import Client
-from app.domain.mail import Message, MessageKind
+from app.domain.mail import Message, MessageKind, password_changed_notice
 from app.domain.passwords import Password, PasswordPolicy, strength_context
 from app.domain.ports import (
     Clock,
@@ -23,7 +23,6 @@ from app.domain.recovery import (
     PasswordResets,
     ResetGrant,
     invalid_token,
-    password_changed_notice,
     token_digest,
 )
 from app.domain.second_factor import TotpCode
