@@ -17,13 +17,13 @@ from app.bootstrap.event_processes import (
     build_relay_process,
     consumer_options,
 )
+from app.bootstrap.recovery import password_policy
 from app.bootstrap.resources import Overrides, migrate, migrate_if_asked, open_resources
 from app.bootstrap.service import (
     build_application,
     build_health,
     build_servicer,
     edge_layers,
-    password_policy,
 )
 from app.bootstrap.store_clients import (
     build_cache_redis,

@@ -12,12 +12,12 @@ from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.store_states import StoreStates
 from app.bootstrap.event_processes import build_relay
 from app.bootstrap.mail import build_courier
+from app.bootstrap.recovery import password_policy
 from app.bootstrap.resources import Overrides, migrate_if_asked, open_resources_for
 from app.bootstrap.use_cases import UseCases, build_ports, build_use_cases
 from app.config import Settings, server_address
 from app.domain.errors import Store
 from app.domain.listing import PageSizes
-from app.domain.passwords import PasswordPolicy
 from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.grpc.address_watch import AddressWatch
 from app.grpc.health import HealthReporter
@@ -124,13 +124,8 @@ def build_servicer(
         second_factor=use_cases.second_factor,
         login_completion=use_cases.login_completion,
         avatar_schemes=frozenset(settings.profiles.avatar_schemes),
+        recovery=use_cases.recovery,
     )
-
-
-def password_policy(settings: Settings) -> PasswordPolicy:
-    """The password rules of ``passwords.*``, as the edge and the admin command apply them."""
-    configured = settings.passwords
-    return PasswordPolicy(configured.min_length, configured.max_length, configured.min_score)
 
 
 def edge_layers(settings: Settings, telemetry: Telemetry) -> list[EdgeLayer]:

@@ -16,6 +16,7 @@ from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.streams import stream_key
 from app.adapters.redis.user_cache import UserRedisCache
+from app.bootstrap.recovery import RecoveryPorts, build_recovery_ports
 from app.bootstrap.second_factor import SecondFactorPorts, build_second_factor_ports
 from app.config import Settings
 from app.domain.device_tokens import DeviceTokens
@@ -41,6 +42,7 @@ from app.usecases.factor_guard import FactorGuard
 from app.usecases.listing import ListingUseCase
 from app.usecases.login_completion import LoginCompletion, SecondStep
 from app.usecases.profiles import ProfileUseCase
+from app.usecases.recovery import RecoveryUseCase
 from app.usecases.second_factor import SecondFactorUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
@@ -65,6 +67,7 @@ class Ports:
     directory: UserDirectory
     page_tokens: PageTokens
     second_factor: SecondFactorPorts
+    recovery: RecoveryPorts
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class UseCases:
     profiles: ProfileUseCase
     second_factor: SecondFactorUseCase
     login_completion: LoginCompletion
+    recovery: RecoveryUseCase
 
 
 def build_use_cases(ports: Ports) -> UseCases:
@@ -133,6 +137,20 @@ def build_use_cases(ports: Ports) -> UseCases:
         throttling=ThrottleUseCase(ports.throttle, guard),
         listing=ListingUseCase(ports.directory, ports.page_tokens, guard),
         profiles=ProfileUseCase(*account_ports),
+        recovery=RecoveryUseCase(
+            ports.recovery.resets,
+            sessions=ports.sessions,
+            cache=ports.cache,
+            passwords=ports.passwords,
+            throttle=ports.throttle,
+            metrics=ports.metrics,
+            guard=guard,
+            policy=ports.recovery.policy,
+            clock=ports.clock,
+            ids=ports.ids,
+            token_lifetime_seconds=ports.recovery.token_lifetime_seconds,
+            request_floor_seconds=ports.recovery.request_floor_seconds,
+        ),
     )
 
 
@@ -180,13 +198,14 @@ def build_ports(settings: Settings, resources: Resources) -> Ports:
             clock=resources.clock,
         ),
         second_factor=build_second_factor_ports(settings, resources),
+        recovery=build_recovery_ports(settings, pool),
     )
 
 
 def build_throttle(
     settings: Settings, redis: Redis, telemetry: Telemetry, login_secrets: LoginSecrets
 ) -> RedisLoginThrottle:
-    throttling = settings.throttling
+    throttling, recovery = settings.throttling, settings.recovery
     return RedisLoginThrottle(
         redis,
         key_prefix=settings.redis.key_prefix,
@@ -203,9 +222,14 @@ def build_throttle(
         actions_per_minute={
             LimitedAction.REGISTER: throttling.register_per_address_per_minute,
             LimitedAction.CHANGE_PASSWORD: throttling.change_password_per_address_per_minute,
+            LimitedAction.PASSWORD_RESET_REQUEST: recovery.requests_per_address_per_minute,
+            LimitedAction.PASSWORD_RESET_GUESS: recovery.guesses_per_address_per_minute,
         },
         metrics=telemetry.throttle,
         login_secrets=login_secrets,
+        account_actions_per_minute={
+            LimitedAction.PASSWORD_RESET_REQUEST: recovery.requests_per_account_per_minute,
+        },
     )
 
 

@@ -22,6 +22,7 @@ from pydantic_settings import (
 from app.config.errors import ConfigError
 from app.config.mail import MailSettings
 from app.config.mfa import MfaSettings
+from app.config.recovery import RecoverySettings
 from app.config.sections import (
     CacheSettings,
     EventsSettings,
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     profiles: ProfileSettings = ProfileSettings()
     mfa: MfaSettings = MfaSettings()
     mail: MailSettings = MailSettings()
+    recovery: RecoverySettings = RecoverySettings()
 
     @classmethod
     def settings_customise_sources(

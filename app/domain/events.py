@@ -42,6 +42,8 @@ class EventType(enum.StrEnum):
     USER_MFA_DISABLED = "user.mfa_disabled"
     USER_RECOVERY_CODE_USED = "user.recovery_code_used"
     USER_MFA_RESET = "user.mfa_reset"
+    USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"  # noqa: S105 (an event name)
+    USER_PASSWORD_RESET = "user.password_reset"  # noqa: S105 (an event name)
 
 
 class LoginFailure(enum.StrEnum):
@@ -263,3 +265,16 @@ def user_mfa_reset(user_id: UUID, actor: Actor) -> Event:
 
 def user_recovery_code_used(user_id: UUID, actor: Actor) -> Event:
     return _event(EventType.USER_RECOVERY_CODE_USED, user_id, _acted(actor))
+
+
+# Recovery's events carry no token and no digest: only who, and from where.
+
+
+def user_password_reset_requested(user_id: UUID, client: Client) -> Event:
+    """A reset link was sent to a known, active account (never made for others)."""
+    return _event(EventType.USER_PASSWORD_RESET_REQUESTED, user_id, _sourced(client))
+
+
+def user_password_reset(user_id: UUID, client: Client) -> Event:
+    """The password was replaced through a reset link; every session ended."""
+    return _event(EventType.USER_PASSWORD_RESET, user_id, _sourced(client))

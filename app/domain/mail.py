@@ -28,6 +28,8 @@ class MessageKind(StrEnum):
     EMAIL_VERIFICATION = "email_verification"
     # An admin removed the user's second factor (ResetUserMfa): the user hears of it.
     SECOND_FACTOR_RESET = "second_factor_reset"
+    # A security notice: the password changed (ChangePassword, ResetPassword).
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a kind's name, not a password
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +172,18 @@ class MailSender(Protocol):
 
 def second_factor_reset_notice(user: User) -> Message:
     """The mail that tells ``user`` an admin removed their second factor."""
+    return _notice(user, MessageKind.SECOND_FACTOR_RESET)
+
+
+def password_changed_notice(user: User) -> Message:
+    """The mail that tells ``user`` their password changed, by any path."""
+    return _notice(user, MessageKind.PASSWORD_CHANGED)
+
+
+def _notice(user: User, kind: MessageKind) -> Message:
     return Message(
         id=uuid4(),
-        kind=MessageKind.SECOND_FACTOR_RESET,
+        kind=kind,
         recipient=user.email,
         values={"first_name": user.first_name},
     )

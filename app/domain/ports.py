@@ -20,6 +20,7 @@ from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken
 from app.domain.errors import Store
 from app.domain.events import Event
+from app.domain.mail import Message
 from app.domain.profiles import ProfileChanges, ProfileField
 from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.throttling import LimitedAction
@@ -67,8 +68,11 @@ class UserRepository(Protocol):
         """The user as it is now, with status, version and sessions epoch."""
         ...
 
-    async def change_password(self, user_id: UUID, password_hash: str, changed: Event) -> Principal:
-        """Store a new password, bump the sessions epoch and add ``changed``, atomically.
+    async def change_password(
+        self, user_id: UUID, password_hash: str, changed: Event, notice: Message | None = None
+    ) -> Principal:
+        """Store a new password, bump the sessions epoch, add ``changed`` and queue
+        ``notice`` (the user's security notice), atomically.
 
         Raises ``UserNotFound``.
         """
@@ -295,10 +299,14 @@ class LoginThrottle(Protocol):
         address group; the number of counters removed (known addresses stay)."""
         ...
 
-    async def admit_action(self, action: LimitedAction, client: Client) -> None:
-        """Count one ``action`` (a Register, a ChangePassword) from ``client``'s address.
+    async def admit_action(
+        self, action: LimitedAction, client: Client, *, account: AccountKey | None = None
+    ) -> None:
+        """Count one ``action`` (a Register, a ChangePassword) from ``client``'s address,
+        and with ``account`` on that account too (a reset request, known or not).
 
-        Raises ``Throttled`` past the action's configured rate per address.
+        Raises ``Throttled`` past the action's configured rate per address, or per
+        account; a refusal by the address leaves the account's count untouched.
         """
         ...
 

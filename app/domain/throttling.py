@@ -20,6 +20,8 @@ class LimitedAction(enum.StrEnum):
     SUCCESSFUL_LOGIN = "successful_login"
     REGISTER = "register"
     CHANGE_PASSWORD = "change_password"  # noqa: S105 (an action's name, not a password)
+    PASSWORD_RESET_REQUEST = "password_reset_request"  # noqa: S105 (an action's name)
+    PASSWORD_RESET_GUESS = "password_reset_guess"  # noqa: S105 (an action's name)
 
 
 class ThrottleScope(enum.StrEnum):

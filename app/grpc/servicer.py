@@ -29,19 +29,21 @@ from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.grpc.listing_messages import user_filter_of
 from app.grpc.metadata import ClientReader, device_token_from, session_id_from
+from app.grpc.recovery_methods import RecoveryMethods
 from app.grpc.second_factor_methods import SecondFactorMethods
 from app.grpc.user_messages import session_message, user_message
 from app.usecases.accounts import AccountUseCase
 from app.usecases.listing import ListingUseCase
 from app.usecases.login_completion import LoginCompletion
 from app.usecases.profiles import ProfileUseCase
+from app.usecases.recovery import RecoveryUseCase
 from app.usecases.second_factor import SecondFactorUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import SecondFactorPending, UserUseCase
 
 
-class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
+class UserServiceServicer(SecondFactorMethods, RecoveryMethods, pb_grpc.UserServiceServicer):
     def __init__(
         self,
         users: UserUseCase,
@@ -57,6 +59,7 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
         second_factor: SecondFactorUseCase,
         login_completion: LoginCompletion,
         avatar_schemes: frozenset[str] = AVATAR_SCHEMES,
+        recovery: RecoveryUseCase,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -70,6 +73,7 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
         self._second_factor = second_factor
         self._login_completion = login_completion
         self._avatar_schemes = avatar_schemes
+        self._recovery = recovery
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         registration = parse_registration(

@@ -8,7 +8,7 @@ from uuid import UUID
 from app.domain import events
 from app.domain.clients import UNKNOWN_CLIENT, Client
 from app.domain.errors import UserNotFound
-from app.domain.mail import second_factor_reset_notice
+from app.domain.mail import password_changed_notice, second_factor_reset_notice
 from app.domain.passwords import OfferedPassword, Password
 from app.domain.second_factor import FactorNotEnrolled, TotpCode
 from app.domain.sessions import SessionEndReason
@@ -46,8 +46,9 @@ class AccountUseCase(AccountPorts):
         code: TotpCode | None = None,
     ) -> int:
         """Check ``current`` (``confirm_password``: throttled as a login) and, for a
-        caller with a second factor, ``code`` (``FactorGuard.step_up``), store ``new``,
-        and end every other session of the caller; how many ended."""
+        caller with a second factor, ``code`` (``FactorGuard.step_up``), store ``new``
+        (with the security notice to the caller's address), and end every other
+        session of the caller; how many ended."""
         await confirm_password(
             caller,
             current,
@@ -63,6 +64,7 @@ class AccountUseCase(AccountPorts):
             user_id,
             await self._passwords.hash(new, client=client),
             events.user_password_changed(user_id, actor),
+            password_changed_notice(caller.user),
         )
         return await self._apply(
             principal, SessionEndReason.PASSWORD_CHANGE, actor, keep_session_id=session_id

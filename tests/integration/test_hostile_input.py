@@ -112,7 +112,11 @@ async def target(application: Application) -> AsyncIterator[Target]:
         sessions = {method: (await registered_session(stub))[1] for method in METHODS}
         _, witness = await registered_session(stub)
         user = await register(stub)
-    known = Known(email=user.email, password=PASSWORD, user_id=user.uuid)
+        await stub.RequestPasswordReset(pb.RequestPasswordResetRequest(email=user.email))
+    token = await built.pool.fetchval(
+        "SELECT token FROM mail_outbox WHERE recipient = $1 AND token IS NOT NULL", user.email
+    )
+    known = Known(email=user.email, password=PASSWORD, user_id=user.uuid, reset_token=token)
     channel = grpc.insecure_channel(address)
     try:
         yield Target(built, channel, sessions, witness, known)

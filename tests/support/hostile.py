@@ -89,6 +89,8 @@ class Known:
     email: str
     password: str
     user_id: str
+    # A live password reset token of the user (ResetPassword's examples may use it).
+    reset_token: str = ""
 
 
 def plausible_text(field: FieldDescriptor, known: Known) -> st.SearchStrategy[str]:
@@ -100,6 +102,10 @@ def plausible_text(field: FieldDescriptor, known: Known) -> st.SearchStrategy[st
     if "password" in name:
         typed = st.text(_PRINTABLE, min_size=8, max_size=128)
         return st.one_of(st.just(known.password), typed)
+    if name == "token" and known.reset_token:
+        return st.just(known.reset_token)  # the hostile ones come from ``requests``
+    if name == "totp_code":  # a user without a factor sends none
+        return st.sampled_from(("", "000000"))
     if name == "uuid" or name.endswith("id"):
         return st.one_of(st.just(known.user_id), st.uuids().map(str))
     if "name" in name:

@@ -44,6 +44,7 @@ from app.domain.listing import (
     UserDirectory,
     UserFilter,
 )
+from app.domain.mail import Message
 from app.domain.ports import (
     Clock,
     IdSource,
@@ -88,6 +89,7 @@ class FakeUsers(UserRepository):
     def __init__(self) -> None:
         self.rows: dict[UUID, tuple[Principal, str]] = {}
         self.events: list[Event] = []
+        self.messages: list[Message] = []
         self.reads_by_id = 0
         self.broken = False
 
@@ -140,8 +142,12 @@ class FakeUsers(UserRepository):
         row = self.rows.get(user_id)
         return None if row is None else row[0]
 
-    async def change_password(self, user_id: UUID, password_hash: str, changed: Event) -> Principal:
+    async def change_password(
+        self, user_id: UUID, password_hash: str, changed: Event, notice: Message | None = None
+    ) -> Principal:
         self.events.append(changed)
+        if notice is not None:
+            self.messages.append(notice)
         return self._update(user_id, password_hash=password_hash, bump_epoch=True)
 
     async def set_role(
@@ -526,6 +532,7 @@ class FakeThrottle(LoginThrottle):
         self.cleared: list[tuple[str | None, str | None]] = []
         self.refusing = False
         self.actions: list[tuple[LimitedAction, Client]] = []
+        self.account_actions: list[tuple[LimitedAction, str]] = []
         self.refuse_with: Throttled | StoreUnavailable | None = None
         self.withdraw_fails = False
 
@@ -555,10 +562,14 @@ class FakeThrottle(LoginThrottle):
         self.cleared.append((account, address_group))
         return 2
 
-    async def admit_action(self, action: LimitedAction, client: Client) -> None:
+    async def admit_action(
+        self, action: LimitedAction, client: Client, *, account: AccountKey | None = None
+    ) -> None:
         if self.refuse_with is not None:
             raise self.refuse_with
         self.actions.append((action, client))
+        if account is not None:
+            self.account_actions.append((action, account))
 
 
 class FakeDeviceTokens(DeviceTokens):

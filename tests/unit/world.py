@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.bootstrap import Ports, build_use_cases
+from app.bootstrap.recovery import RecoveryPorts
 from app.bootstrap.second_factor import SecondFactorPorts
 from app.domain.clients import Client
 from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
@@ -31,6 +32,7 @@ from tests.unit.fakes import (
     FakeThrottle,
     FakeUsers,
 )
+from tests.unit.recovery_fakes import FakeResets
 from tests.unit.second_factor_fakes import FakeCipher, FakeFactors, FakeTickets
 
 NO_FACTOR_POLICY = FactorPolicy(frozenset())
@@ -67,6 +69,7 @@ class World:
         self.factors = FakeFactors()
         self.cipher = FakeCipher()
         self.tickets = FakeTickets()
+        self.resets = FakeResets(self.users)
         use_cases = build_use_cases(
             Ports(
                 users=self.users,
@@ -85,6 +88,7 @@ class World:
                 second_factor=SecondFactorPorts(
                     self.factors, self.cipher, self.tickets, policy=factor_policy
                 ),
+                recovery=RecoveryPorts(self.resets, policy=self.policy),
             ),
         )
         self.user_cases = use_cases.users
@@ -95,6 +99,7 @@ class World:
         self.profiles = use_cases.profiles
         self.second_factor = use_cases.second_factor
         self.login_completion = use_cases.login_completion
+        self.recovery = use_cases.recovery
 
     async def register(
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None

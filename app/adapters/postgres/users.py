@@ -10,6 +10,7 @@ import asyncpg
 
 from app.adapters.postgres.erasure import erase_from_audit_log, erase_from_outbox
 from app.adapters.postgres.errors import postgres_errors
+from app.adapters.postgres.mail_outbox import insert_message
 from app.adapters.postgres.outbox import insert_event
 from app.adapters.postgres.user_imports import insert_imported
 from app.adapters.postgres.user_rows import (
@@ -21,6 +22,7 @@ from app.adapters.postgres.user_rows import (
 from app.domain.errors import EmailTaken, LastAdmin, PermissionDenied, UserNotFound
 from app.domain.events import Event
 from app.domain.importing import ImportedUser, Stored
+from app.domain.mail import Message
 from app.domain.profiles import ProfileChanges, ProfileField
 from app.domain.users import (
     AccountKey,
@@ -129,13 +131,16 @@ class UserPgRepository:
         return None if row is None else principal_from_row(row)
 
     @traced
-    async def change_password(self, user_id: UUID, password_hash: str, changed: Event) -> Principal:
+    async def change_password(
+        self, user_id: UUID, password_hash: str, changed: Event, notice: Message | None = None
+    ) -> Principal:
         return await self._change(
             user_id,
             "password_hash = $2, sessions_epoch = sessions_epoch + 1",
             [password_hash],
             changed,
             last_admin_check=False,
+            notice=notice,
         )
 
     @traced
@@ -189,12 +194,14 @@ class UserPgRepository:
         last_admin_check: bool,
         actor: UUID | None = None,
         unless: str | None = None,
+        notice: Message | None = None,
     ) -> Principal:
         """Update the user's row (locked) and add ``changed`` to the outbox, in one transaction.
 
         ``unless``: a condition on the row under which nothing changes (no event).
         ``last_admin_check``: refuse when this would leave no active admin.
         ``actor``: refuse unless this user, as committed now, may administer.
+        ``notice``: a message to queue with the change.
         """
         with postgres_errors():
             async with self._pool.acquire() as connection, connection.transaction():
@@ -217,6 +224,8 @@ class UserPgRepository:
                     raise UserNotFound()
                 if changed is not None:
                     await insert_event(connection, changed)
+                if notice is not None:
+                    await insert_message(connection, notice)
         return principal_from_row(row)
 
     @staticmethod

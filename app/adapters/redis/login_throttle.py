@@ -77,8 +77,9 @@ class RedisLoginThrottle:
     """Satisfies ``LoginThrottle``; counts refusals in ``metrics``.
 
     ``actions_per_minute`` gives each limited action (``register``,
-    ``change_password``) its rate per client address; an action without a
-    rate is not limited.
+    ``change_password``) its rate per client address, and
+    ``account_actions_per_minute`` its rate per account (reset requests); an
+    action without a rate is not limited in that scope.
     """
 
     def __init__(
@@ -89,12 +90,14 @@ class RedisLoginThrottle:
         backoff: LoginBackoff,
         actions_per_minute: Mapping[LimitedAction, int],
         metrics: ThrottleMetrics,
+        account_actions_per_minute: Mapping[LimitedAction, int] | None = None,
         login_secrets: LoginSecrets,
     ) -> None:
         self._redis = redis
         self._prefix = f"{key_prefix}throttle:"
         self._backoff = backoff
         self._actions_per_minute = dict(actions_per_minute)
+        self._account_actions_per_minute = dict(account_actions_per_minute or {})
         self._metrics = metrics
         self._secrets = login_secrets
         self._admit_login = redis.register_script(scripts.ADMIT_LOGIN)
@@ -104,6 +107,7 @@ class RedisLoginThrottle:
         metrics.initialize(
             [pair for pair in _REFUSALS.values()]
             + [(action, ThrottleScope.ADDRESS) for action in self._actions_per_minute]
+            + [(action, ThrottleScope.ACCOUNT) for action in self._account_actions_per_minute]
         )
 
     def key(self, action: LimitedAction, scope: ThrottleScope, value: str) -> str:
@@ -211,20 +215,33 @@ class RedisLoginThrottle:
             return int(await self._redis.delete(*keys))
 
     @traced
-    async def admit_action(self, action: LimitedAction, client: Client) -> None:
-        per_minute = self._actions_per_minute.get(action)
+    async def admit_action(
+        self, action: LimitedAction, client: Client, *, account: str | None = None
+    ) -> None:
         address = client.address_group
-        if per_minute is None or not address:
+        if address:
+            await self._admit_rate(
+                action, ThrottleScope.ADDRESS, address, self._actions_per_minute.get(action)
+            )
+        if account is not None:
+            await self._admit_rate(
+                action, ThrottleScope.ACCOUNT, account, self._account_actions_per_minute.get(action)
+            )
+
+    async def _admit_rate(
+        self, action: LimitedAction, scope: ThrottleScope, value: str, per_minute: int | None
+    ) -> None:
+        if per_minute is None:
             return
         with redis_errors():
             remaining_ms = int(
                 await self._admit_action(
-                    keys=[self.key(action, ThrottleScope.ADDRESS, address)],
+                    keys=[self.key(action, scope, value)],
                     args=[60_000 / per_minute, per_minute],
                 )
             )
         if remaining_ms > 0:
-            self._refuse(action, ThrottleScope.ADDRESS, remaining_ms, first=False)
+            self._refuse(action, scope, remaining_ms, first=False)
 
     def _refuse(
         self, action: LimitedAction, scope: ThrottleScope, remaining_ms: int, *, first: bool

@@ -169,6 +169,16 @@ class UserServiceStub:
                 request_serializer=user__service__pb2.ResetUserMfaRequest.SerializeToString,
                 response_deserializer=user__service__pb2.ResetUserMfaResponse.FromString,
                 _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/userService.UserService/RequestPasswordReset',
+                request_serializer=user__service__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=user__service__pb2.RequestPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/userService.UserService/ResetPassword',
+                request_serializer=user__service__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=user__service__pb2.ResetPasswordResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -345,6 +355,21 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestPasswordReset(self, request, context):
+        """Sends a password reset link to the address if it is an active account's.
+        Answers OK alike for every valid address: the caller learns nothing of it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """Replaces the password of the link's user and ends every session of theirs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -482,6 +507,16 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.ResetUserMfa,
                     request_deserializer=user__service__pb2.ResetUserMfaRequest.FromString,
                     response_serializer=user__service__pb2.ResetUserMfaResponse.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=user__service__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=user__service__pb2.RequestPasswordResetResponse.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=user__service__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=user__service__pb2.ResetPasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1213,6 +1248,60 @@ class UserService:
             '/userService.UserService/ResetUserMfa',
             user__service__pb2.ResetUserMfaRequest.SerializeToString,
             user__service__pb2.ResetUserMfaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/RequestPasswordReset',
+            user__service__pb2.RequestPasswordResetRequest.SerializeToString,
+            user__service__pb2.RequestPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/ResetPassword',
+            user__service__pb2.ResetPasswordRequest.SerializeToString,
+            user__service__pb2.ResetPasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,12 @@ class UserServiceStub:
     CompleteLogin: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.CompleteLoginRequest, _user_service_pb2.CompleteLoginResponse]
     ResetUserMfa: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResetUserMfaRequest, _user_service_pb2.ResetUserMfaResponse]
     """Admin: remove a user's second factor and recovery codes, and end their sessions."""
+    RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RequestPasswordResetRequest, _user_service_pb2.RequestPasswordResetResponse]
+    """Sends a password reset link to the address if it is an active account's.
+    Answers OK alike for every valid address: the caller learns nothing of it.
+    """
+    ResetPassword: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResetPasswordRequest, _user_service_pb2.ResetPasswordResponse]
+    """Replaces the password of the link's user and ends every session of theirs."""
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -109,6 +115,12 @@ class UserServiceAsyncStub(UserServiceStub):
     CompleteLogin: _aio.UnaryUnaryMultiCallable[_user_service_pb2.CompleteLoginRequest, _user_service_pb2.CompleteLoginResponse]  # type: ignore[assignment]
     ResetUserMfa: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResetUserMfaRequest, _user_service_pb2.ResetUserMfaResponse]  # type: ignore[assignment]
     """Admin: remove a user's second factor and recovery codes, and end their sessions."""
+    RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RequestPasswordResetRequest, _user_service_pb2.RequestPasswordResetResponse]  # type: ignore[assignment]
+    """Sends a password reset link to the address if it is an active account's.
+    Answers OK alike for every valid address: the caller learns nothing of it.
+    """
+    ResetPassword: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResetPasswordRequest, _user_service_pb2.ResetPasswordResponse]  # type: ignore[assignment]
+    """Replaces the password of the link's user and ends every session of theirs."""
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -308,5 +320,23 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.ResetUserMfaResponse, _abc.Awaitable[_user_service_pb2.ResetUserMfaResponse]]:
         """Admin: remove a user's second factor and recovery codes, and end their sessions."""
+
+    @_abc_1.abstractmethod
+    def RequestPasswordReset(
+        self,
+        request: _user_service_pb2.RequestPasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.RequestPasswordResetResponse, _abc.Awaitable[_user_service_pb2.RequestPasswordResetResponse]]:
+        """Sends a password reset link to the address if it is an active account's.
+        Answers OK alike for every valid address: the caller learns nothing of it.
+        """
+
+    @_abc_1.abstractmethod
+    def ResetPassword(
+        self,
+        request: _user_service_pb2.ResetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ResetPasswordResponse, _abc.Awaitable[_user_service_pb2.ResetPasswordResponse]]:
+        """Replaces the password of the link's user and ends every session of theirs."""
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
