@@ -106,6 +106,8 @@ def plausible_text(field: FieldDescriptor, known: Known) -> st.SearchStrategy[st
         return st.just(known.reset_token)  # the hostile ones come from ``requests``
     if name == "totp_code":  # a user without a factor sends none
         return st.sampled_from(("", "000000"))
+    if name == "code":  # CompleteLogin's: a TOTP code's or a recovery code's shape
+        return st.sampled_from(("000000", "123456", "ABCD-EFGH-JKLM-NPQR"))
     if name == "uuid" or name.endswith("id"):
         return st.one_of(st.just(known.user_id), st.uuids().map(str))
     if "name" in name:
