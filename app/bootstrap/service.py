@@ -124,6 +124,7 @@ def build_servicer(
         second_factor=use_cases.second_factor,
         login_completion=use_cases.login_completion,
         avatar_schemes=frozenset(settings.profiles.avatar_schemes),
+        verification=use_cases.verification,
     )
 
 

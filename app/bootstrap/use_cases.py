@@ -12,6 +12,7 @@ from app.adapters.page_tokens import SignedPageTokens
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.user_directory import UserDirectoryPg
 from app.adapters.postgres.users import UserPgRepository
+from app.adapters.postgres.verifications import VerificationPgRepository
 from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.streams import stream_key
@@ -33,6 +34,7 @@ from app.domain.ports import (
     UserRepository,
 )
 from app.domain.throttling import LimitedAction
+from app.domain.verification import VerificationRepository
 from app.lifecycle import Resources
 from app.observability.setup.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
@@ -45,6 +47,7 @@ from app.usecases.second_factor import SecondFactorUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
+from app.usecases.verification import VerificationTokens, VerificationUseCase
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,16 @@ class Ports:
     directory: UserDirectory
     page_tokens: PageTokens
     second_factor: SecondFactorPorts
+    verification: VerificationPorts
+
+
+@dataclass(frozen=True)
+class VerificationPorts:
+    """Where verification tokens are kept, and their settings."""
+
+    verifications: VerificationRepository
+    token_lifetime_seconds: float = 24 * 3600.0
+    required_for_login: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,7 @@ class UseCases:
     profiles: ProfileUseCase
     second_factor: SecondFactorUseCase
     login_completion: LoginCompletion
+    verification: VerificationUseCase
 
 
 def build_use_cases(ports: Ports) -> UseCases:
@@ -96,8 +110,14 @@ def build_use_cases(ports: Ports) -> UseCases:
         factor.factors,
         guard,
     )
+    verification = ports.verification
+    tokens = VerificationTokens(
+        ports.clock, ports.ids, lifetime_seconds=verification.token_lifetime_seconds
+    )
     users = UserUseCase(
         *account_ports,
+        verification_tokens=tokens,
+        require_verified_email=verification.required_for_login,
         outbox=ports.outbox,
         stores=ports.stores,
         devices=ports.devices,
@@ -133,6 +153,13 @@ def build_use_cases(ports: Ports) -> UseCases:
         throttling=ThrottleUseCase(ports.throttle, guard),
         listing=ListingUseCase(ports.directory, ports.page_tokens, guard),
         profiles=ProfileUseCase(*account_ports),
+        verification=VerificationUseCase(
+            *account_ports,
+            verifications=verification.verifications,
+            tokens=tokens,
+            clock=ports.clock,
+            ids=ports.ids,
+        ),
     )
 
 
@@ -180,6 +207,11 @@ def build_ports(settings: Settings, resources: Resources) -> Ports:
             clock=resources.clock,
         ),
         second_factor=build_second_factor_ports(settings, resources),
+        verification=VerificationPorts(
+            VerificationPgRepository(pool),
+            token_lifetime_seconds=settings.verification.token_lifetime_seconds,
+            required_for_login=settings.verification.required_for_login,
+        ),
     )
 
 
@@ -203,6 +235,7 @@ def build_throttle(
         actions_per_minute={
             LimitedAction.REGISTER: throttling.register_per_address_per_minute,
             LimitedAction.CHANGE_PASSWORD: throttling.change_password_per_address_per_minute,
+            LimitedAction.RESEND_VERIFICATION: settings.verification.resend_per_minute,
         },
         metrics=telemetry.throttle,
         login_secrets=login_secrets,

@@ -38,6 +38,7 @@ from app.config.sections import (
     TracingSettings,
 )
 from app.config.transport import GrpcSettings
+from app.config.verification import VerificationSettings
 
 CONFIG_FILE_VARIABLE = "APP_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = Path("config/local.yaml")
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     profiles: ProfileSettings = ProfileSettings()
     mfa: MfaSettings = MfaSettings()
     mail: MailSettings = MailSettings()
+    verification: VerificationSettings = VerificationSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -24,6 +24,8 @@ class MessageKind(StrEnum):
 
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a kind's name, not a password
     EMAIL_VERIFICATION = "email_verification"
+    # To the old address when a change of address applied (it carries no token).
+    EMAIL_CHANGED = "email_changed"
 
 
 @dataclass(frozen=True, slots=True)

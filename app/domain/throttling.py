@@ -20,6 +20,7 @@ class LimitedAction(enum.StrEnum):
     SUCCESSFUL_LOGIN = "successful_login"
     REGISTER = "register"
     CHANGE_PASSWORD = "change_password"  # noqa: S105 (an action's name, not a password)
+    RESEND_VERIFICATION = "resend_verification"
 
 
 class ThrottleScope(enum.StrEnum):

@@ -31,6 +31,7 @@ from app.grpc.listing_messages import user_filter_of
 from app.grpc.metadata import ClientReader, device_token_from, session_id_from
 from app.grpc.second_factor_methods import SecondFactorMethods
 from app.grpc.user_messages import session_message, user_message
+from app.grpc.verification_methods import VerificationMethods
 from app.usecases.accounts import AccountUseCase
 from app.usecases.listing import ListingUseCase
 from app.usecases.login_completion import LoginCompletion
@@ -39,9 +40,10 @@ from app.usecases.second_factor import SecondFactorUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import SecondFactorPending, UserUseCase
+from app.usecases.verification import VerificationUseCase
 
 
-class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
+class UserServiceServicer(SecondFactorMethods, VerificationMethods, pb_grpc.UserServiceServicer):
     def __init__(
         self,
         users: UserUseCase,
@@ -57,6 +59,7 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
         second_factor: SecondFactorUseCase,
         login_completion: LoginCompletion,
         avatar_schemes: frozenset[str] = AVATAR_SCHEMES,
+        verification: VerificationUseCase,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -70,6 +73,7 @@ class UserServiceServicer(SecondFactorMethods, pb_grpc.UserServiceServicer):
         self._second_factor = second_factor
         self._login_completion = login_completion
         self._avatar_schemes = avatar_schemes
+        self._verification = verification
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         registration = parse_registration(

@@ -80,6 +80,7 @@ from app.domain.users import (
     UserStatus,
     canonical_email,
 )
+from app.domain.verification import Verification
 
 
 class FakeUsers(UserRepository):
@@ -88,6 +89,8 @@ class FakeUsers(UserRepository):
     def __init__(self) -> None:
         self.rows: dict[UUID, tuple[Principal, str]] = {}
         self.events: list[Event] = []
+        # Verifications written with a registration (read by FakeVerifications).
+        self.verifications: list[Verification] = []
         self.reads_by_id = 0
         self.broken = False
 
@@ -95,7 +98,14 @@ class FakeUsers(UserRepository):
         if self.broken:
             raise StoreUnavailable() from ConnectionError("postgres down")
 
-    async def add(self, new_user: NewUser, registered: Event, *, actor: UUID | None) -> User:
+    async def add(
+        self,
+        new_user: NewUser,
+        registered: Event,
+        *,
+        actor: UUID | None,
+        verification: Verification | None = None,
+    ) -> User:
         self._require_administrator(actor)
         taken = canonical_email(new_user.email)
         if any(canonical_email(p.user.email) == taken for p, _ in self.rows.values()):
@@ -114,6 +124,8 @@ class FakeUsers(UserRepository):
         principal = Principal(user, UserStatus.ACTIVE, version=1, sessions_epoch=0)
         self.rows[user.id] = (principal, new_user.password_hash)
         self.events.append(registered)
+        if verification is not None:
+            self.verifications.append(verification)
         return user
 
     async def get_by_id(self, user_id: UUID) -> User | None:
@@ -526,6 +538,7 @@ class FakeThrottle(LoginThrottle):
         self.cleared: list[tuple[str | None, str | None]] = []
         self.refusing = False
         self.actions: list[tuple[LimitedAction, Client]] = []
+        self.action_accounts: list[AccountKey | None] = []
         self.refuse_with: Throttled | StoreUnavailable | None = None
         self.withdraw_fails = False
 
@@ -555,10 +568,13 @@ class FakeThrottle(LoginThrottle):
         self.cleared.append((account, address_group))
         return 2
 
-    async def admit_action(self, action: LimitedAction, client: Client) -> None:
+    async def admit_action(
+        self, action: LimitedAction, client: Client, account: AccountKey | None = None
+    ) -> None:
         if self.refuse_with is not None:
             raise self.refuse_with
         self.actions.append((action, client))
+        self.action_accounts.append(account)
 
 
 class FakeDeviceTokens(DeviceTokens):

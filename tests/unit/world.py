@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.bootstrap import Ports, build_use_cases
 from app.bootstrap.second_factor import SecondFactorPorts
+from app.bootstrap.use_cases import VerificationPorts
 from app.domain.clients import Client
 from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
 from app.domain.users import (
@@ -32,6 +33,7 @@ from tests.unit.fakes import (
     FakeUsers,
 )
 from tests.unit.second_factor_fakes import FakeCipher, FakeFactors, FakeTickets
+from tests.unit.verification_fakes import FakeVerifications
 
 NO_FACTOR_POLICY = FactorPolicy(frozenset())
 CLIENT = Client(address="192.0.2.1", user_agent="unit-test")
@@ -49,6 +51,7 @@ class World:
         password_policy: PasswordPolicy | None = None,
         # The admins of most tests have no factor; the policy's own tests turn it on.
         factor_policy: FactorPolicy = NO_FACTOR_POLICY,
+        verification_required: bool = False,
     ) -> None:
         self.policy = password_policy or PasswordPolicy()
         self.users = FakeUsers()
@@ -67,6 +70,7 @@ class World:
         self.factors = FakeFactors()
         self.cipher = FakeCipher()
         self.tickets = FakeTickets()
+        self.verifications = FakeVerifications(self.users)
         use_cases = build_use_cases(
             Ports(
                 users=self.users,
@@ -85,6 +89,9 @@ class World:
                 second_factor=SecondFactorPorts(
                     self.factors, self.cipher, self.tickets, policy=factor_policy
                 ),
+                verification=VerificationPorts(
+                    self.verifications, required_for_login=verification_required
+                ),
             ),
         )
         self.user_cases = use_cases.users
@@ -95,6 +102,7 @@ class World:
         self.profiles = use_cases.profiles
         self.second_factor = use_cases.second_factor
         self.login_completion = use_cases.login_completion
+        self.verification = use_cases.verification
 
     async def register(
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None

@@ -37,6 +37,7 @@ from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken
 from app.domain.errors import Throttled
 from app.domain.throttling import LimitedAction, ThrottleScope
+from app.domain.users import AccountKey
 from app.observability.throttle_metrics import ThrottleMetrics
 from app.observability.tracing import traced
 
@@ -211,20 +212,25 @@ class RedisLoginThrottle:
             return int(await self._redis.delete(*keys))
 
     @traced
-    async def admit_action(self, action: LimitedAction, client: Client) -> None:
+    async def admit_action(
+        self, action: LimitedAction, client: Client, account: AccountKey | None = None
+    ) -> None:
         per_minute = self._actions_per_minute.get(action)
-        address = client.address_group
-        if per_minute is None or not address:
+        if per_minute is None:
             return
-        with redis_errors():
-            remaining_ms = int(
-                await self._admit_action(
-                    keys=[self.key(action, ThrottleScope.ADDRESS, address)],
-                    args=[60_000 / per_minute, per_minute],
+        scopes = ((ThrottleScope.ADDRESS, client.address_group), (ThrottleScope.ACCOUNT, account))
+        for scope, value in scopes:
+            if not value:
+                continue
+            with redis_errors():
+                remaining_ms = int(
+                    await self._admit_action(
+                        keys=[self.key(action, scope, value)],
+                        args=[60_000 / per_minute, per_minute],
+                    )
                 )
-            )
-        if remaining_ms > 0:
-            self._refuse(action, ThrottleScope.ADDRESS, remaining_ms, first=False)
+            if remaining_ms > 0:
+                self._refuse(action, scope, remaining_ms, first=False)
 
     def _refuse(
         self, action: LimitedAction, scope: ThrottleScope, remaining_ms: int, *, first: bool

@@ -69,6 +69,10 @@ class UserServiceStub:
     CompleteLogin: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.CompleteLoginRequest, _user_service_pb2.CompleteLoginResponse]
     ResetUserMfa: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResetUserMfaRequest, _user_service_pb2.ResetUserMfaResponse]
     """Admin: remove a user's second factor and recovery codes, and end their sessions."""
+    VerifyEmail: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.VerifyEmailRequest, _user_service_pb2.VerifyEmailResponse]
+    """Email verification and change of address: docs/email-verification.md."""
+    ResendVerification: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResendVerificationRequest, _user_service_pb2.ResendVerificationResponse]
+    ChangeEmail: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ChangeEmailRequest, _user_service_pb2.ChangeEmailResponse]
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -109,6 +113,10 @@ class UserServiceAsyncStub(UserServiceStub):
     CompleteLogin: _aio.UnaryUnaryMultiCallable[_user_service_pb2.CompleteLoginRequest, _user_service_pb2.CompleteLoginResponse]  # type: ignore[assignment]
     ResetUserMfa: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResetUserMfaRequest, _user_service_pb2.ResetUserMfaResponse]  # type: ignore[assignment]
     """Admin: remove a user's second factor and recovery codes, and end their sessions."""
+    VerifyEmail: _aio.UnaryUnaryMultiCallable[_user_service_pb2.VerifyEmailRequest, _user_service_pb2.VerifyEmailResponse]  # type: ignore[assignment]
+    """Email verification and change of address: docs/email-verification.md."""
+    ResendVerification: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResendVerificationRequest, _user_service_pb2.ResendVerificationResponse]  # type: ignore[assignment]
+    ChangeEmail: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ChangeEmailRequest, _user_service_pb2.ChangeEmailResponse]  # type: ignore[assignment]
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -308,5 +316,27 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.ResetUserMfaResponse, _abc.Awaitable[_user_service_pb2.ResetUserMfaResponse]]:
         """Admin: remove a user's second factor and recovery codes, and end their sessions."""
+
+    @_abc_1.abstractmethod
+    def VerifyEmail(
+        self,
+        request: _user_service_pb2.VerifyEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.VerifyEmailResponse, _abc.Awaitable[_user_service_pb2.VerifyEmailResponse]]:
+        """Email verification and change of address: docs/email-verification.md."""
+
+    @_abc_1.abstractmethod
+    def ResendVerification(
+        self,
+        request: _user_service_pb2.ResendVerificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ResendVerificationResponse, _abc.Awaitable[_user_service_pb2.ResendVerificationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ChangeEmail(
+        self,
+        request: _user_service_pb2.ChangeEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ChangeEmailResponse, _abc.Awaitable[_user_service_pb2.ChangeEmailResponse]]: ...
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
