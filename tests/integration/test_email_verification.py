@@ -36,7 +36,7 @@ async def empty_outbox(application):
 def _text(mail: EmailMessage) -> str:
     body = mail.get_body(preferencelist=("plain",))
     assert body is not None
-    return str(body.get_content())  # type: ignore[attr-defined]
+    return str(body.get_content())
 
 
 async def _mail_to(server, pool, address: str, count: int = 1) -> list[EmailMessage]:
