@@ -114,10 +114,18 @@ def build_use_cases(ports: Ports) -> UseCases:
     tokens = VerificationTokens(
         ports.clock, ports.ids, lifetime_seconds=verification.token_lifetime_seconds
     )
+    verification_cases = VerificationUseCase(
+        *account_ports,
+        verifications=verification.verifications,
+        tokens=tokens,
+        clock=ports.clock,
+        ids=ports.ids,
+    )
     users = UserUseCase(
         *account_ports,
         verification_tokens=tokens,
         require_verified_email=verification.required_for_login,
+        resend_verification=verification_cases.resend_at_login,
         outbox=ports.outbox,
         stores=ports.stores,
         devices=ports.devices,
@@ -153,13 +161,7 @@ def build_use_cases(ports: Ports) -> UseCases:
         throttling=ThrottleUseCase(ports.throttle, guard),
         listing=ListingUseCase(ports.directory, ports.page_tokens, guard),
         profiles=ProfileUseCase(*account_ports),
-        verification=VerificationUseCase(
-            *account_ports,
-            verifications=verification.verifications,
-            tokens=tokens,
-            clock=ports.clock,
-            ids=ports.ids,
-        ),
+        verification=verification_cases,
     )
 
 

@@ -48,7 +48,7 @@ from app.domain.verification import EmailNotVerified
 from app.observability.tracing import traced
 from app.usecases.account_checks import AccountPorts
 from app.usecases.factor_guard import FactorGuard
-from app.usecases.verification import VerificationTokens
+from app.usecases.verification import ResendVerification, VerificationTokens
 
 logger = structlog.get_logger(__name__)
 
@@ -90,6 +90,7 @@ class UserUseCase(AccountPorts):
         second_factor: SecondFactorGate | None = None,
         verification_tokens: VerificationTokens | None = None,
         require_verified_email: bool = False,
+        resend_verification: ResendVerification | None = None,
     ) -> None:
         super().__init__(users, cache, sessions, passwords, throttle, metrics, factors, guard)
         self._outbox = outbox
@@ -98,6 +99,7 @@ class UserUseCase(AccountPorts):
         self._second_factor = second_factor
         self._verification_tokens = verification_tokens
         self._require_verified_email = require_verified_email
+        self._resend_verification = resend_verification
 
     @traced
     async def register(
@@ -244,8 +246,11 @@ class UserUseCase(AccountPorts):
         found = await self._lookup(account, client, device)
         principal = await self._checked(found, password, client)
         if self._require_verified_email and not principal.user.email_verified:
-            # Only a right password learns it; no session, no ticket.
+            # Only a right password learns it; no session, no ticket. Without a
+            # session the user cannot ask for a link, so a new one is sent now.
             await self._throttle.succeeded(account, client, device=device)
+            if self._resend_verification is not None:
+                await self._resend_verification(principal, client)
             raise EmailNotVerified()
         if self._second_factor is not None and await self._second_factor.required(principal):
             await self._throttle.withdraw(account, client, device=device)

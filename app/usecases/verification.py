@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from uuid import UUID
 
+import structlog
+
 from app.domain import events
 from app.domain.clients import Client
-from app.domain.errors import EmailTaken, InvalidInput, UserNotFound
+from app.domain.errors import EmailTaken, InvalidInput, Throttled, UserNotFound
 from app.domain.mail import Message, MessageKind
 from app.domain.passwords import OfferedPassword
 from app.domain.ports import (
@@ -34,6 +37,12 @@ from app.domain.verification import (
 from app.observability.tracing import traced
 from app.usecases.account_checks import AccountPorts, confirm_password, forget_cached
 from app.usecases.factor_guard import FactorGuard
+
+logger = structlog.get_logger(__name__)
+
+
+# Sends a principal a new verification link (at Login refused for an unverified address).
+ResendVerification = Callable[[Principal, Client], Awaitable[None]]
 
 
 class VerificationTokens:
@@ -118,6 +127,14 @@ class VerificationUseCase(AccountPorts):
         await self._verifications.issue(
             self._tokens.make(user.id, user.email, user.first_name, is_change=False)
         )
+
+    async def resend_at_login(self, principal: Principal, client: Client) -> None:
+        """:meth:`resend` for a Login refused for an unverified address: a throttled or
+        already verified resend sends nothing and the refusal stands."""
+        try:
+            await self.resend(principal, client)
+        except (Throttled, EmailAlreadyVerified):
+            logger.info("verification not resent at login")
 
     @traced
     async def change_email(

@@ -73,14 +73,27 @@ async def test_resend_is_throttled_per_account_and_address_and_replaces_the_toke
         await world.verification.resend(world.principal(user), CLIENT)
 
 
-async def test_login_requires_a_verified_address_only_when_set_and_only_to_a_right_password():
+async def test_login_requires_a_verified_address_only_when_set_and_only_to_a_right_password(
+    monkeypatch,
+):
     world = World(verification_required=True)
     await world.register()
     with pytest.raises(InvalidCredentials):
         await world.user_cases.login(world.attempt("ada@example.com", "wrong password!!"), CLIENT)
+    assert len(world.users.verifications) == 1  # a wrong password sends nothing
     with pytest.raises(EmailNotVerified):
         await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
     assert not world.sessions.sessions
+    assert len(world.users.verifications) == 2  # no session to ask with: a new link is sent
+    refused = Throttled(5.0, action="resend_verification", scope="account")
+
+    async def throttled(*_: object) -> None:
+        raise refused
+
+    monkeypatch.setattr(world.throttle, "admit_action", throttled)
+    with pytest.raises(EmailNotVerified):  # a throttled resend leaves the answer as it was
+        await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
+    assert len(world.users.verifications) == 2
     await world.verification.verify(_token(world))
     await world.user_cases.login(world.attempt("ada@example.com", PASSWORD), CLIENT)
 
