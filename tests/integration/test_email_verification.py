@@ -4,9 +4,6 @@ test and a real SMTP server (aiosmtpd), the token read from the message received
 from __future__ import annotations
 
 import asyncio
-import re
-from email.message import EmailMessage
-from urllib.parse import unquote
 
 import grpc
 import pytest
@@ -14,7 +11,6 @@ import pytest
 from app.grpc.generated import user_service_pb2 as pb
 from tests.support.client import (
     PASSWORD,
-    eventually,
     failure,
     get_me,
     login,
@@ -22,10 +18,9 @@ from tests.support.client import (
     session_metadata,
     unique_email,
 )
-from tests.support.couriers import couriering, forget_queued_mail
+from tests.support.couriers import forget_queued_mail
 from tests.support.mail import smtp_server
-
-_TOKEN = re.compile(r"[?&]token=([^&\s]+)")
+from tests.support.verification import mail_to, text_of, token_in
 
 
 @pytest.fixture(autouse=True)
@@ -33,36 +28,13 @@ async def empty_outbox(application):
     await forget_queued_mail(application.pool)
 
 
-def _text(mail: EmailMessage) -> str:
-    body = mail.get_body(preferencelist=("plain",))
-    assert body is not None
-    return str(body.get_content())
-
-
-async def _mail_to(server, pool, address: str, count: int = 1) -> list[EmailMessage]:
-    """The messages ``address`` received once it received ``count``, a courier running."""
-
-    async def arrived() -> bool:
-        return sum(mail["To"] == address for mail in server.mailbox.received) >= count
-
-    async with couriering(pool, smtp_url=server.url()):
-        await eventually(arrived)
-    return [mail for mail in server.mailbox.received if mail["To"] == address]
-
-
-def _token_in(mail: EmailMessage) -> str:
-    found = _TOKEN.search(_text(mail))
-    assert found is not None
-    return unquote(found.group(1))
-
-
 async def test_register_sends_a_link_that_verifies_the_address_once(application, stub):
     email = unique_email("verify")
     with smtp_server() as server:
         user = await register(stub, email)
         assert not user.email_verified
-        [mail] = await _mail_to(server, application.pool, email)
-    token = _token_in(mail)
+        [mail] = await mail_to(server, application.pool, email)
+    token = token_in(mail)
     response = await stub.VerifyEmail(pb.VerifyEmailRequest(token=token))
     assert response.user.email_verified
     _, session_id = await login(stub, email)
@@ -92,12 +64,12 @@ async def test_change_email_applies_when_the_new_address_is_verified_and_tells_t
             pb.ChangeEmailRequest(current_password=PASSWORD, new_email=new),
             metadata=session_metadata(session_id),
         )
-        [link] = await _mail_to(server, application.pool, new)
+        [link] = await mail_to(server, application.pool, new)
         await login(stub, old)  # the old address works until the new one is verified
-        changed = await stub.VerifyEmail(pb.VerifyEmailRequest(token=_token_in(link)))
+        changed = await stub.VerifyEmail(pb.VerifyEmailRequest(token=token_in(link)))
         assert changed.user.email == new and changed.user.email_verified
-        notices = await _mail_to(server, application.pool, old, count=2)
-    assert "was changed" in _text(notices[-1]) and "token=" not in _text(notices[-1])
+        notices = await mail_to(server, application.pool, old, count=2)
+    assert "was changed" in text_of(notices[-1]) and "token=" not in text_of(notices[-1])
     await login(stub, new)
     refused = await failure(stub.Login(pb.LoginRequest(email=old, password=PASSWORD)))
     assert refused.code() is grpc.StatusCode.UNAUTHENTICATED
@@ -116,8 +88,8 @@ async def test_two_users_racing_for_one_address_one_wins(application, stub):
                 pb.ChangeEmailRequest(current_password=PASSWORD, new_email=wanted),
                 metadata=session_metadata(session_id),
             )
-        mails = await _mail_to(server, application.pool, wanted, count=2)
-        tokens = [_token_in(mail) for mail in mails]
+        mails = await mail_to(server, application.pool, wanted, count=2)
+        tokens = [token_in(mail) for mail in mails]
     outcomes = await asyncio.gather(
         *(stub.VerifyEmail(pb.VerifyEmailRequest(token=token)) for token in tokens),
         return_exceptions=True,
