@@ -146,14 +146,18 @@ def _scalar(field: FieldDescriptor, texts: Texts) -> st.SearchStrategy[Any]:
     return st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
 
 
-def _field(field: FieldDescriptor, texts: Texts, depth: int) -> st.SearchStrategy[Any]:
+def _field(
+    field: FieldDescriptor, texts: Texts, depth: int, every_field: bool = False
+) -> st.SearchStrategy[Any]:
     nested = field.message_type
     if nested is not None and nested.GetOptions().map_entry:
         entry = nested.fields_by_name
         keys, values = _scalar(entry["key"], texts), _field(entry["value"], texts, depth + 1)
         return st.dictionaries(keys, values, max_size=3)
     if nested is not None:
-        single: st.SearchStrategy[Any] = messages(nested, texts, depth=depth + 1)
+        single: st.SearchStrategy[Any] = messages(
+            nested, texts, every_field=every_field, depth=depth + 1
+        )
     else:
         single = _scalar(field, texts)
     return st.lists(single, max_size=3) if field.is_repeated else single
@@ -164,13 +168,14 @@ def messages(
 ) -> st.SearchStrategy[Message]:
     """Messages of ``descriptor``, their strings drawn from ``texts(field)``.
 
-    Any subset of the fields is set, or ``every_field``. Nested messages go
-    three levels deep; below that they are left unset.
+    Any subset of the fields is set, or ``every_field`` (in nested messages too: a
+    plausible ``user`` of an update has its ``uuid``). Nested messages go three
+    levels deep; below that they are left unset.
     """
     message_class = GetMessageClass(descriptor)
     if depth > 3:
         return st.builds(message_class)
-    fields = {field.name: _field(field, texts, depth) for field in descriptor.fields}
+    fields = {field.name: _field(field, texts, depth, every_field) for field in descriptor.fields}
     chosen = (
         st.fixed_dictionaries(fields) if every_field else st.fixed_dictionaries({}, optional=fields)
     )
