@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.domain.errors import EmailTaken, InvalidCredentials, Throttled, WrongPassword
-from app.domain.events import EventType
+from app.domain.events import EventType, user_deleted
 from app.domain.mail import MessageKind
 from app.domain.throttling import LimitedAction
 from app.domain.users import Email, canonical_email
@@ -152,3 +152,14 @@ async def test_an_address_taken_before_the_change_is_verified_is_refused_then(wo
     with pytest.raises(EmailTaken):
         await world.verification.verify(token)
     assert world.principal(user).user.email == "ada@example.com"
+
+
+async def test_deleting_the_user_erases_both_addresses_from_the_change_event(world):
+    user = await world.register()
+    await world.verification.change_email(
+        world.principal(user), world.offered(PASSWORD), Email("new@example.com"), CLIENT
+    )
+    await world.verification.verify(_token(world))
+    await world.users.delete(user.id, user_deleted(user.id, None), actor=None)
+    [changed] = [e for e in world.users.events if e.type is EventType.USER_EMAIL_CHANGED]
+    assert not {"email", "previous_email"} & set(changed.data)
