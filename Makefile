@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GENERATED := app/grpc/generated
 
-.PHONY: help env proto local local-down run worker relay courier migrate admin test test-unit test-contract test-integration lint format bench outages clean
+.PHONY: help env proto local local-down mail run worker relay courier migrate admin test test-unit test-contract test-integration lint buf-breaking format docs docs-serve bench outages clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ proto: env ## Regenerate the Python code from proto/
 		--mypy_out=$(GENERATED) --mypy_grpc_out=$(GENERATED) proto/user_service.proto
 	sed -i 's/^import user_service_pb2 as/from . import user_service_pb2 as/' $(GENERATED)/user_service_pb2_grpc.py $(GENERATED)/user_service_pb2_grpc.pyi
 
-local: env ## Start PostgreSQL, Redis, Prometheus; with Docker also Jaeger and Grafana (else native binaries)
+local: env ## Start PostgreSQL, Redis, Prometheus, a mail sink; with Docker also Jaeger, Grafana, Mailpit (else native binaries)
 	$(PY) scripts/local_stack.py up
 
 local-down: env ## Stop what `make local` started
@@ -38,6 +38,14 @@ local-down: env ## Stop what `make local` started
 # Never use it anywhere else.
 LOCAL_MFA_KEYS := {"local": "bG9jYWwgZGV2ZWxvcG1lbnQgb25seTsgcHVibGljISE="}
 run admin: export APP_MFA__ENCRYPTION_KEYS ?= $(LOCAL_MFA_KEYS)
+
+# Mail goes to the local sink `make local` starts (Mailpit, or .local/mail/ without
+# Docker; docs/mail.md); APP_MAIL__SMTP_URL in the environment wins.
+LOCAL_SMTP_URL := smtp://127.0.0.1:1025
+run courier: export APP_MAIL__SMTP_URL ?= $(LOCAL_SMTP_URL)
+
+mail: env ## Print the newest message the local mail sink kept (.local/mail/); Mailpit: http://127.0.0.1:8025
+	@$(PY) scripts/local_mail.py latest
 
 run: env ## Serve on :5000 (migrates first; starts servers only for the default addresses); Ctrl-C stops
 	$(PY) scripts/local_stack.py ensure
@@ -79,19 +87,34 @@ test-integration: env ## Run the integration tests only
 	$(PY) scripts/local_stack.py ensure
 	$(PY) -m pytest tests/integration
 
-lint: env ## ruff, mypy, hadolint (Dockerfile), kubernetes-validate (deploy/kubernetes, offline)
+lint: env ## ruff, mypy, buf (lint, format, breaking), hadolint (Dockerfile), kubernetes-validate (offline)
 	$(VENV)/bin/ruff check app tests scripts
 	$(VENV)/bin/ruff format --check app tests scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/buf lint
+	$(VENV)/bin/buf format --diff --exit-code
+	$(MAKE) --no-print-directory buf-breaking
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/kubernetes-validate --strict --quiet $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
+
+# Against the Go service's contract and the last landed one (main's, or HEAD~1 on
+# main itself, as in CI's clone): scripts/check_contract.py says why.
+buf-breaking: env ## buf breaking: proto/ against the contracts it must keep
+	$(PY) scripts/check_contract.py
+
+# The references are rendered from the code at build (scripts/docs_hooks.py).
+docs: env ## Build the docs site strictly into site/ (a broken link, anchor or page fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+docs-serve: env ## Serve the docs site on 127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8000
 
 format: env ## Format the code
 	$(VENV)/bin/ruff format app tests scripts
 	$(VENV)/bin/ruff check --fix app tests scripts
 
 clean: ## Remove the environment and local data
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .local site .pytest_cache .mypy_cache .ruff_cache
 
 outages: env ## Outage detection and recovery times on throwaway Redis and PostgreSQL
 	$(PY) bench/bench_outages.py

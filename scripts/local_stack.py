@@ -11,6 +11,10 @@ stack; elsewhere native ``postgres`` and ``redis-server`` binaries are started
 with their data under ``.local/`` (git-ignored). A server that already answers
 at the configured address is used as it is.
 
+``up`` also starts somewhere to read mail at 127.0.0.1:1025 (Mailpit with
+Docker, else the sink of ``mail_sink.py``); ``ensure`` does when
+``APP_MAIL__SMTP_URL`` names that address, as ``make run`` sets it.
+
 ``ensure`` (``make run``, ``make test``) starts a server only for the default
 address: an address the user chose (environment or YAML) that does not answer
 is reported and nothing is started, so a typo never becomes an empty database.
@@ -34,6 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.config import ConfigError, PostgresSettings, RedisSettings, load_settings  # noqa: E402
+from scripts.mail_sink import (  # noqa: E402
+    LOCAL_MAIL_SINK,
+    names_the_local_sink,
+    start_native_mail_sink,
+    stop_native_mail_sink,
+)
 from scripts.stack_addresses import Address, address_of, answers, say  # noqa: E402
 from scripts.stack_compose import compose_down, compose_up, docker_engine_runs  # noqa: E402
 from scripts.stack_native import (  # noqa: E402
@@ -101,7 +111,33 @@ def refuse_chosen_addresses(missing: list[Store]) -> bool:
     return bool(chosen)
 
 
+def start_mail_sink() -> bool:
+    """Somewhere to read mail at the local SMTP address: Mailpit with Docker, else aiosmtpd."""
+    if answers(LOCAL_MAIL_SINK):
+        say(f"an SMTP server answers at {LOCAL_MAIL_SINK}: mail goes there")
+        return True
+    if docker_engine_runs() and compose_up(only={"mailpit"}):
+        return True
+    if start_native_mail_sink():
+        say(f"the mail sink is up at {LOCAL_MAIL_SINK}: each message in .local/mail/ (`make mail`)")
+        return True
+    say(f"the mail sink could not be started at {LOCAL_MAIL_SINK}; see .local/mail-sink/")
+    return False
+
+
+def mail_goes_to_the_local_sink() -> bool:
+    return names_the_local_sink(load_settings().mail.smtp_url)
+
+
 def up(only_missing: bool) -> int:
+    """Start the stores (and with ``up`` the rest); then the mail sink where mail goes to it."""
+    status = start_stores(only_missing)
+    if status == 0 and (not only_missing or mail_goes_to_the_local_sink()):
+        status = 0 if start_mail_sink() else 1
+    return status
+
+
+def start_stores(only_missing: bool) -> int:
     missing = [store for store in stores() if not answers(store.address)]
     for store in stores():
         if store not in missing:
@@ -135,6 +171,7 @@ def down() -> int:
     stop_native_postgres()
     stop_native_redis()
     stop_native_prometheus()
+    stop_native_mail_sink()
     return 0
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Collection
 
+from scripts.mail_sink import LOCAL_MAIL_SINK
 from scripts.stack_addresses import ROOT, Address, answers, say
 from scripts.stack_native import PROMETHEUS
 
@@ -15,6 +17,7 @@ COMPOSE_PORTS = {
     "jaeger": (4317, 16686),
     "prometheus": (PROMETHEUS.port,),
     "grafana": (3000,),
+    "mailpit": (LOCAL_MAIL_SINK.port, 8025),
 }
 
 
@@ -30,8 +33,9 @@ def compose_plugin_exists() -> bool:
     return probe.returncode == 0
 
 
-def compose_up() -> bool:
-    """``docker compose up`` for every service whose host port is free; the others answer."""
+def compose_up(only: Collection[str] | None = None) -> bool:
+    """``docker compose up`` for every service (or those ``only`` names) whose host port is
+    free; the others answer."""
     if not compose_plugin_exists():
         say(
             "the Docker engine runs but the compose plugin is missing "
@@ -40,6 +44,8 @@ def compose_up() -> bool:
         return False
     services = []
     for service, ports in COMPOSE_PORTS.items():
+        if only is not None and service not in only:
+            continue
         taken = [port for port in ports if answers(Address("127.0.0.1", port))]
         if taken:
             say(

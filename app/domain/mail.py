@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
+
+from app.domain.users import User
 
 
 class MessageKind(StrEnum):
@@ -24,6 +26,8 @@ class MessageKind(StrEnum):
 
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a kind's name, not a password
     EMAIL_VERIFICATION = "email_verification"
+    # An admin removed the user's second factor (ResetUserMfa): the user hears of it.
+    SECOND_FACTOR_RESET = "second_factor_reset"
     # To the old address when a change of address applied (it carries no token).
     EMAIL_CHANGED = "email_changed"
 
@@ -164,3 +168,13 @@ class MailSender(Protocol):
         """Return once the server accepted ``message``; raise :class:`MailUnavailable`
         (worth retrying) or :class:`MailRefused` (not)."""
         ...
+
+
+def second_factor_reset_notice(user: User) -> Message:
+    """The mail that tells ``user`` an admin removed their second factor."""
+    return Message(
+        id=uuid4(),
+        kind=MessageKind.SECOND_FACTOR_RESET,
+        recipient=user.email,
+        values={"first_name": user.first_name},
+    )

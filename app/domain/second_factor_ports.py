@@ -12,6 +12,7 @@ from typing import Protocol
 from uuid import UUID
 
 from app.domain.events import Event
+from app.domain.mail import Message
 from app.domain.second_factor import (
     CodeKind,
     PendingLogin,
@@ -102,8 +103,9 @@ class FactorRepository(Protocol):
         False (nothing written) when it is not one."""
         ...
 
-    async def remove(self, user_id: UUID, disabled: Event) -> bool:
-        """Delete the factor and its codes and add ``disabled``; False if there was none."""
+    async def remove(self, user_id: UUID, disabled: Event, notice: Message | None = None) -> bool:
+        """Delete the factor and its codes and add ``disabled`` and ``notice`` (the mail
+        that tells the user), atomically; False (nothing written) if there was none."""
         ...
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 from app.domain import events
 from app.domain.clients import UNKNOWN_CLIENT, Client
 from app.domain.errors import UserNotFound
+from app.domain.mail import second_factor_reset_notice
 from app.domain.passwords import OfferedPassword, Password
 from app.domain.second_factor import FactorNotEnrolled, TotpCode
 from app.domain.sessions import SessionEndReason
@@ -108,8 +109,9 @@ class AccountUseCase(AccountPorts):
 
     @traced
     async def reset_second_factor(self, caller: Principal, user_id: UUID, client: Client) -> int:
-        """An admin removes the user's factor and recovery codes (``user.mfa_reset``) and
-        ends every session of theirs, as DisableUser does; how many ended.
+        """An admin removes the user's factor and recovery codes (``user.mfa_reset``),
+        tells the user by mail, and ends every session of theirs, as DisableUser does;
+        how many ended.
 
         ``UserNotFound``, ``FactorNotEnrolled`` when the user has no active one (nothing
         ends; a pending one is the user's to replace).
@@ -117,13 +119,15 @@ class AccountUseCase(AccountPorts):
         a factor the user removed meanwhile is then gone either way.
         """
         await self._guard.admit(caller)
-        if await self._users.get_principal(user_id) is None:
+        target = await self._users.get_principal(user_id)
+        if target is None:
             raise UserNotFound()
         if not await self._factors.is_active(user_id):
             raise FactorNotEnrolled()
         principal = await self._users.bump_sessions_epoch(user_id, actor=caller.user.id)
         actor = events.Actor.of(caller.user.id, client)
-        await self._factors.remove(user_id, events.user_mfa_reset(user_id, actor))
+        notice = second_factor_reset_notice(target.user)
+        await self._factors.remove(user_id, events.user_mfa_reset(user_id, actor), notice)
         return await self._apply(principal, SessionEndReason.REVOKED, actor)
 
     @traced

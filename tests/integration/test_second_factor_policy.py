@@ -183,6 +183,13 @@ async def test_reset_user_mfa_removes_the_factor_ends_sessions_and_is_recorded(c
             user_id,
             "user.mfa_reset",
         )
+        # The user is told by mail, in the reset's transaction.
+        notices = await pool.fetch(
+            "SELECT kind, token FROM mail_outbox WHERE recipient = $1 AND kind = $2",
+            email,
+            "second_factor_reset",
+        )
     assert (factors, codes) == (0, 0)
     [event] = events
+    assert [(row["kind"], row["token"]) for row in notices] == [("second_factor_reset", None)]
     assert (event["actor"], event["network"]) == (admin_user.uuid, True)

@@ -36,11 +36,12 @@ from tests.support.ports import free_port
 SAMPLE_VALUES: dict[MessageKind, dict[str, str]] = {
     MessageKind.PASSWORD_RESET: {"first_name": "Ann <b>&</b> Bob"},
     MessageKind.EMAIL_VERIFICATION: {"first_name": "Ann <b>&</b> Bob"},
+    MessageKind.SECOND_FACTOR_RESET: {"first_name": "Ann <b>&</b> Bob"},
     MessageKind.EMAIL_CHANGED: {"first_name": "Ann <b>&</b> Bob"},
 }
 
-# Kinds that tell of a change and carry no link (no token).
-NOTICE_KINDS = frozenset({MessageKind.EMAIL_CHANGED})
+# Kinds that tell the user of a change and carry no link (no token).
+NOTICE_KINDS = frozenset({MessageKind.SECOND_FACTOR_RESET, MessageKind.EMAIL_CHANGED})
 
 SMTP_USER, SMTP_PASSWORD = "courier", "s3cret pass"
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from app.domain.events import Event
+from app.domain.mail import Message
 from app.domain.second_factor import FactorAlreadyActive, FactorKeysMissing, PendingLogin
 from app.domain.second_factor import RecoveryCode as RecoveryCodeValue
 from app.domain.second_factor_ports import (
@@ -48,6 +49,7 @@ class FakeFactors(FactorRepository):
         self.rows: dict[UUID, StoredFactor] = {}
         self.codes: dict[UUID, dict[str, bool]] = {}  # digest -> used
         self.events: list[Event] = []
+        self.notices: list[Message] = []
 
     @staticmethod
     def _digest(code: str) -> str:
@@ -104,12 +106,14 @@ class FakeFactors(FactorRepository):
         self.events.append(used)
         return True
 
-    async def remove(self, user_id: UUID, disabled: Event) -> bool:
+    async def remove(self, user_id: UUID, disabled: Event, notice: Message | None = None) -> bool:
         if not await self.is_active(user_id):
             return False
         del self.rows[user_id]
         self.codes.pop(user_id, None)
         self.events.append(disabled)
+        if notice is not None:
+            self.notices.append(notice)
         return True
 
 

@@ -5,14 +5,18 @@ A fake ``docker`` on ``PATH`` records what it is asked; nothing is started.
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from scripts import stack_compose
+from scripts import local_stack, mail_sink, stack_compose
 from tests.support.ports import free_port, silent_listener
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FAKE_DOCKER = """#!/bin/sh
 echo "$@" >> "{log}"
@@ -67,3 +71,53 @@ def test_without_the_compose_plugin_nothing_is_composed(
 
     assert log.read_text().splitlines() == ["compose version"]
     assert "the compose plugin is missing" in capsys.readouterr().out
+
+
+def test_compose_publishes_mailpit_pinned_by_tag_on_the_ports_make_local_checks() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mailpit = compose["services"]["mailpit"]
+
+    image, _, tag = mailpit["image"].partition(":")
+    assert image == "axllent/mailpit"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), "pinned by a version tag"
+    published = {int(port.rsplit(":", 2)[1]) for port in mailpit["ports"]}
+    assert published == {mail_sink.LOCAL_MAIL_SINK.port, 8025}
+    assert set(stack_compose.COMPOSE_PORTS["mailpit"]) == published
+    assert all(port.startswith("127.0.0.1:") for port in mailpit["ports"])
+
+
+@pytest.mark.parametrize(
+    ("url", "started"), [(None, False), ("smtp://127.0.0.1:1025", True), ("smtp://x:25", False)]
+)
+def test_ensure_starts_the_mail_sink_only_when_mail_goes_to_it(
+    monkeypatch: pytest.MonkeyPatch, url: str | None, started: bool
+) -> None:
+    calls: list[str] = []
+
+    def start_mail_sink() -> bool:
+        calls.append("sink")
+        return True
+
+    monkeypatch.setattr(local_stack, "start_stores", lambda only_missing: 0)
+    monkeypatch.setattr(local_stack, "start_mail_sink", start_mail_sink)
+    if url is None:
+        monkeypatch.delenv("APP_MAIL__SMTP_URL", raising=False)
+    else:
+        monkeypatch.setenv("APP_MAIL__SMTP_URL", url)
+
+    assert local_stack.up(only_missing=True) == 0
+
+    assert calls == (["sink"] if started else [])
+
+
+def test_local_down_stops_the_native_mail_sink(monkeypatch: pytest.MonkeyPatch) -> None:
+    stopped: list[str] = []
+    monkeypatch.setattr(local_stack, "compose_down", lambda: 0)
+    for name in ("postgres", "redis", "prometheus", "mail_sink"):
+        monkeypatch.setattr(
+            local_stack, f"stop_native_{name}", lambda name=name: stopped.append(name)
+        )
+
+    assert local_stack.down() == 0
+
+    assert "mail_sink" in stopped

@@ -19,9 +19,11 @@ from uuid import UUID
 
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.errors import postgres_errors
+from app.adapters.postgres.mail_outbox import insert_message
 from app.adapters.postgres.outbox import insert_event
 from app.adapters.postgres.service_secrets import stored_secret
 from app.domain.events import Event
+from app.domain.mail import Message
 from app.domain.second_factor import FactorAlreadyActive, RecoveryCode
 from app.domain.second_factor_ports import SealedSecret, StoredFactor
 from app.observability.tracing import traced
@@ -161,7 +163,7 @@ class FactorPgRepository:
         return True
 
     @traced
-    async def remove(self, user_id: UUID, disabled: Event) -> bool:
+    async def remove(self, user_id: UUID, disabled: Event, notice: Message | None = None) -> bool:
         with postgres_errors():
             async with self._pool.acquire() as connection, connection.transaction():
                 removed = await connection.fetchval(
@@ -171,6 +173,8 @@ class FactorPgRepository:
                 if removed is None:
                     return False
                 await insert_event(connection, disabled)
+                if notice is not None:
+                    await insert_message(connection, notice)
         return True
 
 

@@ -1,0 +1,131 @@
+"""Render the configuration reference page from the settings model.
+
+Every leaf setting gets a row: its environment variable, type, default, bounds
+and meaning. The meaning is the field's ``description`` where it has one, else
+the meaning column of the README's configuration table (where the reader's text
+lives today), else the comment written above the field in its section's source.
+
+``python scripts/config_reference.py`` prints the page; the docs site's hook
+(scripts/docs_hooks.py) renders it at every build.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import annotated_types
+from pydantic import BaseModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.settings_table import Setting, default_text, every_setting
+
+ROOT = Path(__file__).resolve().parents[1]
+README_ROW = re.compile(r"^\| `(APP_[A-Z0-9_]+)` \| `[^`]*` \| (.*) \|$", re.MULTILINE)
+README_LINK = re.compile(r"\]\((?!https?:)([^)\s]+)\)")
+FIELD_LINE = re.compile(r"^\s+(\w+)\s*:")
+BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+
+INTRODUCTION = """\
+# Configuration reference
+
+Generated from the settings model (`app/config/`) at every build of this site,
+so it cannot fall behind the code. Defaults, then a YAML file
+(`$APP_CONFIG_FILE`, or `config/local.yaml` when it exists), then environment
+variables: each overrides the one before. Nested keys use `__` in variable
+names: `APP_POSTGRES__DSN` is `postgres.dsn` in YAML. Every value is checked at
+start-up; a bad one stops the process with one line naming the setting.
+
+| variable | type | default | bounds | meaning |
+|---|---|---|---|---|
+"""
+
+
+@cache
+def _comments_above_fields(section: type[BaseModel]) -> dict[str, str]:
+    """Field name → the comment lines written right above it in the class body."""
+    comments: dict[str, str] = {}
+    pending: list[str] = []
+    source = inspect.getsource(section)
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            pending.append(stripped.lstrip("#").strip())
+            continue
+        match = FIELD_LINE.match(line)
+        if match and pending:
+            comments[match[1]] = " ".join(pending)
+        pending = []
+    return comments
+
+
+@cache
+def _readme_meanings() -> dict[str, str]:
+    """The README table's meanings, their links to its sections made relative to this
+    page's place (docs/reference/)."""
+    rows = README_ROW.findall((ROOT / "README.md").read_text())
+    return {variable: README_LINK.sub(_from_reference_page, text) for variable, text in rows}
+
+
+def _from_reference_page(link: re.Match[str]) -> str:
+    """A README link, as docs/reference/configuration.md must write it."""
+    target = link[1]
+    if target.startswith("#"):
+        return f"](../../README.md{target})"
+    return f"](../../{target})"
+
+
+def meaning(setting: Setting) -> str:
+    """The description, else the README's text for it, else the comment above the field."""
+    if setting.field.description:
+        return setting.field.description
+    written = _readme_meanings().get(setting.variable)
+    return written or _comments_above_fields(setting.section).get(setting.name, "")
+
+
+def bounds(setting: Setting) -> str:
+    """The field's numeric bounds, as ``≥ 1, ≤ 1000``; empty when it has none."""
+    parts = []
+    for constraint in setting.field.metadata:
+        for attribute, sign in BOUNDS:
+            if isinstance(constraint, annotated_types.BaseMetadata | annotated_types.Interval):
+                value = getattr(constraint, attribute, None)
+                if value is not None:
+                    parts.append(f"{sign} {value}")
+    return ", ".join(parts)
+
+
+def type_name(setting: Setting) -> str:
+    """The annotation as a reader would write it: ``int``, ``SecretStr | None``."""
+    annotation = setting.field.annotation
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    return re.sub(r"\b(?:typing|pathlib|pydantic(?:\.\w+)*)\.", "", text)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def rows() -> Iterator[str]:
+    for setting in every_setting():
+        cells = (
+            f"`{setting.variable}`",
+            f"`{_cell(type_name(setting))}`",
+            f"`{_cell(default_text(setting.default))}`",
+            bounds(setting),
+            _cell(meaning(setting)),
+        )
+        yield "| " + " | ".join(cells) + " |"
+
+
+def page() -> str:
+    return INTRODUCTION + "\n".join(rows()) + "\n"
+
+
+if __name__ == "__main__":
+    print(page(), end="")
