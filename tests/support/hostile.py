@@ -106,6 +106,10 @@ def plausible_text(field: FieldDescriptor, known: Known) -> st.SearchStrategy[st
         return st.sampled_from(("Ada", "Grace Hopper", "Zo\u00eb", "\u674e", "O'Brien"))
     if name == "role":
         return st.sampled_from(("", "user", "admin"))
+    if name == "code" or name.endswith("_code"):  # a TOTP code's form: six digits
+        return st.from_regex(r"[0-9]{6}", fullmatch=True)
+    if name.endswith("token") or name.endswith("ticket"):  # a secret's form: URL-safe base64
+        return st.from_regex(r"[A-Za-z0-9_-]{43}", fullmatch=True)
     if name == "paths":  # a FieldMask's: the fields an update may name (AIP-134)
         return st.sampled_from(("first_name", "last_name", "avatar", "*"))
     if name == "avatar" or "url" in name:
