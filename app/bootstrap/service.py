@@ -125,6 +125,7 @@ def build_servicer(
         login_completion=use_cases.login_completion,
         avatar_schemes=frozenset(settings.profiles.avatar_schemes),
         recovery=use_cases.recovery,
+        verification=use_cases.verification,
     )
 
 

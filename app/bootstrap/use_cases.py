@@ -12,6 +12,7 @@ from app.adapters.page_tokens import SignedPageTokens
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.user_directory import UserDirectoryPg
 from app.adapters.postgres.users import UserPgRepository
+from app.adapters.postgres.verifications import VerificationPgRepository
 from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.streams import stream_key
@@ -34,6 +35,7 @@ from app.domain.ports import (
     UserRepository,
 )
 from app.domain.throttling import LimitedAction
+from app.domain.verification import VerificationRepository
 from app.lifecycle import Resources
 from app.observability.setup.telemetry import Telemetry
 from app.usecases.accounts import AccountUseCase
@@ -47,6 +49,7 @@ from app.usecases.second_factor import SecondFactorUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import UserUseCase
+from app.usecases.verification import VerificationTokens, VerificationUseCase
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,16 @@ class Ports:
     page_tokens: PageTokens
     second_factor: SecondFactorPorts
     recovery: RecoveryPorts
+    verification: VerificationPorts
+
+
+@dataclass(frozen=True)
+class VerificationPorts:
+    """Where verification tokens are kept, and their settings."""
+
+    verifications: VerificationRepository
+    token_lifetime_seconds: float = 24 * 3600.0
+    required_for_login: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ class UseCases:
     second_factor: SecondFactorUseCase
     login_completion: LoginCompletion
     recovery: RecoveryUseCase
+    verification: VerificationUseCase
 
 
 def build_use_cases(ports: Ports) -> UseCases:
@@ -100,8 +114,22 @@ def build_use_cases(ports: Ports) -> UseCases:
         factor.factors,
         guard,
     )
+    verification = ports.verification
+    tokens = VerificationTokens(
+        ports.clock, ports.ids, lifetime_seconds=verification.token_lifetime_seconds
+    )
+    verification_cases = VerificationUseCase(
+        *account_ports,
+        verifications=verification.verifications,
+        tokens=tokens,
+        clock=ports.clock,
+        ids=ports.ids,
+    )
     users = UserUseCase(
         *account_ports,
+        verification_tokens=tokens,
+        require_verified_email=verification.required_for_login,
+        resend_verification=verification_cases.resend_at_login,
         outbox=ports.outbox,
         stores=ports.stores,
         devices=ports.devices,
@@ -151,6 +179,7 @@ def build_use_cases(ports: Ports) -> UseCases:
             token_lifetime_seconds=ports.recovery.token_lifetime_seconds,
             request_floor_seconds=ports.recovery.request_floor_seconds,
         ),
+        verification=verification_cases,
     )
 
 
@@ -199,6 +228,11 @@ def build_ports(settings: Settings, resources: Resources) -> Ports:
         ),
         second_factor=build_second_factor_ports(settings, resources),
         recovery=build_recovery_ports(settings, pool),
+        verification=VerificationPorts(
+            VerificationPgRepository(pool),
+            token_lifetime_seconds=settings.verification.token_lifetime_seconds,
+            required_for_login=settings.verification.required_for_login,
+        ),
     )
 
 
@@ -224,11 +258,13 @@ def build_throttle(
             LimitedAction.CHANGE_PASSWORD: throttling.change_password_per_address_per_minute,
             LimitedAction.PASSWORD_RESET_REQUEST: recovery.requests_per_address_per_minute,
             LimitedAction.PASSWORD_RESET_GUESS: recovery.guesses_per_address_per_minute,
+            LimitedAction.RESEND_VERIFICATION: settings.verification.resend_per_minute,
         },
         metrics=telemetry.throttle,
         login_secrets=login_secrets,
         account_actions_per_minute={
             LimitedAction.PASSWORD_RESET_REQUEST: recovery.requests_per_account_per_minute,
+            LimitedAction.RESEND_VERIFICATION: settings.verification.resend_per_minute,
         },
     )
 

@@ -39,6 +39,7 @@ from app.config.sections import (
     TracingSettings,
 )
 from app.config.transport import GrpcSettings
+from app.config.verification import VerificationSettings
 
 CONFIG_FILE_VARIABLE = "APP_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = Path("config/local.yaml")
@@ -71,6 +72,7 @@ class Settings(BaseSettings):
     mfa: MfaSettings = MfaSettings()
     mail: MailSettings = MailSettings()
     recovery: RecoverySettings = RecoverySettings()
+    verification: VerificationSettings = VerificationSettings()
 
     @classmethod
     def settings_customise_sources(

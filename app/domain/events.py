@@ -44,6 +44,8 @@ class EventType(enum.StrEnum):
     USER_MFA_RESET = "user.mfa_reset"
     USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"  # noqa: S105 (an event name)
     USER_PASSWORD_RESET = "user.password_reset"  # noqa: S105 (an event name)
+    USER_EMAIL_VERIFIED = "user.email_verified"
+    USER_EMAIL_CHANGED = "user.email_changed"
 
 
 class LoginFailure(enum.StrEnum):
@@ -225,7 +227,9 @@ def user_login_throttled(
 # The keys of event data that say something about a person beyond their user
 # id: what erasure takes out of their stored events. A factory that puts a new
 # such key in ``data`` lists it here.
-PERSONAL_DATA_KEYS = frozenset({"email", "source_address", "first_name", "last_name", "avatar"})
+PERSONAL_DATA_KEYS = frozenset(
+    {"email", "previous_email", "source_address", "first_name", "last_name", "avatar"}
+)
 
 
 def user_profile_updated(user_id: UUID, fields: Collection[str], actor: Actor) -> Event:
@@ -278,3 +282,17 @@ def user_password_reset_requested(user_id: UUID, client: Client) -> Event:
 def user_password_reset(user_id: UUID, client: Client) -> Event:
     """The password was replaced through a reset link; every session ended."""
     return _event(EventType.USER_PASSWORD_RESET, user_id, _sourced(client))
+
+
+def user_email_verified(user_id: UUID) -> Event:
+    """The user proved their current address is theirs; the address is not repeated
+    (the user's id names it, and it stays out of one more stored event)."""
+    return _event(EventType.USER_EMAIL_VERIFIED, user_id, {})
+
+
+def user_email_changed(user_id: UUID, previous_email: str, email: str) -> Event:
+    """The user's address changed (verified): consumers that keep a copy of the address
+    need both; erasure takes both out (``PERSONAL_DATA_KEYS``)."""
+    return _event(
+        EventType.USER_EMAIL_CHANGED, user_id, {"previous_email": previous_email, "email": email}
+    )

@@ -30,6 +30,8 @@ class MessageKind(StrEnum):
     SECOND_FACTOR_RESET = "second_factor_reset"
     # A security notice: the password changed (ChangePassword, ResetPassword).
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a kind's name, not a password
+    # To the old address when a change of address applied (it carries no token).
+    EMAIL_CHANGED = "email_changed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from app.domain.profiles import ProfileChanges, ProfileField
 from app.domain.sessions import SessionEndReason, SessionHandle, SessionRecord
 from app.domain.throttling import LimitedAction
 from app.domain.users import AccountKey, NewUser, Principal, Role, User, UserStatus
+from app.domain.verification import Verification
 
 
 class UserRepository(Protocol):
@@ -39,10 +40,18 @@ class UserRepository(Protocol):
     trusted, or a user registering themselves.
     """
 
-    async def add(self, new_user: NewUser, registered: Event, *, actor: UUID | None) -> User:
-        """Store a new user (with the id it carries) and ``registered`` atomically.
+    async def add(
+        self,
+        new_user: NewUser,
+        registered: Event,
+        *,
+        actor: UUID | None,
+        verification: Verification | None = None,
+    ) -> User:
+        """Store a new user (with the id it carries), ``registered`` and the
+        ``verification`` of their address with its message, atomically.
 
-        Either both are durable or neither is. Raises ``EmailTaken`` if the
+        Either all are durable or none is. Raises ``EmailTaken`` if the
         email is already used: emails are the same when their
         ``canonical_email`` forms are, here and in the lookups below, and
         ``PermissionDenied`` when ``actor`` may not administer.

@@ -22,6 +22,7 @@ class LimitedAction(enum.StrEnum):
     CHANGE_PASSWORD = "change_password"  # noqa: S105 (an action's name, not a password)
     PASSWORD_RESET_REQUEST = "password_reset_request"  # noqa: S105 (an action's name)
     PASSWORD_RESET_GUESS = "password_reset_guess"  # noqa: S105 (an action's name)
+    RESEND_VERIFICATION = "resend_verification"
 
 
 class ThrottleScope(enum.StrEnum):

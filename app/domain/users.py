@@ -60,6 +60,8 @@ class User:
     avatar: str | None
     created_at: datetime
     updated_at: datetime
+    # Whether the user proved the address is theirs (docs/email-verification.md).
+    email_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)

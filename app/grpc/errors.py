@@ -49,6 +49,11 @@ from app.domain.second_factor import (
     SecondFactorEnrolmentRequired,
     SecondFactorRequired,
 )
+from app.domain.verification import (
+    EmailAlreadyVerified,
+    EmailNotVerified,
+    InvalidVerificationToken,
+)
 from app.grpc.context import Context
 from app.grpc.service_contract import SERVICE_NAME
 
@@ -144,6 +149,10 @@ STATUS_BY_ERROR: dict[type[DomainError], ErrorStatus] = {
     SecondFactorEnrolmentRequired: ErrorStatus(
         _C.FAILED_PRECONDITION, "SECOND_FACTOR_ENROLMENT_REQUIRED"
     ),
+    # Only after a right password: a wrong one is INVALID_CREDENTIALS as ever.
+    EmailNotVerified: ErrorStatus(_C.FAILED_PRECONDITION, "EMAIL_NOT_VERIFIED"),
+    EmailAlreadyVerified: ErrorStatus(_C.FAILED_PRECONDITION, "EMAIL_ALREADY_VERIFIED"),
+    InvalidVerificationToken: ErrorStatus(_C.FAILED_PRECONDITION, "INVALID_VERIFICATION_TOKEN"),
 }
 
 _UNKNOWN = STATUS_BY_ERROR[StoreFault]

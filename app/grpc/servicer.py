@@ -32,6 +32,7 @@ from app.grpc.metadata import ClientReader, device_token_from, session_id_from
 from app.grpc.recovery_methods import RecoveryMethods
 from app.grpc.second_factor_methods import SecondFactorMethods
 from app.grpc.user_messages import session_message, user_message
+from app.grpc.verification_methods import VerificationMethods
 from app.usecases.accounts import AccountUseCase
 from app.usecases.listing import ListingUseCase
 from app.usecases.login_completion import LoginCompletion
@@ -41,9 +42,12 @@ from app.usecases.second_factor import SecondFactorUseCase
 from app.usecases.sessions import SessionUseCase
 from app.usecases.throttling import ThrottleUseCase
 from app.usecases.users import SecondFactorPending, UserUseCase
+from app.usecases.verification import VerificationUseCase
 
 
-class UserServiceServicer(SecondFactorMethods, RecoveryMethods, pb_grpc.UserServiceServicer):
+class UserServiceServicer(
+    SecondFactorMethods, RecoveryMethods, VerificationMethods, pb_grpc.UserServiceServicer
+):
     def __init__(
         self,
         users: UserUseCase,
@@ -60,6 +64,7 @@ class UserServiceServicer(SecondFactorMethods, RecoveryMethods, pb_grpc.UserServ
         login_completion: LoginCompletion,
         avatar_schemes: frozenset[str] = AVATAR_SCHEMES,
         recovery: RecoveryUseCase,
+        verification: VerificationUseCase,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -74,6 +79,7 @@ class UserServiceServicer(SecondFactorMethods, RecoveryMethods, pb_grpc.UserServ
         self._login_completion = login_completion
         self._avatar_schemes = avatar_schemes
         self._recovery = recovery
+        self._verification = verification
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         registration = parse_registration(

@@ -26,6 +26,7 @@ def user_message(user: User) -> pb.User:
         avatar=user.avatar or "",
         created_at=_timestamp(user.created_at),
         updated_at=_timestamp(user.updated_at),
+        email_verified=user.email_verified,
     )
 
 

@@ -44,9 +44,11 @@ from app.domain.users import (
     User,
     canonical_email,
 )
+from app.domain.verification import EmailNotVerified
 from app.observability.tracing import traced
 from app.usecases.account_checks import AccountPorts
 from app.usecases.factor_guard import FactorGuard
+from app.usecases.verification import ResendVerification, VerificationTokens
 
 logger = structlog.get_logger(__name__)
 
@@ -86,12 +88,18 @@ class UserUseCase(AccountPorts):
         stores: StoreAvailability,
         devices: DeviceTokens,
         second_factor: SecondFactorGate | None = None,
+        verification_tokens: VerificationTokens | None = None,
+        require_verified_email: bool = False,
+        resend_verification: ResendVerification | None = None,
     ) -> None:
         super().__init__(users, cache, sessions, passwords, throttle, metrics, factors, guard)
         self._outbox = outbox
         self._stores = stores
         self._devices = devices
         self._second_factor = second_factor
+        self._verification_tokens = verification_tokens
+        self._require_verified_email = require_verified_email
+        self._resend_verification = resend_verification
 
     @traced
     async def register(
@@ -120,7 +128,15 @@ class UserUseCase(AccountPorts):
             await self._passwords.hash(registration.password, client=client)
         )
         actor = caller.id if privileged and caller is not None else None
-        return await self._users.add(new_user, events.user_registered(new_user), actor=actor)
+        tokens = self._verification_tokens
+        verification = None
+        if tokens is not None:  # the address's first verification, sent with the user
+            verification = tokens.make(
+                new_user.id, new_user.email, new_user.first_name, is_change=False
+            )
+        return await self._users.add(
+            new_user, events.user_registered(new_user), actor=actor, verification=verification
+        )
 
     async def _admit_registration(self, client: Client) -> None:
         if self._stores.known_down(Store.REDIS):
@@ -229,6 +245,13 @@ class UserUseCase(AccountPorts):
             raise InvalidCredentials() from attempt.email_error
         found = await self._lookup(account, client, device)
         principal = await self._checked(found, password, client)
+        if self._require_verified_email and not principal.user.email_verified:
+            # Only a right password learns it; no session, no ticket. Without a
+            # session the user cannot ask for a link, so a new one is sent now.
+            await self._throttle.succeeded(account, client, device=device)
+            if self._resend_verification is not None:
+                await self._resend_verification(principal, client)
+            raise EmailNotVerified()
         if self._second_factor is not None and await self._second_factor.required(principal):
             await self._throttle.withdraw(account, client, device=device)
             if not second_factor_supported:

@@ -101,12 +101,16 @@ async def test_a_forgotten_password_is_replaced_through_the_mailed_link(recovery
     assert answer.ended == 1
     assert await is_unauthenticated(get_me(recovery.stub, session))
     assert await code_of(login(recovery.stub, email, PASSWORD)) is grpc.StatusCode.UNAUTHENTICATED
-    await login(recovery.stub, email, NEW_PASSWORD)
+    _, renewed = await login(recovery.stub, email, NEW_PASSWORD)
+    # The link reached the address: the reset verified it.
+    assert (await get_me(recovery.stub, renewed)).user.email_verified
     assert "token=" not in notice.as_string()
     types = [kind for kind, _ in await _events_of(recovery, user.uuid)]
     assert types[-3:-1] == ["user.password_reset_requested", "user.password_reset"]
     stored = await recovery.application.pool.fetch(
-        "SELECT token, template_values::text AS v FROM mail_outbox WHERE recipient = $1", email
+        "SELECT token, template_values::text AS v FROM mail_outbox"
+        " WHERE recipient = $1 AND kind IN ('password_reset', 'password_changed')",
+        email,
     )
     assert len(stored) == 2 and all(row["token"] is None for row in stored)
     kept = await recovery.application.pool.fetchval(

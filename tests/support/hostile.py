@@ -114,6 +114,10 @@ def plausible_text(field: FieldDescriptor, known: Known) -> st.SearchStrategy[st
         return st.sampled_from(("Ada", "Grace Hopper", "Zo\u00eb", "\u674e", "O'Brien"))
     if name == "role":
         return st.sampled_from(("", "user", "admin"))
+    if name == "code" or name.endswith("_code"):  # a TOTP code's form: six digits
+        return st.from_regex(r"[0-9]{6}", fullmatch=True)
+    if name.endswith("token") or name.endswith("ticket"):  # a secret's form: URL-safe base64
+        return st.from_regex(r"[A-Za-z0-9_-]{43}", fullmatch=True)
     if name == "paths":  # a FieldMask's: the fields an update may name (AIP-134)
         return st.sampled_from(("first_name", "last_name", "avatar", "*"))
     if name == "avatar" or "url" in name:
@@ -154,14 +158,18 @@ def _scalar(field: FieldDescriptor, texts: Texts) -> st.SearchStrategy[Any]:
     return st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
 
 
-def _field(field: FieldDescriptor, texts: Texts, depth: int) -> st.SearchStrategy[Any]:
+def _field(
+    field: FieldDescriptor, texts: Texts, depth: int, every_field: bool = False
+) -> st.SearchStrategy[Any]:
     nested = field.message_type
     if nested is not None and nested.GetOptions().map_entry:
         entry = nested.fields_by_name
         keys, values = _scalar(entry["key"], texts), _field(entry["value"], texts, depth + 1)
         return st.dictionaries(keys, values, max_size=3)
     if nested is not None:
-        single: st.SearchStrategy[Any] = messages(nested, texts, depth=depth + 1)
+        single: st.SearchStrategy[Any] = messages(
+            nested, texts, every_field=every_field, depth=depth + 1
+        )
     else:
         single = _scalar(field, texts)
     return st.lists(single, max_size=3) if field.is_repeated else single
@@ -172,13 +180,14 @@ def messages(
 ) -> st.SearchStrategy[Message]:
     """Messages of ``descriptor``, their strings drawn from ``texts(field)``.
 
-    Any subset of the fields is set, or ``every_field``. Nested messages go
-    three levels deep; below that they are left unset.
+    Any subset of the fields is set, or ``every_field`` (in nested messages too: a
+    plausible ``user`` of an update has its ``uuid``). Nested messages go three
+    levels deep; below that they are left unset.
     """
     message_class = GetMessageClass(descriptor)
     if depth > 3:
         return st.builds(message_class)
-    fields = {field.name: _field(field, texts, depth) for field in descriptor.fields}
+    fields = {field.name: _field(field, texts, depth, every_field) for field in descriptor.fields}
     chosen = (
         st.fixed_dictionaries(fields) if every_field else st.fixed_dictionaries({}, optional=fields)
     )

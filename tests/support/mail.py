@@ -38,10 +38,13 @@ SAMPLE_VALUES: dict[MessageKind, dict[str, str]] = {
     MessageKind.EMAIL_VERIFICATION: {"first_name": "Ann <b>&</b> Bob"},
     MessageKind.SECOND_FACTOR_RESET: {"first_name": "Ann <b>&</b> Bob"},
     MessageKind.PASSWORD_CHANGED: {"first_name": "Ann <b>&</b> Bob"},
+    MessageKind.EMAIL_CHANGED: {"first_name": "Ann <b>&</b> Bob"},
 }
 
 # Kinds that tell the user of a change and carry no link (no token).
-NOTICE_KINDS = frozenset({MessageKind.SECOND_FACTOR_RESET, MessageKind.PASSWORD_CHANGED})
+NOTICE_KINDS = frozenset(
+    {MessageKind.SECOND_FACTOR_RESET, MessageKind.PASSWORD_CHANGED, MessageKind.EMAIL_CHANGED}
+)
 
 SMTP_USER, SMTP_PASSWORD = "courier", "s3cret pass"
 

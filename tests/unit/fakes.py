@@ -81,6 +81,7 @@ from app.domain.users import (
     UserStatus,
     canonical_email,
 )
+from app.domain.verification import Verification
 
 
 class FakeUsers(UserRepository):
@@ -90,6 +91,8 @@ class FakeUsers(UserRepository):
         self.rows: dict[UUID, tuple[Principal, str]] = {}
         self.events: list[Event] = []
         self.messages: list[Message] = []
+        # Verifications written with a registration (read by FakeVerifications).
+        self.verifications: list[Verification] = []
         self.reads_by_id = 0
         self.broken = False
 
@@ -97,7 +100,14 @@ class FakeUsers(UserRepository):
         if self.broken:
             raise StoreUnavailable() from ConnectionError("postgres down")
 
-    async def add(self, new_user: NewUser, registered: Event, *, actor: UUID | None) -> User:
+    async def add(
+        self,
+        new_user: NewUser,
+        registered: Event,
+        *,
+        actor: UUID | None,
+        verification: Verification | None = None,
+    ) -> User:
         self._require_administrator(actor)
         taken = canonical_email(new_user.email)
         if any(canonical_email(p.user.email) == taken for p, _ in self.rows.values()):
@@ -116,6 +126,8 @@ class FakeUsers(UserRepository):
         principal = Principal(user, UserStatus.ACTIVE, version=1, sessions_epoch=0)
         self.rows[user.id] = (principal, new_user.password_hash)
         self.events.append(registered)
+        if verification is not None:
+            self.verifications.append(verification)
         return user
 
     async def get_by_id(self, user_id: UUID) -> User | None:
@@ -533,6 +545,7 @@ class FakeThrottle(LoginThrottle):
         self.refusing = False
         self.actions: list[tuple[LimitedAction, Client]] = []
         self.account_actions: list[tuple[LimitedAction, str]] = []
+        self.action_accounts: list[AccountKey | None] = []
         self.refuse_with: Throttled | StoreUnavailable | None = None
         self.withdraw_fails = False
 
@@ -570,6 +583,7 @@ class FakeThrottle(LoginThrottle):
         self.actions.append((action, client))
         if account is not None:
             self.account_actions.append((action, account))
+        self.action_accounts.append(account)
 
 
 class FakeDeviceTokens(DeviceTokens):

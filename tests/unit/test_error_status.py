@@ -37,6 +37,11 @@ from app.domain.second_factor import (
     SecondFactorEnrolmentRequired,
     SecondFactorRequired,
 )
+from app.domain.verification import (
+    EmailAlreadyVerified,
+    EmailNotVerified,
+    InvalidVerificationToken,
+)
 from app.grpc import errors as edge_errors
 from app.grpc.errors import (
     ERROR_DOMAIN,
@@ -74,6 +79,9 @@ CODE_OF_EACH_ERROR: list[tuple[DomainError, grpc.StatusCode]] = [
     (FactorNotEnrolled(), grpc.StatusCode.FAILED_PRECONDITION),
     (FactorKeysMissing(), grpc.StatusCode.FAILED_PRECONDITION),
     (SecondFactorEnrolmentRequired(), grpc.StatusCode.FAILED_PRECONDITION),
+    (EmailNotVerified(), grpc.StatusCode.FAILED_PRECONDITION),
+    (EmailAlreadyVerified(), grpc.StatusCode.FAILED_PRECONDITION),
+    (InvalidVerificationToken(), grpc.StatusCode.FAILED_PRECONDITION),
 ]
 
 

@@ -21,9 +21,9 @@ from app.domain.second_factor import (
     matching_step,
     parse_code,
 )
-from app.domain.users import User
+from app.domain.users import Email, User
 from app.usecases.users import LoggedIn, SecondFactorPending
-from tests.unit.world import CLIENT, World
+from tests.unit.world import CLIENT, PASSWORD, World
 
 MOMENT = datetime(2026, 1, 1, 12, 0, 15, tzinfo=UTC)  # mid-step
 
@@ -139,3 +139,18 @@ async def test_regenerating_recovery_codes_needs_a_current_code_and_replaces_the
     assert len(new) >= 10 and not set(new) & set(old)
     with pytest.raises(InvalidCode):
         await world.login_completion.complete(await _ticket(world, user), old[1], CLIENT)
+
+
+async def test_change_email_of_a_user_with_a_factor_needs_a_current_code():
+    world = World()
+    user, secret, _ = await _enrolled(world)
+    caller, password = world.principal(user), world.offered(PASSWORD)
+    new = Email("new@example.com")
+    with pytest.raises(InvalidCode):  # no code
+        await world.verification.change_email(caller, password, new, CLIENT)
+    wrong = _code(secret, world, steps=10)
+    with pytest.raises(InvalidCode):
+        await world.verification.change_email(caller, password, new, CLIENT, wrong)
+    assert not any(v.is_change for v in world.users.verifications)
+    await world.verification.change_email(caller, password, new, CLIENT, _code(secret, world))
+    assert world.users.verifications[-1].is_change

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.bootstrap import Ports, build_use_cases
 from app.bootstrap.recovery import RecoveryPorts
 from app.bootstrap.second_factor import SecondFactorPorts
+from app.bootstrap.use_cases import VerificationPorts
 from app.domain.clients import Client
 from app.domain.passwords import OfferedPassword, Password, PasswordPolicy
 from app.domain.users import (
@@ -34,6 +35,7 @@ from tests.unit.fakes import (
 )
 from tests.unit.recovery_fakes import FakeResets
 from tests.unit.second_factor_fakes import FakeCipher, FakeFactors, FakeTickets
+from tests.unit.verification_fakes import FakeVerifications
 
 NO_FACTOR_POLICY = FactorPolicy(frozenset())
 CLIENT = Client(address="192.0.2.1", user_agent="unit-test")
@@ -51,6 +53,7 @@ class World:
         password_policy: PasswordPolicy | None = None,
         # The admins of most tests have no factor; the policy's own tests turn it on.
         factor_policy: FactorPolicy = NO_FACTOR_POLICY,
+        verification_required: bool = False,
     ) -> None:
         self.policy = password_policy or PasswordPolicy()
         self.users = FakeUsers()
@@ -70,6 +73,7 @@ class World:
         self.cipher = FakeCipher()
         self.tickets = FakeTickets()
         self.resets = FakeResets(self.users)
+        self.verifications = FakeVerifications(self.users)
         use_cases = build_use_cases(
             Ports(
                 users=self.users,
@@ -89,6 +93,9 @@ class World:
                     self.factors, self.cipher, self.tickets, policy=factor_policy
                 ),
                 recovery=RecoveryPorts(self.resets, policy=self.policy),
+                verification=VerificationPorts(
+                    self.verifications, required_for_login=verification_required
+                ),
             ),
         )
         self.user_cases = use_cases.users
@@ -100,6 +107,7 @@ class World:
         self.second_factor = use_cases.second_factor
         self.login_completion = use_cases.login_completion
         self.recovery = use_cases.recovery
+        self.verification = use_cases.verification
 
     async def register(
         self, email: str = "ada@example.com", role: Role = Role.USER, caller: User | None = None

@@ -78,16 +78,11 @@ DELETE FROM password_resets USING users WHERE {_VALID} AND password_resets.user_
 RETURNING password_resets.user_id
 """  # noqa: S608
 
-# What a reset changes on the user's row besides the password and the epoch.
-# The hook for verification: a reset proves the address, so once users have
-# `email_verified` this becomes ", email_verified = true".
-VERIFY_ADDRESS_ON_RESET = ""
-
 _HOLDER = f"SELECT {PRINCIPAL_COLUMNS} FROM users WHERE email_canonical = $1"  # noqa: S608
 
 _RESET = f"""
 UPDATE users SET password_hash = $2, sessions_epoch = sessions_epoch + 1,
-    updated_at = now(){VERIFY_ADDRESS_ON_RESET}
+    email_verified = true, updated_at = now()
 WHERE id = $1 RETURNING {PRINCIPAL_COLUMNS}
 """  # noqa: S608
 

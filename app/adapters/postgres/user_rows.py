@@ -6,7 +6,9 @@ from typing import Any
 
 from app.domain.users import Principal, Role, User, UserStatus
 
-USER_COLUMNS = "id, email, first_name, last_name, role, avatar, created_at, updated_at"
+USER_COLUMNS = (
+    "id, email, first_name, last_name, role, avatar, created_at, updated_at, email_verified"
+)
 """What :func:`user_from_row` reads."""
 PRINCIPAL_COLUMNS = f"{USER_COLUMNS}, status, version, sessions_epoch"
 """What :func:`principal_from_row` reads."""
@@ -23,6 +25,7 @@ def user_from_row(row: Any) -> User:
         avatar=row["avatar"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        email_verified=row["email_verified"],
     )
 
 

@@ -19,6 +19,7 @@ from app.adapters.postgres.user_rows import (
     principal_from_row,
     user_from_row,
 )
+from app.adapters.postgres.verifications import insert_verification
 from app.domain.errors import EmailTaken, LastAdmin, PermissionDenied, UserNotFound
 from app.domain.events import Event
 from app.domain.importing import ImportedUser, Stored
@@ -33,6 +34,7 @@ from app.domain.users import (
     UserStatus,
     canonical_email,
 )
+from app.domain.verification import Verification
 from app.observability.tracing import traced
 
 # The rows an admin change decides on, locked in one statement in id order (so
@@ -60,7 +62,14 @@ class UserPgRepository:
         self._pool = pool
 
     @traced
-    async def add(self, new_user: NewUser, registered: Event, *, actor: UUID | None) -> User:
+    async def add(
+        self,
+        new_user: NewUser,
+        registered: Event,
+        *,
+        actor: UUID | None,
+        verification: Verification | None = None,
+    ) -> User:
         with postgres_errors():
             async with self._pool.acquire() as connection, connection.transaction():
                 if actor is not None:
@@ -86,6 +95,8 @@ class UserPgRepository:
                 except asyncpg.exceptions.UniqueViolationError as err:
                     raise EmailTaken() from err
                 await insert_event(connection, registered)
+                if verification is not None:
+                    await insert_verification(connection, verification)
         return user_from_row(row)
 
     @traced

@@ -21,6 +21,7 @@ def encode_user(user: User) -> str:
             "avatar": user.avatar,
             "created_at": user.created_at.isoformat(),
             "updated_at": user.updated_at.isoformat(),
+            "email_verified": user.email_verified,
         },
         separators=(",", ":"),
     )
@@ -41,4 +42,6 @@ def decode_user(raw: str | bytes) -> User:
         avatar=data["avatar"],
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
+        # Absent from entries written before the field existed.
+        email_verified=data.get("email_verified", False),
     )

@@ -179,6 +179,21 @@ class UserServiceStub:
                 request_serializer=user__service__pb2.ResetPasswordRequest.SerializeToString,
                 response_deserializer=user__service__pb2.ResetPasswordResponse.FromString,
                 _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/userService.UserService/VerifyEmail',
+                request_serializer=user__service__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=user__service__pb2.VerifyEmailResponse.FromString,
+                _registered_method=True)
+        self.ResendVerification = channel.unary_unary(
+                '/userService.UserService/ResendVerification',
+                request_serializer=user__service__pb2.ResendVerificationRequest.SerializeToString,
+                response_deserializer=user__service__pb2.ResendVerificationResponse.FromString,
+                _registered_method=True)
+        self.ChangeEmail = channel.unary_unary(
+                '/userService.UserService/ChangeEmail',
+                request_serializer=user__service__pb2.ChangeEmailRequest.SerializeToString,
+                response_deserializer=user__service__pb2.ChangeEmailResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -370,6 +385,25 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyEmail(self, request, context):
+        """Email verification and change of address: docs/email-verification.md.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendVerification(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeEmail(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -517,6 +551,21 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.ResetPassword,
                     request_deserializer=user__service__pb2.ResetPasswordRequest.FromString,
                     response_serializer=user__service__pb2.ResetPasswordResponse.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=user__service__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=user__service__pb2.VerifyEmailResponse.SerializeToString,
+            ),
+            'ResendVerification': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendVerification,
+                    request_deserializer=user__service__pb2.ResendVerificationRequest.FromString,
+                    response_serializer=user__service__pb2.ResendVerificationResponse.SerializeToString,
+            ),
+            'ChangeEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeEmail,
+                    request_deserializer=user__service__pb2.ChangeEmailRequest.FromString,
+                    response_serializer=user__service__pb2.ChangeEmailResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1302,6 +1351,87 @@ class UserService:
             '/userService.UserService/ResetPassword',
             user__service__pb2.ResetPasswordRequest.SerializeToString,
             user__service__pb2.ResetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/VerifyEmail',
+            user__service__pb2.VerifyEmailRequest.SerializeToString,
+            user__service__pb2.VerifyEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendVerification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/ResendVerification',
+            user__service__pb2.ResendVerificationRequest.SerializeToString,
+            user__service__pb2.ResendVerificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/userService.UserService/ChangeEmail',
+            user__service__pb2.ChangeEmailRequest.SerializeToString,
+            user__service__pb2.ChangeEmailResponse.FromString,
             options,
             channel_credentials,
             insecure,

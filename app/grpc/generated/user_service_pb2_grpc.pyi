@@ -75,6 +75,10 @@ class UserServiceStub:
     """
     ResetPassword: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResetPasswordRequest, _user_service_pb2.ResetPasswordResponse]
     """Replaces the password of the link's user and ends every session of theirs."""
+    VerifyEmail: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.VerifyEmailRequest, _user_service_pb2.VerifyEmailResponse]
+    """Email verification and change of address: docs/email-verification.md."""
+    ResendVerification: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResendVerificationRequest, _user_service_pb2.ResendVerificationResponse]
+    ChangeEmail: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ChangeEmailRequest, _user_service_pb2.ChangeEmailResponse]
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -121,6 +125,10 @@ class UserServiceAsyncStub(UserServiceStub):
     """
     ResetPassword: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResetPasswordRequest, _user_service_pb2.ResetPasswordResponse]  # type: ignore[assignment]
     """Replaces the password of the link's user and ends every session of theirs."""
+    VerifyEmail: _aio.UnaryUnaryMultiCallable[_user_service_pb2.VerifyEmailRequest, _user_service_pb2.VerifyEmailResponse]  # type: ignore[assignment]
+    """Email verification and change of address: docs/email-verification.md."""
+    ResendVerification: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResendVerificationRequest, _user_service_pb2.ResendVerificationResponse]  # type: ignore[assignment]
+    ChangeEmail: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ChangeEmailRequest, _user_service_pb2.ChangeEmailResponse]  # type: ignore[assignment]
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -338,5 +346,27 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.ResetPasswordResponse, _abc.Awaitable[_user_service_pb2.ResetPasswordResponse]]:
         """Replaces the password of the link's user and ends every session of theirs."""
+
+    @_abc_1.abstractmethod
+    def VerifyEmail(
+        self,
+        request: _user_service_pb2.VerifyEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.VerifyEmailResponse, _abc.Awaitable[_user_service_pb2.VerifyEmailResponse]]:
+        """Email verification and change of address: docs/email-verification.md."""
+
+    @_abc_1.abstractmethod
+    def ResendVerification(
+        self,
+        request: _user_service_pb2.ResendVerificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ResendVerificationResponse, _abc.Awaitable[_user_service_pb2.ResendVerificationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ChangeEmail(
+        self,
+        request: _user_service_pb2.ChangeEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ChangeEmailResponse, _abc.Awaitable[_user_service_pb2.ChangeEmailResponse]]: ...
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
