@@ -8,22 +8,17 @@ from pathlib import Path
 import pytest
 
 from app.domain.mail import MessageKind
-from scripts import local_mail, mail_sink
+from scripts import local_mail
 from scripts.stack_addresses import Address
 from tests.support.client import eventually
 from tests.support.couriers import couriering, forget_queued_mail, stored_message
-from tests.support.mail import queue_message, sample_message
-from tests.support.ports import free_port
+from tests.support.mail import native_mail_sink, queue_message, sample_message
 
 
 @pytest.fixture
 def sink(tmp_path: Path) -> Iterator[tuple[Address, Path]]:
-    address, mail = Address("127.0.0.1", free_port()), tmp_path / "mail"
-    assert mail_sink.start_native_mail_sink(address, mail, tmp_path / "state")
-    try:
-        yield address, mail
-    finally:
-        mail_sink.stop_native_mail_sink(tmp_path / "state")
+    with native_mail_sink(tmp_path) as sink:
+        yield sink
 
 
 async def test_a_reset_message_lands_in_the_sink_and_make_mail_prints_its_link(

