@@ -4,6 +4,7 @@ what stands for a deleted user."""
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -63,12 +64,20 @@ class ProfileChanges:
         )
 
 
+_PATH_LIKE = re.compile(r"[a-z_][a-z0-9_.]{0,63}")
+
+
 def _masked_fields(paths: Sequence[str], mask_field: str) -> frozenset[ProfileField]:
     """The fields an update mask names; unknown and unchangeable paths are refused by name."""
     known = {field.value for field in ProfileField}
     unknown = sorted({p for p in paths if p not in known | FIXED_FIELDS and p != EVERY_FIELD})
     if unknown:
-        raise InvalidInput(mask_field, f"unknown field paths: {', '.join(unknown)}")
+        # A path is repeated back only when it looks like one: the answer must not echo
+        # kilobytes of whatever a client sent (gRPC's trailers are bounded too).
+        shown = [path for path in unknown if _PATH_LIKE.fullmatch(path)][:3]
+        if len(shown) == len(unknown):
+            raise InvalidInput(mask_field, f"unknown field paths: {', '.join(shown)}")
+        raise InvalidInput(mask_field, f"{len(unknown)} unknown field paths (fields: {_KNOWN})")
     fixed = sorted(FIXED_FIELDS.intersection(paths))
     if fixed:
         raise InvalidInput(

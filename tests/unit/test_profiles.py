@@ -92,3 +92,12 @@ async def test_the_last_admin_cannot_delete_its_account():
     with pytest.raises(LastAdmin):
         await world.profiles.delete_account(admin, world.offered(PASSWORD), CLIENT)
     assert user.id in world.users.rows
+
+
+def test_an_unknown_path_is_not_echoed_when_it_does_not_look_like_one():
+    hostile = "x" * 10_000 + "\u202e"
+    with pytest.raises(InvalidInput) as caught:
+        parse_profile_changes({"first_name": "Ada"}, ["first_name", hostile, "bogus"])
+    message = str(caught.value)
+    assert hostile not in message and len(message) < 200
+    assert "2 unknown field paths" in message
