@@ -119,11 +119,19 @@ clean: ## Remove the environment and local data
 outages: env ## Outage detection and recovery times on throwaway Redis and PostgreSQL
 	$(PY) bench/bench_outages.py
 
-bench: env ## Run every bench/bench_*.py: ratios against baselines measured in the same run
+bench: env h2load ## Run every bench/bench_*.py: ratios against baselines measured in the same run
 	$(PY) scripts/local_stack.py ensure
+	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done
+
+.PHONY: h2load
+h2load: ## The load generator of the service benchmarks (Debian nghttp2-client)
 	@command -v h2load >/dev/null || apt-get install -y nghttp2-client >/dev/null 2>&1 \
 		|| echo "h2load not installed (apt-get install nghttp2-client): bench_service uses its Python client"
-	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done
+
+.PHONY: bench-cpu
+bench-cpu: env h2load ## Server CPU per call against the bare gRPC no-op, short (BENCH_SECONDS=2, once)
+	$(PY) scripts/local_stack.py ensure
+	BENCH_CPU_ONLY=1 BENCH_SECONDS=$${BENCH_SECONDS:-2} BENCH_REPEAT=$${BENCH_REPEAT:-1} $(PY) bench/bench_service.py
 
 .PHONY: soak
 soak: env ## Soak: 64 callers for 60 s against the service as production runs it; no errors, flat memory

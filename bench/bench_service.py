@@ -18,7 +18,9 @@ sets the service's hashing threads):
 * GetMe and FindByID on a second service with tracing off.
 
 Errors are counted from the service's ``grpc_server_handled_total`` (h2load
-sees HTTP 200 whatever the gRPC status). Prints a table with ratios and
+sees HTTP 200 whatever the gRPC status). The server process's CPU per call is
+measured beside each read and the no-op (``bench/cpu.py``); ``BENCH_CPU_ONLY=1``
+measures only those (``make bench-cpu``). Prints a table with ratios and
 writes ``bench/results/service-<time>.json``.
 """
 
@@ -45,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import grpc
 from ceiling import NOOP_METHOD, verifications_per_second
+from cpu import CpuRow, cpu_table, with_cpu
 from google.protobuf.message import Message
 from load import GENERATOR, Load, h2load, python_client
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -61,6 +64,8 @@ from tests.support.ports import free_port
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "64"))
+# Set: only the no-op and the traced reads (the CPU table), not hashing or tracing off.
+CPU_ONLY = bool(os.environ.get("BENCH_CPU_ONLY"))
 # The service's hashing threads (``passwords.max_workers``); unset: its default.
 HASHING_THREADS = os.environ.get("BENCH_HASHING_THREADS")
 HASHING_IN_FLIGHT = 16  # the hashing methods' default concurrency limit
@@ -110,14 +115,15 @@ async def wait_for_port(port: int, seconds: float = 30) -> None:
 
 
 @contextlib.asynccontextmanager
-async def noop_ceiling() -> AsyncIterator[int]:
+async def noop_ceiling() -> AsyncIterator[tuple[int, int]]:
+    """The no-op server in a process of its own: its port and process id."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(HERE / "ceiling.py"), str(port)
     )
     try:
         await wait_for_port(port)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         await process.wait()
@@ -142,6 +148,7 @@ def handled(metrics_port: int) -> dict[tuple[str, str], float]:
 class Service:
     port: int
     metrics_port: int
+    pid: int
     session_id: str = ""
     user_id: str = ""
     email: str = ""
@@ -162,6 +169,7 @@ class Row:
     name: str
     loads: list[Load] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    cpu_per_call: list[float] = field(default_factory=list)  # microseconds, one per load
 
     @property
     def rate(self) -> float:
@@ -201,10 +209,18 @@ async def measured(
     service: Service | None,
     method: str,
     run: Callable[[], Awaitable[Load]],
+    *,
+    pid: int | None = None,
 ) -> Load:
+    """``run`` as the row ``name``: its load, the failures of ``method`` it met (read from
+    ``service``'s metrics) and, given ``pid``, that server process's CPU per call."""
     before = handled(service.metrics_port) if service else {}
-    load = await run()
     row = rows.setdefault(name, Row(name))
+    if pid is None:
+        load = await run()
+    else:
+        load, window = await with_cpu(pid, run())
+        row.cpu_per_call.append(window.per_call(load))
     row.loads.append(load)
     if service is not None:
         row.errors.update(service.errors(before, method))
@@ -247,6 +263,7 @@ async def reads(rows: dict[str, Row], service: Service, suffix: str = "") -> Non
         service,
         "GetMe",
         lambda: drive(port, f"{SERVICE}/GetMe", pb.GetMeRequest(), metadata=session),
+        pid=service.pid,
     )
     await measured(
         rows,
@@ -256,6 +273,7 @@ async def reads(rows: dict[str, Row], service: Service, suffix: str = "") -> Non
         lambda: drive(
             port, f"{SERVICE}/FindByID", pb.FindByIDRequest(uuid=service.user_id), metadata=session
         ),
+        pid=service.pid,
     )
     if suffix:
         return
@@ -270,6 +288,7 @@ async def reads(rows: dict[str, Row], service: Service, suffix: str = "") -> Non
             pb.FindByEmailRequest(email=service.email),
             metadata=session,
         ),
+        pid=service.pid,
     )
 
 
@@ -321,12 +340,12 @@ async def service(settings: Settings, log: Path, **variables: str) -> AsyncItera
     metrics_port = free_port()
     environment = {
         "APP_METRICS__PORT": str(metrics_port),
-        "APP_THROTTLING__ACCOUNT_FREE_FAILURES": "1000000",
+        "APP_THROTTLING__ACCOUNT_FREE_FAILURES": "1000",
         **({"APP_PASSWORDS__MAX_WORKERS": HASHING_THREADS} if HASHING_THREADS else {}),
         **variables,
     }
-    async with production_service(settings, log, **environment) as (port, _):
-        running = Service(port, metrics_port)
+    async with production_service(settings, log, **environment) as (port, process):
+        running = Service(port, metrics_port, process.pid)
         await sign_up(running)
         yield running
 
@@ -436,6 +455,19 @@ def write_result(kind: str, **fields: Any) -> None:
     print(f"written to {path}")
 
 
+def cpu_report(rows: dict[str, Row]) -> list[dict[str, Any]]:
+    """Print the CPU table of the rows measured with the server's CPU; return it as data."""
+    measured_rows = [
+        CpuRow(row.name, statistics.median(row.cpu_per_call), row.rate)
+        for row in rows.values()
+        if row.cpu_per_call
+    ]
+    lines, data = cpu_table(measured_rows[0], measured_rows[1:])
+    print(f"server CPU per call ({GENERATOR}, {IN_FLIGHT} in flight, {SECONDS:g} s x {REPEAT})")
+    print("\n".join(lines))
+    return data
+
+
 async def main() -> None:
     settings = await migrated_bench_settings()
     rows: dict[str, Row] = {}
@@ -445,7 +477,7 @@ async def main() -> None:
     spans = 0
     try:
         with tempfile.TemporaryDirectory() as directory:
-            async with span_sink() as (otlp_port, sink), noop_ceiling() as noop_port:
+            async with span_sink() as (otlp_port, sink), noop_ceiling() as (noop_port, noop_pid):
                 traced = traced_variables(otlp_port)
                 log = Path(directory) / "service.log"
                 async with service(settings, log, **traced) as running:
@@ -456,8 +488,11 @@ async def main() -> None:
                             None,
                             "",
                             lambda: drive(noop_port, NOOP_METHOD, pb.GetMeRequest()),
+                            pid=noop_pid,
                         )
                         await reads(rows, running)
+                        if CPU_ONLY:
+                            continue
                         await hashing(rows, running)
                         hashing_limits.append(
                             await asyncio.to_thread(
@@ -470,12 +505,16 @@ async def main() -> None:
                             )
                         )
                 spans = sink.spans
+                if CPU_ONLY:
+                    cpu_report(rows)
+                    return
                 untraced = Path(directory) / "untraced.log"
                 async with service(settings, untraced, APP_TRACING__ENABLED="false") as running:
                     for _ in range(REPEAT):
                         await reads(rows, running, ", tracing off")
     finally:
         await remove_run_data(settings)
+    cpu = cpu_report(rows)
     ceiling = rows.pop("no-op ceiling").rate
     limits = {
         "noop_ceiling": ceiling,
@@ -493,6 +532,7 @@ async def main() -> None:
         workloads=summary,
         ratios=extra,
         spans_exported=spans,
+        cpu=cpu,
     )
 
 

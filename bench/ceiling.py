@@ -1,6 +1,6 @@
 """The two limits the service is measured against, in the same run.
 
-* The no-op ceiling: a bare grpc.aio server (no interceptors, no stores) whose
+* The no-op ceiling: a bare grpc.aio server on uvloop (no interceptors, no stores) whose
   one unary method answers an empty message. ``python bench/ceiling.py PORT``
   serves it until killed; the harness drives it with the same generator and
   settings as the service. ``python bench/ceiling.py PORT --reuse-port``
@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import uvloop
 from argon2 import PasswordHasher, Type
 
 NOOP_METHOD = "/bench.Noop/Call"
@@ -65,4 +66,5 @@ def verifications_per_second(
 
 
 if __name__ == "__main__":
-    asyncio.run(serve_noop(int(sys.argv[1]), reuse_port="--reuse-port" in sys.argv[2:]))
+    # uvloop, as the service runs.
+    uvloop.run(serve_noop(int(sys.argv[1]), reuse_port="--reuse-port" in sys.argv[2:]))
