@@ -19,6 +19,7 @@ from app.domain.ports import (
     UserCache,
     UserRepository,
 )
+from app.domain.second_factor import TotpCode
 from app.domain.second_factor_ports import FactorRepository
 from app.domain.throttling import LimitedAction
 from app.domain.users import Principal, canonical_email
@@ -53,6 +54,22 @@ class AccountPorts:
         self._metrics = metrics
         self._factors = factors
         self._guard = guard
+
+    async def _confirm_caller(
+        self, caller: Principal, current: OfferedPassword, code: TotpCode | None, client: Client
+    ) -> None:
+        """The caller proves itself again before a sensitive change: its ``current``
+        password (:func:`confirm_password`), then, with a second factor, a current
+        ``code`` (``FactorGuard.step_up``)."""
+        await confirm_password(
+            caller,
+            current,
+            client,
+            users=self._users,
+            passwords=self._passwords,
+            throttle=self._throttle,
+        )
+        await self._guard.step_up(caller, code, client)
 
 
 def require_admin(caller: Principal) -> None:

@@ -24,7 +24,6 @@ from app.domain.users import (
 from app.observability.tracing import traced
 from app.usecases.account_checks import (
     AccountPorts,
-    confirm_password,
     forget_cached,
 )
 
@@ -49,15 +48,7 @@ class AccountUseCase(AccountPorts):
         caller with a second factor, ``code`` (``FactorGuard.step_up``), store ``new``
         (with the security notice to the caller's address), and end every other
         session of the caller; how many ended."""
-        await confirm_password(
-            caller,
-            current,
-            client,
-            users=self._users,
-            passwords=self._passwords,
-            throttle=self._throttle,
-        )
-        await self._guard.step_up(caller, code, client)
+        await self._confirm_caller(caller, current, code, client)
         user_id = caller.user.id
         actor = events.Actor.of(user_id, client)
         principal = await self._users.change_password(

@@ -15,7 +15,6 @@ from app.domain.users import Principal, User
 from app.observability.tracing import traced
 from app.usecases.account_checks import (
     AccountPorts,
-    confirm_password,
     forget_cached,
 )
 
@@ -85,15 +84,7 @@ class ProfileUseCase(AccountPorts):
         """Check ``current`` (throttled as ChangePassword is) and, for a caller with a
         second factor, ``code`` (``FactorGuard.step_up``), then delete the caller; how
         many sessions ended. The last active admin may not (``LastAdmin``)."""
-        await confirm_password(
-            caller,
-            current,
-            client,
-            users=self._users,
-            passwords=self._passwords,
-            throttle=self._throttle,
-        )
-        await self._guard.step_up(caller, code, client)
+        await self._confirm_caller(caller, current, code, client)
         user_id = caller.user.id
         # The user's own network is personal data of the person erased: by id only.
         deleted = events.user_deleted(user_id, events.Actor(user_id, ""))

@@ -35,7 +35,7 @@ from app.domain.verification import (
     token_digest,
 )
 from app.observability.tracing import traced
-from app.usecases.account_checks import AccountPorts, confirm_password, forget_cached
+from app.usecases.account_checks import AccountPorts, forget_cached
 from app.usecases.factor_guard import FactorGuard
 
 logger = structlog.get_logger(__name__)
@@ -150,15 +150,7 @@ class VerificationUseCase(AccountPorts):
         """Check the password (as ChangePassword does, throttled) and any second factor's
         ``code``, then send a verification to ``new_email``; the change applies when it
         is verified. ``EmailTaken`` when the address is in use now."""
-        await confirm_password(
-            caller,
-            current,
-            client,
-            users=self._users,
-            passwords=self._passwords,
-            throttle=self._throttle,
-        )
-        await self._guard.step_up(caller, code, client)
+        await self._confirm_caller(caller, current, code, client)
         account = canonical_email(new_email)
         if account == canonical_email(caller.user.email):
             raise InvalidInput("new_email", "is already your address")

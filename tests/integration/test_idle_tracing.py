@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from opentelemetry.sdk.trace import ReadableSpan
-
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.bootstrap import build_relay
 from tests.support.events import sample_event
-from tests.support.tracing import Traced, traced_service
+from tests.support.tracing import traced_service
 
 POLLS = 5
-
-
-def _finished(service: Traced) -> list[ReadableSpan]:
-    assert service.application.telemetry.tracing is not None
-    service.application.telemetry.tracing.force_flush()
-    return list(service.exporter.get_finished_spans())
 
 
 async def test_idle_polls_make_no_trace_and_a_poll_with_work_makes_one():
@@ -27,19 +19,19 @@ async def test_idle_polls_make_no_trace_and_a_poll_with_work_makes_one():
         for _ in range(1000):  # what earlier tests left waiting
             if await relay.relay_once() == 0:
                 break
-        _finished(service)
+        service.finished_spans()
         service.exporter.clear()
 
         for _ in range(POLLS):
             assert await relay.relay_once() == 0
             await relay.prune_if_due()
-        assert [span.name for span in _finished(service)] == []
+        assert [span.name for span in service.finished_spans()] == []
 
         await OutboxPgRepository(application.pool).add(sample_event(uuid.uuid4()))
-        _finished(service)
+        service.finished_spans()
         service.exporter.clear()
         assert await relay.relay_once() == 1
-        spans = _finished(service)
+        spans = service.finished_spans()
         [root] = [span for span in spans if span.name == "OutboxPgRepository.publish_next"]
         children = [
             span for span in spans if span.parent and span.parent.span_id == root.context.span_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from opentelemetry.sdk.trace import ReadableSpan
 from prometheus_client import CollectorRegistry
 
 from app.adapters.postgres.mail_outbox import MailOutboxPgRepository
@@ -13,15 +12,9 @@ from app.usecases.courier import Courier
 from tests.support.application import make_settings
 from tests.support.couriers import QUICK_MAIL, courier_for, forget_queued_mail
 from tests.support.mail import Mailbox, queue_message, sample_message, smtp_server
-from tests.support.tracing import Traced, traced_service
+from tests.support.tracing import traced_service
 
 POLLS = 5
-
-
-def _finished(service: Traced) -> list[ReadableSpan]:
-    assert service.application.telemetry.tracing is not None
-    service.application.telemetry.tracing.force_flush()
-    return list(service.exporter.get_finished_spans())
 
 
 async def test_idle_polls_make_no_trace_and_a_message_makes_one_without_its_token():
@@ -30,17 +23,17 @@ async def test_idle_polls_make_no_trace_and_a_message_makes_one_without_its_toke
         await forget_queued_mail(pool)
         with smtp_server() as server:
             courier = courier_for(pool, smtp_url=server.url())
-            _finished(service)
+            service.finished_spans()
             service.exporter.clear()
             for _ in range(POLLS):
                 assert await courier.deliver_batch() == 0
-            assert [span.name for span in _finished(service)] == []
+            assert [span.name for span in service.finished_spans()] == []
 
             await queue_message(pool, sample_message(token="traced-token"))
-            _finished(service)
+            service.finished_spans()
             service.exporter.clear()
             assert await courier.deliver_batch() == 1
-        spans = _finished(service)
+        spans = service.finished_spans()
         [root] = [span for span in spans if span.name == "MailOutboxPgRepository.deliver_next"]
         children = [
             span for span in spans if span.parent and span.parent.span_id == root.context.span_id

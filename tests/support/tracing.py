@@ -31,15 +31,19 @@ class Traced:
         self.exporter = exporter
         self.stub: pb_grpc.UserServiceAsyncStub
 
+    def finished_spans(self) -> list[ReadableSpan]:
+        """Every span ended so far, flushed from the batch processor first."""
+        assert self.application.telemetry.tracing is not None
+        self.application.telemetry.tracing.force_flush()
+        return list(self.exporter.get_finished_spans())
+
     async def server_span(self, method: str, trace_id: int | None = None) -> ReadableSpan:
         """The latest SERVER span of ``method`` (the span ends after the reply is sent)."""
         deadline = time.monotonic() + 10
         while True:
-            assert self.application.telemetry.tracing is not None
-            self.application.telemetry.tracing.force_flush()
             spans = [
                 span
-                for span in self.exporter.get_finished_spans()
+                for span in self.finished_spans()
                 if span.kind is SpanKind.SERVER
                 and span.name == f"{SERVICE}/{method}"
                 and (trace_id is None or span.context.trace_id == trace_id)
