@@ -24,7 +24,8 @@ env: $(VENV)/.synced ## Create the virtual environment from the lock file
 proto: env ## Regenerate the Python code from proto/
 	PATH=$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -Iproto \
 		--python_out=$(GENERATED) --grpc_python_out=$(GENERATED) \
-		--mypy_out=$(GENERATED) --mypy_grpc_out=$(GENERATED) proto/user_service.proto
+		--mypy_out=$(GENERATED) --mypy_grpc_out=$(GENERATED) \
+		--connectrpc_out=$(GENERATED) --connectrpc_opt=protobuf=google proto/user_service.proto
 	sed -i 's/^import user_service_pb2 as/from . import user_service_pb2 as/' $(GENERATED)/user_service_pb2_grpc.py $(GENERATED)/user_service_pb2_grpc.pyi
 
 local: env ## Start PostgreSQL, Redis, Prometheus, a mail sink; with Docker also Jaeger, Grafana, Mailpit (else native binaries)

@@ -21,6 +21,7 @@ from app.adapters.store_states import StoreStates
 from app.config import Settings
 from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.grpc.health import HealthReporter
+from app.http.server import HttpServer
 from app.observability.setup.telemetry import Telemetry
 from app.usecases.relay import OutboxRelay
 
@@ -50,7 +51,8 @@ class Resources:
 
 @dataclass
 class Application:
-    """The gRPC service over its resources; ``closing`` closes those after the drain."""
+    """The service (its gRPC and HTTP ports) over its resources; ``closing`` closes those
+    after the drain."""
 
     server: grpc.aio.Server
     port: int
@@ -59,6 +61,7 @@ class Application:
     closing: AsyncExitStack
     relay: OutboxRelay | None = None
     courier: EventLoop | None = None
+    http: HttpServer | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _loop_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -88,9 +91,13 @@ class Application:
         self.telemetry.start()
         await self.health.start()
         await self.server.start()
+        if self.http is not None:
+            await self.http.start()
         for name, loop in self._loops():
             self._loop_tasks.append(asyncio.create_task(loop.run(), name=name))
-        logger.info("serving", port=self.port, metrics_port=self.metrics_port)
+        logger.info(
+            "serving", port=self.port, http_port=self.http_port, metrics_port=self.metrics_port
+        )
 
     async def serve_until(
         self, stop: asyncio.Event, started: Callable[[], None] | None = None
@@ -112,6 +119,11 @@ class Application:
         """The loops the service runs beside serving (the outbox relay, the courier)."""
         loops = {"outbox-relay": self.relay, "courier": self.courier}
         return [(name, loop) for name, loop in loops.items() if loop is not None]
+
+    @property
+    def http_port(self) -> int | None:
+        """Where the HTTP (Connect) port listens (None when it is off)."""
+        return None if self.http is None else self.http.port
 
     @property
     def metrics_port(self) -> int | None:
@@ -137,7 +149,10 @@ class Application:
         await self.health.shutdown()
         if drain > 0:
             await asyncio.sleep(drain)
-        await self.server.stop(grace)
+        stopping = [self.server.stop(grace)]
+        if self.http is not None:
+            stopping.append(self.http.stop(grace))
+        await asyncio.gather(*stopping)
         for _, loop in self._loops():
             loop.stop()
         await asyncio.gather(*self._loop_tasks)

@@ -1,4 +1,5 @@
-"""The gRPC service: clients, use cases, health and the edge's layers around the servicer."""
+"""The service: clients, use cases, health, and the edge's layers around the servicer
+on the gRPC port and the HTTP (Connect) port."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.store_states import StoreStates
 from app.bootstrap.event_processes import build_relay
+from app.bootstrap.http import build_http_server
 from app.bootstrap.mail import build_courier
 from app.bootstrap.recovery import password_policy
 from app.bootstrap.resources import Overrides, migrate_if_asked, open_resources_for
@@ -27,7 +29,12 @@ from app.grpc.layers import (
     LoggingLayer,
     MalformedRequestLayer,
 )
-from app.grpc.limits import ConcurrencyLimitLayer, ReceiveTimeoutLayer, limit_metrics
+from app.grpc.limits import (
+    ConcurrencyLimitLayer,
+    LimitMetrics,
+    ReceiveTimeoutLayer,
+    limit_metrics,
+)
 from app.grpc.metadata import ClientReader
 from app.grpc.server import build_server
 from app.grpc.servicer import UserServiceServicer
@@ -66,11 +73,22 @@ def _application(settings: Settings, resources: Resources, closing: AsyncExitSta
     use_cases = build_use_cases(build_ports(settings, resources))
     health = build_health(settings, resources.pool, resources.redis, resources.states)
     telemetry = resources.telemetry
+    servicer = build_servicer(settings, use_cases, telemetry.registry)
+    limits = limit_metrics(telemetry.registry)
+    # One limit per method for the process: calls on either port count against it.
+    concurrency = concurrency_limit(settings, limits)
     server, port = build_server(
         settings.grpc,
-        build_servicer(settings, use_cases, telemetry.registry),
+        servicer,
         health,
-        layers=edge_layers(settings, telemetry),
+        layers=edge_layers(settings, telemetry, limits, concurrency),
+    )
+    http = (
+        build_http_server(
+            settings, servicer, call_layers(telemetry, concurrency, "connect_server"), closing
+        )
+        if settings.http.enabled
+        else None
     )
     relay = (
         build_relay(settings, resources.pool, resources.redis, telemetry.registry)
@@ -82,7 +100,7 @@ def _application(settings: Settings, resources: Resources, closing: AsyncExitSta
         if settings.mail.courier_enabled
         else None
     )
-    return Application(server, port, health, resources, closing, relay, courier)
+    return Application(server, port, health, resources, closing, relay, courier, http=http)
 
 
 def build_health(
@@ -129,28 +147,52 @@ def build_servicer(
     )
 
 
-def edge_layers(settings: Settings, telemetry: Telemetry) -> list[EdgeLayer]:
-    """The edge's layers, outermost first (each wraps every method once, at start-up).
+def edge_layers(
+    settings: Settings,
+    telemetry: Telemetry,
+    limits: LimitMetrics | None,
+    concurrency: ConcurrencyLimitLayer,
+) -> list[EdgeLayer]:
+    """The gRPC port's layers, outermost first (each wraps every method once, at start-up).
 
     The receive timeout goes first: it serves each unary method as a
-    stream-unary one, which the others need not know. The concurrency limit
-    goes inside logging and metrics, so refusals are logged and counted; the
-    check for undecodable requests stays innermost.
+    stream-unary one, which the others need not know.
     """
-    grpc_settings = settings.grpc
-    metrics = limit_metrics(telemetry.registry)
     return [
-        ReceiveTimeoutLayer(grpc_settings.receive_timeout_seconds, metrics),
-        *telemetry_layers(traced=telemetry.tracing is not None, registry=telemetry.registry),
-        LoggingLayer(),
-        ConcurrencyLimitLayer(
-            grpc_settings.method_concurrency,
-            grpc_settings.method_concurrency_default,
-            metrics,
-            client_share=grpc_settings.method_concurrency_client_share,
-            trusted_proxies=grpc_settings.trusted_proxies,
+        ReceiveTimeoutLayer(settings.grpc.receive_timeout_seconds, limits),
+        *call_layers(telemetry, concurrency, "grpc_server"),
+    ]
+
+
+def call_layers(
+    telemetry: Telemetry, concurrency: ConcurrencyLimitLayer, metrics_prefix: str
+) -> list[EdgeLayer]:
+    """The layers of a call whose request has arrived, on either port, outermost first.
+
+    The concurrency limit goes inside logging and metrics, so refusals are
+    logged and counted; the check for undecodable requests stays innermost.
+    """
+    return [
+        *telemetry_layers(
+            traced=telemetry.tracing is not None,
+            registry=telemetry.registry,
+            metrics_prefix=metrics_prefix,
         ),
+        LoggingLayer(),
+        concurrency,
         ErrorLayer(),
         StoreCallLayer(),
         MalformedRequestLayer(),
     ]
+
+
+def concurrency_limit(settings: Settings, limits: LimitMetrics | None) -> ConcurrencyLimitLayer:
+    """The per-method concurrency limits and client shares of the ``grpc`` settings."""
+    grpc_settings = settings.grpc
+    return ConcurrencyLimitLayer(
+        grpc_settings.method_concurrency,
+        grpc_settings.method_concurrency_default,
+        limits,
+        client_share=grpc_settings.method_concurrency_client_share,
+        trusted_proxies=grpc_settings.trusted_proxies,
+    )

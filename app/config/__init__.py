@@ -7,6 +7,7 @@ in: the sections live in :mod:`app.config.sections` and
 """
 
 from app.config.errors import ConfigError
+from app.config.http import HttpSettings
 from app.config.loader import (
     CONFIG_FILE_VARIABLE,
     DEFAULT_CONFIG_FILE,
@@ -50,6 +51,7 @@ __all__ = [
     "EventsSettings",
     "GrpcSettings",
     "HealthSettings",
+    "HttpSettings",
     "ListingSettings",
     "LoggingSettings",
     "MetricsSettings",

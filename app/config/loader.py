@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from app.config.errors import ConfigError
+from app.config.http import HttpSettings
 from app.config.mail import MailSettings
 from app.config.mfa import MfaSettings
 from app.config.recovery import RecoverySettings
@@ -56,6 +57,7 @@ class Settings(BaseSettings):
     )
 
     grpc: GrpcSettings = GrpcSettings()
+    http: HttpSettings = HttpSettings()
     postgres: PostgresSettings = PostgresSettings()
     redis: RedisSettings = RedisSettings()
     sessions: SessionSettings = SessionSettings()

@@ -44,13 +44,17 @@ class MethodRegistry:
     ) -> None:
         self._services[service_name] = dict(method_handlers)
 
+    def wrapped(self, service: str, layers: Sequence[EdgeLayer]) -> dict[str, Handler]:
+        """``service``'s handlers by method name, each wrapped once in ``layers``."""
+        return {
+            name: compose(handler, f"/{service}/{name}", layers)
+            for name, handler in self._services[service].items()
+        }
+
     def add_to(self, server: grpc.aio.Server, layers: Sequence[EdgeLayer]) -> None:
         """Register every collected method on ``server``, each wrapped once in ``layers``."""
-        for service, handlers in self._services.items():
-            wrapped = {
-                name: compose(handler, f"/{service}/{name}", layers)
-                for name, handler in handlers.items()
-            }
+        for service in self._services:
+            wrapped = self.wrapped(service, layers)
             server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(service, wrapped),)
             )

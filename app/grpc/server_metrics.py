@@ -36,34 +36,35 @@ def go_code_name(code: grpc.StatusCode) -> str:
 class GrpcServerMetrics:
     """The standard gRPC server metrics, registered on one registry."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, prefix: str = "grpc_server") -> None:
+        """``prefix`` names the metrics: another protocol's face counts in metrics of its own."""
         labels = ["grpc_type", "grpc_service", "grpc_method"]
         self.started = Counter(
-            "grpc_server_started",
+            f"{prefix}_started",
             "Total number of RPCs started on the server.",
             labels,
             registry=registry,
         )
         self.handled = Counter(
-            "grpc_server_handled",
+            f"{prefix}_handled",
             "Total number of RPCs completed on the server, regardless of success or failure.",
             [*labels, "grpc_code"],
             registry=registry,
         )
         self.received = Counter(
-            "grpc_server_msg_received",
+            f"{prefix}_msg_received",
             "Total number of RPC stream messages received on the server.",
             labels,
             registry=registry,
         )
         self.sent = Counter(
-            "grpc_server_msg_sent",
+            f"{prefix}_msg_sent",
             "Total number of gRPC stream messages sent by the server.",
             labels,
             registry=registry,
         )
         self.handling = Histogram(
-            "grpc_server_handling_seconds",
+            f"{prefix}_handling_seconds",
             "Histogram of response latency (seconds) of gRPC that had been application-level "
             "handled by the server.",
             labels,
@@ -71,7 +72,7 @@ class GrpcServerMetrics:
             registry=registry,
         )
         self.in_flight = Gauge(
-            "grpc_server_in_flight_requests",
+            f"{prefix}_in_flight_requests",
             "RPCs being handled by the server right now.",
             labels,
             registry=registry,

@@ -18,8 +18,12 @@ from app.grpc.server_tracing import ServerTracingLayer
 from app.grpc.service_contract import METHOD_NAMES, SERVICE_NAME
 
 
-def telemetry_layers(*, traced: bool, registry: CollectorRegistry | None) -> list[EdgeLayer]:
+def telemetry_layers(
+    *, traced: bool, registry: CollectorRegistry | None, metrics_prefix: str = "grpc_server"
+) -> list[EdgeLayer]:
     """The server span if ``traced``, the server metrics on ``registry`` if any, in that order.
+
+    ``metrics_prefix`` names the metrics (``grpc_server_handled_total``…).
 
     Tracing outermost puts the trace id on the log lines of the inner
     layers; metrics outside logging and errors see the final status code.
@@ -28,7 +32,7 @@ def telemetry_layers(*, traced: bool, registry: CollectorRegistry | None) -> lis
     if traced:
         layers.append(ServerTracingLayer())
     if registry is not None:
-        metrics = GrpcServerMetrics(registry)
+        metrics = GrpcServerMetrics(registry, metrics_prefix)
         metrics.initialize("unary", SERVICE_NAME, METHOD_NAMES)
         layers.append(ServerMetricsLayer(metrics))
     return layers

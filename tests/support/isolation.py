@@ -40,6 +40,7 @@ def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Set
             "method_concurrency": {},
             "method_concurrency_client_share": 1.0,
         },
+        "http": {"port": 0},
         "passwords": {"max_waiting_per_client": 128},
         "postgres": {
             "dsn": urlunsplit(urlsplit(base_dsn)._replace(path=f"/user_service_{kind}_{run_id}"))

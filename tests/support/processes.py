@@ -53,6 +53,7 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
         "APP_CONFIG_FILE": str(ROOT / "config" / "local.yaml"),
         "APP_GRPC__HOST": "127.0.0.1",
         "APP_GRPC__PORT": str(free_port()),
+        "APP_HTTP__PORT": str(free_port()),
         "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
         "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
         "APP_EVENTS__RELAY_ENABLED": "false",
