@@ -9,6 +9,7 @@ from opentelemetry.trace import SpanKind
 
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
+from tests.support.client import code_of
 from tests.support.connect import ConnectClient, method_url
 from tests.support.logs import captured_logs
 from tests.support.metrics import scrape, value
@@ -91,10 +92,8 @@ async def test_an_http_call_continues_the_callers_trace_in_the_same_span(stub):
         with captured_logs() as logs:
             await ConnectClient(client).post("GetMe", headers={"traceparent": traceparent})
         span = await traced.server_span("GetMe", int(TRACE_ID, 16))
-        try:
-            await traced.stub.GetMe(pb.GetMeRequest())
-        except grpc.aio.AioRpcError:
-            pass
+        refused = await code_of(traced.stub.GetMe(pb.GetMeRequest()))
+        assert refused is grpc.StatusCode.UNAUTHENTICATED
         grpc_span = await traced.server_span("GetMe")
     assert span.kind is SpanKind.SERVER and span.parent is not None
     assert span.parent.span_id == int(PARENT_ID, 16)
