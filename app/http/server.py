@@ -89,8 +89,15 @@ def _tls_options(tls: TlsSettings) -> dict[str, object]:
         "ssl_certfile": str(tls.cert_file),
         "ssl_keyfile": str(tls.key_file),
         "ssl_ca_certs": None if tls.client_ca_file is None else str(tls.client_ca_file),
-        "ssl_cert_reqs": ssl.CERT_REQUIRED if tls.require_client_cert else ssl.CERT_NONE,
+        "ssl_cert_reqs": _client_certificates(tls),
     }
+
+
+def _client_certificates(tls: TlsSettings) -> ssl.VerifyMode:
+    """As the gRPC port: required, else asked for (and verified) when a client CA is set."""
+    if tls.require_client_cert:
+        return ssl.CERT_REQUIRED
+    return ssl.CERT_NONE if tls.client_ca_file is None else ssl.CERT_OPTIONAL
 
 
 class _EmbeddedServer(uvicorn.Server):

@@ -1,0 +1,47 @@
+"""docs/http.md's curl calls, run as written against the service's HTTP port."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+from pathlib import Path
+
+from tests.support.client import unique_email
+
+ROOT = Path(__file__).resolve().parents[2]
+HTTP_PAGE = ROOT / "docs" / "http.md"
+
+
+def curl_block() -> str:
+    text = HTTP_PAGE.read_text()
+    section = text[text.index("## Register, log in, read yourself") :]
+    match = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert match is not None, "no bash block in the curl section"
+    return match[1]
+
+
+async def test_the_pages_curl_calls_register_log_in_read_and_are_refused_after_logout(
+    application,
+):
+    email = unique_email("curl")
+    script = curl_block().replace("localhost:8080", f"127.0.0.1:{application.http_port}")
+    assert script.count("curl -s") == 5
+    result = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-euo", "pipefail", "-c", script.replace("ada@example.com", email)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
+    assert f'"email": "{email}"' in output and '"firstName": "Ada"' in output
+    assert "sessionId" not in output  # Login's answer went into $SESSION
+    me = output.index('"role": "user"', output.index(f'"email": "{email}"') + 1)
+    assert "{}" in output[me:]  # Logout answers an empty message
+    assert "HTTP/1.1 401 Unauthorized" in output
+    # The error the page shows is the one the service sends, byte for byte.
+    [shown] = re.findall(r'^\{"code": "unauthenticated".*$', HTTP_PAGE.read_text(), re.MULTILINE)
+    assert shown in output.splitlines()
