@@ -34,8 +34,8 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     APP_LOGGING__FORMAT=json
 USER 10001:10001
-# gRPC, then /metrics.
-EXPOSE 5000 7070
+# gRPC, HTTP/JSON (Connect), then /metrics.
+EXPOSE 5000 8080 7070
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-m", "app", "health", "--timeout", "2"]
 CMD ["python", "-m", "app", "serve"]
