@@ -48,7 +48,7 @@ run courier: export APP_MAIL__SMTP_URL ?= $(LOCAL_SMTP_URL)
 mail: env ## Print the newest message the local mail sink kept (.local/mail/); Mailpit: http://127.0.0.1:8025
 	@$(PY) scripts/local_mail.py latest
 
-run: env ## Serve on :5000 (migrates first; starts servers only for the default addresses); Ctrl-C stops
+run: env ## Serve gRPC on :5000 and HTTP/JSON on :8080 (migrates first; starts servers only for the default addresses); Ctrl-C stops
 	$(PY) scripts/local_stack.py ensure
 	$(PY) -m app serve
 
