@@ -4,6 +4,7 @@ as JSON, the Connect error form (401, 429, 400), gRPC-Web and Connect's binary f
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -34,7 +35,7 @@ async def connect(application: Application) -> AsyncIterator[ConnectClient]:
         yield ConnectClient(client)
 
 
-async def _registered(connect: ConnectClient, tag: str = "http") -> tuple[dict, str, str]:
+async def _registered(connect: ConnectClient, tag: str = "http") -> tuple[dict[str, Any], str, str]:
     """A new user registered and logged in over HTTP: the user, the email, the session."""
     email = unique_email(tag)
     body = {"email": email, "password": PASSWORD, "firstName": "Ada", "lastName": "Lovelace"}

@@ -22,7 +22,8 @@ PREFLIGHT = {
 }
 
 
-def _client(port: int) -> httpx.AsyncClient:
+def _client(port: int | None) -> httpx.AsyncClient:
+    assert port is not None, "the HTTP port is on"
     return httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
 
 

@@ -63,7 +63,7 @@ def connect_detail(response: httpx.Response, kind: type[DetailT]) -> DetailT:
 
 def connect_reason(response: httpx.Response) -> str:
     """The ErrorInfo reason of a Connect JSON error."""
-    return connect_detail(response, error_details_pb2.ErrorInfo).reason
+    return str(connect_detail(response, error_details_pb2.ErrorInfo).reason)
 
 
 def grpc_web_frame(message: Message) -> bytes:
