@@ -16,7 +16,8 @@ from collections.abc import Iterator, Mapping
 
 import uvicorn
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import HttpSettings, TlsSettings
 from app.grpc.generated.user_service_connect import UserServiceASGIApplication
@@ -45,10 +46,12 @@ def connect_application(
     handlers: Mapping[str, Handler], settings: HttpSettings, max_request_bytes: int
 ) -> ASGIApp:
     """Every UserService RPC over Connect, behind CORS for ``settings.cors_origins`` (if any)."""
-    application: ASGIApp = UserServiceASGIApplication(
-        ConnectService(handlers),  # the generated Protocol, satisfied by name (see ConnectService)
-        read_max_bytes=max_request_bytes,
-        codecs=tolerant_codecs(),
+    application: ASGIApp = GrpcRefused(
+        UserServiceASGIApplication(
+            ConnectService(handlers),  # the generated Protocol, satisfied by name (ConnectService)
+            read_max_bytes=max_request_bytes,
+            codecs=tolerant_codecs(),
+        )
     )
     if not settings.cors_origins:
         return application
@@ -60,6 +63,34 @@ def connect_application(
         expose_headers=CORS_RESPONSE_HEADERS,
         max_age=settings.cors_max_age_seconds,
     )
+
+
+class GrpcRefused:
+    """Plain gRPC is refused with 415: it needs HTTP/2 trailers, which uvicorn does not send.
+
+    Connect would fail on such a request as on a bug (a traceback, UNKNOWN); it
+    is a client at the wrong port. gRPC-Web is served.
+    """
+
+    def __init__(self, application: ASGIApp) -> None:
+        self._application = application
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _is_plain_grpc(scope):
+            refusal = PlainTextResponse("gRPC is served on the gRPC port", status_code=415)
+            await refusal(scope, receive, send)
+            return
+        await self._application(scope, receive, send)
+
+
+def _is_plain_grpc(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            kind = bytes(value).lower()
+            return kind.startswith(b"application/grpc") and not kind.startswith(
+                b"application/grpc-web"
+            )
+    return False
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
