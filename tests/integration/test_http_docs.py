@@ -8,17 +8,14 @@ import subprocess
 from pathlib import Path
 
 from tests.support.client import unique_email
+from tests.support.pages import bash_block_under
 
 ROOT = Path(__file__).resolve().parents[2]
 HTTP_PAGE = ROOT / "docs" / "http.md"
 
 
 def curl_block() -> str:
-    text = HTTP_PAGE.read_text()
-    section = text[text.index("## Register, log in, read yourself") :]
-    match = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
-    assert match is not None, "no bash block in the curl section"
-    return match[1]
+    return bash_block_under(HTTP_PAGE, "## Register, log in, read yourself")
 
 
 async def test_the_pages_curl_calls_register_log_in_read_and_are_refused_after_logout(

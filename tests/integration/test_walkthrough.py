@@ -32,6 +32,7 @@ from scripts.stack_addresses import Address
 from tests.support.application import ApplicationFactory
 from tests.support.couriers import QUICK_MAIL
 from tests.support.mail import native_mail_sink
+from tests.support.pages import bash_block_under
 from tests.support.processes import SUITE_MFA, process_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,11 +47,7 @@ class Command:
 
 
 def walkthrough_block() -> str:
-    text = GETTING_STARTED.read_text()
-    section = text[text.index("## Walkthrough with grpcurl") :]
-    match = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
-    assert match is not None, "no bash block in the walkthrough section"
-    return match[1]
+    return bash_block_under(GETTING_STARTED, "## Walkthrough with grpcurl")
 
 
 def is_complete(text: str) -> bool:
