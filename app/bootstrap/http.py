@@ -28,7 +28,7 @@ def build_http_server(
     methods = MethodRegistry()
     pb_grpc.add_UserServiceServicer_to_server(servicer, methods)  # type: ignore[arg-type]
     application = connect_application(
-        methods.wrapped(SERVICE_NAME, layers), settings.http, settings.grpc.max_request_bytes
+        methods.wrapped(SERVICE_NAME, layers), settings.http, settings.grpc
     )
     host = settings.http.host or settings.grpc.host
     sock = bind_socket(host, settings.http.port, reuse_port=settings.grpc.reuse_port)

@@ -19,10 +19,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.config import HttpSettings, TlsSettings
+from app.config import GrpcSettings, HttpSettings, TlsSettings
 from app.grpc.generated.user_service_connect import UserServiceASGIApplication
 from app.grpc.layers import Handler
 from app.http.connect_service import ConnectService, tolerant_codecs
+from app.http.receive_timeout import ReceiveTimeout
 
 # What a browser page may send and read beyond the CORS-safelisted headers: the
 # Connect and gRPC-Web protocol headers, and the service's own metadata.
@@ -43,14 +44,18 @@ STARTED_WITHIN_SECONDS = 10.0
 
 
 def connect_application(
-    handlers: Mapping[str, Handler], settings: HttpSettings, max_request_bytes: int
+    handlers: Mapping[str, Handler], settings: HttpSettings, grpc: GrpcSettings
 ) -> ASGIApp:
-    """Every UserService RPC over Connect, behind CORS for ``settings.cors_origins`` (if any)."""
+    """Every UserService RPC over Connect, behind CORS for ``settings.cors_origins`` (if any),
+    with the gRPC port's bounds on a request's size and on the time to receive it."""
     application: ASGIApp = GrpcRefused(
-        UserServiceASGIApplication(
-            ConnectService(handlers),  # the generated Protocol, satisfied by name (ConnectService)
-            read_max_bytes=max_request_bytes,
-            codecs=tolerant_codecs(),
+        ReceiveTimeout(
+            UserServiceASGIApplication(
+                ConnectService(handlers),  # the generated Protocol, satisfied by name
+                read_max_bytes=grpc.max_request_bytes,
+                codecs=tolerant_codecs(),
+            ),
+            grpc.receive_timeout_seconds,
         )
     )
     if not settings.cors_origins:

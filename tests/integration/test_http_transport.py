@@ -3,6 +3,7 @@ address behind trusted proxies only, and plain gRPC sent to the wrong port."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import trustme
 
 from tests.support.client import PASSWORD, unique_email
 from tests.support.connect import ConnectClient, method_url
+from tests.support.logs import captured_logs
 
 FORWARDED = "203.0.113.9"
 
@@ -103,3 +105,22 @@ async def test_plain_grpc_at_the_http_port_is_refused_as_the_wrong_media_type(ap
         )
     assert response.status_code == 415
     assert "gRPC port" in response.text
+
+
+async def test_a_body_that_stalls_is_answered_deadline_exceeded_after_the_receive_timeout(
+    make_application,
+):
+    application = await make_application(grpc={"receive_timeout_seconds": 0.3})
+    reader, writer = await asyncio.open_connection("127.0.0.1", application.http_port)
+    head = (
+        f"POST {method_url('Login')} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    writer.write(head.encode() + b'{"email": ')
+    await writer.drain()
+    with captured_logs() as logs:
+        answer = await asyncio.wait_for(reader.read(4096), timeout=10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 504 Gateway Timeout\r\n")
+    assert b'{"code": "deadline_exceeded", "message": "request not received within 0.3 s"' in answer
+    assert logs.events("request not received in time")
