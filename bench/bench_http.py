@@ -17,7 +17,6 @@ removes both.
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 
 import grpc
@@ -30,8 +29,6 @@ from app.observability.setup.logging import configure_logging
 from tests.support.connect import method_url
 from tests.support.isolation import remove_run_data
 
-NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
 
 async def main() -> None:
     configure_logging("WARNING", "console")
@@ -40,11 +37,7 @@ async def main() -> None:
         async with (
             running(settings) as application,
             grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel,
-            httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{application.http_port}",
-                # As curl and browsers do: else the body waits for the headers' ACK (~40 ms).
-                transport=httpx.AsyncHTTPTransport(socket_options=NO_DELAY),
-            ) as http,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{application.http_port}") as http,
         ):
             stub = pb_grpc.UserServiceStub(channel)
             email = f"bench-http-{RUN_ID}@example.com"
