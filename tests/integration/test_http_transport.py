@@ -11,6 +11,8 @@ import httpx
 import pytest
 import trustme
 
+from app.config import ConfigError
+from tests.support.application import build_test_application, make_settings
 from tests.support.client import PASSWORD, unique_email
 from tests.support.connect import ConnectClient, method_url
 from tests.support.logs import captured_logs
@@ -124,3 +126,12 @@ async def test_a_body_that_stalls_is_answered_deadline_exceeded_after_the_receiv
     assert answer.startswith(b"HTTP/1.1 504 Gateway Timeout\r\n")
     assert b'{"code": "deadline_exceeded", "message": "request not received within 0.3 s"' in answer
     assert logs.events("request not received in time")
+
+
+async def test_plaintext_http_beyond_loopback_is_refused_unless_allowed(application):
+    exposed = make_settings(http={"host": "0.0.0.0"})
+    with pytest.raises(ConfigError, match="APP_HTTP__HOST"):
+        await build_test_application(exposed)
+    allowed = make_settings(http={"host": "0.0.0.0"}, grpc={"plaintext_allowed": True})
+    served = await build_test_application(allowed)
+    await served.stop(grace=0.1)
