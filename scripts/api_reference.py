@@ -40,7 +40,7 @@ INTRODUCTION = """\
 Generated from `proto/user_service.proto` and its comments at every build of
 this site. The gRPC service is `userService.UserService`: a method is called as
 `/userService.UserService/<Method>`. Which status each method answers, and when,
-is in the manual's [Behaviour](../manual.md#behaviour) table and the
+is in the [Behaviour](behaviour.md) reference and the
 [error catalogue](../errors.md).
 """
 
