@@ -155,4 +155,6 @@ def test_the_site_builds_strictly_with_the_generated_pages(tmp_path):
     assert result.returncode == 0, result.stderr
     configuration = (tmp_path / "reference" / "configuration" / "index.html").read_text()
     assert "APP_POSTGRES__DSN" in configuration
+    # The site shows the page rebuilt from the model: types and bounds beside the source's text.
+    assert "SecretStr" in configuration and "≤ 65535" in configuration
     assert "FindByEmailRequest" in (tmp_path / "reference" / "api" / "index.html").read_text()
