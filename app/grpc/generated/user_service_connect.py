@@ -38,22 +38,48 @@ _PROTO_BINARY_CODEC = google_protobuf_binary_codec()
 _GZIP_COMPRESSION = GzipCompression()
 
 class UserService(Protocol):
+    """
+    Users and their sessions. A session travels as `session_id` or
+    `authorization: Bearer <id>` metadata, never both. Every RPC may also answer
+    INVALID_ARGUMENT (`malformed request`), UNAVAILABLE (a store did not answer
+    in time: retry), RESOURCE_EXHAUSTED (`server busy`, or a request too large),
+    DEADLINE_EXCEEDED or INTERNAL (`internal error`): docs/reference/behaviour.md.
+    """
     async def register(self, request: RegisterRequest, ctx: RequestContext[RegisterRequest, RegisterResponse], /) -> RegisterResponse:
+        """
+        Registers a user (see RegisterRequest).
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def find_by_email(self, request: FindByEmailRequest, ctx: RequestContext[FindByEmailRequest, FindByEmailResponse], /) -> FindByEmailResponse:
+        """
+        A user by email address (see FindByEmailRequest).
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def find_by_id(self, request: FindByIDRequest, ctx: RequestContext[FindByIDRequest, FindByIDResponse], /) -> FindByIDResponse:
+        """
+        A user by id (see FindByIDRequest).
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def login(self, request: LoginRequest, ctx: RequestContext[LoginRequest, LoginResponse], /) -> LoginResponse:
+        """
+        Opens a session for email and password, ending the user's oldest beyond
+        APP_SESSIONS__MAX_PER_USER (see LoginRequest).
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_me(self, request: GetMeRequest, ctx: RequestContext[GetMeRequest, GetMeResponse], /) -> GetMeResponse:
+        """
+        The caller's user, as it is now; UNAUTHENTICATED without a valid session.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def logout(self, request: LogoutRequest, ctx: RequestContext[LogoutRequest, LogoutResponse], /) -> LogoutResponse:
+        """
+        Ends the calling session; a second Logout answers UNAUTHENTICATED.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_sessions(self, request: ListSessionsRequest, ctx: RequestContext[ListSessionsRequest, ListSessionsResponse], /) -> ListSessionsResponse:
@@ -63,38 +89,64 @@ class UserService(Protocol):
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def revoke_session(self, request: RevokeSessionRequest, ctx: RequestContext[RevokeSessionRequest, RevokeSessionResponse], /) -> RevokeSessionResponse:
+        """
+        Ends one of the caller's sessions by its handle.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def logout_others(self, request: LogoutOthersRequest, ctx: RequestContext[LogoutOthersRequest, LogoutOthersResponse], /) -> LogoutOthersResponse:
+        """
+        Ends every session of the caller but this one.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def logout_all(self, request: LogoutAllRequest, ctx: RequestContext[LogoutAllRequest, LogoutAllResponse], /) -> LogoutAllResponse:
+        """
+        Ends every session of the caller, this one too.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def change_password(self, request: ChangePasswordRequest, ctx: RequestContext[ChangePasswordRequest, ChangePasswordResponse], /) -> ChangePasswordResponse:
+        """
+        Changes the caller's password (see ChangePasswordRequest).
+
+        Admin actions: each needs an admin's session.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def set_user_role(self, request: SetUserRoleRequest, ctx: RequestContext[SetUserRoleRequest, SetUserRoleResponse], /) -> SetUserRoleResponse:
         """
-        Admin actions: an admin's session is required.
+        Admin: gives a user a role, effective at once.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def disable_user(self, request: DisableUserRequest, ctx: RequestContext[DisableUserRequest, DisableUserResponse], /) -> DisableUserResponse:
+        """
+        Admin: disables a user and ends their sessions.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def enable_user(self, request: EnableUserRequest, ctx: RequestContext[EnableUserRequest, EnableUserResponse], /) -> EnableUserResponse:
+        """
+        Admin: lets a disabled user log in again.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def revoke_user_sessions(self, request: RevokeUserSessionsRequest, ctx: RequestContext[RevokeUserSessionsRequest, RevokeUserSessionsResponse], /) -> RevokeUserSessionsResponse:
+        """
+        Admin: ends every session of a user.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def clear_login_throttle(self, request: ClearLoginThrottleRequest, ctx: RequestContext[ClearLoginThrottleRequest, ClearLoginThrottleResponse], /) -> ClearLoginThrottleResponse:
+        """
+        Admin: forgets the login throttle's failures of an account or an address.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_users(self, request: ListUsersRequest, ctx: RequestContext[ListUsersRequest, ListUsersResponse], /) -> ListUsersResponse:
         """
-        Pages of users, filtered (AIP-158): an admin's session is required.
+        Admin: pages of users, filtered (AIP-158).
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -106,7 +158,7 @@ class UserService(Protocol):
 
     async def update_user(self, request: UpdateUserRequest, ctx: RequestContext[UpdateUserRequest, UpdateUserResponse], /) -> UpdateUserResponse:
         """
-        An admin's change of any user's names and avatar.
+        Admin: changes any user's names and avatar.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -118,31 +170,45 @@ class UserService(Protocol):
 
     async def delete_user(self, request: DeleteUserRequest, ctx: RequestContext[DeleteUserRequest, DeleteUserResponse], /) -> DeleteUserResponse:
         """
-        An admin erases a user.
+        Admin: erases a user.
+
+        A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def enroll_totp(self, request: EnrollTotpRequest, ctx: RequestContext[EnrollTotpRequest, EnrollTotpResponse], /) -> EnrollTotpResponse:
         """
-        A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
+        Starts an enrolment: a new pending secret (see EnrollTotpResponse).
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def confirm_totp(self, request: ConfirmTotpRequest, ctx: RequestContext[ConfirmTotpRequest, ConfirmTotpResponse], /) -> ConfirmTotpResponse:
+        """
+        Activates the pending secret for a code from the app; answers the recovery codes, once.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def regenerate_recovery_codes(self, request: RegenerateRecoveryCodesRequest, ctx: RequestContext[RegenerateRecoveryCodesRequest, RegenerateRecoveryCodesResponse], /) -> RegenerateRecoveryCodesResponse:
+        """
+        New recovery codes in place of all the old ones, for a current code.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def disable_totp(self, request: DisableTotpRequest, ctx: RequestContext[DisableTotpRequest, DisableTotpResponse], /) -> DisableTotpResponse:
+        """
+        Removes the caller's second factor, for the password and a current code.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def complete_login(self, request: CompleteLoginRequest, ctx: RequestContext[CompleteLoginRequest, CompleteLoginResponse], /) -> CompleteLoginResponse:
+        """
+        The second step of a login with a second factor: the ticket and a code.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def reset_user_mfa(self, request: ResetUserMfaRequest, ctx: RequestContext[ResetUserMfaRequest, ResetUserMfaResponse], /) -> ResetUserMfaResponse:
         """
-        Admin: remove a user's second factor and recovery codes, and end their sessions.
+        Admin: removes a user's second factor and recovery codes, and ends their sessions.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -156,19 +222,28 @@ class UserService(Protocol):
     async def reset_password(self, request: ResetPasswordRequest, ctx: RequestContext[ResetPasswordRequest, ResetPasswordResponse], /) -> ResetPasswordResponse:
         """
         Replaces the password of the link's user and ends every session of theirs.
+
+        Email verification and change of address: docs/email-verification.md.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def verify_email(self, request: VerifyEmailRequest, ctx: RequestContext[VerifyEmailRequest, VerifyEmailResponse], /) -> VerifyEmailResponse:
         """
-        Email verification and change of address: docs/email-verification.md.
+        Verifies an address (or applies a change of address) with a link's token.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def resend_verification(self, request: ResendVerificationRequest, ctx: RequestContext[ResendVerificationRequest, ResendVerificationResponse], /) -> ResendVerificationResponse:
+        """
+        Mails the caller a new verification link (the older one dies).
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def change_email(self, request: ChangeEmailRequest, ctx: RequestContext[ChangeEmailRequest, ChangeEmailResponse], /) -> ChangeEmailResponse:
+        """
+        Asks to change the caller's address: a link goes to the new one, which
+        replaces the old only when that link is used.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
 
@@ -551,6 +626,13 @@ class UserServiceASGIApplication(ConnectASGIApplication[UserService]):
 
 
 class UserServiceClient(ConnectClient):
+    """
+    Users and their sessions. A session travels as `session_id` or
+    `authorization: Bearer <id>` metadata, never both. Every RPC may also answer
+    INVALID_ARGUMENT (`malformed request`), UNAVAILABLE (a store did not answer
+    in time: retry), RESOURCE_EXHAUSTED (`server busy`, or a request too large),
+    DEADLINE_EXCEEDED or INTERNAL (`internal error`): docs/reference/behaviour.md.
+    """
     def __init__(
         self,
         address: str,
@@ -582,6 +664,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> RegisterResponse:
+        """
+        Registers a user (see RegisterRequest).
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -602,6 +687,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> FindByEmailResponse:
+        """
+        A user by email address (see FindByEmailRequest).
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -622,6 +710,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> FindByIDResponse:
+        """
+        A user by id (see FindByIDRequest).
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -642,6 +733,10 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> LoginResponse:
+        """
+        Opens a session for email and password, ending the user's oldest beyond
+        APP_SESSIONS__MAX_PER_USER (see LoginRequest).
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -662,6 +757,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> GetMeResponse:
+        """
+        The caller's user, as it is now; UNAUTHENTICATED without a valid session.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -682,6 +780,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> LogoutResponse:
+        """
+        Ends the calling session; a second Logout answers UNAUTHENTICATED.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -725,6 +826,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> RevokeSessionResponse:
+        """
+        Ends one of the caller's sessions by its handle.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -745,6 +849,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> LogoutOthersResponse:
+        """
+        Ends every session of the caller but this one.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -765,6 +872,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> LogoutAllResponse:
+        """
+        Ends every session of the caller, this one too.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -785,6 +895,11 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> ChangePasswordResponse:
+        """
+        Changes the caller's password (see ChangePasswordRequest).
+
+        Admin actions: each needs an admin's session.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -806,7 +921,7 @@ class UserServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> SetUserRoleResponse:
         """
-        Admin actions: an admin's session is required.
+        Admin: gives a user a role, effective at once.
         """
         return await self.execute_unary(
             request=request,
@@ -828,6 +943,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> DisableUserResponse:
+        """
+        Admin: disables a user and ends their sessions.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -848,6 +966,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> EnableUserResponse:
+        """
+        Admin: lets a disabled user log in again.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -868,6 +989,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> RevokeUserSessionsResponse:
+        """
+        Admin: ends every session of a user.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -888,6 +1012,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> ClearLoginThrottleResponse:
+        """
+        Admin: forgets the login throttle's failures of an account or an address.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -909,7 +1036,7 @@ class UserServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> ListUsersResponse:
         """
-        Pages of users, filtered (AIP-158): an admin's session is required.
+        Admin: pages of users, filtered (AIP-158).
         """
         return await self.execute_unary(
             request=request,
@@ -955,7 +1082,7 @@ class UserServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> UpdateUserResponse:
         """
-        An admin's change of any user's names and avatar.
+        Admin: changes any user's names and avatar.
         """
         return await self.execute_unary(
             request=request,
@@ -1001,7 +1128,9 @@ class UserServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> DeleteUserResponse:
         """
-        An admin erases a user.
+        Admin: erases a user.
+
+        A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
         """
         return await self.execute_unary(
             request=request,
@@ -1024,7 +1153,7 @@ class UserServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> EnrollTotpResponse:
         """
-        A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
+        Starts an enrolment: a new pending secret (see EnrollTotpResponse).
         """
         return await self.execute_unary(
             request=request,
@@ -1046,6 +1175,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> ConfirmTotpResponse:
+        """
+        Activates the pending secret for a code from the app; answers the recovery codes, once.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1066,6 +1198,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> RegenerateRecoveryCodesResponse:
+        """
+        New recovery codes in place of all the old ones, for a current code.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1086,6 +1221,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> DisableTotpResponse:
+        """
+        Removes the caller's second factor, for the password and a current code.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1106,6 +1244,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> CompleteLoginResponse:
+        """
+        The second step of a login with a second factor: the ticket and a code.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1127,7 +1268,7 @@ class UserServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> ResetUserMfaResponse:
         """
-        Admin: remove a user's second factor and recovery codes, and end their sessions.
+        Admin: removes a user's second factor and recovery codes, and ends their sessions.
         """
         return await self.execute_unary(
             request=request,
@@ -1175,6 +1316,8 @@ class UserServiceClient(ConnectClient):
     ) -> ResetPasswordResponse:
         """
         Replaces the password of the link's user and ends every session of theirs.
+
+        Email verification and change of address: docs/email-verification.md.
         """
         return await self.execute_unary(
             request=request,
@@ -1197,7 +1340,7 @@ class UserServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> VerifyEmailResponse:
         """
-        Email verification and change of address: docs/email-verification.md.
+        Verifies an address (or applies a change of address) with a link's token.
         """
         return await self.execute_unary(
             request=request,
@@ -1219,6 +1362,9 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> ResendVerificationResponse:
+        """
+        Mails the caller a new verification link (the older one dies).
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1239,6 +1385,10 @@ class UserServiceClient(ConnectClient):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> ChangeEmailResponse:
+        """
+        Asks to change the caller's address: a link goes to the new one, which
+        replaces the old only when that link is used.
+        """
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1254,22 +1404,48 @@ class UserServiceClient(ConnectClient):
         )
 
 class UserServiceSync(Protocol):
+    """
+    Users and their sessions. A session travels as `session_id` or
+    `authorization: Bearer <id>` metadata, never both. Every RPC may also answer
+    INVALID_ARGUMENT (`malformed request`), UNAVAILABLE (a store did not answer
+    in time: retry), RESOURCE_EXHAUSTED (`server busy`, or a request too large),
+    DEADLINE_EXCEEDED or INTERNAL (`internal error`): docs/reference/behaviour.md.
+    """
     def register(self, request: RegisterRequest, ctx: RequestContext[RegisterRequest, RegisterResponse], /) -> RegisterResponse:
+        """
+        Registers a user (see RegisterRequest).
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def find_by_email(self, request: FindByEmailRequest, ctx: RequestContext[FindByEmailRequest, FindByEmailResponse], /) -> FindByEmailResponse:
+        """
+        A user by email address (see FindByEmailRequest).
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def find_by_id(self, request: FindByIDRequest, ctx: RequestContext[FindByIDRequest, FindByIDResponse], /) -> FindByIDResponse:
+        """
+        A user by id (see FindByIDRequest).
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def login(self, request: LoginRequest, ctx: RequestContext[LoginRequest, LoginResponse], /) -> LoginResponse:
+        """
+        Opens a session for email and password, ending the user's oldest beyond
+        APP_SESSIONS__MAX_PER_USER (see LoginRequest).
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def get_me(self, request: GetMeRequest, ctx: RequestContext[GetMeRequest, GetMeResponse], /) -> GetMeResponse:
+        """
+        The caller's user, as it is now; UNAUTHENTICATED without a valid session.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def logout(self, request: LogoutRequest, ctx: RequestContext[LogoutRequest, LogoutResponse], /) -> LogoutResponse:
+        """
+        Ends the calling session; a second Logout answers UNAUTHENTICATED.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def list_sessions(self, request: ListSessionsRequest, ctx: RequestContext[ListSessionsRequest, ListSessionsResponse], /) -> ListSessionsResponse:
@@ -1279,38 +1455,64 @@ class UserServiceSync(Protocol):
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def revoke_session(self, request: RevokeSessionRequest, ctx: RequestContext[RevokeSessionRequest, RevokeSessionResponse], /) -> RevokeSessionResponse:
+        """
+        Ends one of the caller's sessions by its handle.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def logout_others(self, request: LogoutOthersRequest, ctx: RequestContext[LogoutOthersRequest, LogoutOthersResponse], /) -> LogoutOthersResponse:
+        """
+        Ends every session of the caller but this one.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def logout_all(self, request: LogoutAllRequest, ctx: RequestContext[LogoutAllRequest, LogoutAllResponse], /) -> LogoutAllResponse:
+        """
+        Ends every session of the caller, this one too.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def change_password(self, request: ChangePasswordRequest, ctx: RequestContext[ChangePasswordRequest, ChangePasswordResponse], /) -> ChangePasswordResponse:
+        """
+        Changes the caller's password (see ChangePasswordRequest).
+
+        Admin actions: each needs an admin's session.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def set_user_role(self, request: SetUserRoleRequest, ctx: RequestContext[SetUserRoleRequest, SetUserRoleResponse], /) -> SetUserRoleResponse:
         """
-        Admin actions: an admin's session is required.
+        Admin: gives a user a role, effective at once.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def disable_user(self, request: DisableUserRequest, ctx: RequestContext[DisableUserRequest, DisableUserResponse], /) -> DisableUserResponse:
+        """
+        Admin: disables a user and ends their sessions.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def enable_user(self, request: EnableUserRequest, ctx: RequestContext[EnableUserRequest, EnableUserResponse], /) -> EnableUserResponse:
+        """
+        Admin: lets a disabled user log in again.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def revoke_user_sessions(self, request: RevokeUserSessionsRequest, ctx: RequestContext[RevokeUserSessionsRequest, RevokeUserSessionsResponse], /) -> RevokeUserSessionsResponse:
+        """
+        Admin: ends every session of a user.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def clear_login_throttle(self, request: ClearLoginThrottleRequest, ctx: RequestContext[ClearLoginThrottleRequest, ClearLoginThrottleResponse], /) -> ClearLoginThrottleResponse:
+        """
+        Admin: forgets the login throttle's failures of an account or an address.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def list_users(self, request: ListUsersRequest, ctx: RequestContext[ListUsersRequest, ListUsersResponse], /) -> ListUsersResponse:
         """
-        Pages of users, filtered (AIP-158): an admin's session is required.
+        Admin: pages of users, filtered (AIP-158).
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -1322,7 +1524,7 @@ class UserServiceSync(Protocol):
 
     def update_user(self, request: UpdateUserRequest, ctx: RequestContext[UpdateUserRequest, UpdateUserResponse], /) -> UpdateUserResponse:
         """
-        An admin's change of any user's names and avatar.
+        Admin: changes any user's names and avatar.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -1334,31 +1536,45 @@ class UserServiceSync(Protocol):
 
     def delete_user(self, request: DeleteUserRequest, ctx: RequestContext[DeleteUserRequest, DeleteUserResponse], /) -> DeleteUserResponse:
         """
-        An admin erases a user.
+        Admin: erases a user.
+
+        A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def enroll_totp(self, request: EnrollTotpRequest, ctx: RequestContext[EnrollTotpRequest, EnrollTotpResponse], /) -> EnrollTotpResponse:
         """
-        A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
+        Starts an enrolment: a new pending secret (see EnrollTotpResponse).
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def confirm_totp(self, request: ConfirmTotpRequest, ctx: RequestContext[ConfirmTotpRequest, ConfirmTotpResponse], /) -> ConfirmTotpResponse:
+        """
+        Activates the pending secret for a code from the app; answers the recovery codes, once.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def regenerate_recovery_codes(self, request: RegenerateRecoveryCodesRequest, ctx: RequestContext[RegenerateRecoveryCodesRequest, RegenerateRecoveryCodesResponse], /) -> RegenerateRecoveryCodesResponse:
+        """
+        New recovery codes in place of all the old ones, for a current code.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def disable_totp(self, request: DisableTotpRequest, ctx: RequestContext[DisableTotpRequest, DisableTotpResponse], /) -> DisableTotpResponse:
+        """
+        Removes the caller's second factor, for the password and a current code.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def complete_login(self, request: CompleteLoginRequest, ctx: RequestContext[CompleteLoginRequest, CompleteLoginResponse], /) -> CompleteLoginResponse:
+        """
+        The second step of a login with a second factor: the ticket and a code.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def reset_user_mfa(self, request: ResetUserMfaRequest, ctx: RequestContext[ResetUserMfaRequest, ResetUserMfaResponse], /) -> ResetUserMfaResponse:
         """
-        Admin: remove a user's second factor and recovery codes, and end their sessions.
+        Admin: removes a user's second factor and recovery codes, and ends their sessions.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -1372,19 +1588,28 @@ class UserServiceSync(Protocol):
     def reset_password(self, request: ResetPasswordRequest, ctx: RequestContext[ResetPasswordRequest, ResetPasswordResponse], /) -> ResetPasswordResponse:
         """
         Replaces the password of the link's user and ends every session of theirs.
+
+        Email verification and change of address: docs/email-verification.md.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def verify_email(self, request: VerifyEmailRequest, ctx: RequestContext[VerifyEmailRequest, VerifyEmailResponse], /) -> VerifyEmailResponse:
         """
-        Email verification and change of address: docs/email-verification.md.
+        Verifies an address (or applies a change of address) with a link's token.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def resend_verification(self, request: ResendVerificationRequest, ctx: RequestContext[ResendVerificationRequest, ResendVerificationResponse], /) -> ResendVerificationResponse:
+        """
+        Mails the caller a new verification link (the older one dies).
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def change_email(self, request: ChangeEmailRequest, ctx: RequestContext[ChangeEmailRequest, ChangeEmailResponse], /) -> ChangeEmailResponse:
+        """
+        Asks to change the caller's address: a link goes to the new one, which
+        replaces the old only when that link is used.
+        """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
 
@@ -1765,6 +1990,13 @@ class UserServiceWSGIApplication(ConnectWSGIApplication):
 
 
 class UserServiceClientSync(ConnectClientSync):
+    """
+    Users and their sessions. A session travels as `session_id` or
+    `authorization: Bearer <id>` metadata, never both. Every RPC may also answer
+    INVALID_ARGUMENT (`malformed request`), UNAVAILABLE (a store did not answer
+    in time: retry), RESOURCE_EXHAUSTED (`server busy`, or a request too large),
+    DEADLINE_EXCEEDED or INTERNAL (`internal error`): docs/reference/behaviour.md.
+    """
     def __init__(
         self,
         address: str,
@@ -1796,6 +2028,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> RegisterResponse:
+        """
+        Registers a user (see RegisterRequest).
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1816,6 +2051,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> FindByEmailResponse:
+        """
+        A user by email address (see FindByEmailRequest).
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1836,6 +2074,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> FindByIDResponse:
+        """
+        A user by id (see FindByIDRequest).
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1856,6 +2097,10 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> LoginResponse:
+        """
+        Opens a session for email and password, ending the user's oldest beyond
+        APP_SESSIONS__MAX_PER_USER (see LoginRequest).
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1876,6 +2121,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> GetMeResponse:
+        """
+        The caller's user, as it is now; UNAUTHENTICATED without a valid session.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1896,6 +2144,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> LogoutResponse:
+        """
+        Ends the calling session; a second Logout answers UNAUTHENTICATED.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1939,6 +2190,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> RevokeSessionResponse:
+        """
+        Ends one of the caller's sessions by its handle.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1959,6 +2213,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> LogoutOthersResponse:
+        """
+        Ends every session of the caller but this one.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1979,6 +2236,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> LogoutAllResponse:
+        """
+        Ends every session of the caller, this one too.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -1999,6 +2259,11 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> ChangePasswordResponse:
+        """
+        Changes the caller's password (see ChangePasswordRequest).
+
+        Admin actions: each needs an admin's session.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -2020,7 +2285,7 @@ class UserServiceClientSync(ConnectClientSync):
         timeout_ms: int | None = None,
     ) -> SetUserRoleResponse:
         """
-        Admin actions: an admin's session is required.
+        Admin: gives a user a role, effective at once.
         """
         return self.execute_unary(
             request=request,
@@ -2042,6 +2307,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> DisableUserResponse:
+        """
+        Admin: disables a user and ends their sessions.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -2062,6 +2330,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> EnableUserResponse:
+        """
+        Admin: lets a disabled user log in again.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -2082,6 +2353,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> RevokeUserSessionsResponse:
+        """
+        Admin: ends every session of a user.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -2102,6 +2376,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> ClearLoginThrottleResponse:
+        """
+        Admin: forgets the login throttle's failures of an account or an address.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -2123,7 +2400,7 @@ class UserServiceClientSync(ConnectClientSync):
         timeout_ms: int | None = None,
     ) -> ListUsersResponse:
         """
-        Pages of users, filtered (AIP-158): an admin's session is required.
+        Admin: pages of users, filtered (AIP-158).
         """
         return self.execute_unary(
             request=request,
@@ -2169,7 +2446,7 @@ class UserServiceClientSync(ConnectClientSync):
         timeout_ms: int | None = None,
     ) -> UpdateUserResponse:
         """
-        An admin's change of any user's names and avatar.
+        Admin: changes any user's names and avatar.
         """
         return self.execute_unary(
             request=request,
@@ -2215,7 +2492,9 @@ class UserServiceClientSync(ConnectClientSync):
         timeout_ms: int | None = None,
     ) -> DeleteUserResponse:
         """
-        An admin erases a user.
+        Admin: erases a user.
+
+        A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
         """
         return self.execute_unary(
             request=request,
@@ -2238,7 +2517,7 @@ class UserServiceClientSync(ConnectClientSync):
         timeout_ms: int | None = None,
     ) -> EnrollTotpResponse:
         """
-        A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
+        Starts an enrolment: a new pending secret (see EnrollTotpResponse).
         """
         return self.execute_unary(
             request=request,
@@ -2260,6 +2539,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> ConfirmTotpResponse:
+        """
+        Activates the pending secret for a code from the app; answers the recovery codes, once.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -2280,6 +2562,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> RegenerateRecoveryCodesResponse:
+        """
+        New recovery codes in place of all the old ones, for a current code.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -2300,6 +2585,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> DisableTotpResponse:
+        """
+        Removes the caller's second factor, for the password and a current code.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -2320,6 +2608,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> CompleteLoginResponse:
+        """
+        The second step of a login with a second factor: the ticket and a code.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -2341,7 +2632,7 @@ class UserServiceClientSync(ConnectClientSync):
         timeout_ms: int | None = None,
     ) -> ResetUserMfaResponse:
         """
-        Admin: remove a user's second factor and recovery codes, and end their sessions.
+        Admin: removes a user's second factor and recovery codes, and ends their sessions.
         """
         return self.execute_unary(
             request=request,
@@ -2389,6 +2680,8 @@ class UserServiceClientSync(ConnectClientSync):
     ) -> ResetPasswordResponse:
         """
         Replaces the password of the link's user and ends every session of theirs.
+
+        Email verification and change of address: docs/email-verification.md.
         """
         return self.execute_unary(
             request=request,
@@ -2411,7 +2704,7 @@ class UserServiceClientSync(ConnectClientSync):
         timeout_ms: int | None = None,
     ) -> VerifyEmailResponse:
         """
-        Email verification and change of address: docs/email-verification.md.
+        Verifies an address (or applies a change of address) with a link's token.
         """
         return self.execute_unary(
             request=request,
@@ -2433,6 +2726,9 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> ResendVerificationResponse:
+        """
+        Mails the caller a new verification link (the older one dies).
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
@@ -2453,6 +2749,10 @@ class UserServiceClientSync(ConnectClientSync):
         headers: Headers | Mapping[str, str] | None = None, 
         timeout_ms: int | None = None,
     ) -> ChangeEmailResponse:
+        """
+        Asks to change the caller's address: a link goes to the new one, which
+        replaces the old only when that link is used.
+        """
         return self.execute_unary(
             request=request,
             method=MethodInfo(
