@@ -26,7 +26,6 @@ from app.config.errors import ConfigError
 from app.config.mail import MailSettings
 from app.config.mfa import MfaSettings
 from app.config.recovery import RecoverySettings
-from app.config.setting_names import unknown_keys, unknown_variables
 from app.config.sections import (
     CacheSettings,
     EventsSettings,
@@ -42,6 +41,7 @@ from app.config.sections import (
     ThrottlingSettings,
     TracingSettings,
 )
+from app.config.setting_names import unknown_keys, unknown_variables
 from app.config.transport import GrpcSettings
 from app.config.verification import VerificationSettings
 

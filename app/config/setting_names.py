@@ -69,9 +69,8 @@ def unknown_variables(model: type[BaseModel], environment: Mapping[str, str]) ->
             continue
         if any(upper.startswith(mapping) for mapping in mappings):
             continue
-        problems.append(
-            f"environment variable {name} is not a setting{_closest(upper, [*known, *NOT_SETTINGS])}"
-        )
+        suggestion = _closest(upper, [*known, *NOT_SETTINGS])
+        problems.append(f"environment variable {name} is not a setting{suggestion}")
     return problems
 
 

@@ -11,6 +11,7 @@ import argparse
 from app.bootstrap import build_relay_process, events_stream_key
 from app.config import Settings
 from app.entrypoints.event_serving import serving
+from app.entrypoints.listeners import metrics_listeners
 from app.entrypoints.runner import run_process
 
 
@@ -20,5 +21,7 @@ def describe(settings: Settings) -> dict[str, str]:
 
 def run(arguments: argparse.Namespace) -> int:
     return run_process(
-        "user-service-relay", serving(build_relay_process, "relay process", describe)
+        "user-service-relay",
+        serving(build_relay_process, "relay process", describe),
+        listeners=metrics_listeners,
     )

@@ -89,7 +89,9 @@ def test_every_setting_and_the_config_file_variable_are_accepted(clean_environme
         assert variable_name(path) not in NOT_SETTINGS
     clean_environment.setenv("APP_GRPC__PORT", "6000")
     clean_environment.setenv("APP_GRPC__TLS__EXPIRY_WARNING_DAYS", "3")
-    clean_environment.setenv("APP_MFA__ENCRYPTION_KEYS__LOCAL", "bG9jYWwgZGV2ZWxvcG1lbnQgb25seTsgcHVibGljISE=")
+    clean_environment.setenv(
+        "APP_MFA__ENCRYPTION_KEYS__LOCAL", "bG9jYWwgZGV2ZWxvcG1lbnQgb25seTsgcHVibGljISE="
+    )
     clean_environment.setenv("app_sessions__ttl_seconds", "60")
     settings = load_settings()
     assert settings.grpc.port == 6000
