@@ -27,6 +27,7 @@ async def run_command(
             **os.environ,
             "APP_CONFIG_FILE": str(ROOT / "config" / "local.yaml"),
             "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
+            "APP_POSTGRES__CREATE_DATABASE": "true",
             "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
             "APP_METRICS__ENABLED": "false",
             **SUITE_MFA_ENVIRONMENT,

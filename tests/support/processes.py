@@ -54,6 +54,7 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
         "APP_GRPC__HOST": "127.0.0.1",
         "APP_GRPC__PORT": str(free_port()),
         "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
+        "APP_POSTGRES__CREATE_DATABASE": "true",
         "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
         "APP_EVENTS__RELAY_ENABLED": "false",
         "APP_MAIL__COURIER_ENABLED": "false",
