@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     recovery: RecoverySettings = RecoverySettings()
     verification: VerificationSettings = VerificationSettings()
 
+    @property
+    def metrics_host(self) -> str:
+        """Where ``/metrics`` and the HTTP health endpoints listen: ``metrics.host``,
+        else the gRPC host."""
+        return self.grpc.host if self.metrics.host is None else self.metrics.host
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -145,7 +145,8 @@ class HealthSettings(Section):
 
 class MetricsSettings(Section):
     enabled: bool = True
-    host: str = "0.0.0.0"
+    # Unset: the gRPC host (APP_GRPC__HOST), so both are loopback or both are not.
+    host: str | None = None
     port: int = Field(7070, ge=0, le=65535)
 
 

@@ -40,7 +40,7 @@ def metrics_listeners(settings: Settings) -> list[Listener]:
     metrics = settings.metrics
     if not metrics.enabled or metrics.port == 0:
         return []
-    return [Listener(metrics.host, metrics.port, "APP_METRICS__PORT")]
+    return [Listener(settings.metrics_host, metrics.port, "APP_METRICS__PORT")]
 
 
 def server_listeners(settings: Settings) -> list[Listener]:

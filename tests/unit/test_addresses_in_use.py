@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 
 from app.config import Settings
 from app.entrypoints.listeners import Listener, first_taken, server_listeners
-from app.entrypoints.runner import ADDRESS_TAKEN, run_process
+from app.entrypoints.runner import ADDRESS_TAKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 EMPTY_CONFIG = ROOT / "tests" / "support" / "empty.yaml"
@@ -83,7 +82,7 @@ def test_every_process_names_a_taken_metrics_port_and_its_setting(taken_port, co
 
 
 def test_the_server_lists_grpc_and_metrics_with_their_settings():
-    settings = Settings(grpc={"host": "::1", "port": 5001}, metrics={"host": "::1", "port": 7071})  # type: ignore[arg-type]
+    settings = Settings(grpc={"host": "::1", "port": 5001}, metrics={"host": "::1", "port": 7071})
     listeners = server_listeners(settings)
     assert [(item.address, item.setting) for item in listeners] == [
         ("[::1]:5001", "APP_GRPC__PORT"),
@@ -95,31 +94,44 @@ def test_free_addresses_and_ports_chosen_by_the_kernel_pass():
     assert first_taken([Listener("127.0.0.1", 0, "APP_GRPC__PORT")]) is None
 
 
-def test_an_address_taken_after_the_check_is_named_in_the_same_one_line(clean_environment, capsys):
+# A process whose address is free at the check and taken when the server binds:
+# the serve function takes it first, then fails as the real server's bind does.
+RACE = """
+import asyncio, socket, sys
+from app.entrypoints.listeners import Listener
+from app.entrypoints.runner import run_process
+
+port = int(sys.argv[1])
+racer = socket.socket()
+
+async def serve_after_another_process_took_the_port(settings, stop):
+    racer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    racer.bind(("127.0.0.1", port))
+    racer.listen()
+    raise OSError(f"cannot listen on 127.0.0.1:{port}")
+
+listeners = lambda settings: [Listener("127.0.0.1", port, "APP_GRPC__PORT")]
+serve = serve_after_another_process_took_the_port
+sys.exit(run_process("user-service", serve, listeners=listeners))
+"""
+
+
+def test_an_address_taken_after_the_check_is_named_in_the_same_one_line():
     with socket.socket() as finder:
         finder.bind(("127.0.0.1", 0))
         port = finder.getsockname()[1]
-    racer = socket.socket()
-
-    async def serve_after_another_process_took_the_port(
-        settings: Settings, stop: asyncio.Event
-    ) -> None:
-        racer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        racer.bind(("127.0.0.1", port))
-        racer.listen()
-        raise OSError(f"cannot listen on 127.0.0.1:{port}")
-
-    try:
-        status = run_process(
-            "user-service",
-            serve_after_another_process_took_the_port,
-            listeners=lambda settings: [Listener("127.0.0.1", port, "APP_GRPC__PORT")],
-        )
-    finally:
-        racer.close()
-    assert status == ADDRESS_TAKEN
-    err = capsys.readouterr().err
-    assert err == (
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("APP_")}
+    result = subprocess.run(
+        [sys.executable, "-c", RACE, str(port)],
+        cwd=ROOT,
+        env={**environment, "APP_CONFIG_FILE": str(EMPTY_CONFIG)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == ADDRESS_TAKEN, result.stderr
+    assert result.stderr == (
         f"user-service: cannot listen on 127.0.0.1:{port}: is already in use"
         " (set APP_GRPC__PORT to another port)\n"
     )
