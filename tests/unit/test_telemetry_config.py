@@ -185,7 +185,7 @@ def test_the_console_prints_a_consumed_batch_as_one_line_with_its_event_types() 
     provider.add_span_processor(SimpleSpanProcessor(TraceConsole(out)))
     tracer = provider.get_tracer("test")
     batch = [event_of(EventType.USER_REGISTERED)] * 2 + [event_of(EventType.USER_LOGGED_IN)]
-    attributes = {
+    attributes: dict[str, int | list[str]] = {
         "messaging.batch.message_count": len(batch),
         EVENT_TYPES_ATTRIBUTE: event_type_counts(batch),
     }

@@ -49,7 +49,8 @@ class TraceConsole(SpanExporter):
 
     def _print_batch(self, root: ReadableSpan) -> None:
         attributes = root.attributes or {}
-        types = ", ".join(str(item) for item in attributes.get("app.event.types", ()) or ())
+        listed = attributes.get("app.event.types", ())
+        types = ", ".join(map(str, listed)) if isinstance(listed, Sequence) else ""
         count = attributes.get("messaging.batch.message_count", "?")
         out = self._out or sys.stdout
         out.write(f"{span_line(root)}: {count} event(s) {types}\n")
