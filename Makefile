@@ -16,7 +16,8 @@ help: ## List the targets
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
-	$(UV) sync --frozen
+	@$(UV) sync --frozen --quiet
+	@echo "environment: $(VENV) matches uv.lock"
 	@touch $@
 
 env: $(VENV)/.synced ## Create the virtual environment from the lock file
