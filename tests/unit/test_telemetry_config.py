@@ -15,7 +15,6 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
-from app.adapters.redis.stream_consumer import EVENT_TYPES_ATTRIBUTE, event_type_counts
 from app.config import TracingSettings, load_settings
 from app.domain.events import Event, EventType
 from app.grpc.edge import split_method
@@ -23,6 +22,7 @@ from app.grpc.server_metrics import go_code_name
 from app.observability.setup.providers import service_resource
 from app.observability.setup.trace_console import TraceConsole
 from app.observability.setup.trace_export import TracingConfigError, build_exporters, tracing_plan
+from app.observability.trace_context import EVENT_TYPES_ATTRIBUTE, event_type_counts
 from tests.support.ports import free_port, silent_listener
 
 LOCAL_CONFIG = Path(__file__).resolve().parents[2] / "config" / "local.yaml"

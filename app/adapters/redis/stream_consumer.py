@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,21 +48,17 @@ from app.adapters.redis.errors import redis_errors, reply_code
 from app.adapters.redis.stream_metrics import StreamMetrics
 from app.domain.errors import StoreFault, StoreUnavailable
 from app.domain.events import Event
-from app.observability.trace_context import links_to
+from app.observability.trace_context import (
+    EVENT_TYPES_ATTRIBUTE,
+    event_type_counts,
+    links_to,
+)
 from app.stoppable_loop import Backoff, StoppableLoop
 
 logger = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("app")
 
 Handler = Callable[[Sequence[Event]], Awaitable[None]]
-
-EVENT_TYPES_ATTRIBUTE = "app.event.types"
-
-
-def event_type_counts(events: Sequence[Event]) -> list[str]:
-    """``type=count`` for each event type in ``events``, most frequent first."""
-    counts = Counter(event.type.value for event in events)
-    return [f"{name}={count}" for name, count in counts.most_common()]
 
 
 MAX_CLAIM_ROUNDS = 10
@@ -277,7 +272,6 @@ class StreamConsumer:
                 "messaging.destination.name": self._stream,
                 "messaging.consumer.group.name": self._options.group,
                 "messaging.batch.message_count": len(events),
-                # The types in the batch, each with its count: "user.registered=2".
                 EVENT_TYPES_ATTRIBUTE: event_type_counts(events),
             },
         ):

@@ -14,12 +14,14 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
+from app.observability.trace_context import EVENT_TYPES_ATTRIBUTE
+
 
 class TraceConsole(SpanExporter):
     """Prints each request's or consumed event's trace as an indented tree, one line a span.
 
     A consumed batch is one line: the consumer span with its event types and
-    counts (``app.event.types``), so a busy stream reads as a log of batches
+    counts (the stream consumer's event-types attribute), so a busy stream reads as a log of batches
     rather than a tree per event. Spans end children first, so they are held
     until their trace's root ends.
     Traces whose root is neither a SERVER nor a CONSUMER span (the relay's
@@ -49,7 +51,7 @@ class TraceConsole(SpanExporter):
 
     def _print_batch(self, root: ReadableSpan) -> None:
         attributes = root.attributes or {}
-        listed = attributes.get("app.event.types", ())
+        listed = attributes.get(EVENT_TYPES_ATTRIBUTE, ())
         types = ", ".join(map(str, listed)) if isinstance(listed, Sequence) else ""
         count = attributes.get("messaging.batch.message_count", "?")
         out = self._out or sys.stdout
