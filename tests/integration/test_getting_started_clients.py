@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
 from tests.support.client import login, register, unique_email
+from tests.support.commands import run_in_repository
 from tests.support.processes import process_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,18 +44,6 @@ def empty_reply_example() -> tuple[str, str]:
     return block[1], block[2].strip()
 
 
-def run(arguments: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        arguments,
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_the_python_client_example_prints_what_the_page_says(
     application: Application,
 ) -> None:
@@ -65,7 +53,7 @@ async def test_the_python_client_example_prints_what_the_page_says(
     code = code.replace("localhost:5000", f"127.0.0.1:{service.port}")
 
     result = await asyncio.to_thread(
-        run, [sys.executable, "-c", code], process_environment(service.settings)
+        run_in_repository, [sys.executable, "-c", code], process_environment(service.settings)
     )
 
     assert result.returncode == 0, result.stderr
@@ -85,7 +73,7 @@ async def test_grpcurl_prints_an_empty_object_for_a_call_that_returns_nothing(
     environment = process_environment(service.settings, SESSION=session_id)
     environment["PATH"] = f"{ROOT / '.venv' / 'bin'}:{environment['PATH']}"
 
-    result = await asyncio.to_thread(run, ["bash", "-c", command], environment)
+    result = await asyncio.to_thread(run_in_repository, ["bash", "-c", command], environment)
 
     assert result.returncode == 0, result.stderr
     # grpcurl indents the empty object's (empty) body: compare without the blanks.

@@ -14,6 +14,7 @@ import pytest
 from app.config import Settings
 from app.entrypoints.listeners import Listener, first_taken, server_listeners
 from app.entrypoints.runner import ADDRESS_TAKEN
+from tests.support.commands import run_app
 
 ROOT = Path(__file__).resolve().parents[2]
 EMPTY_CONFIG = ROOT / "tests" / "support" / "empty.yaml"
@@ -33,27 +34,17 @@ def taken_port() -> Iterator[int]:
         yield holder.getsockname()[1]
 
 
-def run_app(command: str, **variables: str) -> subprocess.CompletedProcess[str]:
+def run_with(command: str, **variables: str) -> subprocess.CompletedProcess[str]:
     """``python -m app command`` with only ``variables`` (and unreachable stores) set."""
     environment = {name: value for name, value in os.environ.items() if not name.startswith("APP_")}
-    return subprocess.run(
-        [sys.executable, "-m", "app", command],
-        cwd=ROOT,
-        env={
-            **environment,
-            "APP_CONFIG_FILE": str(EMPTY_CONFIG),
-            **UNREACHABLE_STORES,
-            **variables,
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return run_app(
+        command,
+        {**environment, "APP_CONFIG_FILE": str(EMPTY_CONFIG), **UNREACHABLE_STORES, **variables},
     )
 
 
 def test_serve_names_a_taken_grpc_port_and_its_setting_before_connecting(taken_port):
-    result = run_app(
+    result = run_with(
         "serve",
         APP_GRPC__HOST="127.0.0.1",
         APP_GRPC__PORT=str(taken_port),
@@ -68,7 +59,7 @@ def test_serve_names_a_taken_grpc_port_and_its_setting_before_connecting(taken_p
 
 @pytest.mark.parametrize("command", ["serve", "worker", "relay", "courier"])
 def test_every_process_names_a_taken_metrics_port_and_its_setting(taken_port, command):
-    result = run_app(
+    result = run_with(
         command,
         APP_GRPC__HOST="127.0.0.1",
         APP_GRPC__PORT="0",

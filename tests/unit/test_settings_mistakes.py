@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from app.config import ConfigError, Settings, load_settings
 from app.config.setting_names import NOT_SETTINGS, setting_paths, variable_name
+from tests.support.commands import run_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,15 +106,7 @@ def test_a_variable_outside_the_prefix_is_none_of_the_services_business(clean_en
 
 @pytest.mark.parametrize("command", ["serve", "worker", "relay", "courier", "migrate"])
 def test_every_process_refuses_a_misspelt_variable_in_one_line(command):
-    result = subprocess.run(
-        [sys.executable, "-m", "app", command],
-        cwd=ROOT,
-        env={"APP_GPRC__PORT": "5001", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_app(command, {"APP_GPRC__PORT": "5001", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "APP_GPRC__PORT is not a setting; did you mean APP_GRPC__PORT?" in result.stderr
