@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,8 @@ class StreamConsumer:
         self._handler = handler
         self._options = options
         self._metrics = (metrics or StreamMetrics(None)).consumer(stream_key, options.group)
+        # Handled since the last summary line, by event type.
+        self._handled_types: Counter[str] = Counter()
         self._dead_letters = DeadLetterPolicy(
             redis,
             stream_key,
@@ -197,7 +200,8 @@ class StreamConsumer:
                 return
 
     async def report_group(self) -> None:
-        """Refresh the lag and pending gauges from ``XINFO GROUPS``."""
+        """Refresh the lag and pending gauges from ``XINFO GROUPS``; log what was handled
+        since the last time, by event type, with the lag (one line per claim interval)."""
         with redis_errors():
             groups = await self._redis.xinfo_groups(self._stream)
         for group in groups:
@@ -205,6 +209,15 @@ class StreamConsumer:
                 self._metrics.pending.set(group["pending"])
                 if group.get("lag") is not None:
                     self._metrics.lag.set(group["lag"])
+                if self._handled_types:
+                    logger.info(
+                        "events handled",
+                        group=self._options.group,
+                        by_type=dict(self._handled_types.most_common()),
+                        lag=group.get("lag"),
+                        pending=group["pending"],
+                    )
+                    self._handled_types.clear()
 
     async def _read(self, start: str, *, block: int | None) -> list[Entry]:
         with redis_errors():
@@ -240,6 +253,9 @@ class StreamConsumer:
         failures = await self._handle(batch.decoded)
         handled = [entry[0] for entry, _ in batch.decoded if entry[0] not in failures]
         self._metrics.handled.inc(len(handled))
+        self._handled_types.update(
+            event.type.value for entry, event in batch.decoded if entry[0] not in failures
+        )
         if failures:
             batch.dead += await self._exhausted(batch.decoded, failures)
         await self._dead_letters.acknowledge(batch.acknowledged + handled, batch.dead)
