@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +45,7 @@ from app.adapters.redis.dead_letters import (
     Entry,
 )
 from app.adapters.redis.errors import redis_errors, reply_code
+from app.adapters.redis.handled_summary import HandledSummary
 from app.adapters.redis.stream_metrics import StreamMetrics
 from app.domain.errors import StoreFault, StoreUnavailable
 from app.domain.events import Event
@@ -113,8 +113,7 @@ class StreamConsumer:
         self._handler = handler
         self._options = options
         self._metrics = (metrics or StreamMetrics(None)).consumer(stream_key, options.group)
-        # Handled since the last summary line, by event type.
-        self._handled_types: Counter[str] = Counter()
+        self._summary = HandledSummary(options.group)
         self._dead_letters = DeadLetterPolicy(
             redis,
             stream_key,
@@ -209,15 +208,7 @@ class StreamConsumer:
                 self._metrics.pending.set(group["pending"])
                 if group.get("lag") is not None:
                     self._metrics.lag.set(group["lag"])
-                if self._handled_types:
-                    logger.info(
-                        "events handled",
-                        group=self._options.group,
-                        by_type=dict(self._handled_types.most_common()),
-                        lag=group.get("lag"),
-                        pending=group["pending"],
-                    )
-                    self._handled_types.clear()
+                self._summary.report(group.get("lag"), group["pending"])
 
     async def _read(self, start: str, *, block: int | None) -> list[Entry]:
         with redis_errors():
@@ -253,9 +244,7 @@ class StreamConsumer:
         failures = await self._handle(batch.decoded)
         handled = [entry[0] for entry, _ in batch.decoded if entry[0] not in failures]
         self._metrics.handled.inc(len(handled))
-        self._handled_types.update(
-            event.type.value for entry, event in batch.decoded if entry[0] not in failures
-        )
+        self._summary.count(event for entry, event in batch.decoded if entry[0] not in failures)
         if failures:
             batch.dead += await self._exhausted(batch.decoded, failures)
         await self._dead_letters.acknowledge(batch.acknowledged + handled, batch.dead)
