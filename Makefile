@@ -16,7 +16,8 @@ help: ## List the targets
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
-	$(UV) sync --frozen
+	@$(UV) sync --frozen --quiet
+	@echo "environment: $(VENV) matches uv.lock"
 	@touch $@
 
 env: $(VENV)/.synced ## Create the virtual environment from the lock file
@@ -45,6 +46,13 @@ run admin: export APP_MFA__ENCRYPTION_KEYS ?= $(LOCAL_MFA_KEYS)
 LOCAL_SMTP_URL := smtp://127.0.0.1:1025
 run courier: export APP_MAIL__SMTP_URL ?= $(LOCAL_SMTP_URL)
 
+# Migrating creates the database of the default DSN when it is missing; a DSN
+# chosen in the environment must name an existing database (a typo must not
+# become an empty one) unless APP_POSTGRES__CREATE_DATABASE=true says otherwise.
+ifeq ($(origin APP_POSTGRES__DSN),undefined)
+run worker relay courier migrate admin: export APP_POSTGRES__CREATE_DATABASE ?= true
+endif
+
 mail: env ## Print the newest message the local mail sink kept (.local/mail/); Mailpit: http://127.0.0.1:8025
 	@$(PY) scripts/local_mail.py latest
 
@@ -64,7 +72,7 @@ courier: env ## Run the mail courier on its own (queued mail → SMTP); /metrics
 	$(PY) scripts/local_stack.py ensure
 	APP_METRICS__PORT=$${APP_METRICS__PORT:-7073} $(PY) -m app courier
 
-migrate: env ## Create the database if missing and apply migrations, then exit
+migrate: env ## Apply migrations (creating the default database if missing), then exit
 	$(PY) scripts/local_stack.py ensure
 	$(PY) -m app migrate
 

@@ -88,6 +88,7 @@ class Application:
         return self.resources.passwords
 
     async def start(self) -> None:
+        self.telemetry.report_readiness(self.health.readiness)
         self.telemetry.start()
         await self.health.start()
         await self.server.start()

@@ -137,6 +137,7 @@ async def main() -> None:
     await prepare_database(
         settings.postgres.dsn.get_secret_value(),
         connect_timeout=settings.postgres.connect_timeout_seconds,
+        create=True,
     )
     try:
         print(f"outbox → relay → stream → consumer → user_audit_log ({EVENTS} events each)")

@@ -154,11 +154,10 @@ def start_stores(only_missing: bool) -> int:
     for store in missing:
         name, address = store.name, store.address
         if not answers(address):
-            say(f"{name} does not answer at {address}: starting a native one (data in .local/)")
             if NATIVE_STARTERS[name](address):
-                say(f"{name} is up at {address}")
+                say(f"{name} started at {address} (native; data in .local/)")
             else:
-                say(f"{name} could not be started at {address}")
+                say(f"{name} does not answer at {address} and could not be started")
                 failed = True
     return 1 if failed else 0
 

@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.adapters.login_secrets import login_root
-from app.adapters.postgres.database import prepare_database
+from app.adapters.postgres.database import DatabaseMissing, prepare_database
 from app.adapters.store_states import StoreStates
 from app.adapters.system import RandomIds, SystemClock
 from app.bootstrap.second_factor import check_factor_keys
@@ -29,7 +29,7 @@ from app.bootstrap.store_clients import (
     build_pool,
     build_redis,
 )
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.lifecycle import Resources
 from app.observability.setup.metrics import HashingQueue
@@ -148,11 +148,20 @@ def _open_hasher(
 
 
 async def migrate(settings: Settings) -> None:
-    """Create the database if it is missing and apply the pending migrations."""
+    """Apply the pending migrations, creating the database first if it is missing and
+    ``postgres.create_database``; :class:`ConfigError` naming it if it is missing otherwise."""
     postgres = settings.postgres
-    await prepare_database(
-        postgres.dsn.get_secret_value(), connect_timeout=postgres.connect_timeout_seconds
-    )
+    try:
+        await prepare_database(
+            postgres.dsn.get_secret_value(),
+            connect_timeout=postgres.connect_timeout_seconds,
+            create=postgres.create_database,
+        )
+    except DatabaseMissing as missing:
+        raise ConfigError(
+            f"{missing} (APP_POSTGRES__DSN): check the name, or create it,"
+            " or set APP_POSTGRES__CREATE_DATABASE=true"
+        ) from None
 
 
 async def migrate_if_asked(settings: Settings) -> None:

@@ -9,14 +9,17 @@ start-up; secrets are ``SecretStr`` and never printed.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import yaml
 from pydantic import ValidationError
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
 from app.config.errors import ConfigError
@@ -39,6 +42,7 @@ from app.config.sections import (
     ThrottlingSettings,
     TracingSettings,
 )
+from app.config.setting_names import unknown_keys, unknown_variables
 from app.config.transport import GrpcSettings
 from app.config.verification import VerificationSettings
 
@@ -76,6 +80,12 @@ class Settings(BaseSettings):
     recovery: RecoverySettings = RecoverySettings()
     verification: VerificationSettings = VerificationSettings()
 
+    @property
+    def metrics_host(self) -> str:
+        """Where ``/metrics`` and the HTTP health endpoints listen: ``metrics.host``,
+        else the gRPC host."""
+        return self.grpc.host if self.metrics.host is None else self.metrics.host
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -88,7 +98,8 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = config_file_path()
         if config_file is not None:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            file_settings = read_config_file(config_file, settings_cls)
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=file_settings))
         return tuple(sources)
 
 
@@ -103,8 +114,43 @@ def config_file_path() -> Path | None:
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
 
 
-def load_settings() -> Settings:
-    """Read and validate the settings; raise :class:`ConfigError` naming the bad one."""
+def read_config_file(path: Path, model: type[BaseSettings]) -> dict[str, Any]:
+    """The YAML file's settings; :class:`ConfigError` in one line when it is not YAML
+    (with line and column), not a mapping, or names a key that is no setting."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{path}: {where}not valid YAML: {err.problem or err}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{path}: must be a mapping of sections (grpc:, postgres:, …),"
+            f" not a YAML {type(data).__name__}"
+        )
+    problems = unknown_keys(model, data)
+    if problems:
+        raise ConfigError(f"{path}: {problems[0]}{_more(problems)}")
+    return dict(data)
+
+
+def _more(problems: list[str]) -> str:
+    return f" ({len(problems)} problems in all)" if len(problems) > 1 else ""
+
+
+def load_settings(environment: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; raise :class:`ConfigError` naming the bad one.
+
+    Any ``APP_*`` variable of ``environment`` (the process's by default) that
+    names no setting is refused, with the closest setting's name.
+    """
+    problems = unknown_variables(Settings, os.environ if environment is None else environment)
+    if problems:
+        raise ConfigError(f"{problems[0]}{_more(problems)}")
     try:
         return Settings()
     except ValidationError as err:

@@ -56,6 +56,9 @@ class PostgresSettings(Section):
     connect_timeout_seconds: float = Field(5.0, gt=0, le=300)
     # false where a separate step migrates (`python -m app migrate`: a Kubernetes init container).
     migrate_on_start: bool = True
+    # Whether migrating may create a missing database (`make run` does for its default DSN);
+    # off, a misspelt database name stops start-up instead of becoming an empty database.
+    create_database: bool = False
     # One bound on a whole store call: waiting for a connection, the statements,
     # the commit (the client's deadline shortens it).
     call_timeout_seconds: float = Field(1.0, gt=0, le=3600)
@@ -142,7 +145,8 @@ class HealthSettings(Section):
 
 class MetricsSettings(Section):
     enabled: bool = True
-    host: str = "0.0.0.0"
+    # Unset: the gRPC host (APP_GRPC__HOST), so both are loopback or both are not.
+    host: str | None = None
     port: int = Field(7070, ge=0, le=65535)
 
 

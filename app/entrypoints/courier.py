@@ -11,6 +11,7 @@ import argparse
 from app.bootstrap.mail import build_courier_process
 from app.config import Settings
 from app.entrypoints.event_serving import serving
+from app.entrypoints.listeners import metrics_listeners
 from app.entrypoints.runner import run_process
 
 
@@ -21,5 +22,7 @@ def describe(settings: Settings) -> dict[str, str]:
 
 def run(arguments: argparse.Namespace) -> int:
     return run_process(
-        "user-service-courier", serving(build_courier_process, "courier process", describe)
+        "user-service-courier",
+        serving(build_courier_process, "courier process", describe),
+        listeners=metrics_listeners,
     )

@@ -11,14 +11,24 @@ import argparse
 from app.bootstrap import build_relay_process, events_stream_key
 from app.config import Settings
 from app.entrypoints.event_serving import serving
+from app.entrypoints.listeners import metrics_listeners
 from app.entrypoints.runner import run_process
+
+# Why a relay beside another (`make run`'s own, or more replicas) is fine: the
+# one fact is in app/adapters/postgres/outbox.py, said here where it is asked.
+COORDINATION = (
+    "relays claim outbox rows with FOR UPDATE SKIP LOCKED, so other relays"
+    " (make run's own too) never take the same row: running several is fine"
+)
 
 
 def describe(settings: Settings) -> dict[str, str]:
-    return {"stream": events_stream_key(settings)}
+    return {"stream": events_stream_key(settings), "other_relays": COORDINATION}
 
 
 def run(arguments: argparse.Namespace) -> int:
     return run_process(
-        "user-service-relay", serving(build_relay_process, "relay process", describe)
+        "user-service-relay",
+        serving(build_relay_process, "relay process", describe),
+        listeners=metrics_listeners,
     )

@@ -16,6 +16,7 @@ import structlog
 import uvloop
 
 from app.config import ConfigError, Settings, load_settings
+from app.entrypoints.listeners import Listener, first_taken
 from app.entrypoints.memory import return_large_buffers_to_the_os
 from app.observability.setup.logging import configure_logging
 from app.observability.setup.providers import shutdown_process_telemetry
@@ -24,6 +25,7 @@ from app.observability.setup.trace_export import TracingConfigError
 logger = structlog.get_logger(__name__)
 
 Serve = Callable[[Settings, asyncio.Event], Awaitable[None]]
+Listeners = Callable[[Settings], list[Listener]]
 
 
 async def _serve_until_signalled(settings: Settings, serve: Serve) -> None:
@@ -57,16 +59,31 @@ def settings_with_logging(
     return settings
 
 
-def run_process(name: str, serve: Serve, check: Callable[[Settings], None] | None = None) -> int:
+ADDRESS_TAKEN = 1
+
+
+def run_process(
+    name: str,
+    serve: Serve,
+    check: Callable[[Settings], None] | None = None,
+    listeners: Listeners | None = None,
+) -> int:
     """Load settings, configure logging and run ``serve``; the exit status.
 
     ``check`` may refuse settings this process cannot run with. A bad setting
-    (or ``OTEL_*`` variable) exits 2 with one line on stderr naming it; a port
-    that cannot be bound exits 1.
+    (or ``OTEL_*`` variable) exits 2 with one line on stderr naming it. Each
+    address ``listeners`` names is tried before anything else: one taken
+    (then, or when the server binds it later) exits 1 with one line on stderr
+    naming the address and its setting.
     """
     settings = settings_with_logging(name, check)
     if settings is None:
         return BAD_SETTING
+    addresses = [] if listeners is None else listeners(settings)
+    taken = first_taken(addresses)
+    if taken is not None:
+        print(f"{name}: {taken}", file=sys.stderr)
+        return ADDRESS_TAKEN
     return_large_buffers_to_the_os()
     try:
         # uvloop: grpc.aio's completion queue wakes the loop through a socket
@@ -77,8 +94,12 @@ def run_process(name: str, serve: Serve, check: Callable[[Settings], None] | Non
         print(f"{name}: {err}", file=sys.stderr)
         return BAD_SETTING
     except OSError as err:
-        logger.error("cannot start", process=name, error=str(err))
-        return 1
+        taken = first_taken(addresses)
+        if taken is not None:
+            print(f"{name}: {taken}", file=sys.stderr)
+        else:
+            logger.error("cannot start", process=name, error=str(err))
+        return ADDRESS_TAKEN
     finally:
         shutdown_process_telemetry()
     return 0

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from app.bootstrap import build_application
 from app.config import Settings, TlsSettings, check_transport
 from app.config.certificates import Validity, now
+from app.entrypoints.listeners import server_listeners
 from app.entrypoints.memory import reclaiming_memory
 from app.entrypoints.runner import run_process
 from app.entrypoints.supervisor import serve_with_workers
@@ -39,4 +40,5 @@ def run(arguments: argparse.Namespace) -> int:
         "user-service",
         serve_with_workers(serve),
         check=lambda settings: check_transport(settings.grpc),
+        listeners=server_listeners,
     )

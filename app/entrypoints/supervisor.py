@@ -42,7 +42,7 @@ from prometheus_client import CollectorRegistry
 from app.bootstrap import build_application, migrate_if_asked
 from app.config import Settings
 from app.entrypoints.runner import Serve, run_process
-from app.observability.setup.metrics import MetricsEndpoint
+from app.observability.setup.http_endpoint import MetricsEndpoint
 from app.observability.setup.worker_metrics import WorkerMetrics
 
 logger = structlog.get_logger("app.entrypoints.supervisor")
@@ -180,7 +180,7 @@ def _metrics_endpoint(settings: Settings, workers: list[Worker]) -> MetricsEndpo
         return None
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WorkerMetrics(lambda: [worker.metrics_port for worker in workers]))
-    endpoint = MetricsEndpoint(registry, host=settings.metrics.host, port=settings.metrics.port)
+    endpoint = MetricsEndpoint(registry, host=settings.metrics_host, port=settings.metrics.port)
     endpoint.start()
     return endpoint
 

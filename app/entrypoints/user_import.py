@@ -12,7 +12,6 @@ See docs/moving-from-go.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -33,6 +32,7 @@ from app.domain.errors import StoreUnavailable
 from app.domain.importing import UserSource
 from app.entrypoints.progress import TerminalProgress
 from app.observability.setup.logging import configure_logging
+from app.observability.setup.providers import run_then_stop_telemetry
 from app.usecases.importing import ImportProgress, ImportReport
 
 EXIT_OK = 0
@@ -138,7 +138,7 @@ def run(arguments: argparse.Namespace) -> int:
         return EXIT_USAGE
     configure_logging("WARNING", settings.logging.format)
     try:
-        report = asyncio.run(_run(settings, arguments))
+        report = run_then_stop_telemetry(_run(settings, arguments))
     except (ConfigError, BadArguments) as err:
         print(f"{PROGRAM}: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,6 +13,7 @@ import argparse
 from app.bootstrap import build_audit_worker, consumer_options, events_stream_key
 from app.config import Settings
 from app.entrypoints.event_serving import serving
+from app.entrypoints.listeners import metrics_listeners
 from app.entrypoints.runner import run_process
 
 
@@ -26,5 +27,7 @@ def describe(settings: Settings) -> dict[str, str]:
 
 def run(arguments: argparse.Namespace) -> int:
     return run_process(
-        "user-service-worker", serving(build_audit_worker, "audit-log worker", describe)
+        "user-service-worker",
+        serving(build_audit_worker, "audit-log worker", describe),
+        listeners=metrics_listeners,
     )

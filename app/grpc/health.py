@@ -40,7 +40,17 @@ class HealthReporter:
         self._timeout = timeout
         self._task: asyncio.Task[None] | None = None
         self._healthy: bool | None = None
+        self._failing: tuple[str, ...] = ()
+        self._draining = False
         self._loop = StoppableLoop()
+
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        """What the health service reports, for the HTTP ``/readyz`` (any thread may ask)."""
+        if self._draining:
+            return False, {"status": "draining"}
+        if not self._healthy:
+            return False, {"status": "not serving", "failing": list(self._failing)}
+        return True, {"status": "serving"}
 
     async def check(self) -> bool:
         """Run every probe once, publish and return the verdict."""
@@ -58,7 +68,7 @@ class HealthReporter:
             (logger.info if healthy else logger.warning)(
                 "health changed", serving=healthy, failing=failed
             )
-        self._healthy = healthy
+        self._healthy, self._failing = healthy, tuple(failed)
         await self._publish(
             health_pb2.HealthCheckResponse.SERVING
             if healthy
@@ -72,6 +82,7 @@ class HealthReporter:
 
     async def shutdown(self) -> None:
         """Stop probing (a probe in flight finishes first) and report NOT_SERVING."""
+        self._draining = True
         self._loop.stop()
         if self._task is not None:
             await self._task

@@ -8,7 +8,8 @@ provider is installed (the captured value is then simply absent).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from opentelemetry import trace
@@ -17,6 +18,15 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from app.domain.events import Event
 
 _propagator = TraceContextTextMapPropagator()
+
+#: A consumer span's event types, each with its count in the batch: ``user.registered=2``.
+EVENT_TYPES_ATTRIBUTE = "app.event.types"
+
+
+def event_type_counts(events: Sequence[Event]) -> list[str]:
+    """``type=count`` for each event type in ``events``, most frequent first."""
+    counts = Counter(event.type.value for event in events)
+    return [f"{name}={count}" for name, count in counts.most_common()]
 
 
 def current_traceparent() -> str | None:

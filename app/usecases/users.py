@@ -118,7 +118,9 @@ class UserUseCase(AccountPorts):
         """
         privileged = registration.role is not Role.USER
         if privileged and (caller is None or caller.role is not Role.ADMIN):
-            raise PermissionDenied(f"only an admin may register a {registration.role.value}")
+            role = registration.role.value
+            article = "an" if role[0] in "aeiou" else "a"
+            raise PermissionDenied(f"only an admin may register {article} {role}")
         if privileged and caller is not None:
             await self._guard.require_enrolled(caller)
         self._passwords.check_capacity(client=client)

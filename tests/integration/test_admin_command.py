@@ -31,12 +31,48 @@ async def test_it_promotes_an_existing_user_without_asking_for_a_password(
     email = unique_email("promoted")
     await register(stub, email)
     _, session_id = await login(stub, email)
-    status, out, _ = await run_command(settings, "admin", "create", "--email", email.upper())
-    assert status == 0
-    assert out.startswith(f"{email} is an admin")
+    # With metrics on, as by default: redis-py's metrics are stopped before the meter provider.
+    status, out, err = await run_command(
+        settings,
+        "admin",
+        "create",
+        "--email",
+        email.upper(),
+        APP_METRICS__ENABLED="true",
+        APP_METRICS__PORT="0",
+    )
+    assert (status, err) == (0, "")
+    assert out.startswith(f"{email} is an admin") and out.count("\n") == 1, out
     # At once, on the session opened before the promotion.
     me = await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
     assert me.user.role == "admin"
+
+
+async def test_a_password_piped_for_an_existing_user_is_refused_and_nothing_changes(
+    stub, settings, application
+):
+    email = unique_email("existing")
+    await register(stub, email)
+    status, out, err = await run_command(
+        settings, "admin", "create", "--email", email, stdin="Another-passphrase-42!"
+    )
+    assert (status, out) == (1, "")
+    assert err.count("\n") == 1
+    assert f"{email} already has an account" in err
+    assert "pipe no password" in err
+    assert "Another-passphrase-42!" not in err
+    # Neither promoted nor given the piped password: the old one still works.
+    user, _ = await login(stub, email)
+    assert user.role == "user"
+
+
+async def test_a_new_user_without_a_piped_password_is_refused_with_what_to_do(
+    settings, application
+):
+    email = unique_email("nobody")
+    status, out, err = await run_command(settings, "admin", "create", "--email", email)
+    assert (status, out) == (1, "")
+    assert f"no user has {email}: pipe the new admin's password on stdin" in err
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import pytest
 
 from app.config import Settings
 from app.lifecycle import Application
@@ -63,14 +64,29 @@ def test_the_health_probe_fails_when_nothing_answers() -> None:
     assert result.stdout.strip() == f"health-probe: 127.0.0.1:{port} UNAVAILABLE"
 
 
-async def test_migrate_creates_and_migrates_a_database_then_finds_nothing_to_do(
+def new_database_dsn(settings: Settings) -> str:
+    parts = urlsplit(settings.postgres.dsn.get_secret_value())
+    return urlunsplit(parts._replace(path=f"/user_service_migrate_{uuid.uuid4().hex[:12]}"))
+
+
+async def database_exists(settings: Settings, dsn: str) -> bool:
+    connection = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+    try:
+        name = urlsplit(dsn).path.lstrip("/")
+        found = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        return found is not None
+    finally:
+        await connection.close()
+
+
+async def test_migrate_asked_to_create_creates_and_migrates_a_database_then_finds_nothing_to_do(
     settings: Settings,
 ) -> None:
-    parts = urlsplit(settings.postgres.dsn.get_secret_value())
-    dsn = urlunsplit(parts._replace(path=f"/user_service_migrate_{uuid.uuid4().hex[:12]}"))
+    dsn = new_database_dsn(settings)
+    create = {"APP_POSTGRES__DSN": dsn, "APP_POSTGRES__CREATE_DATABASE": "true"}
     try:
-        first = await asyncio.to_thread(run, ["-m", "app", "migrate"], APP_POSTGRES__DSN=dsn)
-        second = await asyncio.to_thread(run, ["-m", "app", "migrate"], APP_POSTGRES__DSN=dsn)
+        first = await asyncio.to_thread(run, ["-m", "app", "migrate"], **create)
+        second = await asyncio.to_thread(run, ["-m", "app", "migrate"], **create)
         connection = await asyncpg.connect(dsn)
         try:
             tables = {
@@ -91,6 +107,33 @@ async def test_migrate_creates_and_migrates_a_database_then_finds_nothing_to_do(
     assert events(second)["migrations applied"]["count"] == 0
     assert "schema is current" in events(second)
     assert {"users", "event_outbox", "user_audit_log"} <= tables
+
+
+@pytest.mark.parametrize("command", ["migrate", "serve", "worker"])
+async def test_a_missing_database_is_named_and_not_created_unless_asked(
+    settings: Settings, command: str
+) -> None:
+    dsn = new_database_dsn(settings)
+    try:
+        result = await asyncio.to_thread(
+            run,
+            ["-m", "app", command],
+            APP_POSTGRES__DSN=dsn,
+            APP_GRPC__HOST="127.0.0.1",
+            APP_GRPC__PORT=str(free_port()),
+            APP_METRICS__ENABLED="false",
+        )
+        created = await database_exists(settings, dsn)
+    finally:
+        await drop_database(dsn)
+
+    name = urlsplit(dsn).path.lstrip("/")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1
+    assert f"database '{name}' does not exist" in result.stderr
+    assert "APP_POSTGRES__CREATE_DATABASE" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not created
 
 
 def test_migrate_reports_an_unreachable_postgres_in_one_line() -> None:

@@ -64,7 +64,7 @@ FILTERS = {
 async def filled(settings) -> AsyncIterator[asyncpg.Connection]:
     run_dsn = urlsplit(settings.postgres.dsn.get_secret_value())
     dsn = urlunsplit(run_dsn._replace(path=f"{run_dsn.path}_plans"))
-    await prepare_database(dsn)
+    await prepare_database(dsn, create=True)
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute(FILL)

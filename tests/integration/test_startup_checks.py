@@ -52,7 +52,7 @@ def test_make_run_starts_nothing_for_an_address_the_user_chose(
     assert f"{name} does not answer at 127.0.0.1:{port}, the address {setting} names" in (
         result.stdout
     )
-    assert "starting a native one" not in result.stdout
+    assert "started at" not in result.stdout
     assert not answers(port)
 
 

@@ -21,6 +21,7 @@ from tests.support.events import (
     sample_event,
     unique_stream,
 )
+from tests.support.logs import LogLines, captured_logs
 
 
 class Holder:
@@ -174,3 +175,36 @@ async def test_lag_and_pending_are_reported_per_group(redis, settings):
     labels = {"stream": stream, "group": "metered"}
     assert registry.get_sample_value("events_consumer_group_lag", labels) == 3
     assert registry.get_sample_value("events_consumer_group_pending", labels) == 0
+
+
+async def test_a_summary_line_says_what_was_handled_by_type_with_the_lag(redis, settings):
+    stream = unique_stream(settings)
+    events = [sample_event() for _ in range(3)]
+    await publish(redis, stream, events)
+    recorder = Recorder()
+    with captured_logs() as logs:
+        async with running(redis, stream, recorder, options(group="summarised")):
+            await eventually(lambda: recorder.has(len(events)))
+            await eventually(lambda: _logged(logs, "events handled"))
+        summaries = logs.events("events handled")
+
+    assert [line["group"] for line in summaries] == ["summarised"]
+    assert summaries[0]["by_type"] == {events[0].type.value: len(events)}
+    assert summaries[0]["lag"] == 0
+
+
+async def test_a_consumer_that_handled_nothing_logs_no_summary(redis, settings):
+    stream = unique_stream(settings)
+    await publish(redis, stream, [sample_event()])
+    consumer = StreamConsumer(
+        redis, stream_key=stream, handler=Recorder(), options=options(group="idle")
+    )
+    await consumer.ensure_group()
+    with captured_logs() as logs:
+        await consumer.report_group()
+
+    assert logs.events("events handled") == []
+
+
+async def _logged(logs: LogLines, event: str) -> bool:
+    return bool(logs.events(event))

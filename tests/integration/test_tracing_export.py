@@ -143,6 +143,7 @@ async def seconds_from_stopped_to_exit(
         "APP_GRPC__HOST": "127.0.0.1",
         "APP_GRPC__PORT": str(free_port()),
         "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
+        "APP_POSTGRES__CREATE_DATABASE": "true",
         "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
         "APP_METRICS__ENABLED": "false",
         "APP_EVENTS__RELAY_ENABLED": "false",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ async def run_command(
             **os.environ,
             "APP_CONFIG_FILE": str(ROOT / "config" / "local.yaml"),
             "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
+            "APP_POSTGRES__CREATE_DATABASE": "true",
             "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
             "APP_METRICS__ENABLED": "false",
             **SUITE_MFA_ENVIRONMENT,
@@ -44,3 +46,23 @@ async def run_command(
             await process.wait()
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+def run_in_repository(
+    arguments: list[str], environment: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``arguments`` run from the repository root with exactly ``environment``."""
+    return subprocess.run(
+        arguments,
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def run_app(command: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m app command`` from the repository root with exactly ``environment``."""
+    return run_in_repository([sys.executable, "-m", "app", command], environment)

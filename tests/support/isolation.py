@@ -43,7 +43,9 @@ def isolated_settings(kind: str, run_id: str, **sections: dict[str, Any]) -> Set
         "http": {"port": 0},
         "passwords": {"max_waiting_per_client": 128},
         "postgres": {
-            "dsn": urlunsplit(urlsplit(base_dsn)._replace(path=f"/user_service_{kind}_{run_id}"))
+            "dsn": urlunsplit(urlsplit(base_dsn)._replace(path=f"/user_service_{kind}_{run_id}")),
+            # Each run's database is its own, made at its first migration.
+            "create_database": True,
         },
         "redis": {"key_prefix": f"{kind}:{run_id}:"},
         "metrics": {"enabled": False, "host": "127.0.0.1", "port": 0},

@@ -55,6 +55,7 @@ def process_environment(settings: Settings, **variables: str) -> dict[str, str]:
         "APP_GRPC__PORT": str(free_port()),
         "APP_HTTP__PORT": str(free_port()),
         "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
+        "APP_POSTGRES__CREATE_DATABASE": "true",
         "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,
         "APP_EVENTS__RELAY_ENABLED": "false",
         "APP_MAIL__COURIER_ENABLED": "false",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from app import config
 from app.config import ConfigError, load_settings, sections
+from tests.support.commands import run_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,15 +61,7 @@ def test_secrets_are_not_printed(clean_environment):
 
 
 def test_the_process_stops_with_one_line_naming_a_bad_setting():
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "serve"],
-        cwd=ROOT,
-        env={"APP_GRPC__PORT": "not-a-port", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_app("serve", {"APP_GRPC__PORT": "not-a-port", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "grpc.port" in result.stderr

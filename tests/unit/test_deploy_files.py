@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from app.entrypoints import cli
+from app.observability.setup.http_endpoint import LIVENESS_PATH, READINESS_PATH
 from scripts.settings_table import settings_rows
 from scripts.stack_native import native_prometheus_config
 
@@ -252,19 +253,38 @@ def test_the_server_drains_within_its_termination_grace_period() -> None:
     assert spec["terminationGracePeriodSeconds"] >= drain + grace + 5
 
 
-def test_the_server_is_probed_by_the_health_command_over_its_tls() -> None:
-    # The kubelet's own gRPC probes speak plaintext only: the port speaks TLS.
+def probed_port(container: dict[str, Any], probe: str) -> int:
+    """The container port an ``httpGet`` probe names (by its name)."""
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    return int(ports[container[probe]["httpGet"]["port"]])
+
+
+def environment_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {item["name"]: item.get("value", item.get("valueFrom")) for item in container["env"]}
+
+
+def test_the_server_is_probed_over_plaintext_http_on_its_metrics_port_whatever_its_tls() -> None:
+    # The kubelet's own gRPC probes speak plaintext only, and the gRPC port speaks TLS.
     port = int(configmap()["APP_GRPC__PORT"])
     [container] = deployments()["user-service"]["spec"]["template"]["spec"]["containers"]
     assert {"name": "grpc", "containerPort": port} in container["ports"]
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        command = container[probe]["exec"]["command"]
-        arguments = cli.parser().parse_args(command[3:])
-        assert (command[:3], arguments.command) == (["python", "-m", "app"], "health"), probe
-        assert Path(arguments.ca_file).parent == Path(mounts["tls"]), probe
-        assert container[probe]["timeoutSeconds"] > arguments.timeout, probe
+    environment = environment_of(container)
+    paths = {"readinessProbe": READINESS_PATH, "startupProbe": READINESS_PATH}
+    for probe, path in {**paths, "livenessProbe": LIVENESS_PATH}.items():
+        assert "exec" not in container[probe], probe
+        assert container[probe]["httpGet"]["path"] == path, probe
+        assert probed_port(container, probe) == int(environment["APP_METRICS__PORT"]), probe
+    # Where the kubelet reaches the pod, not loopback.
+    assert environment["APP_METRICS__HOST"] == {"fieldRef": {"fieldPath": "status.podIP"}}
     assert "requests" in container["resources"]
+
+
+def test_every_events_process_is_kept_alive_by_its_liveness_endpoint() -> None:
+    for name in ("user-service-worker", "user-service-relay"):
+        [container] = deployments()[name]["spec"]["template"]["spec"]["containers"]
+        assert container["livenessProbe"]["httpGet"]["path"] == LIVENESS_PATH, name
+        port = probed_port(container, "livenessProbe")
+        assert port == int(environment_of(container)["APP_METRICS__PORT"]), name
 
 
 def merged(base: Any, patch: Any) -> Any:

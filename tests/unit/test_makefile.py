@@ -45,3 +45,14 @@ def test_make_local_is_described_with_everything_it_starts() -> None:
     local = make_help()["local"]
     for part in ("PostgreSQL", "Redis", "Prometheus", "Jaeger", "Grafana"):
         assert part in local
+
+
+def test_the_environment_is_synced_quietly_in_one_line() -> None:
+    # `make local` and `make run` start by syncing: one line, not one per package.
+    rule = re.search(r"^\$\(VENV\)/\.synced:.*\n((?:\t.*\n)*)", MAKEFILE, re.MULTILINE)
+    assert rule is not None
+    recipe = rule[1]
+    [sync] = [line for line in recipe.splitlines() if " sync " in line]
+    assert "--quiet" in sync.split()
+    assert sum(1 for line in recipe.splitlines() if not line.strip().startswith("@")) == 0
+    assert recipe.count("echo") == 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -14,11 +16,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 from app.config import TracingSettings, load_settings
+from app.domain.events import Event, EventType
 from app.grpc.edge import split_method
 from app.grpc.server_metrics import go_code_name
 from app.observability.setup.providers import service_resource
 from app.observability.setup.trace_console import TraceConsole
 from app.observability.setup.trace_export import TracingConfigError, build_exporters, tracing_plan
+from app.observability.trace_context import EVENT_TYPES_ATTRIBUTE, event_type_counts
 from tests.support.ports import free_port, silent_listener
 
 LOCAL_CONFIG = Path(__file__).resolve().parents[2] / "config" / "local.yaml"
@@ -175,6 +179,28 @@ def test_the_console_prints_a_requests_trace_as_a_tree_and_drops_background_trac
     assert lines[1].endswith(" ms")
 
 
+def test_the_console_prints_a_consumed_batch_as_one_line_with_its_event_types() -> None:
+    out = io.StringIO()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(TraceConsole(out)))
+    tracer = provider.get_tracer("test")
+    batch = [event_of(EventType.USER_REGISTERED)] * 2 + [event_of(EventType.USER_LOGGED_IN)]
+    attributes: dict[str, int | list[str]] = {
+        "messaging.batch.message_count": len(batch),
+        EVENT_TYPES_ATTRIBUTE: event_type_counts(batch),
+    }
+    consumer, client = trace.SpanKind.CONSUMER, trace.SpanKind.CLIENT
+    with (
+        tracer.start_as_current_span("audit-log process", kind=consumer, attributes=attributes),
+        tracer.start_as_current_span("INSERT", kind=client),
+    ):
+        pass
+
+    [line] = out.getvalue().splitlines()
+    assert line.startswith("audit-log process [consumer] ")
+    assert line.endswith(": 3 event(s) user.registered=2, user.logged_in=1")
+
+
 @pytest.mark.parametrize(
     ("code", "name"),
     [
@@ -203,3 +229,7 @@ def test_make_run_traces_to_a_collector_when_one_answers_else_to_the_console(
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         plan = tracing_plan(load_settings().tracing)
     assert plan.exporters == (("otlp_proto_grpc",) if collector else ("console",))
+
+
+def event_of(kind: EventType) -> Event:
+    return Event(id=uuid.uuid4(), type=kind, occurred_at=datetime.now(UTC), user_id=None)

@@ -1,4 +1,4 @@
-"""The database's life: create it if missing, migrate it, open and close the pool."""
+"""The database's life: create it if asked and missing, migrate it, open and close the pool."""
 
 from __future__ import annotations
 
@@ -29,6 +29,26 @@ def quoted_identifier(name: str) -> str:
 
 def database_name(dsn: str) -> str:
     return urlsplit(dsn).path.lstrip("/") or "postgres"
+
+
+class DatabaseMissing(LookupError):
+    """The DSN names a database that does not exist, and nobody asked to create it."""
+
+    def __init__(self, database: str) -> None:
+        super().__init__(f"database {database!r} does not exist")
+        self.database = database
+
+
+async def require_database(dsn: str, connect_timeout: float = 5.0) -> None:
+    """Raise :class:`DatabaseMissing` when the DSN's database does not exist.
+
+    It connects to that database itself, so it needs no rights on any other.
+    """
+    try:
+        connection = await asyncpg.connect(dsn, timeout=connect_timeout)
+    except asyncpg.exceptions.InvalidCatalogNameError:
+        raise DatabaseMissing(database_name(dsn)) from None
+    await connection.close()
 
 
 async def ensure_database(dsn: str, connect_timeout: float = 5.0) -> bool:
@@ -67,9 +87,13 @@ async def apply_migrations(dsn: str) -> int:
     return applied
 
 
-async def prepare_database(dsn: str, connect_timeout: float = 5.0) -> None:
-    """Create the DSN's database if it is missing and apply pending migrations."""
-    await ensure_database(dsn, connect_timeout=connect_timeout)
+async def prepare_database(dsn: str, connect_timeout: float = 5.0, *, create: bool) -> None:
+    """Apply pending migrations to the DSN's database, creating it first if it is
+    missing and ``create``; :class:`DatabaseMissing` if it is missing otherwise."""
+    if create:
+        await ensure_database(dsn, connect_timeout=connect_timeout)
+    else:
+        await require_database(dsn, connect_timeout=connect_timeout)
     await apply_migrations(dsn)
 
 

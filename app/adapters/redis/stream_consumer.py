@@ -45,16 +45,22 @@ from app.adapters.redis.dead_letters import (
     Entry,
 )
 from app.adapters.redis.errors import redis_errors, reply_code
+from app.adapters.redis.handled_summary import HandledSummary
 from app.adapters.redis.stream_metrics import StreamMetrics
 from app.domain.errors import StoreFault, StoreUnavailable
 from app.domain.events import Event
-from app.observability.trace_context import links_to
+from app.observability.trace_context import (
+    EVENT_TYPES_ATTRIBUTE,
+    event_type_counts,
+    links_to,
+)
 from app.stoppable_loop import Backoff, StoppableLoop
 
 logger = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("app")
 
 Handler = Callable[[Sequence[Event]], Awaitable[None]]
+
 
 MAX_CLAIM_ROUNDS = 10
 #: The first wait after Redis failed is twice this; it doubles up to the loop's maximum.
@@ -107,6 +113,7 @@ class StreamConsumer:
         self._handler = handler
         self._options = options
         self._metrics = (metrics or StreamMetrics(None)).consumer(stream_key, options.group)
+        self._summary = HandledSummary(options.group)
         self._dead_letters = DeadLetterPolicy(
             redis,
             stream_key,
@@ -192,7 +199,8 @@ class StreamConsumer:
                 return
 
     async def report_group(self) -> None:
-        """Refresh the lag and pending gauges from ``XINFO GROUPS``."""
+        """Refresh the lag and pending gauges from ``XINFO GROUPS``; log what was handled
+        since the last time, by event type, with the lag (one line per claim interval)."""
         with redis_errors():
             groups = await self._redis.xinfo_groups(self._stream)
         for group in groups:
@@ -200,6 +208,7 @@ class StreamConsumer:
                 self._metrics.pending.set(group["pending"])
                 if group.get("lag") is not None:
                     self._metrics.lag.set(group["lag"])
+                self._summary.report(group.get("lag"), group["pending"])
 
     async def _read(self, start: str, *, block: int | None) -> list[Entry]:
         with redis_errors():
@@ -235,6 +244,7 @@ class StreamConsumer:
         failures = await self._handle(batch.decoded)
         handled = [entry[0] for entry, _ in batch.decoded if entry[0] not in failures]
         self._metrics.handled.inc(len(handled))
+        self._summary.count(event for entry, event in batch.decoded if entry[0] not in failures)
         if failures:
             batch.dead += await self._exhausted(batch.decoded, failures)
         await self._dead_letters.acknowledge(batch.acknowledged + handled, batch.dead)
@@ -267,6 +277,7 @@ class StreamConsumer:
                 "messaging.destination.name": self._stream,
                 "messaging.consumer.group.name": self._options.group,
                 "messaging.batch.message_count": len(events),
+                EVENT_TYPES_ATTRIBUTE: event_type_counts(events),
             },
         ):
             started = time.perf_counter()

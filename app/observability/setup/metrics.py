@@ -5,19 +5,16 @@ garbage collection) from prometheus-client's default registry, the PostgreSQL
 pool and query metrics defined here, the gRPC server metrics and the Redis
 wire counters (registered by their owners), and, bridged from OpenTelemetry,
 redis-py's own client metrics. The
-HTTP endpoint runs in a thread of its own, so a scrape never waits on the
-gRPC event loop and the event loop never waits on a scrape.
+HTTP endpoint that serves them is :mod:`app.observability.setup.http_endpoint`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
-from wsgiref.simple_server import WSGIServer
 
 import asyncpg
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -35,37 +32,6 @@ def new_registry(*collectors: Collector) -> CollectorRegistry:
     for collector in (REGISTRY, *collectors):
         registry.register(collector)
     return registry
-
-
-class MetricsEndpoint:
-    """``/metrics`` over HTTP for one registry, served from a background thread."""
-
-    def __init__(self, registry: CollectorRegistry, *, host: str, port: int) -> None:
-        self.registry = registry
-        self._host = host
-        self._port = port
-        self._server: WSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        """The bound port (the real one when configured with port 0); 0 before start."""
-        return self._server.server_port if self._server is not None else 0
-
-    def start(self) -> None:
-        """Bind and serve; raises ``OSError`` when the address is taken."""
-        self._server, self._thread = start_http_server(
-            self._port, addr=self._host, registry=self.registry
-        )
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
 
 
 class PoolCollector(Collector):

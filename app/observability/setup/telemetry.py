@@ -25,10 +25,10 @@ from app.domain.second_factor_ports import FactorMetrics
 from app.observability.factor_metrics import NoFactorMetrics, PrometheusFactorMetrics
 from app.observability.session_metrics import NoSessionMetrics, PrometheusSessionMetrics
 from app.observability.setup.application_tracing import Tracing, start_tracing
+from app.observability.setup.http_endpoint import MetricsEndpoint, Readiness
 from app.observability.setup.metrics import (
     HashingCollector,
     HashingQueue,
-    MetricsEndpoint,
     PoolCollector,
     QueryMetrics,
     new_registry,
@@ -56,7 +56,9 @@ class Telemetry:
             self._wire = RedisWireMetrics(self.registry)
             self.sessions = PrometheusSessionMetrics(self.registry)
             self.factors = PrometheusFactorMetrics(self.registry)
-            self.endpoint = MetricsEndpoint(self.registry, host=metrics.host, port=metrics.port)
+            self.endpoint = MetricsEndpoint(
+                self.registry, host=settings.metrics_host, port=metrics.port
+            )
         self.throttle = ThrottleMetrics(self.registry)
 
     @property
@@ -89,8 +91,13 @@ class Telemetry:
         if self.tracing is not None:
             self.tracing.instrument_redis(client)
 
+    def report_readiness(self, readiness: Readiness) -> None:
+        """Answer ``/readyz`` from ``readiness`` (ready once listening without it)."""
+        if self.endpoint is not None:
+            self.endpoint.readiness = readiness
+
     def start(self) -> None:
-        """Serve ``/metrics``; raises ``OSError`` when its address is taken."""
+        """Serve ``/metrics``, ``/healthz``, ``/readyz``; ``OSError`` when the address is taken."""
         if self.endpoint is not None:
             self.endpoint.start()
 

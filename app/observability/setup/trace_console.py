@@ -14,11 +14,16 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
+from app.observability.trace_context import EVENT_TYPES_ATTRIBUTE
+
 
 class TraceConsole(SpanExporter):
     """Prints each request's or consumed event's trace as an indented tree, one line a span.
 
-    Spans end children first, so they are held until their trace's root ends.
+    A consumed batch is one line: the consumer span with its event types and
+    counts (the stream consumer's event-types attribute), so a busy stream reads as a log of batches
+    rather than a tree per event. Spans end children first, so they are held
+    until their trace's root ends.
     Traces whose root is neither a SERVER nor a CONSUMER span (the relay's
     polling, every half second) are dropped: on a console they would bury the
     requests. At most :attr:`max_pending` traces wait for their root.
@@ -36,11 +41,22 @@ class TraceConsole(SpanExporter):
             self._pending.setdefault(trace_id, []).append(span)
             if span.parent is None or span.parent.is_remote:
                 trace_spans = self._pending.pop(trace_id)
-                if span.kind in (SpanKind.SERVER, SpanKind.CONSUMER):
+                if span.kind is SpanKind.CONSUMER:
+                    self._print_batch(span)
+                elif span.kind is SpanKind.SERVER:
                     self._print(span, trace_spans)
         while len(self._pending) > self.max_pending:
             self._pending.pop(next(iter(self._pending)))
         return SpanExportResult.SUCCESS
+
+    def _print_batch(self, root: ReadableSpan) -> None:
+        attributes = root.attributes or {}
+        listed = attributes.get(EVENT_TYPES_ATTRIBUTE, ())
+        types = ", ".join(map(str, listed)) if isinstance(listed, Sequence) else ""
+        count = attributes.get("messaging.batch.message_count", "?")
+        out = self._out or sys.stdout
+        out.write(f"{span_line(root)}: {count} event(s) {types}\n")
+        out.flush()
 
     def _print(self, root: ReadableSpan, spans: list[ReadableSpan]) -> None:
         depth = {root.context.span_id if root.context else 0: 0}
