@@ -14,6 +14,7 @@ import errno
 import socket
 from dataclasses import dataclass
 
+from app.bootstrap.http import http_host
 from app.config import Settings
 
 
@@ -44,9 +45,11 @@ def metrics_listeners(settings: Settings) -> list[Listener]:
 
 
 def server_listeners(settings: Settings) -> list[Listener]:
-    """Every address ``serve`` binds: gRPC, then ``/metrics``."""
-    grpc = settings.grpc
+    """Every address ``serve`` binds: gRPC, HTTP/JSON, then ``/metrics``."""
+    grpc, http = settings.grpc, settings.http
     served = [Listener(grpc.host, grpc.port, "APP_GRPC__PORT")] if grpc.port else []
+    if http.enabled and http.port:
+        served.append(Listener(http_host(settings), http.port, "APP_HTTP__PORT"))
     return served + metrics_listeners(settings)
 
 

@@ -39,7 +39,13 @@ def run_with(command: str, **variables: str) -> subprocess.CompletedProcess[str]
     environment = {name: value for name, value in os.environ.items() if not name.startswith("APP_")}
     return run_app(
         command,
-        {**environment, "APP_CONFIG_FILE": str(EMPTY_CONFIG), **UNREACHABLE_STORES, **variables},
+        {
+            **environment,
+            "APP_CONFIG_FILE": str(EMPTY_CONFIG),
+            "APP_HTTP__PORT": "0",
+            **UNREACHABLE_STORES,
+            **variables,
+        },
     )
 
 
@@ -77,8 +83,24 @@ def test_the_server_lists_grpc_and_metrics_with_their_settings():
     listeners = server_listeners(settings)
     assert [(item.address, item.setting) for item in listeners] == [
         ("[::1]:5001", "APP_GRPC__PORT"),
+        ("[::1]:8080", "APP_HTTP__PORT"),
         ("[::1]:7071", "APP_METRICS__PORT"),
     ]
+
+
+def test_serve_names_a_taken_http_port_and_its_setting(taken_port):
+    result = run_with(
+        "serve",
+        APP_GRPC__HOST="127.0.0.1",
+        APP_GRPC__PORT="0",
+        APP_HTTP__PORT=str(taken_port),
+        APP_METRICS__ENABLED="false",
+    )
+    assert result.returncode == ADDRESS_TAKEN
+    assert result.stderr == (
+        f"user-service: cannot listen on 127.0.0.1:{taken_port}: is already in use"
+        " (set APP_HTTP__PORT to another port)\n"
+    )
 
 
 def test_free_addresses_and_ports_chosen_by_the_kernel_pass():
