@@ -15,7 +15,7 @@ from tests.support.logs import captured_logs
 from tests.support.metrics import scrape, value
 from tests.support.tracing import PARENT_ID, TRACE_ID, traced_service
 
-ALLOWED = "https://app.example.com"
+ALLOWED = "https://web.example.com"
 PREFLIGHT = {
     "access-control-request-method": "POST",
     "access-control-request-headers": "content-type,connect-protocol-version,authorization",
