@@ -139,8 +139,13 @@ class ThrowawayRedisCluster:
         return [f"redis://{node.address}/0" for node in self.nodes]
 
     def cluster_client(self) -> RedisCluster:
-        """A cluster-aware asyncio client (close it with ``aclose()``)."""
-        return RedisCluster.from_url(self.url)
+        """A cluster-aware asyncio client (close it with ``aclose()``).
+
+        Its reads wait long: redis-py's cluster client sends a command again
+        after a timeout, and a script run twice on a loaded machine would make
+        a test's counts disagree.
+        """
+        return RedisCluster.from_url(self.url, socket_timeout=30)
 
     async def start(self) -> None:
         """Start the nodes, create the cluster and wait until it is healthy."""
