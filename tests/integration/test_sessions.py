@@ -1,9 +1,12 @@
 """Login, GetMe and Logout through the real service, with sessions in real Redis."""
 
+# ruff: noqa: F811 (the fixtures imported from redis_deployments are the tests' parameters)
+
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import base64
+import uuid
 
 import grpc
 import pytest
@@ -19,6 +22,16 @@ from tests.support.client import (
     session_metadata,
     unique_email,
 )
+from tests.support.redis_deployments import (  # noqa: F401 (fixtures: one node and a cluster)
+    application,
+    channel,
+    make_application,
+    redis,
+    redis_sections,
+    session_key,
+    session_keys,
+    stub,
+)
 
 
 async def test_login_returns_the_user_and_a_256_bit_session_id(stub):
@@ -26,8 +39,11 @@ async def test_login_returns_the_user_and_a_256_bit_session_id(stub):
     registered = await register(stub, email)
     user, session_id = await login(stub, email.upper())
     assert user.uuid == registered.uuid
-    # 32 random bytes in URL-safe base64 without padding.
-    assert len(session_id) == 43
+    # 32 random bytes in URL-safe base64 without padding, then the route: the user's id.
+    secret, route = session_id.split(".")
+    assert len(secret) == 43
+    assert len(base64.urlsafe_b64decode(secret + "=")) == 32
+    assert route == uuid.UUID(user.uuid).hex
 
 
 async def test_login_with_wrong_password_and_unknown_email_look_the_same(stub):
@@ -81,11 +97,12 @@ async def test_logout_without_a_session_is_unauthenticated(stub):
     assert await code_of(stub.Logout(pb.LogoutRequest())) == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_the_session_is_stored_under_a_digest_never_the_id(stub, redis, settings):
+async def test_the_session_is_stored_under_a_digest_never_the_id(
+    stub, redis, settings, application
+):
     _, session_id = await registered_session(stub)
-    digest = hashlib.sha256(session_id.encode()).hexdigest()
     prefix = settings.redis.key_prefix
-    assert await redis.exists(f"{prefix}session:{digest}") == 1
+    assert await redis.exists(session_key(application.settings, session_id)) == 1
     keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
     assert not [key for key in keys if session_id.encode() in key]
     for key in keys:
@@ -93,9 +110,9 @@ async def test_the_session_is_stored_under_a_digest_never_the_id(stub, redis, se
             assert session_id.encode() not in await redis.get(key)
 
 
-async def test_using_a_session_slides_its_expiry(stub, redis, settings):
+async def test_using_a_session_slides_its_expiry(stub, redis, settings, application):
     _, session_id = await registered_session(stub)
-    key = f"{settings.redis.key_prefix}session:{hashlib.sha256(session_id.encode()).hexdigest()}"
+    key = session_key(application.settings, session_id)
     await redis.expire(key, 60)
     await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
     assert await redis.ttl(key) > 60

@@ -11,18 +11,50 @@ out a connection with a reply still in flight.
 
 Being the client itself, it bounds every adapter's commands (sessions,
 cache, throttle, streams) without each having to remember to.
+``BoundedRedisCluster`` does the same for redis-py's Redis Cluster client:
+one deadline over a command's redirections and retries too.
+
+Adapters take a :data:`RedisClient`, either client: they use only what both
+offer (commands, scripts, pipelines of one slot's keys).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.adapters.redis.errors import redis_unavailable
 from app.adapters.store_states import StoreStates
 from app.domain.errors import Store
+
+#: A client of one Redis or of a Redis Cluster.
+RedisClient: TypeAlias = Redis | RedisCluster
+
+
+class CallBound:
+    """One bound on a whole command or pipeline; notes in ``states`` whether Redis answers."""
+
+    def __init__(self, call_timeout: float, states: StoreStates) -> None:
+        self.call_timeout = call_timeout
+        self.states = states
+
+    @asynccontextmanager
+    async def around(self) -> AsyncIterator[None]:
+        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
+            try:
+                yield
+            except RuntimeError as error:
+                # On uvloop, writing to a transport the peer closed raises
+                # RuntimeError (asyncio's own loop raises OSError, which redis-py
+                # reads as ConnectionError); redis-py drops that connection either
+                # way. Seen when a cluster's master is killed under load.
+                raise RedisConnectionError("the connection was closed while writing") from error
 
 
 class BoundedRedis(Redis):
@@ -30,32 +62,60 @@ class BoundedRedis(Redis):
 
     def __init__(self, *, call_timeout: float, states: StoreStates, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.call_timeout = call_timeout
-        self.states = states
+        self.bound = CallBound(call_timeout, states)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
+        async with self.bound.around():
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
         return BoundedPipeline(
-            self.connection_pool,
-            self.response_callbacks,
-            transaction,
-            shard_hint,
-            call_timeout=self.call_timeout,
-            states=self.states,
+            self.connection_pool, self.response_callbacks, transaction, shard_hint, bound=self.bound
         )
 
 
 class BoundedPipeline(Pipeline):
     """A pipeline whose ``execute`` (all its commands together) is bounded like a command."""
 
-    def __init__(self, *args: Any, call_timeout: float, states: StoreStates) -> None:
+    def __init__(self, *args: Any, bound: CallBound) -> None:
         super().__init__(*args)
-        self.call_timeout = call_timeout
-        self.states = states
+        self.bound = bound
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
+        async with self.bound.around():
             return await super().execute(raise_on_error)
+
+
+class BoundedRedisCluster(RedisCluster):
+    """``RedisCluster`` with each command bounded, redirections and retries included."""
+
+    def __init__(self, *, call_timeout: float, states: StoreStates, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bound = CallBound(call_timeout, states)
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        async with self.bound.around():
+            return await super().execute_command(*args, **options)
+
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # refused by redis-py
+        # redis-py's ClusterPipeline leaves an attribute of its abstract base
+        # undeclared for type checkers; it is whole at run time.
+        return BoundedClusterPipeline(self, transaction, bound=self.bound)  # type: ignore[abstract]
+
+
+class BoundedClusterPipeline(ClusterPipeline):
+    """A cluster pipeline whose ``execute`` is bounded like a command."""
+
+    def __init__(self, client: RedisCluster, transaction: Any | None, *, bound: CallBound) -> None:
+        super().__init__(client, transaction=transaction)
+        self.bound = bound
+
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        async with self.bound.around():
+            return await super().execute(raise_on_error, allow_redirections)

@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from redis.asyncio import Redis
 from redis.utils import str_if_bytes
 
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
 from app.domain.events import Event, EventType
 from app.observability.tracing import traced
@@ -97,7 +97,7 @@ def decode_event(raw: Mapping[str | bytes, str | bytes]) -> Event:
 class RedisStreamPublisher:
     """Satisfies ``EventPublisher``: pipelined ``XADD … MAXLEN ~`` to one stream."""
 
-    def __init__(self, redis: Redis, *, stream_key: str, max_length: int) -> None:
+    def __init__(self, redis: RedisClient, *, stream_key: str, max_length: int) -> None:
         self._redis = redis
         self._stream = stream_key
         self._max_length = max_length
