@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from app.bootstrap import build_relay_process, events_stream_key
+from app.bootstrap import build_relay_process, event_streams
 from app.config import Settings
 from app.entrypoints.event_serving import serving
 from app.entrypoints.runner import run_process
 
 
 def describe(settings: Settings) -> dict[str, str]:
-    return {"stream": events_stream_key(settings)}
+    return {"stream": event_streams(settings).describe()}
 
 
 def run(arguments: argparse.Namespace) -> int:
