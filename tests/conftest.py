@@ -29,6 +29,7 @@ from tests.support.application import (
     running_application,
 )
 from tests.support.isolation import remove_run_data
+from tests.support.redis_cluster import ThrowawayRedisCluster
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
@@ -96,3 +97,17 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     client = Redis.from_url(settings.redis.url.get_secret_value())
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def redis_cluster_servers() -> AsyncIterator[ThrowawayRedisCluster]:
+    """A real Redis Cluster on loopback (3 masters, 3 replicas), started once when first used."""
+    async with ThrowawayRedisCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def redis_cluster(redis_cluster_servers: ThrowawayRedisCluster) -> ThrowawayRedisCluster:
+    """The run's Redis Cluster, whole again: nodes an earlier test killed are back and in sync."""
+    await redis_cluster_servers.restore()
+    return redis_cluster_servers
