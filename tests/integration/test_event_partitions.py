@@ -1,14 +1,17 @@
-"""Events split over partitions by user, on real Redis: each user's events in one
-partition and in order, every partition consumed, dead letters beside their partition."""
+"""Events split over partitions by user, on a real Redis node and a real Redis Cluster:
+each user's events in one partition and in order, every partition consumed, dead
+letters beside their partition, partitions spread over the cluster's masters."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from app.adapters.redis.partitioned_consumer import PartitionedConsumer
 from app.adapters.redis.stream_consumer import ConsumerOptions
@@ -24,8 +27,25 @@ from app.domain.events import Event
 from tests.support.application import make_settings
 from tests.support.client import eventually, registered_session
 from tests.support.events import options, sample_event, stream_events
+from tests.support.redis_cluster import ThrowawayRedisCluster
 
 PARTITIONS = 4
+
+
+@pytest.fixture
+async def cluster_client(redis_cluster: ThrowawayRedisCluster) -> AsyncIterator[RedisCluster]:
+    client = redis_cluster.cluster_client()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["node", "cluster"])
+def streams_redis(request: pytest.FixtureRequest) -> Redis | RedisCluster:
+    """The run's Redis node, or a cluster client of the run's Redis Cluster."""
+    client: Redis | RedisCluster = request.getfixturevalue(
+        "redis" if request.param == "node" else "cluster_client"
+    )
+    return client
 
 
 def partitioned(settings: Settings, partitions: int = PARTITIONS) -> EventStreams:
@@ -91,13 +111,13 @@ async def consume_until(
 
 
 async def test_each_users_events_land_in_one_partition_in_order_and_users_spread_over_all(
-    redis, settings
+    streams_redis, settings
 ):
     streams = partitioned(settings)
     events = interleaved(users=40, each=5)
-    await publish_to(redis, streams, events)
+    await publish_to(streams_redis, streams, events)
 
-    in_partitions = {key: await stream_events(redis, key) for key in streams.keys}
+    in_partitions = {key: await stream_events(streams_redis, key) for key in streams.keys}
     assert all(in_partitions.values()), "a partition got no user"
     assert sum(len(found) for found in in_partitions.values()) == len(events)
     for key, found in in_partitions.items():
@@ -105,49 +125,49 @@ async def test_each_users_events_land_in_one_partition_in_order_and_users_spread
             assert user_id is not None
             assert key == streams.keys[partition_of(user_id, PARTITIONS)]
             assert ids == by_user(events)[user_id]
-    assert await redis.exists(streams.unpartitioned) == 0
+    assert await streams_redis.exists(streams.unpartitioned) == 0
 
 
 async def test_a_partitioned_consumer_handles_every_partition_once_each_users_events_in_order(
-    redis, settings
+    streams_redis, settings
 ):
     streams = partitioned(settings)
     events = interleaved(users=30, each=4)
-    await publish_to(redis, streams, events)
+    await publish_to(streams_redis, streams, events)
     recorder = OrderedRecorder()
     group = options(batch_size=7)
 
-    await consume_until(redis, streams, recorder, group, lambda: recorder.has(len(events)))
+    await consume_until(streams_redis, streams, recorder, group, lambda: recorder.has(len(events)))
 
     assert sorted(event.id for event in recorder.handled) == sorted(e.id for e in events)
     assert by_user(recorder.handled) == by_user(events)
     for key in streams.consumed:
-        assert (await redis.xpending(key, group.group))["pending"] == 0
+        assert (await streams_redis.xpending(key, group.group))["pending"] == 0
 
 
 async def test_an_event_that_always_fails_is_dead_lettered_beside_its_own_partition(
-    redis, settings
+    streams_redis, settings
 ):
     streams = partitioned(settings)
     events = interleaved(users=8, each=2)
     poison = events[3]
     recorder = OrderedRecorder(fails_on=poison.id)
     group = options(max_deliveries=2, min_idle_milliseconds=50)
-    await publish_to(redis, streams, events)
+    await publish_to(streams_redis, streams, events)
 
     poison_stream = streams.key_for(poison)
 
     async def dead_lettered_and_the_rest_handled() -> bool:
         handled = await recorder.has(len(events) - 1)
-        return handled and await _has_entries(redis, dead_letter_key(poison_stream))
+        return handled and await _has_entries(streams_redis, dead_letter_key(poison_stream))
 
-    await consume_until(redis, streams, recorder, group, dead_lettered_and_the_rest_handled)
+    await consume_until(streams_redis, streams, recorder, group, dead_lettered_and_the_rest_handled)
 
-    [(_, fields)] = await redis.xrange(dead_letter_key(poison_stream))
+    [(_, fields)] = await streams_redis.xrange(dead_letter_key(poison_stream))
     assert fields[b"event_id"] == str(poison.id).encode()
     assert fields[b"dead_letter_deliveries"] == b"2"
     others = [key for key in streams.consumed if key != poison_stream]
-    assert [await redis.exists(dead_letter_key(key)) for key in others] == [0] * len(others)
+    assert [await streams_redis.exists(dead_letter_key(key)) for key in others] == [0] * len(others)
     assert sorted(event.id for event in recorder.handled) == sorted(
         event.id for event in events if event is not poison
     )
@@ -157,18 +177,41 @@ async def _has_entries(redis: Redis, key: str) -> bool:
     return bool(await redis.xlen(key))
 
 
+async def test_a_poison_event_on_the_unpartitioned_stream_is_dead_lettered_once_too(
+    streams_redis, settings
+):
+    streams = partitioned(settings)
+    unpartitioned = EventStreams(streams.prefix, streams.name)
+    poison, healthy = sample_event(), sample_event()
+    recorder = OrderedRecorder(fails_on=poison.id)
+    group = options(max_deliveries=2, min_idle_milliseconds=50)
+    await publish_to(streams_redis, unpartitioned, [poison, healthy])
+    dead_letters = dead_letter_key(streams.unpartitioned)
+
+    async def dead_lettered_and_acknowledged() -> bool:
+        if not await _has_entries(streams_redis, dead_letters):
+            return False
+        return (await streams_redis.xpending(streams.unpartitioned, group.group))["pending"] == 0
+
+    await consume_until(streams_redis, streams, recorder, group, dead_lettered_and_acknowledged)
+
+    [(_, fields)] = await streams_redis.xrange(dead_letters)
+    assert fields[b"event_id"] == str(poison.id).encode()
+    assert [event.id for event in recorder.handled] == [healthy.id]
+
+
 async def test_events_left_on_the_unpartitioned_stream_are_consumed_once_partitions_are_on(
-    redis, settings
+    streams_redis, settings
 ):
     streams = partitioned(settings)
     before = interleaved(users=5, each=2)
     after = interleaved(users=5, each=2)
-    await publish_to(redis, EventStreams(streams.prefix, streams.name), before)
-    await publish_to(redis, streams, after)
+    await publish_to(streams_redis, EventStreams(streams.prefix, streams.name), before)
+    await publish_to(streams_redis, streams, after)
     recorder = OrderedRecorder()
 
     total = len(before) + len(after)
-    await consume_until(redis, streams, recorder, options(), lambda: recorder.has(total))
+    await consume_until(streams_redis, streams, recorder, options(), lambda: recorder.has(total))
 
     assert by_user(recorder.handled) == by_user(before) | by_user(after)
 
@@ -211,3 +254,13 @@ async def test_the_relay_and_the_worker_carry_each_users_events_through_the_part
         if event.user_id in users
     }
     assert len(partitions_used) > 1
+
+
+async def test_partitions_spread_over_the_clusters_masters_each_with_its_dead_letters(
+    redis_cluster, settings
+):
+    streams = partitioned(settings, partitions=8)
+    masters = [redis_cluster.master_of(key).port for key in streams.keys]
+    assert len(set(masters)) == len(redis_cluster.masters()) == 3
+    for key in streams.keys:
+        assert redis_cluster.slot_of(key) == redis_cluster.slot_of(dead_letter_key(key))
