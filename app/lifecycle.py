@@ -14,9 +14,9 @@ from typing import Protocol
 
 import grpc
 import structlog
-from redis.asyncio import Redis
 
 from app.adapters.postgres.bounded_pool import BoundedPool
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.store_states import StoreStates
 from app.config import Settings
 from app.domain.ports import Clock, IdSource, PasswordHasher
@@ -40,8 +40,8 @@ class Resources:
     telemetry: Telemetry
     states: StoreStates
     pool: BoundedPool
-    redis: Redis
-    cache_redis: Redis
+    redis: RedisClient
+    cache_redis: RedisClient
     passwords: PasswordHasher | None
     login_root: bytes | None
     clock: Clock
@@ -75,7 +75,7 @@ class Application:
         return self.resources.pool
 
     @property
-    def redis(self) -> Redis:
+    def redis(self) -> RedisClient:
         return self.resources.redis
 
     @property

@@ -29,7 +29,19 @@ FailureTable = Mapping[type[BaseException], Failure]
 
 
 def failure_of(table: FailureTable, error: BaseException) -> Failure | None:
-    """The failure ``error`` is, by its nearest class in ``table``; None if none is there."""
+    """The failure ``error`` is, by its nearest class in ``table``; None if none is there.
+
+    An error raised *from* one that says the store is unavailable (a client
+    that wraps "no node answers" in a general class) is unavailable too.
+    """
+    failure = _row(table, error)
+    if failure is Failure.FAULT and error.__cause__ is not None:
+        if _row(table, error.__cause__) is Failure.UNAVAILABLE:
+            return Failure.UNAVAILABLE
+    return failure
+
+
+def _row(table: FailureTable, error: BaseException) -> Failure | None:
     for cls in type(error).__mro__:
         failure = table.get(cls)
         if failure is not None:

@@ -7,11 +7,11 @@ import socket
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.outbox import OutboxPgRepository
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.partitioned_consumer import PartitionedConsumer
 from app.adapters.redis.stream_consumer import ConsumerOptions
 from app.adapters.redis.stream_metrics import StreamMetrics
@@ -33,7 +33,7 @@ def event_streams(settings: Settings) -> EventStreams:
 def build_relay(
     settings: Settings,
     pool: BoundedPool,
-    redis: Redis,
+    redis: RedisClient,
     metrics_registry: CollectorRegistry | None = None,
 ) -> OutboxRelay:
     """A relay; its backlog gauge on ``metrics_registry`` (one relay per registry)."""

@@ -6,9 +6,9 @@ from contextlib import AsyncExitStack
 
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from app.adapters.postgres.bounded_pool import BoundedPool
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.store_states import StoreStates
 from app.bootstrap.event_processes import build_relay
 from app.bootstrap.mail import build_courier
@@ -86,7 +86,7 @@ def _application(settings: Settings, resources: Resources, closing: AsyncExitSta
 
 
 def build_health(
-    settings: Settings, pool: BoundedPool, redis: Redis, states: StoreStates
+    settings: Settings, pool: BoundedPool, redis: RedisClient, states: StoreStates
 ) -> HealthReporter:
     """The health service, probing both stores and telling ``states`` what it saw."""
     probed_stores = {

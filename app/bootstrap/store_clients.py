@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -10,16 +11,22 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from app.adapters.passwords import Argon2PasswordHasher
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.database import create_pool
-from app.adapters.redis.bounded_client import BoundedRedis
+from app.adapters.redis.bounded_client import BoundedRedis, BoundedRedisCluster, RedisClient
 from app.adapters.store_states import StoreStates
 from app.config import Settings
 from app.observability.setup.telemetry import Telemetry
 
+# Tries of a cluster command (redis-py refreshes its slot map between them):
+# enough to ride out a promotion's MOVED and connection errors, all inside one bound.
+CLUSTER_RETRIES = 3
+
 
 def build_redis(
     settings: Settings, url: str | None = None, *, states: StoreStates | None = None
-) -> Redis:
+) -> RedisClient:
     """A Redis client whose pool waits for a free connection instead of failing.
+
+    With ``redis.cluster``, a Redis Cluster client instead (:func:`build_redis_cluster`).
 
     With ``states``, every command is bounded by ``redis.call_timeout_seconds``
     and the caller's deadline, and reports whether Redis answers (the
@@ -35,6 +42,8 @@ def build_redis(
     on it). A timed-out command is not retried: the bound is spent.
     """
     redis_settings = settings.redis
+    if redis_settings.cluster:
+        return build_redis_cluster(settings, url, states=states)
     pool = BlockingConnectionPool.from_url(
         url or redis_settings.url.get_secret_value(),
         max_connections=redis_settings.max_connections,
@@ -49,6 +58,40 @@ def build_redis(
     return BoundedRedis(
         connection_pool=pool, call_timeout=redis_settings.call_timeout_seconds, states=states
     )
+
+
+def build_redis_cluster(
+    settings: Settings, url: str | None = None, *, states: StoreStates | None = None
+) -> RedisCluster:
+    """A Redis Cluster client, started from ``url``'s node and ``redis.cluster_seeds``.
+
+    Bounded as :func:`build_redis`'s client is. Each node's connections are
+    capped at ``max_connections`` (past it a command fails as unavailable;
+    redis-py's cluster pools do not wait). A command that meets a broken
+    connection, a node down or a cluster failing over is retried by redis-py
+    on a refreshed slot map, within the same bound: after a promotion calls
+    answer again without a restart.
+    """
+    redis_settings = settings.redis
+    options = {
+        "startup_nodes": [_cluster_node(seed) for seed in redis_settings.cluster_seeds],
+        "max_connections": redis_settings.max_connections,
+        "socket_timeout": redis_settings.socket_timeout_seconds,
+        "socket_connect_timeout": redis_settings.socket_timeout_seconds,
+        "health_check_interval": redis_settings.health_check_interval_seconds,
+        "retry": Retry(NoBackoff(), CLUSTER_RETRIES),
+    }
+    address = url or redis_settings.url.get_secret_value()
+    if states is None:
+        return RedisCluster.from_url(address, **options)
+    return BoundedRedisCluster.from_url(
+        address, call_timeout=redis_settings.call_timeout_seconds, states=states, **options
+    )
+
+
+def _cluster_node(seed: str) -> ClusterNode:
+    host, _, port = seed.rpartition(":")
+    return ClusterNode(host, int(port))
 
 
 async def build_pool(settings: Settings, telemetry: Telemetry, states: StoreStates) -> BoundedPool:
@@ -67,7 +110,7 @@ async def build_pool(settings: Settings, telemetry: Telemetry, states: StoreStat
     return bounded
 
 
-def build_cache_redis(settings: Settings, redis: Redis, telemetry: Telemetry) -> Redis:
+def build_cache_redis(settings: Settings, redis: RedisClient, telemetry: Telemetry) -> RedisClient:
     """The user cache's Redis: its own when ``cache.redis_url`` is set, else ``redis``."""
     cache_url = settings.cache.redis_url
     if cache_url is None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from app.adapters.device_tokens import SignedDeviceTokens
 from app.adapters.login_secrets import LoginSecrets
 from app.adapters.page_tokens import SignedPageTokens
@@ -13,6 +11,7 @@ from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.postgres.user_directory import UserDirectoryPg
 from app.adapters.postgres.users import UserPgRepository
 from app.adapters.postgres.verifications import VerificationPgRepository
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.streams import stream_key
@@ -237,7 +236,7 @@ def build_ports(settings: Settings, resources: Resources) -> Ports:
 
 
 def build_throttle(
-    settings: Settings, redis: Redis, telemetry: Telemetry, login_secrets: LoginSecrets
+    settings: Settings, redis: RedisClient, telemetry: Telemetry, login_secrets: LoginSecrets
 ) -> RedisLoginThrottle:
     throttling, recovery = settings.throttling, settings.recovery
     return RedisLoginThrottle(

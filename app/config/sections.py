@@ -72,8 +72,23 @@ class RedisSettings(Section):
     call_timeout_seconds: float = Field(1.0, gt=0, le=300)
     # A connection idle this long is PINGed before use (stale after a restart).
     health_check_interval_seconds: float = Field(1.0, ge=0, le=3600)
+    # Redis Cluster: `url` names any node; the client learns the others and follows slots.
+    cluster: bool = False
+    # More nodes to start from in cluster mode ("host:port"), should `url`'s node be down.
+    cluster_seeds: list[str] = Field(default_factory=list, max_length=64)
 
     _url = field_validator("url")(checked_redis_url)
+
+    @model_validator(mode="after")
+    def _cluster_keys_spread(self) -> RedisSettings:
+        # A hash tag in the prefix would put every key in one slot: one node again.
+        if self.cluster and ("{" in self.key_prefix or "}" in self.key_prefix):
+            raise ValueError("key_prefix: no braces in cluster mode (they would be a hash tag)")
+        for seed in self.cluster_seeds:
+            host, _, port = seed.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"cluster_seeds: {seed!r} is not host:port")
+        return self
 
 
 class SessionSettings(Section):

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import grpc
 import pytest
+from redis.asyncio import Redis
 
 from app.grpc.generated import user_service_pb2 as pb
 from tests.support.client import eventually, session_metadata
@@ -88,8 +89,9 @@ async def test_a_short_deadline_on_a_frozen_redis_is_kept_and_frees_its_connecti
     assert max(seconds for _, seconds in results) <= DEADLINE + SLACK
 
     async def released() -> bool:
-        pool = outage.application.redis.connection_pool
-        return not pool._in_use_connections
+        redis = outage.application.redis
+        assert isinstance(redis, Redis)  # a single node's outage
+        return not redis.connection_pool._in_use_connections
 
     await eventually(released, timeout=3)
     assert outage.redis.frozen

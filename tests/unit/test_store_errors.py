@@ -65,6 +65,15 @@ def test_every_asyncpg_error_class_and_sqlstate_class_has_a_row():
         (redis_exceptions.ReadOnlyError("replica"), Failure.UNAVAILABLE),
         (redis_exceptions.MasterDownError("failing over"), Failure.UNAVAILABLE),
         (redis_exceptions.TryAgainError("resharding"), Failure.UNAVAILABLE),
+        (redis_exceptions.ClusterDownError("CLUSTERDOWN"), Failure.UNAVAILABLE),
+        (redis_exceptions.MovedError("3999 127.0.0.1:6381"), Failure.UNAVAILABLE),
+        (redis_exceptions.AskError("3999 127.0.0.1:6381"), Failure.UNAVAILABLE),
+        (redis_exceptions.SlotNotCoveredError("Slot 3999 is not covered"), Failure.UNAVAILABLE),
+        (redis_exceptions.ClusterCrossSlotError("CROSSSLOT"), Failure.FAULT),
+        (
+            redis_exceptions.RedisClusterException("all keys must map to the same slot"),
+            Failure.FAULT,
+        ),
         (redis_exceptions.ResponseError("WRONGTYPE Operation against a key"), Failure.FAULT),
         (redis_exceptions.ResponseError("ERR user_script:1: Script attempted"), Failure.FAULT),
         (redis_exceptions.NoScriptError("No matching script"), Failure.FAULT),
@@ -74,6 +83,17 @@ def test_every_asyncpg_error_class_and_sqlstate_class_has_a_row():
 )
 def test_redis_errors_read_as_an_outage_or_a_bug(error, failure):
     assert failure_of(REDIS_FAILURES, error) is failure
+
+
+def test_a_cluster_client_error_raised_from_a_connection_error_reads_as_an_outage():
+    try:
+        try:
+            raise redis_exceptions.ConnectionError("refused")
+        except redis_exceptions.ConnectionError as refused:
+            raise redis_exceptions.RedisClusterException("cannot be connected") from refused
+    except redis_exceptions.RedisClusterException as error:
+        assert failure_of(REDIS_FAILURES, error) is Failure.UNAVAILABLE
+        assert redis_unavailable(error)
 
 
 @pytest.mark.parametrize(

@@ -11,18 +11,27 @@ out a connection with a reply still in flight.
 
 Being the client itself, it bounds every adapter's commands (sessions,
 cache, throttle, streams) without each having to remember to.
+``BoundedRedisCluster`` does the same for redis-py's Redis Cluster client:
+one deadline over a command's redirections and retries too.
+
+Adapters take a :data:`RedisClient`, either client: they use only what both
+offer (commands, scripts, pipelines of one slot's keys).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
 from app.adapters.redis.errors import redis_unavailable
 from app.adapters.store_states import StoreStates
 from app.domain.errors import Store
+
+#: A client of one Redis or of a Redis Cluster.
+RedisClient: TypeAlias = Redis | RedisCluster
 
 
 class BoundedRedis(Redis):
@@ -59,3 +68,49 @@ class BoundedPipeline(Pipeline):
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
             return await super().execute(raise_on_error)
+
+
+class BoundedRedisCluster(RedisCluster):
+    """``RedisCluster`` with each command bounded, redirections and retries included."""
+
+    def __init__(self, *, call_timeout: float, states: StoreStates, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.call_timeout = call_timeout
+        self.states = states
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
+            return await super().execute_command(*args, **options)
+
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # refused by redis-py
+        # redis-py's ClusterPipeline leaves an attribute of its abstract base
+        # undeclared for type checkers; it is whole at run time.
+        return BoundedClusterPipeline(  # type: ignore[abstract]
+            self, transaction, call_timeout=self.call_timeout, states=self.states
+        )
+
+
+class BoundedClusterPipeline(ClusterPipeline):
+    """A cluster pipeline whose ``execute`` is bounded like a command."""
+
+    def __init__(
+        self,
+        client: RedisCluster,
+        transaction: Any | None,
+        *,
+        call_timeout: float,
+        states: StoreStates,
+    ) -> None:
+        super().__init__(client, transaction=transaction)
+        self.call_timeout = call_timeout
+        self.states = states
+
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
+            return await super().execute(raise_on_error, allow_redirections)

@@ -32,11 +32,11 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.utils import str_if_bytes
 
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
 from app.adapters.redis.streams import MalformedEvent, dead_letter_key, decode_event
 from app.domain.events import Event
@@ -71,7 +71,7 @@ class SortedBatch:
 class DeadLetterPolicy:
     """When one consumer of ``stream_key`` in ``group`` gives up, and how it records it."""
 
-    redis: Redis
+    redis: RedisClient
     stream_key: str
     group: str
     consumer: str

@@ -58,11 +58,15 @@ REDIS_FAILURES: FailureTable = {
     redis_exceptions.LockNotOwnedError: FAULT,
     redis_exceptions.ChildDeadlockedError: FAULT,
     redis_exceptions.IncorrectPolicyType: FAULT,
-    # Cluster redirections and slot rules a cluster client handles itself; one
-    # that escapes means keys that do not share a slot, or a plain client on a cluster.
-    redis_exceptions.AskError: FAULT,
-    redis_exceptions.MovedError: FAULT,
+    # Redirections the cluster client follows itself; one that escapes its
+    # retries means slots still moving (a promotion, a resharding): it passes.
+    redis_exceptions.AskError: UNAVAILABLE,
+    redis_exceptions.MovedError: UNAVAILABLE,
+    # Keys of one command or script in different slots: our layout is wrong.
     redis_exceptions.ClusterCrossSlotError: FAULT,
+    # The cluster client's own refusals (a command it cannot route). It also
+    # raises this class *from* a connection error when no node answers, which
+    # reads as unavailable by its cause (see ``failure_of``).
     redis_exceptions.RedisClusterException: FAULT,
     redis_exceptions.CrossSlotTransactionError: FAULT,
     redis_exceptions.InvalidPipelineStack: FAULT,

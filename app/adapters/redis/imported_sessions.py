@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import json
 
-from redis.asyncio import Redis
-
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
 from app.adapters.redis.script_clock import NOW_MS
 from app.adapters.redis.session_keys import session_key, user_sessions_key
@@ -54,7 +53,12 @@ class ImportedSessionRedis:
     """Satisfies ``ImportedSessions`` in the service's Redis, under its key prefix."""
 
     def __init__(
-        self, redis: Redis, *, key_prefix: str, ttl_seconds: int, absolute_lifetime_seconds: int
+        self,
+        redis: RedisClient,
+        *,
+        key_prefix: str,
+        ttl_seconds: int,
+        absolute_lifetime_seconds: int,
     ) -> None:
         self._prefix = key_prefix
         self._ttl = ttl_seconds

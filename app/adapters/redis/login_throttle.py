@@ -28,10 +28,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from app.adapters.login_secrets import LoginSecrets
 from app.adapters.redis import login_throttle_scripts as scripts
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
 from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken
@@ -84,7 +83,7 @@ class RedisLoginThrottle:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         key_prefix: str,
         backoff: LoginBackoff,

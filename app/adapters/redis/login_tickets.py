@@ -14,9 +14,9 @@ import hashlib
 from datetime import datetime
 from uuid import UUID
 
-from redis.asyncio import Redis
 from redis.utils import str_if_bytes
 
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
 from app.domain.second_factor import PendingLogin
 from app.observability.tracing import traced
@@ -40,7 +40,7 @@ _EXPIRY_MARGIN_SECONDS = 30
 class RedisLoginTickets:
     """Satisfies ``LoginTickets``."""
 
-    def __init__(self, redis: Redis, *, key_prefix: str, lifetime_seconds: float) -> None:
+    def __init__(self, redis: RedisClient, *, key_prefix: str, lifetime_seconds: float) -> None:
         self._redis = redis
         self._prefix = key_prefix
         self._expiry_ms = int((lifetime_seconds + _EXPIRY_MARGIN_SECONDS) * 1000)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
-
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.stream_consumer import ConsumerOptions, Handler, StreamConsumer
 from app.adapters.redis.stream_metrics import StreamMetrics
 from app.adapters.redis.streams import EventStreams
@@ -26,7 +25,7 @@ class PartitionedConsumer:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         streams: EventStreams,
         handler: Handler,

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from redis.asyncio import Redis
 from redis.utils import str_if_bytes
 
 from app.adapters.redis import session_scripts
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
 from app.adapters.redis.session_keys import principal_key, session_key, user_sessions_key
 from app.adapters.redis.streams import encode_envelope, encode_event
@@ -60,7 +60,7 @@ class SessionRedisRepository:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         key_prefix: str,
         ttl_seconds: int,

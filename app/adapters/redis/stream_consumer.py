@@ -34,10 +34,10 @@ from typing import Any
 
 import structlog
 from opentelemetry import trace
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from redis.utils import str_if_bytes
 
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.dead_letters import (
     ERROR_MAX_CHARACTERS,
     DeadLetter,
@@ -95,7 +95,7 @@ class StreamConsumer:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         stream_key: str,
         handler: Handler,

@@ -33,9 +33,9 @@ from datetime import datetime
 from typing import Self
 from uuid import UUID
 
-from redis.asyncio import Redis
 from redis.utils import str_if_bytes
 
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
 from app.domain.events import Event, EventType
 from app.observability.tracing import traced
@@ -164,7 +164,7 @@ def decode_event(raw: Mapping[str | bytes, str | bytes]) -> Event:
 class RedisStreamPublisher:
     """Satisfies ``EventPublisher``: pipelined ``XADD … MAXLEN ~`` to each event's user's stream."""
 
-    def __init__(self, redis: Redis, *, streams: EventStreams, max_length: int) -> None:
+    def __init__(self, redis: RedisClient, *, streams: EventStreams, max_length: int) -> None:
         self._redis = redis
         self._streams = streams
         self._max_length = max_length

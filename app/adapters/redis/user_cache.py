@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from redis.asyncio import Redis
-
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
 from app.adapters.redis.user_json import decode_user, encode_user
 from app.domain.users import User
@@ -15,7 +14,7 @@ from app.observability.tracing import traced
 class UserRedisCache:
     """Satisfies ``UserCache``: ``<prefix>user:<uuid>`` holds the user as JSON."""
 
-    def __init__(self, redis: Redis, *, key_prefix: str, ttl_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, *, key_prefix: str, ttl_seconds: int) -> None:
         self._redis = redis
         self._prefix = f"{key_prefix}user:"
         self._ttl = ttl_seconds

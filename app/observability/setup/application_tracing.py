@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from app.config import TracingSettings
 from app.observability.setup.providers import tracer_provider
@@ -87,7 +88,7 @@ class Tracing:
         )
 
     @staticmethod
-    def instrument_redis(client: Redis) -> None:
+    def instrument_redis(client: Redis | RedisCluster) -> None:
         """Add a client span per Redis command (arguments replaced by ``?``)."""
         RedisInstrumentor.instrument_client(client)
 

@@ -18,6 +18,7 @@ import asyncpg
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from app.config import Settings
 from app.domain.ports import SessionMetrics
@@ -79,12 +80,14 @@ class Telemetry:
         if self.registry is not None:
             self.registry.register(HashingCollector(queue))
 
-    def instrument_redis(self, client: Redis, name: str = "main") -> None:
+    def instrument_redis(self, client: Redis | RedisCluster, name: str = "main") -> None:
         """Count the client's wire traffic and trace its commands, as configured.
 
         ``name`` tells the client's pool apart in the metrics (``client`` label).
+        A cluster client's traffic is not counted: it has a pool per node, made
+        and dropped as the cluster changes (Redis's own ``INFO`` counts it).
         """
-        if self._wire is not None:
+        if self._wire is not None and isinstance(client, Redis):
             self._wire.instrument(client.connection_pool, name)
         if self.tracing is not None:
             self.tracing.instrument_redis(client)
