@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-from redis.asyncio.cluster import RedisCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,12 +43,13 @@ from app.adapters.postgres.outbox import insert_event
 from app.adapters.redis.partitioned_consumer import PartitionedConsumer
 from app.adapters.redis.stream_consumer import Handler
 from app.adapters.redis.streams import EventStreams
-from app.bootstrap import build_relay, consumer_options, event_streams
+from app.adapters.store_states import StoreStates
+from app.bootstrap import build_redis, build_relay, consumer_options, event_streams
 from app.config import Settings
 from app.domain.events import Event, LoginFailure, user_login_failed
 from app.observability.setup.logging import configure_logging
 from app.usecases.audit import AuditLogProjector
-from tests.support.isolation import remove_run_data
+from tests.support.databases import drop_database
 from tests.support.redis_cluster import ThrowawayRedisCluster
 
 PARTITIONS = int(os.environ.get("BENCH_FAILOVER_PARTITIONS", "6"))
@@ -59,11 +59,14 @@ KILL_AFTER = float(os.environ.get("BENCH_FAILOVER_KILL_AFTER", "4"))
 USERS = 100
 SETTLE_SECONDS = 3.0
 DRAIN_TIMEOUT_SECONDS = 60.0
+FAIL_FAST_SECONDS = 1.0
 UNPUBLISHED = "SELECT count(*) FROM event_outbox WHERE published_at IS NULL"
 
 
-def failover_settings() -> Settings:
+def failover_settings(cluster_url: str) -> Settings:
+    """The run's stores, the cluster in cluster mode, events partitioned; defaults else."""
     return bench_settings(
+        redis={"url": cluster_url, "cluster": True},
         events={
             "partitions": PARTITIONS,
             "relay_batch_size": 100,
@@ -153,10 +156,12 @@ async def run_once(
     """One run of the pipeline under load; with ``kill``, partition 0's master dies midway."""
     await pool.execute("TRUNCATE event_outbox, user_audit_log")
     ledger, streams = Ledger(), event_streams(settings)
-    redis = RedisCluster.from_url(cluster.url, socket_timeout=2, socket_connect_timeout=1)
-    relay = build_relay(settings, pool, redis)  # type: ignore[arg-type]
+    # As the processes build them: the relay's client bounded, the worker's not (it blocks).
+    relay_redis = build_redis(settings, states=StoreStates(open_seconds=FAIL_FAST_SECONDS))
+    worker_redis = build_redis(settings)
+    relay = build_relay(settings, pool, relay_redis)
     worker = PartitionedConsumer(
-        redis,  # type: ignore[arg-type]
+        worker_redis,
         streams=streams,
         handler=ledger.noting(AuditLogProjector(AuditLogPgRepository(pool))),
         options=consumer_options(settings),
@@ -174,7 +179,8 @@ async def run_once(
     relay.stop()
     worker.stop()
     await asyncio.gather(*loops, return_exceptions=True)
-    await redis.aclose()
+    await relay_redis.aclose()
+    await worker_redis.aclose()
     return await outcome(pool, ledger, hit, killed_at)
 
 
@@ -219,21 +225,23 @@ def report(name: str, result: Outcome) -> None:
 
 async def main() -> None:
     configure_logging("CRITICAL", "console")
-    settings = failover_settings()
-    dsn = settings.postgres.dsn.get_secret_value()
-    await prepare_database(dsn, connect_timeout=settings.postgres.connect_timeout_seconds)
-    pool = await create_pool(dsn, min_size=2, max_size=10, command_timeout=30, connect_timeout=5)
     print(
         f"events on a Redis Cluster (3 masters + 3 replicas), {PARTITIONS} partitions,"
         f" {RATE} events/s for {LOAD_SECONDS:.0f} s; kill at {KILL_AFTER:.0f} s"
     )
-    try:
-        async with ThrowawayRedisCluster() as cluster:
+    async with ThrowawayRedisCluster() as cluster:
+        settings = failover_settings(cluster.url)
+        dsn = settings.postgres.dsn.get_secret_value()
+        await prepare_database(dsn, connect_timeout=settings.postgres.connect_timeout_seconds)
+        pool = await create_pool(
+            dsn, min_size=2, max_size=10, command_timeout=30, connect_timeout=5
+        )
+        try:
             report("baseline", await run_once(cluster, pool, settings, kill=False))
             report("kill", await run_once(cluster, pool, settings, kill=True))
-    finally:
-        await pool.close()
-        await remove_run_data(settings)
+        finally:
+            await pool.close()
+            await drop_database(dsn)  # the cluster and its keys go with it
 
 
 if __name__ == "__main__":
