@@ -60,6 +60,7 @@ USERS = 100
 SETTLE_SECONDS = 3.0
 DRAIN_TIMEOUT_SECONDS = 60.0
 FAIL_FAST_SECONDS = 1.0
+LATE_SECONDS = 1.0
 UNPUBLISHED = "SELECT count(*) FROM event_outbox WHERE published_at IS NULL"
 
 
@@ -108,6 +109,14 @@ class Ledger:
         ]
         return min(times) - moment if times else None
 
+    def delays(self, ids: set[uuid.UUID]) -> list[float]:
+        """Seconds from writing to first projection of each of ``ids`` that was projected."""
+        return [
+            min(self.handled[event_id]) - self.written[event_id]
+            for event_id in ids
+            if self.handled.get(event_id)
+        ]
+
 
 async def produce(pool: asyncpg.Pool, ledger: Ledger, streams: EventStreams) -> None:
     """``RATE`` events a second into the outbox for ``LOAD_SECONDS``, users in turn."""
@@ -147,7 +156,7 @@ class Outcome:
     lost: int
     twice: int
     slowest: float
-    recovery: dict[str, float | None]
+    recovery: dict[str, tuple[float | None, list[float]]]
 
 
 async def run_once(
@@ -203,8 +212,11 @@ async def outcome(pool: asyncpg.Pool, ledger: Ledger, hit: set[str], moment: flo
         twice=sum(len(times) > 1 for times in ledger.handled.values()),
         slowest=max(delays, default=0.0),
         recovery={
-            "killed master's partitions": ledger.first_after(moment, in_hit),
-            "other partitions": ledger.first_after(moment, set(ledger.written) - in_hit),
+            where: (ledger.first_after(moment, ids), ledger.delays(ids))
+            for where, ids in (
+                ("killed master's partitions", in_hit),
+                ("other partitions", set(ledger.written) - in_hit),
+            )
         },
     )
 
@@ -219,8 +231,13 @@ def report(name: str, result: Outcome) -> None:
         f" projected {result.projected}, lost {result.lost}, handled twice {result.twice},"
         f" slowest {result.slowest:.2f} s"
     )
-    for where, took in result.recovery.items():
-        print(f"            first event written after the kill, {where}: {seconds(took)}")
+    for where, (first, delays) in result.recovery.items():
+        late = sum(delay > LATE_SECONDS for delay in delays)
+        print(
+            f"            {where}: first event written after the kill projected"
+            f" {seconds(first)} after it; {late} of {len(delays)} events later than"
+            f" {LATE_SECONDS:.0f} s, the slowest {seconds(max(delays, default=None))}"
+        )
 
 
 async def main() -> None:
