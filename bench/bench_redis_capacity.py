@@ -28,12 +28,13 @@ times that.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,12 +47,14 @@ from harness import bench_settings
 from redis.asyncio import Redis
 from soak import production_service
 
+from app.adapters.redis.bounded_client import RedisClient
 from app.config import Settings
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.observability.setup.logging import configure_logging
 from tests.support.client import login, register, session_metadata
 from tests.support.isolation import remove_run_data
+from tests.support.redis_cluster import ThrowawayRedisCluster
 from tests.support.throwaway import ThrowawayRedis
 
 USERS = int(os.environ.get("BENCH_CAPACITY_USERS", "300"))
@@ -85,27 +88,43 @@ class PerCall:
         return self.service_cpu_us / self.redis_cpu_us if self.redis_cpu_us else float("inf")
 
 
-async def counters(redis: Redis, service_pid: int) -> Counters:
-    stats = await redis.info("commandstats")
-    general = await redis.info("stats")
-    cpu = await redis.info("cpu")
-    return Counters(
-        commands={name.removeprefix("cmdstat_"): int(row["calls"]) for name, row in stats.items()},
-        round_trips=int(general["total_reads_processed"]),
-        redis_cpu=float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
-        service_cpu=cpu_seconds(service_pid),
-    )
+@dataclass(frozen=True)
+class Deployment:
+    """Where the service's keys live: one node, or a cluster's masters (counted together)."""
+
+    name: str
+    masters: list[Redis]
+    keys: RedisClient
+    variables: dict[str, str]
+
+    async def aclose(self) -> None:
+        for client in {*self.masters, self.keys}:
+            await client.aclose()
+
+
+async def counters(deployment: Deployment, service_pid: int) -> Counters:
+    """The masters' counters summed, and the service's CPU."""
+    commands: dict[str, int] = defaultdict(int)
+    round_trips, redis_cpu = 0, 0.0
+    for node in deployment.masters:
+        for name, row in (await node.info("commandstats")).items():
+            commands[name.removeprefix("cmdstat_")] += int(row["calls"])
+        round_trips += int((await node.info("stats"))["total_reads_processed"])
+        cpu = await node.info("cpu")
+        redis_cpu += float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+    return Counters(dict(commands), round_trips, redis_cpu, cpu_seconds(service_pid))
 
 
 async def per_call(
-    redis: Redis, pid: int, rpc: str, calls: list[Callable[[], Awaitable[object]]]
+    deployment: Deployment, pid: int, rpc: str, calls: list[Callable[[], Awaitable[object]]]
 ) -> PerCall:
     """Run ``calls`` one after another; Redis's and the service's work per call."""
-    before = await counters(redis, pid)
+    before = await counters(deployment, pid)
     for call in calls:
         await call()
     await asyncio.sleep(1.0)  # the relay publishes what these calls wrote to the outbox
-    after = await counters(redis, pid)
+    after = await counters(deployment, pid)
+    own_reads = 3 * len(deployment.masters)  # the three INFOs on each master
     count = len(calls)
     commands = {
         name: (total - before.commands.get(name, 0)) / count
@@ -116,13 +135,13 @@ async def per_call(
         rpc=rpc,
         calls=count,
         commands={name: n for name, n in commands.items() if n >= NOISE_PER_CALL},
-        round_trips=(after.round_trips - before.round_trips - 3) / count,  # minus our 3 INFOs
+        round_trips=(after.round_trips - before.round_trips - own_reads) / count,
         redis_cpu_us=(after.redis_cpu - before.redis_cpu) / count * 1e6,
         service_cpu_us=(after.service_cpu - before.service_cpu) / count * 1e6,
     )
 
 
-async def memory_by_kind(redis: Redis, prefix: str) -> dict[str, tuple[int, int]]:
+async def memory_by_kind(redis: RedisClient, prefix: str) -> dict[str, tuple[int, int]]:
     """``MEMORY USAGE`` of every key under ``prefix``, summed by kind: (keys, bytes)."""
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     async for key in redis.scan_iter(match=f"{prefix}*", count=1000):
@@ -145,12 +164,13 @@ class Memory:
         return self.grown / self.sessions
 
 
-async def used_memory(redis: Redis) -> int:
-    return int((await redis.info("memory"))["used_memory"])
+async def used_memory(deployment: Deployment) -> int:
+    """``used_memory`` of the masters, summed."""
+    return sum([int((await node.info("memory"))["used_memory"]) for node in deployment.masters])
 
 
 async def phases(
-    stub: pb_grpc.UserServiceStub, redis: Redis, pid: int, prefix: str
+    stub: pb_grpc.UserServiceStub, deployment: Deployment, pid: int, prefix: str
 ) -> tuple[list[PerCall], Memory]:
     """Register, Login (one session each), GetMe, Logout: each measured per call."""
     emails = [f"capacity-{uuid.uuid4().hex[:12]}@example.com" for _ in range(USERS)]
@@ -164,16 +184,17 @@ async def phases(
     ) -> Callable[[], Awaitable[object]]:
         return lambda: method(request, metadata=session_metadata(session))
 
-    rows = [await per_call(redis, pid, "Register", [lambda e=e: register(stub, e) for e in emails])]
-    before = await used_memory(redis)
-    rows.append(await per_call(redis, pid, "Login", [lambda e=e: sign_in(e) for e in emails]))
-    memory = Memory(
-        len(sessions), await used_memory(redis) - before, await memory_by_kind(redis, prefix)
-    )
+    registering = [lambda e=e: register(stub, e) for e in emails]
+    rows = [await per_call(deployment, pid, "Register", registering)]
+    before = await used_memory(deployment)
+    logging_in = [lambda e=e: sign_in(e) for e in emails]
+    rows.append(await per_call(deployment, pid, "Login", logging_in))
+    grown = await used_memory(deployment) - before
+    memory = Memory(len(sessions), grown, await memory_by_kind(deployment.keys, prefix))
     get_me = [with_session(stub.GetMe, pb.GetMeRequest(), s) for s in sessions] * GETME_PER_USER
-    rows.append(await per_call(redis, pid, "GetMe", get_me))
+    rows.append(await per_call(deployment, pid, "GetMe", get_me))
     logout = [with_session(stub.Logout, pb.LogoutRequest(), s) for s in sessions]
-    rows.append(await per_call(redis, pid, "Logout", logout))
+    rows.append(await per_call(deployment, pid, "Logout", logout))
     return rows, memory
 
 
@@ -201,32 +222,57 @@ def print_memory(memory: Memory) -> None:
     print(f"  keys of one user with one session: {per_user / memory.sessions:.0f} B (MEMORY USAGE)")
 
 
-async def measure(server: ThrowawayRedis, settings: Settings) -> tuple[list[PerCall], Memory]:
-    """The service as a process on ``server``, the phases through one channel."""
-    redis = Redis.from_url(server.url)
-    variables = {"APP_REDIS__URL": server.url, "APP_THROTTLING__ACCOUNT_FREE_FAILURES": "1000"}
-    try:
-        with tempfile.TemporaryDirectory() as directory:
-            log = Path(directory) / "service.log"
-            async with (
-                production_service(settings, log, **variables) as (port, process),
-                grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
-            ):
-                stub = pb_grpc.UserServiceStub(channel)
-                return await phases(stub, redis, process.pid, settings.redis.key_prefix)
-    finally:
-        await redis.aclose()
+async def measure(deployment: Deployment, settings: Settings) -> tuple[list[PerCall], Memory]:
+    """The service as a process on ``deployment``, the phases through one channel."""
+    variables = {"APP_THROTTLING__ACCOUNT_FREE_FAILURES": "1000", **deployment.variables}
+    with tempfile.TemporaryDirectory() as directory:
+        log = Path(directory) / "service.log"
+        async with (
+            production_service(settings, log, **variables) as (port, process),
+            grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+        ):
+            stub = pb_grpc.UserServiceStub(channel)
+            return await phases(stub, deployment, process.pid, settings.redis.key_prefix)
+
+
+@contextlib.asynccontextmanager
+async def one_node() -> AsyncIterator[Deployment]:
+    async with ThrowawayRedis() as server:
+        client = Redis.from_url(server.url)
+        deployment = Deployment("one node", [client], client, {"APP_REDIS__URL": server.url})
+        try:
+            yield deployment
+        finally:
+            await deployment.aclose()
+
+
+@contextlib.asynccontextmanager
+async def three_masters() -> AsyncIterator[Deployment]:
+    async with ThrowawayRedisCluster() as cluster:
+        masters = [Redis.from_url(f"redis://{node.address}/0") for node in cluster.masters()]
+        variables = {"APP_REDIS__URL": cluster.url, "APP_REDIS__CLUSTER": "true"}
+        deployment = Deployment("three masters", masters, cluster.cluster_client(), variables)
+        try:
+            yield deployment
+        finally:
+            await deployment.aclose()
 
 
 async def main() -> None:
     configure_logging("WARNING", "console")
     settings = bench_settings()
-    print(f"Redis capacity: {USERS} users on a throwaway redis-server, the service as a process")
+    print(f"Redis capacity: {USERS} users, the service as a process on throwaway Redis servers")
     try:
-        async with ThrowawayRedis() as server:
-            rows, memory = await measure(server, settings)
-        print_calls(rows)
-        print_memory(memory)
+        for deploy in (one_node, three_masters):
+            async with deploy() as deployment:
+                print(f"== {deployment.name}")
+                try:
+                    rows, memory = await measure(deployment, settings)
+                except grpc.aio.AioRpcError as error:
+                    print(f"  not measured: a call answered {error.code().name}")
+                    continue
+            print_calls(rows)
+            print_memory(memory)
     finally:
         await remove_run_data(settings)
 
