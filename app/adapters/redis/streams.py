@@ -106,9 +106,13 @@ class EventStreams:
 
     def key_for(self, event: Event) -> str:
         """The stream of an event: its user's partition (its own id's, without a user)."""
+        return self.key_for_user(event.user_id or event.id)
+
+    def key_for_user(self, user_id: UUID) -> str:
+        """The stream of a user's events, for any producer that writes them."""
         if self.partitions == 1:
             return self.unpartitioned
-        return self.keys[partition_of(event.user_id or event.id, self.partitions)]
+        return self.keys[partition_of(user_id, self.partitions)]
 
     def describe(self) -> str:
         """The keys in one short line, for logs."""
