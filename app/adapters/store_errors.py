@@ -35,9 +35,9 @@ def failure_of(table: FailureTable, error: BaseException) -> Failure | None:
     that wraps "no node answers" in a general class) is unavailable too.
     """
     failure = _row(table, error)
-    if failure is Failure.FAULT and error.__cause__ is not None:
-        if _row(table, error.__cause__) is Failure.UNAVAILABLE:
-            return Failure.UNAVAILABLE
+    cause = error.__cause__
+    if failure is Failure.FAULT and cause is not None and _row(table, cause) is Failure.UNAVAILABLE:
+        return Failure.UNAVAILABLE
     return failure
 
 

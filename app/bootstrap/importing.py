@@ -18,6 +18,7 @@ def build_import(resources: Resources) -> ImportUseCase:
         key_prefix=settings.redis.key_prefix,
         ttl_seconds=settings.sessions.ttl_seconds,
         absolute_lifetime_seconds=settings.sessions.absolute_lifetime_seconds,
+        cluster=settings.redis.cluster,
     )
     return ImportUseCase(
         users,

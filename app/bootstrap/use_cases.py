@@ -208,6 +208,7 @@ def build_ports(settings: Settings, resources: Resources) -> Ports:
             user_refresh_seconds=session_settings.user_refresh_seconds,
             stream_key=events_stream_key(settings),
             stream_max_length=settings.events.max_length,
+            cluster=settings.redis.cluster,
         ),
         passwords=resources.passwords,
         outbox=OutboxPgRepository(pool),

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NewType
+from uuid import UUID
 
 from app.domain.errors import InvalidInput
 from app.domain.users import Principal, User
@@ -29,9 +30,35 @@ HANDLE_LENGTH = HANDLE_BYTES * 2
 SessionHandle = NewType("SessionHandle", str)
 
 
-def new_session_id() -> str:
-    """A fresh session id: 256 bits from the OS's CSPRNG, URL-safe base64."""
-    return secrets.token_urlsafe(SESSION_ID_BYTES)
+# A session id is its secret, then this, then its user's id (32 hex digits): the
+# routing part, so a store that keeps each user's sessions together (one slot of a
+# Redis Cluster) finds a session from its id alone. See docs/adr/0006.
+ROUTE_SEPARATOR = "."
+
+
+def new_session_id(user_id: UUID) -> str:
+    """A fresh session id: 256 bits from the OS's CSPRNG (URL-safe base64), then its route.
+
+    The secret is what makes the id unguessable; the route names the user,
+    which the id's holder learns from GetMe anyway.
+    """
+    return f"{secrets.token_urlsafe(SESSION_ID_BYTES)}{ROUTE_SEPARATOR}{user_id.hex}"
+
+
+def session_owner(session_id: str) -> UUID | None:
+    """The user an id's routing part names; None for an id without one.
+
+    Ids issued before ids had a route, and sessions imported from the Go
+    service (UUIDs), have none. A route is only a hint: a store finds the
+    session under the digest of the whole id, so a forged route finds nothing.
+    """
+    _, separator, route = session_id.rpartition(ROUTE_SEPARATOR)
+    if not separator or len(route) != 32:
+        return None
+    try:
+        return UUID(hex=route)
+    except ValueError:
+        return None
 
 
 def new_session_handle() -> str:

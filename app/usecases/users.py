@@ -305,7 +305,7 @@ class UserUseCase(AccountPorts):
         """Store a new session (``second_factor``: made with one); a disable or
         revocation that won the race refuses it."""
         user = principal.user
-        session = Session(id=new_session_id(), user=user)
+        session = Session(id=new_session_id(user.id), user=user)
         capped = await self._sessions.create(
             session.id,
             principal,

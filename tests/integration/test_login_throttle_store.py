@@ -57,7 +57,7 @@ def client() -> Client:
 
 
 async def failures(redis: Redis, throttle: RedisLoginThrottle, scope: ThrottleScope, value: str):
-    raw = await redis.hget(throttle.key(LimitedAction.LOGIN, scope, value), "f")
+    raw = await redis.hget(throttle.keys.key(LimitedAction.LOGIN, scope, value), "f")
     return None if raw is None else int(raw)
 
 
@@ -84,7 +84,7 @@ async def test_counters_are_forgotten_after_their_quiet_time(redis, throttle):
         (ThrottleScope.ACCOUNT, account),
         (ThrottleScope.ADDRESS, caller.address_group),
     ):
-        ttl = await redis.pttl(throttle.key(LimitedAction.LOGIN, scope, value))
+        ttl = await redis.pttl(throttle.keys.key(LimitedAction.LOGIN, scope, value))
         assert FORGET_SECONDS * 1000 - 5000 < ttl <= FORGET_SECONDS * 1000
 
 
@@ -112,7 +112,7 @@ async def test_an_account_remembers_at_most_its_limit_of_known_addresses(redis, 
     for caller in callers:
         await throttle.admit("ada@example.com", caller)
         await throttle.succeeded("ada@example.com", caller)
-    members = await redis.smembers(throttle.known_key("ada@example.com"))
+    members = await redis.smembers(throttle.keys.known("ada@example.com"))
     assert len(members) == KNOWN_ADDRESSES_PER_ACCOUNT
     assert callers[-1].address_group.encode() in members
 
@@ -138,7 +138,9 @@ async def test_no_key_names_the_email(redis, throttle):
     await throttle.admit(account, caller, device=device)
     await throttle.succeeded(account, caller, device=device)
     await throttle.admit(account, caller)
-    prefix = throttle.key(LimitedAction.LOGIN, ThrottleScope.ADDRESS, "").rsplit("login:", 1)[0]
+    prefix = throttle.keys.key(LimitedAction.LOGIN, ThrottleScope.ADDRESS, "").rsplit("login:", 1)[
+        0
+    ]
     keys = [key.decode() async for key in redis.scan_iter(match=f"{prefix}*")]
     assert len(keys) >= 4  # failures, known addresses, and both success rates
     assert not [key for key in keys if "ada" in key or "example" in key]
@@ -181,7 +183,7 @@ async def test_an_attempt_withdrawn_counts_nowhere(redis, throttle):
     await throttle.withdraw(account, caller, device=device)
     assert await failures(redis, throttle, ThrottleScope.ACCOUNT, account) == 1
     assert await failures(redis, throttle, ThrottleScope.ADDRESS, caller.address_group) == 1
-    assert int(await redis.hget(throttle.device_key(device), "f")) == 1
+    assert int(await redis.hget(throttle.keys.device(account, device), "f")) == 1
 
 
 async def test_clearing_forgets_an_account_and_an_address(redis, throttle):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import uuid
 
 import grpc
 import pytest
@@ -26,8 +28,11 @@ async def test_login_returns_the_user_and_a_256_bit_session_id(stub):
     registered = await register(stub, email)
     user, session_id = await login(stub, email.upper())
     assert user.uuid == registered.uuid
-    # 32 random bytes in URL-safe base64 without padding.
-    assert len(session_id) == 43
+    # 32 random bytes in URL-safe base64 without padding, then the route: the user's id.
+    secret, route = session_id.split(".")
+    assert len(secret) == 43
+    assert len(base64.urlsafe_b64decode(secret + "=")) == 32
+    assert route == uuid.UUID(user.uuid).hex
 
 
 async def test_login_with_wrong_password_and_unknown_email_look_the_same(stub):

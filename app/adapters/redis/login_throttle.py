@@ -18,13 +18,20 @@ reaches. The scripts, and what each key holds, are in ``login_throttle_scripts``
 
 Actions (Register, ChangePassword): a per-address rate with a burst (GCRA).
 
-Keys: ``<prefix>throttle:<action>:<scope>:<value>``, the account's value a
-keyed hash, never the email. Single Redis: the login scripts touch several
-keys, which on Redis Cluster would need one hash slot.
+Keys: ``<prefix>throttle:<action>:<scope>:{<value>}``, the account's value a
+keyed hash, never the email. The braces are a Redis Cluster hash tag: each
+account's keys share one slot, and each address's, and accounts and addresses
+spread over the cluster. A login attempt is checked by two scripts, one per
+scope, each checking and counting in one step: the address's first, then the
+account's, which has the last word (a known address or a device token lifts
+the address's wait there). Parallel guesses against one account therefore
+never slip past the account's limit, nor guesses from one address past the
+address's; an attempt the account refuses is taken back from the address.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,6 +39,7 @@ from app.adapters.login_secrets import LoginSecrets
 from app.adapters.redis import login_throttle_scripts as scripts
 from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
+from app.adapters.redis.login_throttle_keys import LoginKeys, ThrottleKeys
 from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken
 from app.domain.errors import Throttled
@@ -93,14 +101,17 @@ class RedisLoginThrottle:
         login_secrets: LoginSecrets,
     ) -> None:
         self._redis = redis
-        self._prefix = f"{key_prefix}throttle:"
         self._backoff = backoff
         self._actions_per_minute = dict(actions_per_minute)
         self._account_actions_per_minute = dict(account_actions_per_minute or {})
         self._metrics = metrics
-        self._secrets = login_secrets
-        self._admit_login = redis.register_script(scripts.ADMIT_LOGIN)
-        self._succeeded = redis.register_script(scripts.SUCCEEDED)
+        self.keys = ThrottleKeys(key_prefix, login_secrets)
+        self._admit_address = redis.register_script(scripts.ADMIT_ADDRESS)
+        self._admit_account = redis.register_script(scripts.ADMIT_ACCOUNT)
+        self._count_failure = redis.register_script(scripts.COUNT_FAILURE)
+        self._first_refusal = redis.register_script(scripts.FIRST_REFUSAL)
+        self._account_succeeded = redis.register_script(scripts.ACCOUNT_SUCCEEDED)
+        self._address_succeeded = redis.register_script(scripts.ADDRESS_SUCCEEDED)
         self._withdrawn = redis.register_script(scripts.WITHDRAWN)
         self._admit_action = redis.register_script(scripts.ADMIT_ACTION)
         metrics.initialize(
@@ -109,36 +120,6 @@ class RedisLoginThrottle:
             + [(action, ThrottleScope.ACCOUNT) for action in self._account_actions_per_minute]
         )
 
-    def key(self, action: LimitedAction, scope: ThrottleScope, value: str) -> str:
-        """The key of ``value``: an address group as is, an account by its keyed hash."""
-        if scope is ThrottleScope.ACCOUNT:
-            value = self._secrets.account_digest(value)
-        return f"{self._prefix}{action.value}:{scope.value}:{value}"
-
-    def known_key(self, account: str) -> str:
-        digest = self._secrets.account_digest(account)
-        return f"{self._prefix}{LimitedAction.LOGIN.value}:known:{digest}"
-
-    def device_key(self, device: DeviceToken) -> str:
-        return f"{self._prefix}{LimitedAction.LOGIN.value}:device:{device.id}"
-
-    def _login_keys(
-        self, account: str | None, client: Client, device: DeviceToken | None
-    ) -> list[str]:
-        """The six keys of the login scripts, "" where there is none."""
-        address = client.address_group
-        login, success = LimitedAction.LOGIN, LimitedAction.SUCCESSFUL_LOGIN
-        account_scope, address_scope = ThrottleScope.ACCOUNT, ThrottleScope.ADDRESS
-        has_account = account is not None
-        return [
-            self.key(login, account_scope, account) if account is not None else "",
-            self.key(login, address_scope, address) if address else "",
-            self.known_key(account) if account is not None and address else "",
-            self.device_key(device) if device is not None and has_account else "",
-            self.key(success, account_scope, account) if account is not None else "",
-            self.key(success, address_scope, address) if address else "",
-        ]
-
     def _intervals_ms(self) -> tuple[float, float]:
         backoff = self._backoff
         return (
@@ -146,61 +127,117 @@ class RedisLoginThrottle:
             60_000 / backoff.successes_per_address_per_minute,
         )
 
+    def _wait_arguments(self) -> list[int]:
+        backoff = self._backoff
+        return [
+            _milliseconds(backoff.first_wait_seconds),
+            _milliseconds(backoff.max_wait_seconds),
+            _milliseconds(backoff.forget_after_seconds),
+        ]
+
     @traced
     async def admit(
         self, account: str | None, client: Client, *, device: DeviceToken | None = None
     ) -> None:
-        backoff = self._backoff
-        account_interval, address_interval = self._intervals_ms()
+        keys = self.keys.login(account, client, device)
+        address_waits = await self._check_address(keys)
+        counted = address_waits[2] == 1
+        remaining_ms, refusing = await self._check_account(keys, client, address_waits)
         with redis_errors():
-            answer = await self._admit_login(
-                keys=self._login_keys(account, client, device),
+            if refusing and counted:
+                await self._withdrawn(keys=[keys.address[0]], args=[])
+            elif not refusing and keys.address and not counted:  # its wait was lifted
+                await self._count_failure(keys=[keys.address[0]], args=self._wait_arguments())
+            first = refusing in (1, 2) and bool(
+                await self._first_refusal(keys=[keys.failures(refusing)], args=[])
+            )
+        if refusing:
+            action, scope = _REFUSALS[refusing]
+            self._refuse(action, scope, remaining_ms, first=first)
+
+    async def _check_address(self, keys: LoginKeys) -> list[int]:
+        """The address's failure and success-rate waits, and 1 if the attempt counted there."""
+        if not keys.address:
+            return [0, 0, 0]
+        _, address_interval = self._intervals_ms()
+        backoff = self._backoff
+        with redis_errors():
+            answer = await self._admit_address(
+                keys=keys.address,
                 args=[
-                    _milliseconds(backoff.first_wait_seconds),
-                    _milliseconds(backoff.max_wait_seconds),
-                    _milliseconds(backoff.forget_after_seconds),
-                    client.address_group,
-                    backoff.account_free_failures,
+                    *self._wait_arguments(),
                     backoff.address_free_failures,
-                    account_interval,
-                    backoff.successes_per_account_per_minute,
                     address_interval,
                     backoff.successes_per_address_per_minute,
                 ],
             )
-        remaining_ms = int(answer[0])
-        if remaining_ms > 0:
-            action, scope = _REFUSALS[int(answer[1])]
-            self._refuse(action, scope, remaining_ms, first=bool(int(answer[2])))
+        return [int(value) for value in answer]
+
+    async def _check_account(
+        self, keys: LoginKeys, client: Client, address_waits: list[int]
+    ) -> tuple[int, int]:
+        """(0, 0) if admitted (and counted), else (remaining ms, the refusing limit)."""
+        account_interval, _ = self._intervals_ms()
+        backoff = self._backoff
+        with redis_errors():
+            answer = await self._admit_account(
+                keys=keys.account,
+                args=[
+                    *self._wait_arguments(),
+                    client.address_group,
+                    backoff.account_free_failures,
+                    account_interval,
+                    backoff.successes_per_account_per_minute,
+                    address_waits[0],
+                    address_waits[1],
+                ],
+            )
+        if int(answer[0]) == 0:
+            return 0, 0
+        return int(answer[0]), int(answer[1])
 
     @traced
     async def succeeded(
         self, account: str, client: Client, *, device: DeviceToken | None = None
     ) -> None:
+        keys = self.keys.login(account, client, device)
         account_interval, address_interval = self._intervals_ms()
+        account_side = self._account_succeeded(
+            keys=keys.account,
+            args=[
+                client.address_group,
+                round(self._backoff.known_address_seconds * 1000),
+                KNOWN_ADDRESSES_PER_ACCOUNT,
+                account_interval,
+            ],
+        )
         with redis_errors():
-            await self._succeeded(
-                keys=self._login_keys(account, client, device),
-                args=[
-                    client.address_group,
-                    round(self._backoff.known_address_seconds * 1000),
-                    KNOWN_ADDRESSES_PER_ACCOUNT,
-                    account_interval,
-                    address_interval,
-                ],
-            )
+            if keys.address:
+                await asyncio.gather(
+                    account_side,
+                    self._address_succeeded(keys=keys.address, args=[address_interval]),
+                )
+            else:
+                await account_side
 
     @traced
     async def withdraw(
         self, account: str | None, client: Client, *, device: DeviceToken | None = None
     ) -> None:
+        keys = self.keys.login(account, client, device)
+        scopes = [
+            [key for key in (keys.account[0], keys.account[2]) if key],
+            keys.address[:1],
+        ]
         with redis_errors():
-            await self._withdrawn(keys=self._login_keys(account, client, device), args=[])
+            await asyncio.gather(
+                *(self._withdrawn(keys=failures, args=[]) for failures in scopes if failures)
+            )
 
     @traced
     async def clear(self, account: str | None, address_group: str | None) -> int:
         keys = [
-            self.key(action, scope, value)
+            self.keys.key(action, scope, value)
             for scope, value in (
                 (ThrottleScope.ACCOUNT, account),
                 (ThrottleScope.ADDRESS, address_group),
@@ -235,7 +272,7 @@ class RedisLoginThrottle:
         with redis_errors():
             remaining_ms = int(
                 await self._admit_action(
-                    keys=[self.key(action, scope, value)],
+                    keys=[self.keys.key(action, scope, value)],
                     args=[60_000 / per_minute, per_minute],
                 )
             )

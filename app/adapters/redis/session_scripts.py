@@ -1,6 +1,7 @@
 """The Lua scripts behind ``SessionRedisRepository``: each one atomic step.
 
-Layout, under the service's key prefix:
+Layout, under the service's key prefix (names in ``session_keys``; on a Redis
+Cluster each key of a user carries the user's id as its hash tag):
 
 * ``session:<sha256(id)>`` — a hash: ``user_id``, ``created_at``,
   ``last_seen``, ``expires_at`` (absolute; times in Unix milliseconds),
@@ -14,9 +15,12 @@ Layout, under the service's key prefix:
   ``version``, ``epoch``, ``fresh_until`` (ms), and ``ended_by`` (the reason of
   the last epoch bump). Written only over an older or equal version.
 
-Every script that changes state appends its events to the stream *before*
-it deletes or writes a session, so a failing ``XADD`` stops the script with
-nothing changed. Each ended session gets its own ``session.revoked`` event,
+Every script that changes state appends its events *before* it deletes or
+writes a session, so a failing append stops the script with nothing changed.
+The events go to the last of the script's KEYS: on one Redis the events
+stream itself; on a cluster (``p.staged``) the user's ``session-events`` list,
+in the user's slot, from which ``session_events`` appends them to the stream
+after the script. Each ended session gets its own ``session.revoked`` event,
 whose id is derived from a random base id passed in and the session's digest
 (a SHA-1 shaped as a version-8 UUID). Parameters travel as one JSON object in
 ``ARGV[1]``; ``ARGV[2…]`` are an event's fields (name, value, …).
@@ -29,8 +33,9 @@ Every time a script decides on or stores is Redis's (``TIME``), never the
 calling instance's: instances whose clocks disagree still agree on when a
 session ends, and a key's expiry is an absolute moment of Redis's clock.
 
-The scripts compute the principal and index keys from the prefix, so they
-need every key in one Redis (on Redis Cluster, in one hash slot).
+Every key a script touches is among its KEYS, but the sessions of a user's
+index: the script names those from ``p.sessions`` (the prefix of that user's
+session keys, in the index's slot on a cluster).
 """
 
 from __future__ import annotations
@@ -42,15 +47,24 @@ _COMMON = (
     + """
 local p = cjson.decode(ARGV[1])
 
+-- Append an event (field names and values, flat) to the events key, KEYS[#KEYS].
+local function publish(fields)
+    if p.staged then
+        redis.call('RPUSH', KEYS[#KEYS], cjson.encode(fields))
+    else
+        redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', p.maxlen, '*', unpack(fields))
+    end
+end
+
 local function event_id(salt)
     local h = redis.sha1hex(p.base .. salt)
     return string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-8' .. string.sub(h, 14, 16)
         .. '-a' .. string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
 end
 
--- End one session: its session.revoked event, then the key and its index entry.
-local function end_session(digest, reason)
-    local key = p.prefix .. 'session:' .. digest
+-- End one session: its session.revoked event, then the key and its entry in index.
+local function end_session(index, digest, reason)
+    local key = p.sessions .. digest
     local s = redis.call('HMGET', key, 'user_id', 'handle')
     if not s[1] then
         return 0
@@ -65,9 +79,9 @@ local function end_session(digest, reason)
     for i = 1, #p.revoked do
         fields[#fields + 1] = p.revoked[i]
     end
-    redis.call('XADD', p.stream, 'MAXLEN', '~', p.maxlen, '*', unpack(fields))
+    publish(fields)
     redis.call('DEL', key)
-    redis.call('ZREM', p.prefix .. 'user-sessions:' .. s[1], digest)
+    redis.call('ZREM', index, digest)
     return 1
 end
 
@@ -86,8 +100,8 @@ end
 """
 )
 
-# KEYS: session, index, principal. Refuses (-1) when the principal, once
-# written, is disabled or of a newer epoch than the session would carry.
+# KEYS: session, index, principal, events. Refuses (-1) when the principal,
+# once written, is disabled or of a newer epoch than the session would carry.
 # Returns how many sessions the cap ended.
 CREATE = (
     _COMMON
@@ -98,7 +112,7 @@ local stored = redis.call('HMGET', KEYS[3], 'status', 'epoch')
 if stored[1] == 'disabled' or tonumber(stored[2]) > p.epoch then
     return -1
 end
-redis.call('XADD', p.stream, 'MAXLEN', '~', p.maxlen, '*', unpack(ARGV, 2))
+publish({unpack(ARGV, 2)})
 -- SessionTimes.opened, then its idle_deadline.
 local expires_at = now + p.lifetime * 1000
 redis.call('HSET', KEYS[1], 'user_id', p.user_id, 'created_at', now, 'last_seen', now,
@@ -107,7 +121,7 @@ redis.call('HSET', KEYS[1], 'user_id', p.user_id, 'created_at', now, 'last_seen'
 redis.call('PEXPIREAT', KEYS[1], math.min(now + p.idle_ttl * 1000, expires_at))
 redis.call('ZADD', KEYS[2], now, p.digest)
 for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-    if redis.call('EXISTS', p.prefix .. 'session:' .. member) == 0 then
+    if redis.call('EXISTS', p.sessions .. member) == 0 then
         redis.call('ZREM', KEYS[2], member)
     end
 end
@@ -116,7 +130,7 @@ local ended = 0
 local over = redis.call('ZCARD', KEYS[2]) - p.cap
 if over > 0 then
     for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
-        ended = ended + end_session(member, 'cap')
+        ended = ended + end_session(KEYS[2], member, 'cap')
     end
 end
 redis.call('PEXPIREAT', KEYS[2], expires_at)
@@ -124,24 +138,25 @@ return ended
 """
 )
 
-# KEYS: session. False when unknown; else {user id, epoch, ended reason or '',
-# then the principal's user, status, version, epoch, and '1' if it is past its
-# fresh_until (else '0'), when there is one}.
+# KEYS: session, index, principal, events, all of p.user_id (the user the id
+# names). False when unknown or another user's; else {user id, epoch, ended
+# reason or '', then the principal's user, status, version, epoch, and '1' if
+# it is past its fresh_until (else '0'), when there is one}.
 RESOLVE = (
     _COMMON
     + """
 local s = redis.call('HMGET', KEYS[1], 'user_id', 'expires_at', 'epoch')
-if not s[1] then
+if s[1] ~= p.user_id then
     return false
 end
 -- ending: first the lifetime (SessionTimes.outlived), then ended_by_principal.
 local expires_at = tonumber(s[2])
 if now >= expires_at then
-    end_session(p.digest, 'lifetime')
+    end_session(KEYS[2], p.digest, 'lifetime')
     return {s[1], s[3], 'lifetime'}
 end
-local pr = redis.call('HMGET', p.prefix .. 'principal:' .. s[1],
-    'user', 'status', 'version', 'epoch', 'fresh_until', 'ended_by')
+local pr = redis.call('HMGET', KEYS[3], 'user', 'status', 'version', 'epoch', 'fresh_until',
+    'ended_by')
 if pr[1] then
     local reason = nil
     if pr[2] == 'disabled' then
@@ -150,7 +165,7 @@ if pr[1] then
         reason = pr[6] or 'revoked'
     end
     if reason then
-        end_session(p.digest, reason)
+        end_session(KEYS[2], p.digest, reason)
         return {s[1], s[3], reason}
     end
 end
@@ -169,23 +184,26 @@ return {s[1], s[3], '', pr[1], pr[2], pr[3], pr[4], stale}
 # KEYS: principal.
 PUT_PRINCIPAL = _COMMON + "return put_principal(KEYS[1], p.principal)\n"
 
-# KEYS: session. Logout: the user.logged_out event (ARGV[2…]) stamped with the
-# session's user, then the session and its index entry go. The user id, or false.
-END = """
-local p = cjson.decode(ARGV[1])
+# KEYS: session, index, events, all of p.user_id. Logout: the user.logged_out
+# event (ARGV[2…]) stamped with the session's user, then the session and its
+# index entry go. The user id, or false.
+END = (
+    _COMMON
+    + """
 local user_id = redis.call('HGET', KEYS[1], 'user_id')
-if not user_id then
+if user_id ~= p.user_id then
     return false
 end
-redis.call('XADD', p.stream, 'MAXLEN', '~', p.maxlen, '*', 'user_id', user_id, unpack(ARGV, 2))
+publish({'user_id', user_id, unpack(ARGV, 2)})
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', p.prefix .. 'user-sessions:' .. user_id, p.digest)
+redis.call('ZREM', KEYS[2], p.digest)
 return user_id
 """
+)
 
-# KEYS: index, principal. Ends every session but p.keep; with p.principal,
-# writes it first and moves the kept session to its epoch; with p.forget,
-# drops the principal. The number ended.
+# KEYS: index, principal, events. Ends every session but p.keep; with
+# p.principal, writes it first and moves the kept session to its epoch; with
+# p.forget, drops the principal. The number ended.
 REVOKE_ALL = (
     _COMMON
     + """
@@ -194,12 +212,12 @@ if p.principal and put_principal(KEYS[2], p.principal) == 1 then
 end
 local ended = 0
 for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    local key = p.prefix .. 'session:' .. member
+    local key = p.sessions .. member
     if member == p.keep then
         if p.principal and redis.call('EXISTS', key) == 1 then
             redis.call('HSET', key, 'epoch', p.principal.epoch)
         end
-    elseif end_session(member, p.reason) == 0 then
+    elseif end_session(KEYS[1], member, p.reason) == 0 then
         redis.call('ZREM', KEYS[1], member)
     else
         ended = ended + 1
@@ -212,13 +230,13 @@ return ended
 """
 )
 
-# KEYS: index. Ends the session with handle p.handle; 1 if there was one.
+# KEYS: index, events. Ends the session with handle p.handle; 1 if there was one.
 REVOKE = (
     _COMMON
     + """
 for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    if redis.call('HGET', p.prefix .. 'session:' .. member, 'handle') == p.handle then
-        return end_session(member, p.reason)
+    if redis.call('HGET', p.sessions .. member, 'handle') == p.handle then
+        return end_session(KEYS[1], member, p.reason)
     end
 end
 return 0
@@ -235,7 +253,7 @@ local p = cjson.decode(ARGV[1])
 local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0')
 local out = {}
 for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
-    local s = redis.call('HMGET', p.prefix .. 'session:' .. member, 'created_at', 'last_seen',
+    local s = redis.call('HMGET', p.sessions .. member, 'created_at', 'last_seen',
         'expires_at', 'address', 'user_agent', 'handle', 'epoch', 'mfa')
     if not s[1] then
         redis.call('ZREM', KEYS[1], member)

@@ -14,7 +14,8 @@ from redis.utils import str_if_bytes
 from app.adapters.redis import session_scripts
 from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
-from app.adapters.redis.session_keys import principal_key, session_key, user_sessions_key
+from app.adapters.redis.session_events import SessionEventForwarder
+from app.adapters.redis.session_keys import SessionKeys
 from app.adapters.redis.streams import encode_envelope, encode_event
 from app.adapters.redis.user_json import decode_user, encode_user
 from app.domain.clients import Client
@@ -25,6 +26,7 @@ from app.domain.sessions import (
     SessionHandle,
     SessionRecord,
     new_session_handle,
+    session_owner,
 )
 from app.domain.users import Principal, UserStatus
 from app.observability.trace_context import stamped
@@ -43,14 +45,34 @@ def digest_of(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
+def _record(fields: Sequence[str], current: str) -> SessionRecord:
+    digest, created, seen, expires, address, agent, handle, mfa = fields
+    return SessionRecord(
+        handle=handle,
+        created_at=_moment(created),
+        last_seen=_moment(seen),
+        expires_at=_moment(expires),
+        client_address=address,
+        user_agent=agent,
+        current=digest == current,
+        second_factor=mfa == "1",
+    )
+
+
 class SessionRedisRepository:
     """Satisfies ``SessionStore``; the layout and scripts are in ``session_scripts``.
 
-    The session key is ``<prefix>session:<sha256(id)>``: a dump of Redis gives
-    no usable session id. Resolving a session (GetMe) is one script: the
+    The session key is named by ``sha256(id)``: a dump of Redis gives no
+    usable session id. A session's user is read from its id's routing part
+    (:func:`~app.domain.sessions.session_owner`), so every key of a script is
+    named before it runs, and on a Redis Cluster (``cluster``) they all carry
+    the user's hash tag. Resolving a session (GetMe) is one script: the
     session, its lifetime, its principal and the sliding expiry in one round
-    trip. Every change is one script, so each ending happens once and
-    publishes its event with it; the events get the request's trace context here.
+    trip. An id without a route (issued before ids had one, or imported from
+    the Go service) costs one more, to find its user. Every change is one
+    script, so each ending happens once and publishes its event with it (on a
+    cluster through the user's waiting list, ``session_events``); the events
+    get the request's trace context here.
 
     Lifetimes are decided by Redis's clock, in the scripts, and nothing here
     reads this instance's: the principal's freshness is Redis's too, since a
@@ -69,15 +91,16 @@ class SessionRedisRepository:
         user_refresh_seconds: int,
         stream_key: str,
         stream_max_length: int,
+        cluster: bool = False,
     ) -> None:
         self._redis = redis
-        self._prefix = key_prefix
+        self._keys = SessionKeys(key_prefix, cluster=cluster, stream_key=stream_key)
         self._ttl = ttl_seconds
         self._lifetime = absolute_lifetime_seconds
         self._cap = max_per_user
         self._refresh_ms = user_refresh_seconds * 1000
-        self._stream = stream_key
         self._stream_max_length = stream_max_length
+        self._events = SessionEventForwarder(redis, self._keys, max_length=stream_max_length)
         self._create = redis.register_script(session_scripts.CREATE)
         self._resolve = redis.register_script(session_scripts.RESOLVE)
         self._put_principal = redis.register_script(session_scripts.PUT_PRINCIPAL)
@@ -87,25 +110,47 @@ class SessionRedisRepository:
         self._list = redis.register_script(session_scripts.LIST)
 
     def key(self, session_id: str) -> str:
-        return session_key(self._prefix, digest_of(session_id))
+        """The session's key, for an id with a route or on one Redis."""
+        owner = session_owner(session_id)
+        if owner is None:
+            return self._keys.legacy_session(digest_of(session_id))
+        return self._keys.session(owner, digest_of(session_id))
 
-    def _index(self, user_id: UUID) -> str:
-        return user_sessions_key(self._prefix, user_id)
+    async def _published(self, user_id: UUID) -> None:
+        """After a script that made events: on a cluster, they go on to the stream now."""
+        if self._keys.cluster:
+            await self._events.forward(user_id)
 
-    def _principal_key(self, user_id: UUID) -> str:
-        return principal_key(self._prefix, user_id)
+    async def _owner(self, session_id: str) -> UUID | None:
+        """The session's user: from its id's route, else from what Redis keeps of it."""
+        owner = session_owner(session_id)
+        if owner is not None:
+            return owner
+        digest = digest_of(session_id)
+        with redis_errors():
+            if self._keys.cluster:  # only adopted sessions: their marker names the user
+                stored = await self._redis.get(self._keys.imported(digest))
+            else:
+                stored = await self._redis.hget(self._keys.legacy_session(digest), "user_id")
+        try:
+            return None if stored is None else UUID(str_if_bytes(stored))
+        except ValueError:
+            return None
 
-    def _parameters(self, revoked: Event | None = None, **values: Any) -> dict[str, Any]:
+    def _parameters(
+        self, user_id: UUID, revoked: Event | None = None, **values: Any
+    ) -> dict[str, Any]:
         """The parameters every script shares, and a ``session.revoked`` template's."""
         parameters = {
-            "prefix": self._prefix,
-            "stream": self._stream,
+            "sessions": self._keys.sessions(user_id),
+            "staged": self._keys.cluster,
             "maxlen": self._stream_max_length,
             "principal_ttl": self._lifetime,
             "refresh_ms": self._refresh_ms,
             "base": "",
             "revoked": [],
             "data": {},
+            "user_id": str(user_id),
             **values,
         }
         if revoked is not None:
@@ -144,13 +189,14 @@ class SessionRedisRepository:
         second_factor: bool = False,
     ) -> int | None:
         user_id = principal.user.id
+        digest = digest_of(session_id)
         parameters = self._parameters(
+            user_id,
             capped,
             idle_ttl=self._ttl,
             lifetime=self._lifetime,
             cap=self._cap,
-            user_id=str(user_id),
-            digest=digest_of(session_id),
+            digest=digest,
             epoch=principal.sessions_epoch,
             handle=new_session_handle(),
             address=client.address,
@@ -158,23 +204,37 @@ class SessionRedisRepository:
             mfa="1" if second_factor else "0",
             principal=self._principal(principal),
         )
-        keys = (self.key(session_id), self._index(user_id), self._principal_key(user_id))
+        keys = self._keys
         ended = await self._run(
             self._create,
-            keys,
+            keys.for_session(user_id, digest),
             json.dumps(parameters),
             *_flattened(encode_event(stamped(logged_in))),
         )
-        return None if int(ended) < 0 else int(ended)
+        if int(ended) < 0:
+            return None
+        await self._published(user_id)
+        return int(ended)
 
     @traced
     async def resolve(self, session_id: str, revoked: Event) -> SessionLookup | None:
-        parameters = self._parameters(revoked, idle_ttl=self._ttl, digest=digest_of(session_id))
-        reply = await self._run(self._resolve, (self.key(session_id),), json.dumps(parameters))
+        user_id = await self._owner(session_id)
+        if user_id is None:
+            return None
+        digest = digest_of(session_id)
+        parameters = self._parameters(user_id, revoked, idle_ttl=self._ttl, digest=digest)
+        keys = self._keys
+        reply = await self._run(
+            self._resolve,
+            keys.for_session(user_id, digest),
+            json.dumps(parameters),
+        )
         if not reply:
             return None
         values = [str_if_bytes(value) for value in reply]
-        user_id, epoch, ended = UUID(values[0]), int(values[1]), values[2]
+        epoch, ended = int(values[1]), values[2]
+        if ended:
+            await self._published(user_id)
         principal = None
         stale = True
         if len(values) > 3:
@@ -196,53 +256,51 @@ class SessionRedisRepository:
 
     @traced
     async def put_principal(self, principal: Principal) -> None:
-        parameters = self._parameters(principal=self._principal(principal))
+        user_id = principal.user.id
+        parameters = self._parameters(user_id, principal=self._principal(principal))
         await self._run(
-            self._put_principal,
-            (self._principal_key(principal.user.id),),
-            json.dumps(parameters),
+            self._put_principal, (self._keys.principal(user_id),), json.dumps(parameters)
         )
 
     @traced
     async def delete(self, session_id: str, logged_out: Event) -> UUID | None:
+        user_id = await self._owner(session_id)
+        if user_id is None:
+            return None
         fields = encode_event(stamped(logged_out))
         fields.pop("user_id", None)  # the script states it, from the session
-        parameters = self._parameters(digest=digest_of(session_id))
-        user_id = await self._run(
-            self._end, (self.key(session_id),), json.dumps(parameters), *_flattened(fields)
+        digest = digest_of(session_id)
+        parameters = self._parameters(user_id, digest=digest)
+        keys = (
+            self._keys.session(user_id, digest),
+            self._keys.index(user_id),
+            self._keys.events(user_id),
         )
-        return None if user_id is None else UUID(str_if_bytes(user_id))
+        ended = await self._run(self._end, keys, json.dumps(parameters), *_flattened(fields))
+        if ended is None:
+            return None
+        await self._published(user_id)
+        return user_id
 
     @traced
     async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:
-        parameters = self._parameters()
-        keys = (self._index(user_id), self._principal_key(user_id))
+        keys = (self._keys.index(user_id), self._keys.principal(user_id))
+        parameters = self._parameters(user_id)
         reply = [
             str_if_bytes(value)
             for value in await self._run(self._list, keys, json.dumps(parameters))
         ]
         current = digest_of(current_session_id)
-        records = []
-        for start in range(0, len(reply), 8):
-            digest, created, seen, expires, address, agent, handle, mfa = reply[start : start + 8]
-            records.append(
-                SessionRecord(
-                    handle=handle,
-                    created_at=_moment(created),
-                    last_seen=_moment(seen),
-                    expires_at=_moment(expires),
-                    client_address=address,
-                    user_agent=agent,
-                    current=digest == current,
-                    second_factor=mfa == "1",
-                )
-            )
-        return records
+        return [_record(reply[start : start + 8], current) for start in range(0, len(reply), 8)]
 
     @traced
     async def revoke(self, user_id: UUID, handle: SessionHandle, revoked: Event) -> bool:
-        parameters = self._parameters(revoked, handle=handle)
-        return bool(await self._run(self._revoke, (self._index(user_id),), json.dumps(parameters)))
+        parameters = self._parameters(user_id, revoked, handle=handle)
+        keys = (self._keys.index(user_id), self._keys.events(user_id))
+        ended = bool(await self._run(self._revoke, keys, json.dumps(parameters)))
+        if ended:
+            await self._published(user_id)
+        return ended
 
     @traced
     async def revoke_all(
@@ -268,10 +326,18 @@ class SessionRedisRepository:
         forget: bool,
     ) -> int:
         parameters = self._parameters(
+            user_id,
             revoked,
             keep=digest_of(keep_session_id) if keep_session_id else "",
             principal=self._principal(principal) if principal is not None else False,
             forget=forget,
         )
-        keys = (self._index(user_id), self._principal_key(user_id))
-        return int(await self._run(self._revoke_all, keys, json.dumps(parameters)))
+        keys = (
+            self._keys.index(user_id),
+            self._keys.principal(user_id),
+            self._keys.events(user_id),
+        )
+        ended = int(await self._run(self._revoke_all, keys, json.dumps(parameters)))
+        if ended:
+            await self._published(user_id)
+        return ended
