@@ -1,5 +1,7 @@
 """RedisLoginThrottle's scripts on the real Redis: what they count, keep and forget."""
 
+# ruff: noqa: F811 (the fixtures imported from redis_deployments are the tests' parameters)
+
 from __future__ import annotations
 
 import asyncio
@@ -20,6 +22,11 @@ from app.domain.device_tokens import DeviceToken
 from app.domain.errors import Throttled
 from app.domain.throttling import LimitedAction, ThrottleScope
 from app.observability.throttle_metrics import ThrottleMetrics
+from tests.support.redis_deployments import (  # noqa: F401 (fixtures: one node and a cluster)
+    application,
+    redis,
+    redis_sections,
+)
 
 FORGET_SECONDS = 3600.0
 

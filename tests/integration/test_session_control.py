@@ -1,10 +1,13 @@
 """Session records, lifetimes, the per-user cap, and the caller's session RPCs."""
 
+# ruff: noqa: F811 (the fixtures imported from redis_deployments are the tests' parameters)
+
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import re
+import uuid
 
 import grpc
 import pytest
@@ -23,6 +26,16 @@ from tests.support.client import (
     unique_email,
 )
 from tests.support.events import revocations
+from tests.support.redis_deployments import (  # noqa: F401 (fixtures: one node and a cluster)
+    application,
+    channel,
+    make_application,
+    redis,
+    redis_sections,
+    session_key,
+    session_keys,
+    stub,
+)
 
 
 def digest(session_id: str) -> str:
@@ -183,7 +196,7 @@ async def test_a_busy_session_ends_at_its_absolute_lifetime(make_application, re
         assert loop.time() - started >= 1.5
         assert await is_unauthenticated(get_me(stub, session_id))
         # Its key's TTL never reaches past the lifetime either.
-        key = f"{application.settings.redis.key_prefix}session:{digest(session_id)}"
+        key = session_key(application.settings, session_id)
         assert await redis.exists(key) == 0
 
 
@@ -195,7 +208,7 @@ async def test_a_session_found_past_its_lifetime_is_ended_with_its_event(make_ap
         stub = pb_grpc.UserServiceStub(channel)
         user, session_id = await registered_session(stub)
         # Keep the key alive past its lifetime: only the lifetime check can end it now.
-        key = f"{application.settings.redis.key_prefix}session:{digest(session_id)}"
+        key = session_key(application.settings, session_id)
         await redis.persist(key)
         await asyncio.sleep(1.2)
         assert await is_unauthenticated(get_me(stub, session_id))
@@ -232,7 +245,7 @@ async def test_the_index_drops_sessions_that_idled_out(stub, application, redis,
     user = await register(stub, email)
     first, _ = await _sessions_of(application.port, email, 2)
     prefix = settings.redis.key_prefix
-    index = f"{prefix}user-sessions:{user.uuid}"
+    index = session_keys(application.settings).index(uuid.UUID(user.uuid))
     assert await redis.zcard(index) == 2
     # The first session idles out (its key expires) ...
     listed = await stub.ListSessions(pb.ListSessionsRequest(), metadata=session_metadata(first))

@@ -4,6 +4,8 @@ Each race is run a bounded number of rounds with the racing calls started
 together, so the interleavings differ from round to round.
 """
 
+# ruff: noqa: F811 (the fixtures imported from redis_deployments are the tests' parameters)
+
 from __future__ import annotations
 
 import asyncio
@@ -24,6 +26,16 @@ from tests.support.client import (
     unique_email,
 )
 from tests.support.events import revocations
+from tests.support.redis_deployments import (  # noqa: F401 (fixtures: one node and a cluster)
+    application,
+    channel,
+    make_application,
+    redis,
+    redis_sections,
+    session_key,
+    session_keys,
+    stub,
+)
 
 ROUNDS = 5
 

@@ -1,10 +1,11 @@
 """Login, GetMe and Logout through the real service, with sessions in real Redis."""
 
+# ruff: noqa: F811 (the fixtures imported from redis_deployments are the tests' parameters)
+
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import uuid
 
 import grpc
@@ -20,6 +21,16 @@ from tests.support.client import (
     registered_session,
     session_metadata,
     unique_email,
+)
+from tests.support.redis_deployments import (  # noqa: F401 (fixtures: one node and a cluster)
+    application,
+    channel,
+    make_application,
+    redis,
+    redis_sections,
+    session_key,
+    session_keys,
+    stub,
 )
 
 
@@ -86,11 +97,12 @@ async def test_logout_without_a_session_is_unauthenticated(stub):
     assert await code_of(stub.Logout(pb.LogoutRequest())) == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_the_session_is_stored_under_a_digest_never_the_id(stub, redis, settings):
+async def test_the_session_is_stored_under_a_digest_never_the_id(
+    stub, redis, settings, application
+):
     _, session_id = await registered_session(stub)
-    digest = hashlib.sha256(session_id.encode()).hexdigest()
     prefix = settings.redis.key_prefix
-    assert await redis.exists(f"{prefix}session:{digest}") == 1
+    assert await redis.exists(session_key(application.settings, session_id)) == 1
     keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
     assert not [key for key in keys if session_id.encode() in key]
     for key in keys:
@@ -98,9 +110,9 @@ async def test_the_session_is_stored_under_a_digest_never_the_id(stub, redis, se
             assert session_id.encode() not in await redis.get(key)
 
 
-async def test_using_a_session_slides_its_expiry(stub, redis, settings):
+async def test_using_a_session_slides_its_expiry(stub, redis, settings, application):
     _, session_id = await registered_session(stub)
-    key = f"{settings.redis.key_prefix}session:{hashlib.sha256(session_id.encode()).hexdigest()}"
+    key = session_key(application.settings, session_id)
     await redis.expire(key, 60)
     await stub.GetMe(pb.GetMeRequest(), metadata=session_metadata(session_id))
     assert await redis.ttl(key) > 60

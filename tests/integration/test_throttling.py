@@ -5,6 +5,8 @@ reaches its threads) on the run's PostgreSQL and Redis. Client addresses are
 chosen through ``x-forwarded-for``, with 127.0.0.1 configured as a trusted proxy.
 """
 
+# ruff: noqa: F811 (redis_sections, imported, is a test's parameter)
+
 from __future__ import annotations
 
 import asyncio
@@ -18,6 +20,7 @@ from app.lifecycle import Application
 from tests.support.client import PASSWORD, eventually, unique_email
 from tests.support.logs import LogLines, captured_logs
 from tests.support.metrics import scrape, value
+from tests.support.redis_deployments import redis_sections  # noqa: F401 (one node, a cluster)
 from tests.support.throttling import (
     EXHAUSTED,
     SMALL,
@@ -43,8 +46,10 @@ async def outbox_events(application: Application, event_type: str, email: str) -
     return count
 
 
-async def test_parallel_wrong_guesses_past_the_limit_never_reach_the_hasher(application):
-    async with instance(STRICT, metrics={"enabled": True}) as service:
+async def test_parallel_wrong_guesses_past_the_limit_never_reach_the_hasher(
+    application, redis_sections
+):
+    async with instance(STRICT, metrics={"enabled": True}, **redis_sections) as service:
         email = await registered(service.stub)
         hashed_before = service.hasher.runs
         client = address()

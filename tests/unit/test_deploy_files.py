@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from app.config.sections import RedisSettings
 from app.entrypoints import cli
 from scripts.settings_table import settings_rows
 from scripts.stack_native import native_prometheus_config
@@ -34,6 +35,7 @@ KUBERNETES = ROOT / "deploy" / "kubernetes"
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
 MESH = ROOT / "deploy" / "overlays" / "mesh"
+REDIS_CLUSTER = ROOT / "deploy" / "overlays" / "redis-cluster"
 # The `python -m app` command behind each job of deploy/prometheus/prometheus.yml.
 PROCESS_OF_JOB = {
     "user-service": "serve",
@@ -281,13 +283,13 @@ def merged(base: Any, patch: Any) -> Any:
     return result
 
 
-def mesh_documents() -> list[dict[str, Any]]:
-    """The mesh overlay rendered: the base with each of its patches applied."""
-    kustomization = yaml.safe_load((MESH / "kustomization.yaml").read_text())
+def mesh_documents(overlay: Path = MESH) -> list[dict[str, Any]]:
+    """An overlay (the mesh's by default) rendered: the base with each of its patches applied."""
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
     assert kustomization["resources"] == ["../../kubernetes"]
     docs = list(documents())
     for patch in kustomization["patches"]:
-        for change in yaml.safe_load_all((MESH / patch["path"]).read_text()):
+        for change in yaml.safe_load_all((overlay / patch["path"]).read_text()):
             key = (change["kind"], change["metadata"]["name"])
             [index] = [i for i, d in enumerate(docs) if (d["kind"], d["metadata"]["name"]) == key]
             docs[index] = merged(docs[index], change)
@@ -351,9 +353,10 @@ def test_the_mesh_overlay_serves_plaintext_and_says_what_it_assumes() -> None:
     assert "README.md" in (MESH / "kustomization.yaml").read_text()
 
 
-def test_the_rendered_mesh_overlay_is_valid_kubernetes() -> None:
+@pytest.mark.parametrize("overlay", [MESH, REDIS_CLUSTER], ids=lambda path: path.name)
+def test_the_rendered_overlays_are_valid_kubernetes(overlay: Path) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
-        yaml.safe_dump_all(mesh_documents(), file)
+        yaml.safe_dump_all(mesh_documents(overlay), file)
         file.flush()
         result = subprocess.run(
             [str(VENV_BIN / "kubernetes-validate"), "--strict", file.name],
@@ -362,6 +365,18 @@ def test_the_rendered_mesh_overlay_is_valid_kubernetes() -> None:
             check=False,
         )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_redis_cluster_overlay_turns_cluster_mode_on_with_seeds_that_parse() -> None:
+    docs = mesh_documents(REDIS_CLUSTER)
+    environment = server_environment(docs)
+    assert environment["APP_REDIS__CLUSTER"] == "true"
+    seeds = json.loads(environment["APP_REDIS__CLUSTER_SEEDS"])
+    [secret] = [d for d in docs if d["kind"] == "Secret"]
+    redis = RedisSettings(
+        url=secret["stringData"]["APP_REDIS__URL"], cluster=True, cluster_seeds=seeds
+    )
+    assert len(redis.cluster_seeds) == 2
 
 
 def test_compose_runs_the_whole_stack_under_the_app_profile() -> None:

@@ -20,11 +20,14 @@ offer (commands, scripts, pipelines of one slot's keys).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.adapters.redis.errors import redis_unavailable
 from app.adapters.store_states import StoreStates
@@ -32,6 +35,21 @@ from app.domain.errors import Store
 
 #: A client of one Redis or of a Redis Cluster.
 RedisClient: TypeAlias = Redis | RedisCluster
+
+
+@contextmanager
+def _closed_transport_is_a_broken_connection() -> Iterator[None]:
+    """A write to a connection the server closed, read as the broken connection it is.
+
+    On uvloop, writing to a transport the peer closed raises ``RuntimeError``
+    (asyncio's own loop raises ``OSError``, which redis-py turns into
+    ``ConnectionError``). redis-py drops the connection either way; seen when
+    a cluster's master is killed under load.
+    """
+    try:
+        yield
+    except RuntimeError as error:
+        raise RedisConnectionError("the connection was closed while writing") from error
 
 
 class BoundedRedis(Redis):
@@ -44,7 +62,8 @@ class BoundedRedis(Redis):
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            with _closed_transport_is_a_broken_connection():
+                return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
         return BoundedPipeline(
@@ -67,7 +86,8 @@ class BoundedPipeline(Pipeline):
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
-            return await super().execute(raise_on_error)
+            with _closed_transport_is_a_broken_connection():
+                return await super().execute(raise_on_error)
 
 
 class BoundedRedisCluster(RedisCluster):
@@ -80,7 +100,8 @@ class BoundedRedisCluster(RedisCluster):
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
-            return await super().execute_command(*args, **options)
+            with _closed_transport_is_a_broken_connection():
+                return await super().execute_command(*args, **options)
 
     def pipeline(
         self, transaction: Any | None = None, shard_hint: Any | None = None
@@ -113,4 +134,5 @@ class BoundedClusterPipeline(ClusterPipeline):
         self, raise_on_error: bool = True, allow_redirections: bool = True
     ) -> list[Any]:
         async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
-            return await super().execute(raise_on_error, allow_redirections)
+            with _closed_transport_is_a_broken_connection():
+                return await super().execute(raise_on_error, allow_redirections)

@@ -181,7 +181,7 @@ class RedisLoginThrottle:
         backoff = self._backoff
         with redis_errors():
             answer = await self._admit_account(
-                keys=keys.account,
+                keys=keys.account_script_keys,
                 args=[
                     *self._wait_arguments(),
                     client.address_group,
@@ -190,6 +190,7 @@ class RedisLoginThrottle:
                     backoff.successes_per_account_per_minute,
                     address_waits[0],
                     address_waits[1],
+                    keys.account_mask,
                 ],
             )
         if int(answer[0]) == 0:
@@ -203,12 +204,13 @@ class RedisLoginThrottle:
         keys = self.keys.login(account, client, device)
         account_interval, address_interval = self._intervals_ms()
         account_side = self._account_succeeded(
-            keys=keys.account,
+            keys=keys.account_script_keys,
             args=[
                 client.address_group,
                 round(self._backoff.known_address_seconds * 1000),
                 KNOWN_ADDRESSES_PER_ACCOUNT,
                 account_interval,
+                keys.account_mask,
             ],
         )
         with redis_errors():

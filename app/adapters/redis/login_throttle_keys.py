@@ -33,6 +33,21 @@ class LoginKeys:
         """The failure counter of a refusing limit (1 the account's, 2 the address's)."""
         return self.account[0] if refusing == 1 else self.address[0]
 
+    @property
+    def account_script_keys(self) -> list[str]:
+        """The account's keys for its scripts: an absent one stands in as its failures key.
+
+        A key of "" would hash to a slot of its own; the scripts read the
+        stand-ins as absent by :attr:`account_mask`.
+        """
+        stand_in = self.account[0]
+        return [key or stand_in for key in self.account]
+
+    @property
+    def account_mask(self) -> str:
+        """Which account keys this login has: ``1`` present, ``0`` absent, in order."""
+        return "".join("1" if key else "0" for key in self.account)
+
 
 class ThrottleKeys:
     """Names the throttle's keys under ``<key prefix>throttle:``."""

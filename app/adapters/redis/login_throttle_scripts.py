@@ -42,6 +42,15 @@ end
 """
 )
 
+# The account's scripts take all four of its keys, each an account key (one
+# slot); those absent in this login are marked 0 in a mask ("1101") and read as "".
+_PRESENT = """
+local K = {{}}
+for i = 1, #KEYS do
+    K[i] = string.sub({mask}, i, i) == '1' and KEYS[i] or ''
+end
+"""
+
 # KEYS: 1 the address's failures, 2 its successful logins. ARGV: 1 first wait,
 # 2 max wait, 3 forget after (ms), 4 the address's free failures, 5/6 its
 # success interval (ms) and burst. Returns {failure wait, success-rate wait,
@@ -61,10 +70,10 @@ return {0, 0, 1}
 )
 
 # KEYS: 1 the account's failures, 2 its known addresses, 3 the device token's
-# failures, 4 its successful logins ("" where there is none). ARGV: 1 first
+# failures, 4 its successful logins (see _PRESENT for those there are not). ARGV: 1 first
 # wait, 2 max wait, 3 forget after (ms), 4 the address, 5 the account's free
 # failures, 6/7 its success interval (ms) and burst, 8/9 the address's failure
-# and success-rate waits (from ADMIT_ADDRESS).
+# and success-rate waits (from ADMIT_ADDRESS), 10 the mask of present keys.
 # A valid device token with fewer failures than the account's free ones lifts
 # both failure waits. Otherwise an address known to the account lifts one
 # scope's wait, never both (someone sharing the owner's address gets no more
@@ -74,18 +83,19 @@ return {0, 0, 1}
 # 2 address failures, 3 account successes, 4 address successes}.
 ADMIT_ACCOUNT = (
     _WAITS
+    + _PRESENT.format(mask="ARGV[10]")
     + """
 local account_free = tonumber(ARGV[5])
-local waits = {backoff(KEYS[1], account_free), tonumber(ARGV[8])}
-local token = KEYS[3] ~= '' and tonumber(redis.call('HGET', KEYS[3], 'f') or '0') < account_free
+local waits = {backoff(K[1], account_free), tonumber(ARGV[8])}
+local token = K[3] ~= '' and tonumber(redis.call('HGET', K[3], 'f') or '0') < account_free
 if token then
     waits[1], waits[2] = 0, 0
-elseif KEYS[2] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[4]) == 1 then
+elseif K[2] ~= '' and redis.call('SISMEMBER', K[2], ARGV[4]) == 1 then
     if waits[1] == 0 or waits[2] == 0 then
         waits[1], waits[2] = 0, 0
     end
 end
-waits[3] = rate(KEYS[4], tonumber(ARGV[6]), tonumber(ARGV[7]))
+waits[3] = rate(K[4], tonumber(ARGV[6]), tonumber(ARGV[7]))
 waits[4] = tonumber(ARGV[9])
 local longest, refusing = 0, 0
 for i = 1, 4 do
@@ -96,8 +106,8 @@ end
 if refusing > 0 then
     return {math.ceil(longest), refusing}
 end
-count(KEYS[1])
-count(KEYS[3])
+count(K[1])
+count(K[3])
 return {0}
 """
 )
@@ -128,23 +138,25 @@ return 0
 # The attempt proved its password, the account's side: its failures and the
 # token's are deleted, the address becomes known to it, the success counts on
 # its rate. KEYS as ADMIT_ACCOUNT's. ARGV: 1 the address, 2 how long it stays
-# known (ms), 3 the most known addresses, 4 the account's success interval (ms).
+# known (ms), 3 the most known addresses, 4 the account's success interval (ms),
+# 5 the mask of present keys.
 ACCOUNT_SUCCEEDED = (
     NOW_MS
+    + _PRESENT.format(mask="ARGV[5]")
     + """
-redis.call('DEL', KEYS[1])
-if KEYS[3] ~= '' then redis.call('DEL', KEYS[3]) end
-if KEYS[2] ~= '' and tonumber(ARGV[2]) > 0 then
-    if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0
-        and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then
-        redis.call('SPOP', KEYS[2])
+redis.call('DEL', K[1])
+if K[3] ~= '' then redis.call('DEL', K[3]) end
+if K[2] ~= '' and tonumber(ARGV[2]) > 0 then
+    if redis.call('SISMEMBER', K[2], ARGV[1]) == 0
+        and redis.call('SCARD', K[2]) >= tonumber(ARGV[3]) then
+        redis.call('SPOP', K[2])
     end
-    redis.call('SADD', KEYS[2], ARGV[1])
-    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+    redis.call('SADD', K[2], ARGV[1])
+    redis.call('PEXPIRE', K[2], ARGV[2])
 end
 local interval = tonumber(ARGV[4])
-local arrival = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), now) + interval
-redis.call('SET', KEYS[4], arrival, 'PX', math.ceil(arrival - now))
+local arrival = math.max(tonumber(redis.call('GET', K[4]) or '0'), now) + interval
+redis.call('SET', K[4], arrival, 'PX', math.ceil(arrival - now))
 return 1
 """
 )

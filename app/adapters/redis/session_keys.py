@@ -6,7 +6,7 @@ On one Redis the names are those the service always used:
 
 On a Redis Cluster every key of a user carries the user's id as its hash tag,
 so one script reaches all of them in one slot, and users spread over the
-slots (docs/adr/0006-sessions-on-a-cluster.md):
+slots (docs/adr/0006-sessions-on-a-redis-cluster.md):
 
 * ``session:{<user id>}:<sha256(id)>``, ``user-sessions:{<user id>}``,
   ``principal:{<user id>}``, and ``session-events:{<user id>}``, the list the
