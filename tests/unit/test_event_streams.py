@@ -15,18 +15,18 @@ USER = uuid.UUID("6f1c3f0e-2b7d-4c1a-9a53-2f4e8b9d0c11")
 
 def test_one_partition_is_the_stream_key_of_before() -> None:
     streams = EventStreams("user-service:", "events:users")
-    assert streams.keys == streams.consumed == ["user-service:events:users"]
+    assert streams.keys == streams.consumed == ("user-service:events:users",)
     assert streams.key_for(sample_event(USER)) == "user-service:events:users"
 
 
 def test_partitions_carry_a_hash_tag_each_under_the_key_prefix() -> None:
     streams = EventStreams("user-service:", "events:users", 3)
-    assert streams.keys == [
+    assert streams.keys == (
         "user-service:{events:users:0}",
         "user-service:{events:users:1}",
         "user-service:{events:users:2}",
-    ]
-    assert streams.consumed == [*streams.keys, "user-service:events:users"]
+    )
+    assert streams.consumed == (*streams.keys, "user-service:events:users")
     assert streams.describe() == "user-service:{events:users:0..2}"
 
 

@@ -32,7 +32,8 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.crc import key_slot
 from redis.utils import str_if_bytes
 
@@ -138,11 +139,11 @@ class DeadLetterPolicy:
                 entry_ids=[letter.entry_id for letter in dead],
             )
 
-    def _copy(self, pipe: Any, dead: Sequence[DeadLetter]) -> None:
+    def _copy(self, pipe: Pipeline | ClusterPipeline, dead: Sequence[DeadLetter]) -> None:
         for letter in dead:
             pipe.xadd(
                 dead_letter_key(self.stream_key),
-                self._record(letter),
+                self._record(letter),  # type: ignore[arg-type]
                 maxlen=self.max_length,
                 approximate=True,
             )

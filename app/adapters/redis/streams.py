@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Self
 from uuid import UUID
@@ -81,6 +81,16 @@ class EventStreams:
     prefix: str
     name: str
     partitions: int = 1
+    #: The keys producers write to, partition 0 first (made once: the relay asks per event).
+    keys: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        keys = (
+            (self.unpartitioned,)
+            if self.partitions == 1
+            else tuple(f"{self.prefix}{{{self.name}:{n}}}" for n in range(self.partitions))
+        )
+        object.__setattr__(self, "keys", keys)
 
     @classmethod
     def single(cls, key: str) -> Self:
@@ -92,17 +102,9 @@ class EventStreams:
         return stream_key(self.prefix, self.name)
 
     @property
-    def keys(self) -> list[str]:
-        """The keys producers write to, partition 0 first."""
-        if self.partitions == 1:
-            return [self.unpartitioned]
-        return [f"{self.prefix}{{{self.name}:{number}}}" for number in range(self.partitions)]
-
-    @property
-    def consumed(self) -> list[str]:
+    def consumed(self) -> tuple[str, ...]:
         """The keys consumers read: the partitions, and the unpartitioned stream."""
-        keys = self.keys
-        return keys if self.partitions == 1 else [*keys, self.unpartitioned]
+        return self.keys if self.partitions == 1 else (*self.keys, self.unpartitioned)
 
     def key_for(self, event: Event) -> str:
         """The stream of an event: its user's partition (its own id's, without a user)."""
