@@ -262,6 +262,7 @@ async def main() -> None:
     configure_logging("WARNING", "console")
     settings = bench_settings()
     print(f"Redis capacity: {USERS} users, the service as a process on throwaway Redis servers")
+    measured: list[list[PerCall]] = []
     try:
         for deploy in (one_node, three_masters):
             async with deploy() as deployment:
@@ -273,8 +274,22 @@ async def main() -> None:
                     continue
             print_calls(rows)
             print_memory(memory)
+            measured.append(rows)
     finally:
         await remove_run_data(settings)
+    if len(measured) == 2:
+        print_ratios(*measured)
+
+
+def print_ratios(one_node: list[PerCall], cluster: list[PerCall]) -> None:
+    """The cluster against the one node of the same run: Redis CPU and round trips per call."""
+    print("== three masters / one node")
+    for alone, spread in zip(one_node, cluster, strict=True):
+        cpu = spread.redis_cpu_us / alone.redis_cpu_us
+        print(
+            f"  {alone.rpc:<9} Redis CPU {cpu:4.1f}x,"
+            f" round trips {spread.round_trips / alone.round_trips:4.1f}x"
+        )
 
 
 if __name__ == "__main__":
