@@ -10,16 +10,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 
 from app.adapters.login_secrets import LoginSecrets
 from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
+from app.adapters.redis.login_tickets import RedisLoginTickets
+from app.adapters.redis.user_cache import UserRedisCache
 from app.domain.clients import Client
 from app.domain.device_tokens import DeviceToken
 from app.domain.errors import Throttled
+from app.domain.second_factor import PendingLogin
 from app.domain.throttling import LimitedAction, ThrottleScope
+from app.domain.users import Role, User
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
 from app.observability.throttle_metrics import ThrottleMetrics
@@ -110,5 +115,33 @@ async def test_an_accounts_and_an_addresss_throttle_keys_each_share_one_slot(
             assert len({redis_cluster.slot_of(key) for key in scope}) == 1, scope
             assert await client.exists(*scope) == len(scope)
         assert redis_cluster.slot_of(by_account[0]) != redis_cluster.slot_of(by_address[0])
+    finally:
+        await client.aclose()
+
+
+async def test_login_tickets_and_the_user_cache_work_on_the_cluster(
+    redis_cluster: ThrowawayRedisCluster,
+) -> None:
+    client = redis_cluster.cluster_client()
+    prefix = f"cluster-single-keys:{uuid.uuid4().hex[:8]}:"
+    try:
+        tickets = RedisLoginTickets(client, key_prefix=prefix, lifetime_seconds=60)
+        pending = PendingLogin(
+            user_id=uuid.uuid4(),
+            account="ada@example.com",
+            sessions_epoch=3,
+            expires_at=datetime.now(UTC) + timedelta(minutes=1),
+        )
+        await tickets.issue("a-ticket", pending)  # a transaction of one key's commands
+        assert await tickets.get("a-ticket") == pending
+        await tickets.wrong_code("a-ticket", limit=1)
+        assert await tickets.get("a-ticket") is None
+        cache = UserRedisCache(client, key_prefix=prefix, ttl_seconds=60)
+        now = datetime.now(UTC)
+        user = User(uuid.uuid4(), "ada@example.com", "Ada", "L", Role.USER, None, now, now)
+        await cache.put(user)
+        assert await cache.get(user.id) == user
+        await cache.delete(user.id)
+        assert await cache.get(user.id) is None
     finally:
         await client.aclose()

@@ -34,7 +34,7 @@ async def test_a_session_key_of_the_wrong_type_answers_internal_and_redis_stays_
     [line] = logs.events("store refused a command")
     assert (line["store"], line["error"], line["level"]) == ("redis", "ResponseError", "error")
     assert "WRONGTYPE" in line["exception"]
-    assert not application.redis.states.known_down(Store.REDIS)
+    assert not application.resources.states.known_down(Store.REDIS)
     # Other callers are not failed fast: logging in and reading a session still work.
     _, other_session = await registered_session(stub)
     assert (await get_me(stub, other_session)).user.email
@@ -45,5 +45,5 @@ async def test_a_script_that_fails_is_a_fault_and_the_breaker_stays_closed(appli
     with pytest.raises(StoreFault) as raised, redis_errors():
         await application.redis.eval("return redis.call('NO_SUCH_COMMAND')", 0)
     assert (raised.value.store, raised.value.reason) == (Store.REDIS, "ResponseError")
-    assert not application.redis.states.known_down(Store.REDIS)
+    assert not application.resources.states.known_down(Store.REDIS)
     assert await application.redis.ping()

@@ -14,12 +14,17 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
+from uuid import UUID
 
 from redis.asyncio import Redis
 
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.domain.events import Event
-from app.domain.ports import SessionStore
+from app.domain.ports import SessionLookup, SessionStore
+from app.domain.sessions import ROUTE_SEPARATOR, SessionHandle, SessionRecord
+from app.domain.users import Principal
 from tests.support.events import stream_events
 from tests.unit.fakes import FakeClock, FakeSessions
 
@@ -66,9 +71,62 @@ def in_memory(policy: SessionPolicy) -> StoreUnderTest:
     return StoreUnderTest(fake, policy, wait, events)
 
 
+class RoutedIds:
+    """A store whose callers' ids get the route the service's ids carry (user id after a dot).
+
+    The contract names sessions "s1", "kept"…; on a cluster a session is found
+    from its id's route, so each id is routed at ``create`` and translated after.
+    """
+
+    def __init__(self, store: SessionStore) -> None:
+        self._store = store
+        self._routed: dict[str, str] = {}
+
+    def _id(self, session_id: str) -> str:
+        return self._routed.get(session_id, session_id)
+
+    async def create(
+        self, session_id: str, principal: Principal, *args: Any, **options: Any
+    ) -> Any:
+        routed = self._routed.setdefault(
+            session_id, f"{session_id}{ROUTE_SEPARATOR}{principal.user.id.hex}"
+        )
+        return await self._store.create(routed, principal, *args, **options)
+
+    async def resolve(self, session_id: str, revoked: Event) -> SessionLookup | None:
+        return await self._store.resolve(self._id(session_id), revoked)
+
+    async def put_principal(self, principal: Principal) -> None:
+        await self._store.put_principal(principal)
+
+    async def delete(self, session_id: str, logged_out: Event) -> UUID | None:
+        return await self._store.delete(self._id(session_id), logged_out)
+
+    async def list(self, user_id: UUID, current_session_id: str) -> list[SessionRecord]:
+        return await self._store.list(user_id, self._id(current_session_id))
+
+    async def revoke(self, user_id: UUID, handle: SessionHandle, revoked: Event) -> bool:
+        return await self._store.revoke(user_id, handle, revoked)
+
+    async def revoke_all(
+        self, user_id: UUID, revoked: Event, *, keep_session_id: str | None = None, **options: Any
+    ) -> int:
+        keep = self._id(keep_session_id) if keep_session_id is not None else None
+        return await self._store.revoke_all(user_id, revoked, keep_session_id=keep, **options)
+
+    async def forget(self, user_id: UUID, revoked: Event) -> int:
+        return await self._store.forget(user_id, revoked)
+
+
 @contextlib.asynccontextmanager
-async def in_redis(redis: Redis, run_prefix: str) -> AsyncIterator[StoreFactory]:
-    """Redis stores under a key prefix of their own, whose keys go when the block ends."""
+async def in_redis(
+    redis: RedisClient, run_prefix: str, *, cluster: bool = False
+) -> AsyncIterator[StoreFactory]:
+    """Redis stores under a key prefix of their own, whose keys go when the block ends.
+
+    ``cluster``: ``redis`` is a cluster's client; the store lays its keys out
+    for it, and the contract's ids get their route (:class:`RoutedIds`).
+    """
     prefix = f"{run_prefix}contract:{uuid.uuid4().hex[:12]}:"
 
     def factory(policy: SessionPolicy) -> StoreUnderTest:
@@ -84,12 +142,21 @@ async def in_redis(redis: Redis, run_prefix: str) -> AsyncIterator[StoreFactory]
             user_refresh_seconds=policy.refresh_seconds,
             stream_key=stream,
             stream_max_length=10_000,
+            cluster=cluster,
         )
 
         async def events() -> list[Event]:
-            return await stream_events(redis, stream)
+            # Streams commands are the same on a cluster's client.
+            published = await stream_events(cast(Redis, redis), stream)
+            if not cluster:
+                return published
+            # On a cluster, events reach the stream at least once (two changes of
+            # one user may both forward its waiting events); consumers keep one of
+            # each event_id, and so does the contract.
+            return list({event.id: event for event in published}.values())
 
-        return StoreUnderTest(store, policy, asyncio.sleep, events)
+        under_test = RoutedIds(store) if cluster else store
+        return StoreUnderTest(under_test, policy, asyncio.sleep, events)
 
     try:
         yield factory

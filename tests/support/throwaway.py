@@ -48,26 +48,29 @@ class ThrowawayRedis(ThrowawayServer):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def _options(self) -> list[str]:
+        """The server's command-line options (a cluster node adds its own)."""
+        return [
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "no",
+            "--protected-mode", "no",
+            "--logfile", "",
+        ]  # fmt: skip
+
     def _spawn(self) -> subprocess.Popen[bytes]:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("no redis-server binary (Debian: apt-get install redis-server)")
         log = (self.directory / "redis.log").open("ab")
         return subprocess.Popen(
-            [
-                binary,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", str(self.directory),
-                "--save", "",
-                "--appendonly", "no",
-                "--protected-mode", "no",
-                "--logfile", "",
-            ],
+            [binary, *self._options()],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
 
     def _answers(self) -> bool:
         try:

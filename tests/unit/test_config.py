@@ -81,3 +81,22 @@ def test_hashing_threads_default_to_the_usable_cpus_less_one_and_at_least_one(mo
         monkeypatch.setattr(sections, "usable_cpus", lambda cpus=cpus: cpus)
         assert config.PasswordSettings().worker_count() == threads
     assert config.PasswordSettings(max_workers=3).worker_count() == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"cluster": True, "key_prefix": "{user-service}:"}, "no braces in cluster mode"),
+        ({"cluster": True, "cluster_seeds": ["redis-1"]}, "is not host:port"),
+    ],
+)
+def test_cluster_settings_that_would_defeat_the_cluster_are_refused(fields, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        sections.RedisSettings(**fields)
+
+
+def test_cluster_settings_take_a_node_and_seeds():
+    redis = sections.RedisSettings(cluster=True, cluster_seeds=["10.0.0.2:6379", "[::1]:6380"])
+    assert redis.cluster and len(redis.cluster_seeds) == 2
+    # On one Redis a brace in the prefix is only a character.
+    assert sections.RedisSettings(key_prefix="{user-service}:").key_prefix == "{user-service}:"

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from app.domain.sessions import (
+    ROUTE_SEPARATOR,
     SessionEndReason,
     SessionTimes,
     ended_by_principal,
     ending,
     is_listed,
+    new_session_id,
     over_cap,
     replaces_principal,
+    session_owner,
 )
 from app.domain.users import Principal, Role, User, UserStatus
 
@@ -68,3 +74,27 @@ def test_the_cap_and_principal_versions():
     assert replaces_principal(None, 1)
     assert replaces_principal(3, 3)
     assert not replaces_principal(4, 3)
+
+
+def test_a_new_session_id_is_a_256_bit_secret_then_its_users_route() -> None:
+    user_id = uuid.uuid4()
+    session_id = new_session_id(user_id)
+    secret, route = session_id.split(ROUTE_SEPARATOR)
+    assert len(base64.urlsafe_b64decode(secret + "=")) == 32
+    assert route == user_id.hex
+    assert session_owner(session_id) == user_id
+    assert new_session_id(user_id) != session_id
+
+
+@pytest.mark.parametrize(
+    "session_id",
+    [
+        "43-characters-of-an-id-issued-before-routes",  # no route
+        "e0a3c1b2-5d4f-4a8e-9c7b-1f2e3d4c5b6a",  # a Go service id, a UUID
+        "secret.not-hex-not-hex-not-hex-not-hex-",
+        "secret.0123",
+        "",
+    ],
+)
+def test_an_id_without_a_well_formed_route_names_no_user(session_id: str) -> None:
+    assert session_owner(session_id) is None

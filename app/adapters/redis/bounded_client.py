@@ -20,8 +20,8 @@ offer (commands, scripts, pipelines of one slot's keys).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
@@ -37,19 +37,24 @@ from app.domain.errors import Store
 RedisClient: TypeAlias = Redis | RedisCluster
 
 
-@contextmanager
-def _closed_transport_is_a_broken_connection() -> Iterator[None]:
-    """A write to a connection the server closed, read as the broken connection it is.
+class CallBound:
+    """One bound on a whole command or pipeline; notes in ``states`` whether Redis answers."""
 
-    On uvloop, writing to a transport the peer closed raises ``RuntimeError``
-    (asyncio's own loop raises ``OSError``, which redis-py turns into
-    ``ConnectionError``). redis-py drops the connection either way; seen when
-    a cluster's master is killed under load.
-    """
-    try:
-        yield
-    except RuntimeError as error:
-        raise RedisConnectionError("the connection was closed while writing") from error
+    def __init__(self, call_timeout: float, states: StoreStates) -> None:
+        self.call_timeout = call_timeout
+        self.states = states
+
+    @asynccontextmanager
+    async def around(self) -> AsyncIterator[None]:
+        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
+            try:
+                yield
+            except RuntimeError as error:
+                # On uvloop, writing to a transport the peer closed raises
+                # RuntimeError (asyncio's own loop raises OSError, which redis-py
+                # reads as ConnectionError); redis-py drops that connection either
+                # way. Seen when a cluster's master is killed under load.
+                raise RedisConnectionError("the connection was closed while writing") from error
 
 
 class BoundedRedis(Redis):
@@ -57,37 +62,28 @@ class BoundedRedis(Redis):
 
     def __init__(self, *, call_timeout: float, states: StoreStates, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.call_timeout = call_timeout
-        self.states = states
+        self.bound = CallBound(call_timeout, states)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
-            with _closed_transport_is_a_broken_connection():
-                return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        async with self.bound.around():
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
         return BoundedPipeline(
-            self.connection_pool,
-            self.response_callbacks,
-            transaction,
-            shard_hint,
-            call_timeout=self.call_timeout,
-            states=self.states,
+            self.connection_pool, self.response_callbacks, transaction, shard_hint, bound=self.bound
         )
 
 
 class BoundedPipeline(Pipeline):
     """A pipeline whose ``execute`` (all its commands together) is bounded like a command."""
 
-    def __init__(self, *args: Any, call_timeout: float, states: StoreStates) -> None:
+    def __init__(self, *args: Any, bound: CallBound) -> None:
         super().__init__(*args)
-        self.call_timeout = call_timeout
-        self.states = states
+        self.bound = bound
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
-            with _closed_transport_is_a_broken_connection():
-                return await super().execute(raise_on_error)
+        async with self.bound.around():
+            return await super().execute(raise_on_error)
 
 
 class BoundedRedisCluster(RedisCluster):
@@ -95,13 +91,11 @@ class BoundedRedisCluster(RedisCluster):
 
     def __init__(self, *, call_timeout: float, states: StoreStates, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.call_timeout = call_timeout
-        self.states = states
+        self.bound = CallBound(call_timeout, states)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
-            with _closed_transport_is_a_broken_connection():
-                return await super().execute_command(*args, **options)
+        async with self.bound.around():
+            return await super().execute_command(*args, **options)
 
     def pipeline(
         self, transaction: Any | None = None, shard_hint: Any | None = None
@@ -110,29 +104,18 @@ class BoundedRedisCluster(RedisCluster):
             return super().pipeline(transaction, shard_hint)  # refused by redis-py
         # redis-py's ClusterPipeline leaves an attribute of its abstract base
         # undeclared for type checkers; it is whole at run time.
-        return BoundedClusterPipeline(  # type: ignore[abstract]
-            self, transaction, call_timeout=self.call_timeout, states=self.states
-        )
+        return BoundedClusterPipeline(self, transaction, bound=self.bound)  # type: ignore[abstract]
 
 
 class BoundedClusterPipeline(ClusterPipeline):
     """A cluster pipeline whose ``execute`` is bounded like a command."""
 
-    def __init__(
-        self,
-        client: RedisCluster,
-        transaction: Any | None,
-        *,
-        call_timeout: float,
-        states: StoreStates,
-    ) -> None:
+    def __init__(self, client: RedisCluster, transaction: Any | None, *, bound: CallBound) -> None:
         super().__init__(client, transaction=transaction)
-        self.call_timeout = call_timeout
-        self.states = states
+        self.bound = bound
 
     async def execute(
         self, raise_on_error: bool = True, allow_redirections: bool = True
     ) -> list[Any]:
-        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
-            with _closed_transport_is_a_broken_connection():
-                return await super().execute(raise_on_error, allow_redirections)
+        async with self.bound.around():
+            return await super().execute(raise_on_error, allow_redirections)
