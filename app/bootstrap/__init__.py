@@ -16,6 +16,7 @@ from app.bootstrap.event_processes import (
     build_relay,
     build_relay_process,
     consumer_options,
+    event_streams,
 )
 from app.bootstrap.recovery import password_policy
 from app.bootstrap.resources import Overrides, migrate, migrate_if_asked, open_resources
@@ -59,6 +60,7 @@ __all__ = [
     "build_use_cases",
     "consumer_options",
     "edge_layers",
+    "event_streams",
     "events_stream_key",
     "migrate",
     "migrate_if_asked",

@@ -12,16 +12,22 @@ from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.redis.bounded_client import RedisClient
-from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
+from app.adapters.redis.partitioned_consumer import PartitionedConsumer
+from app.adapters.redis.stream_consumer import ConsumerOptions
 from app.adapters.redis.stream_metrics import StreamMetrics
-from app.adapters.redis.streams import RedisStreamPublisher
+from app.adapters.redis.streams import EventStreams, RedisStreamPublisher
 from app.bootstrap.resources import migrate_if_asked, open_resources_for
-from app.bootstrap.use_cases import events_stream_key
 from app.config import Settings
 from app.lifecycle import EventLoop, EventsProcess, Resources
 from app.observability.outbox_metrics import MeasuredOutbox
 from app.usecases.audit import AuditLogProjector
 from app.usecases.relay import OutboxRelay, Pruning
+
+
+def event_streams(settings: Settings) -> EventStreams:
+    """The user events' streams: ``events.stream`` under the key prefix, or its partitions."""
+    events = settings.events
+    return EventStreams(settings.redis.key_prefix, events.stream, events.partitions)
 
 
 def build_relay(
@@ -34,9 +40,7 @@ def build_relay(
     events = settings.events
     return OutboxRelay(
         MeasuredOutbox(OutboxPgRepository(pool), metrics_registry),
-        RedisStreamPublisher(
-            redis, stream_key=events_stream_key(settings), max_length=events.max_length
-        ),
+        RedisStreamPublisher(redis, streams=event_streams(settings), max_length=events.max_length),
         batch_size=events.relay_batch_size,
         poll_interval_seconds=events.relay_poll_interval_seconds,
         pruning=Pruning(
@@ -76,11 +80,11 @@ async def build_relay_process(settings: Settings) -> EventsProcess:
 async def build_audit_worker(settings: Settings) -> EventsProcess:
     """The consumer that projects user events into ``user_audit_log`` (``make worker``)."""
 
-    def consumer(resources: Resources) -> StreamConsumer:
+    def consumer(resources: Resources) -> PartitionedConsumer:
         projector = AuditLogProjector(AuditLogPgRepository(resources.pool))
-        return StreamConsumer(
+        return PartitionedConsumer(
             resources.redis,
-            stream_key=events_stream_key(settings),
+            streams=event_streams(settings),
             handler=projector.project,
             options=consumer_options(settings),
             metrics=StreamMetrics(resources.telemetry.registry),

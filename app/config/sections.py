@@ -180,6 +180,9 @@ class TracingSettings(Section):
 
 class EventsSettings(Section):
     stream: str = "events:users"
+    # Streams the events are split over, by user (1: the one stream above);
+    # change it only with the relay stopped and the groups drained (docs/scaling-out.md).
+    partitions: int = Field(1, ge=1, le=256)
     max_length: int = Field(100_000, ge=1, le=100_000_000)
     group: str = "audit-log"
     group_start_id: str = "0"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.bootstrap import build_relay_process, events_stream_key
+from app.bootstrap import build_relay_process, event_streams
 from app.config import Settings
 from app.entrypoints.event_serving import serving
 from app.entrypoints.listeners import metrics_listeners
@@ -23,7 +23,7 @@ COORDINATION = (
 
 
 def describe(settings: Settings) -> dict[str, str]:
-    return {"stream": events_stream_key(settings), "other_relays": COORDINATION}
+    return {"stream": event_streams(settings).describe(), "other_relays": COORDINATION}
 
 
 def run(arguments: argparse.Namespace) -> int:

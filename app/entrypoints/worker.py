@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.bootstrap import build_audit_worker, consumer_options, events_stream_key
+from app.bootstrap import build_audit_worker, consumer_options, event_streams
 from app.config import Settings
 from app.entrypoints.event_serving import serving
 from app.entrypoints.listeners import metrics_listeners
@@ -19,7 +19,7 @@ from app.entrypoints.runner import run_process
 
 def describe(settings: Settings) -> dict[str, str]:
     return {
-        "stream": events_stream_key(settings),
+        "stream": event_streams(settings).describe(),
         "group": settings.events.group,
         "consumer": consumer_options(settings).consumer,
     }

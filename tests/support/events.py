@@ -11,7 +11,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from app.adapters.redis.stream_consumer import ConsumerOptions, Handler, StreamConsumer
-from app.adapters.redis.streams import RedisStreamPublisher, decode_event
+from app.adapters.redis.streams import EventStreams, RedisStreamPublisher, decode_event
 from app.config import Settings
 from app.domain.events import Event, EventType, LoginFailure, user_login_failed
 
@@ -34,7 +34,8 @@ def unique_stream(settings: Settings, tag: str = "stream") -> str:
 
 
 async def publish(redis: Redis, stream: str, events: Sequence[Event]) -> None:
-    await RedisStreamPublisher(redis, stream_key=stream, max_length=100_000).publish(events)
+    publisher = RedisStreamPublisher(redis, streams=EventStreams.single(stream), max_length=100_000)
+    await publisher.publish(events)
 
 
 async def stream_events(redis: Redis, stream: str) -> list[Event]:

@@ -16,6 +16,11 @@ pending, to be claimed and retried. :meth:`DeadLetterPolicy.acknowledge` copies
 the dead letters to ``<stream>:dlq``, with the error and the delivery count,
 and acknowledges them with the handled entries: in one MULTI/EXEC when there
 are dead letters, so an entry is never both lost and unrecorded.
+
+On a Redis Cluster a transaction holds the keys of one slot only. A
+partition's dead letters share its hash tag, so they stay atomic; the
+unpartitioned stream's (no tag) are copied first and acknowledged after, so a
+crash between the two records an entry twice, never not at all.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.crc import key_slot
 from redis.utils import str_if_bytes
 
 from app.adapters.redis.bounded_client import RedisClient
@@ -72,6 +80,14 @@ class DeadLetterPolicy:
     max_length: int
     dead_lettered: Counter
 
+    #: Whether the dead letters and the acknowledgement can share one transaction.
+    atomic: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        dead_letters = dead_letter_key(self.stream_key)
+        same_slot = key_slot(dead_letters.encode()) == key_slot(self.stream_key.encode())
+        object.__setattr__(self, "atomic", same_slot or not isinstance(self.redis, RedisCluster))
+
     def sort(self, entries: Sequence[Entry], deliveries: Mapping[str, int]) -> SortedBatch:
         """Set apart what needs no handler (trimmed) and what must not reach it (dead)."""
         batch = SortedBatch()
@@ -101,18 +117,17 @@ class DeadLetterPolicy:
         ]
 
     async def acknowledge(self, entry_ids: Sequence[str], dead: Sequence[DeadLetter]) -> None:
-        """One ``XACK`` for the batch; dead letters copied and acknowledged atomically."""
+        """One ``XACK`` for the batch; dead letters copied first, atomically where it can be."""
         if not entry_ids and not dead:
             return
         with redis_errors():
-            async with self.redis.pipeline(transaction=bool(dead)) as pipe:
-                for letter in dead:
-                    pipe.xadd(
-                        dead_letter_key(self.stream_key),
-                        self._record(letter),  # type: ignore[arg-type]
-                        maxlen=self.max_length,
-                        approximate=True,
-                    )
+            if dead and not self.atomic:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    self._copy(pipe, dead)
+                    await pipe.execute()
+            async with self.redis.pipeline(transaction=bool(dead) and self.atomic) as pipe:
+                if self.atomic:
+                    self._copy(pipe, dead)
                 pipe.xack(self.stream_key, self.group, *entry_ids, *(d.entry_id for d in dead))
                 await pipe.execute()
         if dead:
@@ -122,6 +137,15 @@ class DeadLetterPolicy:
                 stream=self.stream_key,
                 group=self.group,
                 entry_ids=[letter.entry_id for letter in dead],
+            )
+
+    def _copy(self, pipe: Pipeline | ClusterPipeline, dead: Sequence[DeadLetter]) -> None:
+        for letter in dead:
+            pipe.xadd(
+                dead_letter_key(self.stream_key),
+                self._record(letter),  # type: ignore[arg-type]
+                maxlen=self.max_length,
+                approximate=True,
             )
 
     def _record(self, letter: DeadLetter) -> dict[str, str]:

@@ -16,13 +16,21 @@ An event is one stream entry whose fields are (all strings, UTF-8)::
 Every stream is capped with ``MAXLEN ~`` (approximate trimming is O(1)
 amortised); a consumer group that falls further behind than the cap loses
 the oldest entries, so the cap must exceed the worst backlog.
+
+The events may be split over partitions (:class:`EventStreams`): a user's
+events always go to the same one, so each user's events stay in order, and
+each partition carries its own hash tag, so on a Redis Cluster the
+partitions (and each one's dead letters, in its slot) spread over the masters.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Self
 from uuid import UUID
 
 from redis.utils import str_if_bytes
@@ -47,7 +55,72 @@ def stream_key(key_prefix: str, stream: str) -> str:
 
 
 def dead_letter_key(stream_key: str) -> str:
+    """Where the consumers of a stream keep what they gave up on (in its slot, if tagged)."""
     return f"{stream_key}:dlq"
+
+
+def partition_of(key: UUID, partitions: int) -> int:
+    """The partition of a user (or of an event without one): CRC-32 of the UUID's text, mod N.
+
+    Stable across processes and languages, so any producer can pick the same one.
+    """
+    return zlib.crc32(str(key).encode()) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class EventStreams:
+    """The Redis keys of the events: one stream, or ``partitions`` streams chosen by user.
+
+    With one partition the key is today's, ``<prefix><name>``; with more, the
+    keys are ``<prefix>{<name>:<n>}`` for n in 0..N-1, the braces a hash tag of
+    each partition's own. With more than one, :attr:`consumed` also holds the
+    unpartitioned key: what was published before the partitions (and any
+    producer that still writes there) is read to its end.
+    """
+
+    prefix: str
+    name: str
+    partitions: int = 1
+    #: The keys producers write to, partition 0 first (made once: the relay asks per event).
+    keys: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        keys = (
+            (self.unpartitioned,)
+            if self.partitions == 1
+            else tuple(f"{self.prefix}{{{self.name}:{n}}}" for n in range(self.partitions))
+        )
+        object.__setattr__(self, "keys", keys)
+
+    @classmethod
+    def single(cls, key: str) -> Self:
+        """One stream under a key given whole (no prefix of its own)."""
+        return cls("", key)
+
+    @property
+    def unpartitioned(self) -> str:
+        return stream_key(self.prefix, self.name)
+
+    @property
+    def consumed(self) -> tuple[str, ...]:
+        """The keys consumers read: the partitions, and the unpartitioned stream."""
+        return self.keys if self.partitions == 1 else (*self.keys, self.unpartitioned)
+
+    def key_for(self, event: Event) -> str:
+        """The stream of an event: its user's partition (its own id's, without a user)."""
+        return self.key_for_user(event.user_id or event.id)
+
+    def key_for_user(self, user_id: UUID) -> str:
+        """The stream of a user's events, for any producer that writes them."""
+        if self.partitions == 1:
+            return self.unpartitioned
+        return self.keys[partition_of(user_id, self.partitions)]
+
+    def describe(self) -> str:
+        """The keys in one short line, for logs."""
+        if self.partitions == 1:
+            return self.unpartitioned
+        return f"{self.prefix}{{{self.name}:0..{self.partitions - 1}}}"
 
 
 def encode_envelope(event: Event) -> Fields:
@@ -95,11 +168,11 @@ def decode_event(raw: Mapping[str | bytes, str | bytes]) -> Event:
 
 
 class RedisStreamPublisher:
-    """Satisfies ``EventPublisher``: pipelined ``XADD … MAXLEN ~`` to one stream."""
+    """Satisfies ``EventPublisher``: pipelined ``XADD … MAXLEN ~`` to each event's user's stream."""
 
-    def __init__(self, redis: RedisClient, *, stream_key: str, max_length: int) -> None:
+    def __init__(self, redis: RedisClient, *, streams: EventStreams, max_length: int) -> None:
         self._redis = redis
-        self._stream = stream_key
+        self._streams = streams
         self._max_length = max_length
 
     @traced
@@ -107,11 +180,12 @@ class RedisStreamPublisher:
         if not events:
             return
         with redis_errors():
-            # One connection, commands in order: the stream keeps the batch's order.
+            # Commands in order on each node's connection: every stream keeps
+            # the batch's order (a cluster's pipeline splits it by node).
             async with self._redis.pipeline(transaction=False) as pipe:
                 for event in events:
                     pipe.xadd(
-                        self._stream,
+                        self._streams.key_for(event),
                         encode_event(event),  # type: ignore[arg-type]
                         maxlen=self._max_length,
                         approximate=True,
