@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -53,8 +53,6 @@ def build_redis(
         health_check_interval=redis_settings.health_check_interval_seconds,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
-    if states is None:
-        return Redis(connection_pool=pool)
     return BoundedRedis(
         connection_pool=pool, call_timeout=redis_settings.call_timeout_seconds, states=states
     )
@@ -82,8 +80,6 @@ def build_redis_cluster(
         "retry": Retry(NoBackoff(), CLUSTER_RETRIES),
     }
     address = url or redis_settings.url.get_secret_value()
-    if states is None:
-        return RedisCluster.from_url(address, **options)
     return BoundedRedisCluster.from_url(
         address, call_timeout=redis_settings.call_timeout_seconds, states=states, **options
     )

@@ -16,6 +16,7 @@ from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.streams import stream_key
 from app.adapters.redis.user_cache import UserRedisCache
+from app.bootstrap.event_processes import event_streams
 from app.bootstrap.recovery import RecoveryPorts, build_recovery_ports
 from app.bootstrap.second_factor import SecondFactorPorts, build_second_factor_ports
 from app.config import Settings
@@ -206,7 +207,7 @@ def build_ports(settings: Settings, resources: Resources) -> Ports:
             absolute_lifetime_seconds=session_settings.absolute_lifetime_seconds,
             max_per_user=session_settings.max_per_user,
             user_refresh_seconds=session_settings.user_refresh_seconds,
-            stream_key=events_stream_key(settings),
+            streams=event_streams(settings),
             stream_max_length=settings.events.max_length,
             cluster=settings.redis.cluster,
         ),

@@ -9,6 +9,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+import grpc
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -26,6 +27,7 @@ from app.adapters.store_states import StoreStates
 from app.bootstrap import build_audit_worker, build_redis, build_relay, event_streams
 from app.config import Settings
 from app.domain.events import Event
+from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from tests.support.application import make_settings
 from tests.support.client import eventually, registered_session
 from tests.support.events import options, sample_event, stream_events
@@ -269,14 +271,6 @@ async def test_partitions_spread_over_the_clusters_masters_each_with_its_dead_le
         assert redis_cluster.slot_of(key) == redis_cluster.slot_of(dead_letter_key(key))
 
 
-@pytest.mark.xfail(
-    raises=RuntimeError,
-    strict=False,
-    reason="the worker's Redis client (build_redis without states: unbounded, for XREADGROUP"
-    " BLOCK) is redis-py's plain RedisCluster: on uvloop a write to a connection the cluster"
-    " client closed under it raises RuntimeError, which only the bounded clients read as a"
-    " broken connection, so the worker stops instead of backing off",
-)
 async def test_the_relay_and_the_worker_carry_on_by_themselves_when_a_partitions_master_dies(
     redis_cluster, application
 ):
@@ -326,3 +320,24 @@ async def _projected(
         "SELECT count(*) FROM user_audit_log WHERE event_id = ANY($1::uuid[])", list(event_ids)
     )
     return bool(count == len(event_ids))
+
+
+async def test_a_session_event_is_published_to_its_users_partition(make_application):
+    partitioned_service = await make_application(
+        events={"partitions": PARTITIONS, "stream": f"sessions-{uuid.uuid4().hex[:8]}"}
+    )
+    streams = event_streams(partitioned_service.settings)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{partitioned_service.port}") as channel:
+        user, _ = await registered_session(pb_grpc.UserServiceStub(channel))
+    user_id = uuid.UUID(user.uuid)
+
+    async def types_in(key: str) -> list[str]:
+        return [
+            event.type
+            for event in await stream_events(partitioned_service.redis, key)
+            if event.user_id == user_id
+        ]
+
+    assert "user.logged_in" in await types_in(streams.key_for_user(user_id))
+    for key in {*streams.consumed} - {streams.key_for_user(user_id)}:
+        assert await types_in(key) == []

@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from app.adapters.redis.sessions import SessionRedisRepository
+from app.adapters.redis.streams import EventStreams
 from app.bootstrap import events_stream_key
 from app.domain.clients import UNKNOWN_CLIENT
 from app.domain.errors import StoreFault
@@ -94,7 +95,7 @@ def _store(application, stream: str) -> SessionRedisRepository:
         absolute_lifetime_seconds=3600,
         max_per_user=10,
         user_refresh_seconds=30,
-        stream_key=stream,
+        streams=EventStreams("", stream, 1),
         stream_max_length=1000,
     )
 

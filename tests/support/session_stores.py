@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.sessions import SessionRedisRepository
+from app.adapters.redis.streams import EventStreams
 from app.domain.events import Event
 from app.domain.ports import SessionLookup, SessionStore
 from app.domain.sessions import ROUTE_SEPARATOR, SessionHandle, SessionRecord
@@ -140,7 +141,7 @@ async def in_redis(
             absolute_lifetime_seconds=policy.lifetime_seconds,
             max_per_user=policy.cap,
             user_refresh_seconds=policy.refresh_seconds,
-            stream_key=stream,
+            streams=EventStreams(own, "events", 1),
             stream_max_length=10_000,
             cluster=cluster,
         )

@@ -20,8 +20,8 @@ offer (commands, scripts, pipelines of one slot's keys).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
@@ -38,29 +38,47 @@ RedisClient: TypeAlias = Redis | RedisCluster
 
 
 class CallBound:
-    """One bound on a whole command or pipeline; notes in ``states`` whether Redis answers."""
+    """One bound on a whole command or pipeline; notes in ``states`` whether Redis answers.
 
-    def __init__(self, call_timeout: float, states: StoreStates) -> None:
+    Without ``states`` (a consumer's client, whose blocking reads the socket
+    timeout bounds) it only reads a write to a closed connection as the
+    connection error it is.
+    """
+
+    def __init__(self, call_timeout: float, states: StoreStates | None) -> None:
         self.call_timeout = call_timeout
         self.states = states
 
     @asynccontextmanager
     async def around(self) -> AsyncIterator[None]:
-        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
-            try:
+        if self.states is None:
+            with _closed_writes_as_connection_errors():
                 yield
-            except RuntimeError as error:
-                # On uvloop, writing to a transport the peer closed raises
-                # RuntimeError (asyncio's own loop raises OSError, which redis-py
-                # reads as ConnectionError); redis-py drops that connection either
-                # way. Seen when a cluster's master is killed under load.
-                raise RedisConnectionError("the connection was closed while writing") from error
+            return
+        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
+            with _closed_writes_as_connection_errors():
+                yield
+
+
+@contextmanager
+def _closed_writes_as_connection_errors() -> Iterator[None]:
+    try:
+        yield
+    except RuntimeError as error:
+        # On uvloop, writing to a transport the peer closed raises
+        # RuntimeError (asyncio's own loop raises OSError, which redis-py
+        # reads as ConnectionError); redis-py drops that connection either
+        # way. Seen when a cluster's master is killed under load.
+        raise RedisConnectionError("the connection was closed while writing") from error
 
 
 class BoundedRedis(Redis):
-    """``Redis`` with each command bounded; notes in ``states`` whether Redis answers."""
+    """``Redis`` with each command bounded; notes in ``states`` whether Redis answers.
 
-    def __init__(self, *, call_timeout: float, states: StoreStates, **kwargs: Any) -> None:
+    Without ``states``, unbounded but for the socket timeout (see :class:`CallBound`).
+    """
+
+    def __init__(self, *, call_timeout: float, states: StoreStates | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.bound = CallBound(call_timeout, states)
 
@@ -87,9 +105,12 @@ class BoundedPipeline(Pipeline):
 
 
 class BoundedRedisCluster(RedisCluster):
-    """``RedisCluster`` with each command bounded, redirections and retries included."""
+    """``RedisCluster`` with each command bounded, redirections and retries included.
 
-    def __init__(self, *, call_timeout: float, states: StoreStates, **kwargs: Any) -> None:
+    Without ``states``, unbounded but for the socket timeout (see :class:`CallBound`).
+    """
+
+    def __init__(self, *, call_timeout: float, states: StoreStates | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.bound = CallBound(call_timeout, states)
 

@@ -23,19 +23,23 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from app.adapters.redis.streams import EventStreams
+
 
 class SessionKeys:
     """Names the keys of sessions under ``prefix``, in one Redis's layout or a cluster's."""
 
-    def __init__(self, prefix: str, *, cluster: bool, stream_key: str = "") -> None:
-        """``stream_key``: the events stream, for a store that publishes events."""
+    def __init__(self, prefix: str, *, cluster: bool, streams: EventStreams | None = None) -> None:
+        """``streams``: the events' streams, for a store that publishes events."""
         self.prefix = prefix
         self.cluster = cluster
-        self._stream = stream_key
+        self._streams = streams
 
     def stream_of(self, user_id: UUID) -> str:
-        """The events stream a user's session events are published to."""
-        return self._stream
+        """The events stream a user's session events are published to: the user's partition."""
+        if self._streams is None:
+            raise RuntimeError("these session keys were made for a store that publishes no events")
+        return self._streams.key_for_user(user_id)
 
     def for_session(self, user_id: UUID, digest: str) -> tuple[str, str, str, str]:
         """A session's script KEYS: the session, its user's index, principal and events."""

@@ -16,7 +16,7 @@ from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.errors import redis_errors
 from app.adapters.redis.session_events import SessionEventForwarder
 from app.adapters.redis.session_keys import SessionKeys
-from app.adapters.redis.streams import encode_envelope, encode_event
+from app.adapters.redis.streams import EventStreams, encode_envelope, encode_event
 from app.adapters.redis.user_json import decode_user, encode_user
 from app.domain.clients import Client
 from app.domain.events import Event
@@ -89,12 +89,12 @@ class SessionRedisRepository:
         absolute_lifetime_seconds: int,
         max_per_user: int,
         user_refresh_seconds: int,
-        stream_key: str,
+        streams: EventStreams,
         stream_max_length: int,
         cluster: bool = False,
     ) -> None:
         self._redis = redis
-        self._keys = SessionKeys(key_prefix, cluster=cluster, stream_key=stream_key)
+        self._keys = SessionKeys(key_prefix, cluster=cluster, streams=streams)
         self._ttl = ttl_seconds
         self._lifetime = absolute_lifetime_seconds
         self._cap = max_per_user
