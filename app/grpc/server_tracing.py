@@ -17,8 +17,6 @@ from app.grpc.metadata import parse_peer
 
 _UNTRACED_SERVICES = frozenset({"grpc.health.v1.Health"})
 
-_tracer = trace.get_tracer("app.grpc")
-
 
 def _peer_attributes(peer: str | None) -> dict[str, str | int]:
     parsed = parse_peer(peer)
@@ -42,22 +40,32 @@ class ServerTracingLayer(UnaryEdgeLayer):
     read them), and the call runs with the library instrumentations suppressed.
     """
 
+    def __init__(self) -> None:
+        # Taken when the edge is built, after the telemetry set-up installed the
+        # tracer provider: the provider's own tracer, not the API's proxy, whose
+        # every span goes through one more context manager.
+        self._tracer = trace.get_tracer("app.grpc")
+        # Each traced method's span name, service and method name, worked out once.
+        self._names: dict[str, tuple[str, str, str]] = {}
+
     def wrap(self, handler: Handler, method: str) -> Handler:
-        if split_method(method)[0] in _UNTRACED_SERVICES:
+        service, name = split_method(method)
+        if service in _UNTRACED_SERVICES:
             return handler
+        self._names[method] = (f"{service}/{name}", service, name)
         return super().wrap(handler, method)
 
     async def intercept_unary(
         self, behavior: Behavior, request: Any, context: Context, method: str
     ) -> Any:
-        service, name = split_method(method)
+        span_name, service, name = self._names[method]
         carrier = {
             key: value
             for key, value in (context.invocation_metadata() or ())
             if isinstance(value, str)
         }
-        with _tracer.start_as_current_span(
-            f"{service}/{name}",
+        with self._tracer.start_as_current_span(
+            span_name,
             context=propagate.extract(carrier),
             kind=SpanKind.SERVER,
             record_exception=False,
