@@ -3,7 +3,9 @@
 protoc (grpc_tools, already a dev dependency for ``make proto``) compiles the
 contract into a descriptor set with source info, so each RPC, message and field
 carries the comment written above it. Every RPC is listed with its request and
-response; every message with its fields, their numbers, types and comments.
+response; every message with its fields, their numbers, types and comments, and
+every enum with its values. buf's COMMENT_* lint rules (buf.yaml) make sure each
+of them has a comment to show.
 
 ``python scripts/api_reference.py`` prints the page; the docs site's hook
 (scripts/docs_hooks.py) renders it at every build.
@@ -11,6 +13,7 @@ response; every message with its fields, their numbers, types and comments.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,8 +27,12 @@ PROTO_FILE = "user_service.proto"
 
 # Paths into FileDescriptorProto, as SourceCodeInfo.Location.path numbers them.
 MESSAGE_TYPE = 4
+ENUM_TYPE = 5
 MESSAGE_FIELD = 2
 MESSAGE_NESTED = 3
+MESSAGE_ENUM = 4
+MESSAGE_ONEOF = 8
+ENUM_VALUE = 2
 SERVICE = 6
 SERVICE_METHOD = 2
 
@@ -40,30 +47,34 @@ INTRODUCTION = """\
 Generated from `proto/user_service.proto` and its comments at every build of
 this site. The gRPC service is `userService.UserService`: a method is called as
 `/userService.UserService/<Method>`. Which status each method answers, and when,
-is in the manual's [Behaviour](../manual.md#behaviour) table and the
+is in the [Behaviour](behaviour.md) reference and the
 [error catalogue](../errors.md).
 """
 
 
-def descriptor_set() -> descriptor_pb2.FileDescriptorSet:
-    """The contract compiled by protoc, with comments (source info)."""
+def descriptor_set(
+    proto_dir: Path = PROTO_DIR, proto_file: str = PROTO_FILE
+) -> descriptor_pb2.FileDescriptorSet:
+    """A contract compiled by protoc, with comments (source info)."""
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "contract.binpb"
         arguments = [
             "protoc",
-            f"-I{PROTO_DIR}",
+            f"-I{proto_dir}",
             f"-I{Path(protoc.__file__).parent / '_proto'}",
             "--include_source_info",
             f"--descriptor_set_out={output}",
-            PROTO_FILE,
+            proto_file,
         ]
         if protoc.main(arguments) != 0:
-            raise RuntimeError(f"protoc could not compile {PROTO_FILE}")
+            raise RuntimeError(f"protoc could not compile {proto_file}")
         return descriptor_pb2.FileDescriptorSet.FromString(output.read_bytes())
 
 
-def contract_file() -> descriptor_pb2.FileDescriptorProto:
-    return next(f for f in descriptor_set().file if f.name == PROTO_FILE)
+def contract_file(
+    proto_dir: Path = PROTO_DIR, proto_file: str = PROTO_FILE
+) -> descriptor_pb2.FileDescriptorProto:
+    return next(f for f in descriptor_set(proto_dir, proto_file).file if f.name == proto_file)
 
 
 def comments(source: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], str]:
@@ -82,7 +93,8 @@ def _short(type_name: str, package: str) -> str:
 
 
 def _anchor(name: str) -> str:
-    return name.lower()
+    """The id MkDocs gives the heading ``name`` (``Outer.Inner`` → ``outerinner``)."""
+    return re.sub(r"[^\w-]", "", name.lower())
 
 
 def _field_type(field: descriptor_pb2.FieldDescriptorProto, package: str) -> str:
@@ -101,6 +113,45 @@ def _field_type(field: descriptor_pb2.FieldDescriptorProto, package: str) -> str
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _real_oneof(field: descriptor_pb2.FieldDescriptorProto) -> bool:
+    """In a oneof the contract declares (not the one proto3 makes for ``optional``)."""
+    return field.HasField("oneof_index") and not field.proto3_optional
+
+
+def _enum(
+    enum: descriptor_pb2.EnumDescriptorProto,
+    path: Sequence[int],
+    name: str,
+    notes: dict[tuple[int, ...], str],
+) -> Iterator[str]:
+    yield f"### {name}"
+    yield ""
+    if note := notes.get(tuple(path)):
+        yield note
+        yield ""
+    yield "| value | number | meaning |"
+    yield "|---|---|---|"
+    for index, value in enumerate(enum.value):
+        meaning = _cell(notes.get((*path, ENUM_VALUE, index), ""))
+        yield f"| `{value.name}` | {value.number} | {meaning} |"
+    yield ""
+
+
+def _oneofs(
+    message: descriptor_pb2.DescriptorProto,
+    path: Sequence[int],
+    notes: dict[tuple[int, ...], str],
+) -> Iterator[str]:
+    for index, oneof in enumerate(message.oneof_decl):
+        members = [
+            f"`{f.name}`" for f in message.field if _real_oneof(f) and f.oneof_index == index
+        ]
+        if members:
+            note = notes.get((*path, MESSAGE_ONEOF, index), "")
+            yield ""
+            yield f"At most one of {', '.join(members)} (`{oneof.name}`). {note}".rstrip()
 
 
 def _message(
@@ -124,6 +175,7 @@ def _message(
             yield f"| `{field.name}` | {field.number} | {_field_type(field, package)} | {meaning} |"
     else:
         yield "No fields."
+    yield from _oneofs(message, path, notes)
     if message.reserved_range:
         numbers = ", ".join(
             str(r.start) if r.end == r.start + 1 else f"{r.start} to {r.end - 1}"
@@ -135,10 +187,13 @@ def _message(
     for index, nested in enumerate(message.nested_type):
         if not nested.options.map_entry:
             yield from _message(nested, (*path, MESSAGE_NESTED, index), f"{name}.", notes, package)
+    for index, enum in enumerate(message.enum_type):
+        yield from _enum(enum, (*path, MESSAGE_ENUM, index), f"{name}.{enum.name}", notes)
 
 
-def page() -> str:
-    source = contract_file()
+def page(source: descriptor_pb2.FileDescriptorProto | None = None) -> str:
+    """The reference page of ``source``, by default the service's contract."""
+    source = source or contract_file()
     notes = comments(source)
     package = source.package
     lines = [INTRODUCTION]
@@ -157,6 +212,10 @@ def page() -> str:
     lines += ["## Messages", ""]
     for index, message in enumerate(source.message_type):
         lines += _message(message, (MESSAGE_TYPE, index), "", notes, package)
+    if source.enum_type:
+        lines += ["## Enums", ""]
+    for index, enum in enumerate(source.enum_type):
+        lines += _enum(enum, (ENUM_TYPE, index), enum.name, notes)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -2,11 +2,12 @@
 
 Every leaf setting gets a row: its environment variable, type, default, bounds
 and meaning. The meaning is the field's ``description`` where it has one, else
-the meaning column of the manual's configuration table (docs/manual.md) (where the reader's text
-lives today), else the comment written above the field in its section's source.
+the meaning column of the page's source, docs/reference/configuration.md (a
+table of variable, default and meaning that readers of the repository see
+as it is), else the comment written above the field in its section's source.
 
 ``python scripts/config_reference.py`` prints the page; the docs site's hook
-(scripts/docs_hooks.py) renders it at every build.
+(scripts/docs_hooks.py) shows it in place of the source at every build.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scripts.settings_table import Setting, default_text, every_setting
 
 ROOT = Path(__file__).resolve().parents[1]
-MANUAL_ROW = re.compile(r"^\| `(APP_[A-Z0-9_]+)` \| `[^`]*` \| (.*) \|$", re.MULTILINE)
-MANUAL_LINK = re.compile(r"\]\((?!https?:)([^)\s]+)\)")
+SOURCE = ROOT / "docs" / "reference" / "configuration.md"
+SOURCE_ROW = re.compile(r"^\| `(APP_[A-Z0-9_]+)` \| `[^`]*` \| (.*) \|$", re.MULTILINE)
 FIELD_LINE = re.compile(r"^\s+(\w+)\s*:")
 BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
 
@@ -35,7 +36,8 @@ INTRODUCTION = """\
 # Configuration reference
 
 Generated from the settings model (`app/config/`) at every build of this site,
-so it cannot fall behind the code. Defaults, then a YAML file
+so it cannot fall behind the code; the meanings are written in this page's
+source (`docs/reference/configuration.md`). Defaults, then a YAML file
 (`$APP_CONFIG_FILE`, or `config/local.yaml` when it exists), then environment
 variables: each overrides the one before. Nested keys use `__` in variable
 names: `APP_POSTGRES__DSN` is `postgres.dsn` in YAML. Every value is checked at
@@ -64,28 +66,18 @@ def _comments_above_fields(section: type[BaseModel]) -> dict[str, str]:
     return comments
 
 
-@cache
-def _readme_meanings() -> dict[str, str]:
-    """The manual's configuration table's meanings (docs/manual.md), their links made
-    relative to this page's place (docs/reference/)."""
-    rows = MANUAL_ROW.findall((ROOT / "docs" / "manual.md").read_text())
-    return {variable: MANUAL_LINK.sub(_from_reference_page, text) for variable, text in rows}
+def written_meanings() -> dict[str, str]:
+    """Variable → its meaning in the source page's table (docs/reference/configuration.md)."""
+    return dict(SOURCE_ROW.findall(SOURCE.read_text()))
 
 
-def _from_reference_page(link: re.Match[str]) -> str:
-    """A link of the manual, as docs/reference/configuration.md must write it."""
-    target = link[1]
-    if target.startswith("#"):
-        return f"](../manual.md{target})"
-    return f"](../{target})"
-
-
-def meaning(setting: Setting) -> str:
-    """The description, else the manual's text for it, else the comment above the field."""
+def meaning(setting: Setting, written: dict[str, str]) -> str:
+    """The description, else the source page's text for it, else the comment above the field."""
     if setting.field.description:
         return setting.field.description
-    written = _readme_meanings().get(setting.variable)
-    return written or _comments_above_fields(setting.section).get(setting.name, "")
+    return written.get(setting.variable) or _comments_above_fields(setting.section).get(
+        setting.name, ""
+    )
 
 
 def bounds(setting: Setting) -> str:
@@ -112,13 +104,14 @@ def _cell(text: str) -> str:
 
 
 def rows() -> Iterator[str]:
+    written = written_meanings()
     for setting in every_setting():
         cells = (
             f"`{setting.variable}`",
             f"`{_cell(type_name(setting))}`",
             f"`{_cell(default_text(setting.default))}`",
             bounds(setting),
-            _cell(meaning(setting)),
+            _cell(meaning(setting, written)),
         )
         yield "| " + " | ".join(cells) + " |"
 

@@ -1,9 +1,11 @@
 """MkDocs hooks (mkdocs.yml ``hooks:``): the pages made from the code, and links that
 work both on the site and in the repository.
 
-* ``reference/configuration.md`` and ``reference/api.md`` are rendered at every
-  build from the settings model and the proto (scripts/config_reference.py,
-  scripts/api_reference.py), so neither is committed nor can fall behind.
+* ``reference/api.md`` is rendered at every build from the proto's comments
+  (scripts/api_reference.py), so it is not committed and cannot fall behind.
+  ``reference/configuration.md`` is committed as its source (each setting's
+  meaning) and shown rebuilt from the settings model
+  (scripts/config_reference.py), with types, defaults and bounds.
 * The README, the front door, joins the site as ``readme.md``.
 * Pages link as they must in the repository (``../README.md#two-commands``,
   ``docs/errors.md`` from the README). Each relative link is resolved from the
@@ -30,10 +32,9 @@ from scripts import api_reference, config_reference
 ROOT = Path(__file__).resolve().parents[1]
 
 README_PAGE = "readme.md"
-GENERATED = {
-    "reference/configuration.md": config_reference.page,
-    "reference/api.md": api_reference.page,
-}
+GENERATED = {"reference/api.md": api_reference.page}
+# Pages whose source is committed but which the site shows rebuilt from the code.
+REBUILT = {"reference/configuration.md": config_reference.page}
 LINK = re.compile(r"(!?\[[^\]]*\])\(([^)\s]+)\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 
@@ -83,4 +84,6 @@ def rewrite_links(markdown: str, page_uri: str) -> str:
 
 
 def on_page_markdown(markdown: str, page: Page, config: Any, files: Files) -> str:
+    if rebuild := REBUILT.get(page.file.src_uri):
+        markdown = rebuild()
     return rewrite_links(markdown, page.file.src_uri)

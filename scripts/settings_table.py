@@ -1,7 +1,9 @@
 """Print every setting as a Markdown table row: environment variable and default.
 
-The README's configuration table is checked against this list by
-``tests/unit/test_readme.py``, so a new setting cannot go undocumented.
+The configuration reference's source (docs/reference/configuration.md) is
+checked against this list by ``tests/unit/test_readme.py``, so a new setting
+cannot go undocumented; ``python scripts/settings_table.py`` prints the rows to
+start from.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ PASSWORD_MAX_LENGTH = 128
 # The default minimum zxcvbn score (``passwords.min_score``): 3 is its authors' "safely
 # unguessable" (10^8 guesses or more), moderate protection even offline against a slow hash.
 PASSWORD_MIN_SCORE = 3
-# zxcvbn's time grows steeply with length and with l33t characters (the manual's
+# zxcvbn's time grows steeply with length and with l33t characters (docs/security.md's
 # "Password strength" gives the measurements), so only a password's start is judged.
 # A password is at least as hard to guess as its start, so nothing weak passes.
 STRENGTH_PREFIX_LENGTH = 16

@@ -16,7 +16,7 @@ pages stay mapped until ``malloc_trim`` hands them back. So
 :class:`MemoryReclaimer` collects and trims whenever resident memory has grown
 by :data:`RECLAIM_GROWTH_BYTES`, and again while that frees memory. Fewer
 malloc arenas (``MALLOC_ARENA_MAX``) would not help: they keep more resident,
-not less. The measurements are in the manual (docs/manual.md).
+not less. The measurements are in docs/scaling.md.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def run_process(name: str, serve: Serve, check: Callable[[Settings], None] | Non
     try:
         # uvloop: grpc.aio's completion queue wakes the loop through a socket
         # it watches with add_reader, which libuv serves with less overhead per
-        # wake-up than the selector loop; see the manual's Performance section (docs/manual.md).
+        # wake-up than the selector loop; see docs/performance.md.
         uvloop.run(_serve_until_signalled(settings, serve))
     except (TracingConfigError, ConfigError) as err:  # a check that needs the stores
         print(f"{name}: {err}", file=sys.stderr)

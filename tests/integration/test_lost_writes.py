@@ -2,7 +2,7 @@
 
 Every OK answer's user is in the database with its ``user.registered``
 outbox row; an error answer's user is absent or, when the connection broke
-after the commit, present and whole (the manual documents such an
+after the commit, present and whole (docs/failure-behaviour.md documents such an
 UNAVAILABLE as "possibly applied"); no user lacks its outbox row and no
 outbox row lacks its user.
 """

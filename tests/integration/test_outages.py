@@ -2,7 +2,7 @@
 
 Every test here runs the service on its own ``redis-server`` and
 ``postgres`` (``tests/support/throwaway.py``), kills or freezes them, and
-checks the behaviour the manual's "Failure behaviour" table (docs/manual.md) promises: an
+checks the behaviour the "Failure behaviour" table (docs/failure-behaviour.md) promises: an
 UNAVAILABLE within the call bound (1 s), never INTERNAL or a hang to the
 client's deadline; what needs only the other store keeps working; health
 NOT_SERVING; full service within 5 s of the server's return, no restart.

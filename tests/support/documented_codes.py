@@ -1,4 +1,4 @@
-"""The status codes the manual promises (its Behaviour section, docs/manual.md)."""
+"""The status codes the Behaviour reference promises (docs/reference/behaviour.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 
-MANUAL = Path(__file__).resolve().parents[2] / "docs" / "manual.md"
+BEHAVIOUR = Path(__file__).resolve().parents[2] / "docs" / "reference" / "behaviour.md"
 _CODE = re.compile(r"\b[A-Z][A-Z_]+[A-Z]\b")
 _NAMES = frozenset(code.name for code in grpc.StatusCode)
 
@@ -22,15 +22,15 @@ def codes_of(method: str) -> frozenset[grpc.StatusCode]:
     Fails when the table has no row for ``method``: an RPC nobody documented
     has no promised codes to test against.
     """
-    rows = re.findall(rf"^\| {re.escape(method)} \|(.*)\|\s*$", MANUAL.read_text(), re.MULTILINE)
-    assert rows, f"the manual's Behaviour table has no row for {method}"
+    rows = re.findall(rf"^\| {re.escape(method)} \|(.*)\|\s*$", BEHAVIOUR.read_text(), re.MULTILINE)
+    assert rows, f"the Behaviour table has no row for {method}"
     return frozenset({grpc.StatusCode.OK}) | _codes(rows[0])
 
 
 def codes_of_every_rpc() -> frozenset[grpc.StatusCode]:
-    """The codes the MANUAL says any RPC may answer (the paragraph after the table)."""
+    """The codes the Behaviour page says any RPC may answer (the paragraph after the table)."""
     found = re.search(
-        r"^Every RPC may also answer(.*?)\n\n", MANUAL.read_text(), re.MULTILINE | re.DOTALL
+        r"^Every RPC may also answer(.*?)\n\n", BEHAVIOUR.read_text(), re.MULTILINE | re.DOTALL
     )
-    assert found, "the manual no longer says what every RPC may answer"
+    assert found, "the Behaviour page no longer says what every RPC may answer"
     return _codes(found.group(1))

@@ -51,14 +51,14 @@ def test_an_unchanged_copy_passes(tmp_path):
     [
         # A renumbered field: old clients' bytes land in the wrong field.
         (
-            "message Session {\n  string session = 1;",
-            "message Session {\n  string session = 11;",
+            "  // Unused.\n  string session = 1;",
+            "  // Unused.\n  string session = 11;",
             '"1" with name "session"',
         ),
         # A renamed field: the same number, but JSON clients send the old name.
         (
-            "  string first_name = 2;\n  string last_name = 3;\n  string email = 6;",
-            "  string given_name = 2;\n  string last_name = 3;\n  string email = 6;",
+            "  string first_name = 2;\n  // 1 to 64 characters, as first_name.",
+            "  string given_name = 2;\n  // 1 to 64 characters, as first_name.",
             "first_name",
         ),
         # A removed RPC: old clients call a method that no longer exists.
@@ -78,8 +78,8 @@ def test_an_added_field_with_a_new_number_passes(tmp_path):
     proto = copy_of_the_contract(tmp_path)
     edit(
         proto,
-        "message Session {\n  string session = 1;\n",
-        "message Session {\n  string session = 1;\n  string added = 2;\n",
+        "  // Unused.\n  string session = 1;\n",
+        "  // Unused.\n  string session = 1;\n  // Added.\n  string added = 2;\n",
     )
     result = buf_breaking(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -373,8 +373,10 @@ def test_compose_runs_the_whole_stack_under_the_app_profile() -> None:
 
 
 def readme_deploy_section() -> str:
-    text = (ROOT / "docs" / "manual.md").read_text()
-    return text[text.index("## Deploying") : text.index("## Layout")]
+    text = (ROOT / "docs" / "operations.md").read_text()
+    start = text.index("\n## Deploying\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
 
 
 def test_the_readmes_deploy_section_is_true_to_the_files() -> None:

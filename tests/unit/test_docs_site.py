@@ -64,6 +64,64 @@ def test_the_api_page_lists_every_field_with_its_number_and_comment():
     assert "the password was right but a second factor is needed" in page
 
 
+METHOD_ROW = re.compile(r"^\| `(\w+)` \| \[\w+\]\(#\w+\) → \[\w+\]\(#\w+\) \| (.*) \|$")
+FIELD_ROW = re.compile(r"^\| `(\w+)` \| (\d+) \| .*? \| (.*) \|$")
+
+
+def test_every_rpc_message_and_field_of_the_contract_has_its_comment_on_the_api_page():
+    page = api_reference.page().splitlines()
+    methods = {m[1]: m[2] for line in page if (m := METHOD_ROW.match(line))}
+    service = user_service_pb2.DESCRIPTOR.services_by_name["UserService"]
+    assert set(methods) == set(service.methods_by_name)
+    assert not [name for name, meaning in methods.items() if not meaning.strip()]
+    uncommented = [line for line in page if FIELD_ROW.match(line) and line.endswith("|  |")]
+    assert not uncommented
+    headings = [i for i, line in enumerate(page) if line.startswith("### ")]
+    # Each message's heading is followed by a blank line and its comment.
+    assert not [page[i] for i in headings if page[i + 2].startswith(("|", "No fields"))]
+
+
+def test_the_api_page_shows_enums_oneofs_and_nested_messages_with_their_comments(tmp_path):
+    (tmp_path / "example.proto").write_text(
+        """syntax = "proto3";
+package example;
+// A thing.
+message Thing {
+  // How it is.
+  enum State {
+    // Not said.
+    STATE_UNSPECIFIED = 0;
+    // Ready to use.
+    STATE_READY = 1;
+  }
+  // A part of a thing.
+  message Part {
+    // The part's name.
+    string name = 1;
+  }
+  // Where it is: one of two.
+  oneof place {
+    // On a shelf.
+    string shelf = 1;
+    // In a box.
+    string box = 2;
+  }
+  // Its state.
+  State state = 3;
+  // Its parts.
+  repeated Part parts = 4;
+}
+"""
+    )
+    page = api_reference.page(api_reference.contract_file(tmp_path, "example.proto"))
+    assert "| `STATE_READY` | 1 | Ready to use. |" in page
+    assert "### Thing.State" in page and "How it is." in page
+    assert "| `state` | 3 | [Thing.State](#thingstate) | Its state. |" in page
+    assert "| `parts` | 4 | repeated [Thing.Part](#thingpart) | Its parts. |" in page
+    assert "| `name` | 1 | `string` | The part's name. |" in page
+    assert "At most one of `shelf`, `box` (`place`). Where it is: one of two." in page
+
+
 def test_links_resolve_from_the_pages_place_in_the_repository():
     assert docs_hooks.site_target("events.md", "../README.md#soak") == "readme.md#soak"
     assert (
@@ -97,4 +155,6 @@ def test_the_site_builds_strictly_with_the_generated_pages(tmp_path):
     assert result.returncode == 0, result.stderr
     configuration = (tmp_path / "reference" / "configuration" / "index.html").read_text()
     assert "APP_POSTGRES__DSN" in configuration
+    # The site shows the page rebuilt from the model: types and bounds beside the source's text.
+    assert "SecretStr" in configuration and "≤ 65535" in configuration
     assert "FindByEmailRequest" in (tmp_path / "reference" / "api" / "index.html").read_text()

@@ -1,5 +1,5 @@
-"""The manual's configuration table lists every setting with its true default; the README,
-the front door, names the two commands and the test command."""
+"""The configuration reference's source lists every setting with its true default; the
+README, the front door, names the two commands and the test command."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 from scripts.settings_table import settings_rows
 
 ROOT = Path(__file__).resolve().parents[2]
-MANUAL = ROOT / "docs" / "manual.md"
+CONFIGURATION = ROOT / "docs" / "reference" / "configuration.md"
 README = ROOT / "README.md"
 ROW = re.compile(r"^\| `(APP_[A-Z0-9_]+)` \| `([^`]*)` \|", re.MULTILINE)
 
 
-def test_every_setting_is_in_the_readme_with_its_default():
-    documented = dict(ROW.findall(MANUAL.read_text()))
+def test_every_setting_is_in_the_configuration_reference_with_its_default():
+    documented = dict(ROW.findall(CONFIGURATION.read_text()))
     expected = dict(settings_rows())
     assert documented == expected
 

@@ -3,6 +3,12 @@
 isort:skip_file
 The UserService contract. Wire-compatible with the service it replaces:
 package, service name and field numbers must never change.
+
+Every comment below is the API reference (docs/reference/api.md is generated
+from them); which status each RPC answers, and when, is docs/reference/behaviour.md,
+every error reason docs/errors.md. Every error carries a google.rpc.ErrorInfo
+with a stable reason. Leading and trailing white space is trimmed from emails,
+names and avatars (never from passwords); times are UTC.
 """
 
 from collections import abc as _abc
@@ -24,6 +30,8 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class User(_message.Message):
+    """A user as every RPC returns it. Never carries a password or its hash."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     UUID_FIELD_NUMBER: _builtins.int
@@ -36,17 +44,36 @@ class User(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     EMAIL_VERIFIED_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
+    """The user's id: a UUID in its canonical lower-case text form."""
     first_name: _builtins.str
+    """1 to 64 characters with at least one letter; no control, format or
+    invisible characters.
+    """
     last_name: _builtins.str
+    """1 to 64 characters, as first_name."""
     email: _builtins.str
+    """The address as typed at registration, in lower case (at most 254
+    characters). Two spellings that fold to the same address are one account.
+    """
     role: _builtins.str
+    """"user", "admin" or "service" (a service-to-service caller). Changed only by
+    SetUserRole.
+    """
     avatar: _builtins.str
+    """Empty, or an https URL (the schemes APP_PROFILES__AVATAR_SCHEMES allows) of
+    at most 250 characters, with a host and no credentials. The service never
+    fetches it.
+    """
     email_verified: _builtins.bool
     """Whether the user proved the address is theirs (docs/email-verification.md)."""
     @_builtins.property
-    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When the user was registered (or imported with its original time)."""
+
     @_builtins.property
-    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """When the user's row last changed."""
+
     def __init__(
         self,
         *,
@@ -70,10 +97,13 @@ Global___User: _TypeAlias = User  # noqa: Y015
 
 @_typing.final
 class Session(_message.Message):
+    """Kept from the old contract, which declared it; no RPC sends it."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSION_FIELD_NUMBER: _builtins.int
     session: _builtins.str
+    """Unused."""
     def __init__(
         self,
         *,
@@ -89,6 +119,12 @@ Global___Session: _TypeAlias = Session  # noqa: Y015
 
 @_typing.final
 class RegisterRequest(_message.Message):
+    """A new account. Anyone may register a "user"; an "admin" or "service" needs
+    an admin's session. Answers ALREADY_EXISTS for a taken address,
+    INVALID_ARGUMENT naming the field (WEAK_PASSWORD for a password too easy to
+    guess), RESOURCE_EXHAUSTED past the client address's registration rate.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EMAIL_FIELD_NUMBER: _builtins.int
@@ -98,11 +134,24 @@ class RegisterRequest(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     AVATAR_FIELD_NUMBER: _builtins.int
     email: _builtins.str
+    """Required; RFC 5322 syntax, at most 254 characters; no mixed scripts within
+    its local part or a domain label.
+    """
     first_name: _builtins.str
+    """Required; see User.first_name."""
     last_name: _builtins.str
+    """Required; see User.last_name."""
     password: _builtins.str
+    """APP_PASSWORDS__MIN_LENGTH to APP_PASSWORDS__MAX_LENGTH characters (8 to 128
+    by default), kept exactly as given, hard enough to guess (zxcvbn score
+    APP_PASSWORDS__MIN_SCORE, judged with the email and names).
+    """
     role: _builtins.str
+    """Empty (meaning "user"), "user", "admin" or "service"; the last two need an
+    admin's session (PERMISSION_DENIED otherwise).
+    """
     avatar: _builtins.str
+    """Optional; see User.avatar."""
     def __init__(
         self,
         *,
@@ -123,11 +172,15 @@ Global___RegisterRequest: _TypeAlias = RegisterRequest  # noqa: Y015
 
 @_typing.final
 class RegisterResponse(_message.Message):
+    """The account just made."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The new user; email_verified is false until the mailed link is used."""
+
     def __init__(
         self,
         *,
@@ -143,10 +196,16 @@ Global___RegisterResponse: _TypeAlias = RegisterResponse  # noqa: Y015
 
 @_typing.final
 class FindByEmailRequest(_message.Message):
+    """Needs a session: one's own address, or anyone's for an admin or a service
+    caller (PERMISSION_DENIED otherwise, registered or not). NOT_FOUND when no
+    user has it.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EMAIL_FIELD_NUMBER: _builtins.int
     email: _builtins.str
+    """Any spelling of the address: compared in its canonical (case-folded) form."""
     def __init__(
         self,
         *,
@@ -162,11 +221,15 @@ Global___FindByEmailRequest: _TypeAlias = FindByEmailRequest  # noqa: Y015
 
 @_typing.final
 class FindByEmailResponse(_message.Message):
+    """The user with that address."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user as it is now."""
+
     def __init__(
         self,
         *,
@@ -182,10 +245,15 @@ Global___FindByEmailResponse: _TypeAlias = FindByEmailResponse  # noqa: Y015
 
 @_typing.final
 class FindByIDRequest(_message.Message):
+    """Needs a session: one's own id, or anyone's for an admin or a service caller.
+    Read through a cache of at most APP_CACHE__USER_TTL_SECONDS.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     UUID_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
+    """A UUID (INVALID_ARGUMENT otherwise)."""
     def __init__(
         self,
         *,
@@ -201,11 +269,15 @@ Global___FindByIDRequest: _TypeAlias = FindByIDRequest  # noqa: Y015
 
 @_typing.final
 class FindByIDResponse(_message.Message):
+    """The user with that id."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user, possibly as cached up to APP_CACHE__USER_TTL_SECONDS ago."""
+
     def __init__(
         self,
         *,
@@ -221,13 +293,23 @@ Global___FindByIDResponse: _TypeAlias = FindByIDResponse  # noqa: Y015
 
 @_typing.final
 class LoginRequest(_message.Message):
+    """Email and password for a session. Wrong password, unknown email and a
+    disabled user answer the same UNAUTHENTICATED, in about the same time;
+    RESOURCE_EXHAUSTED with a RetryInfo while the account or the address must wait.
+    A `device-token` metadata entry from an earlier LoginResponse lifts those waits.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EMAIL_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
     SECOND_FACTOR_SUPPORTED_FIELD_NUMBER: _builtins.int
     email: _builtins.str
+    """Any spelling of the address."""
     password: _builtins.str
+    """As registered; longer than APP_PASSWORDS__MAX_LENGTH (128) counts as a
+    wrong password, unhashed.
+    """
     second_factor_supported: _builtins.bool
     """Set by a client that can finish a login with CompleteLogin. An enrolled
     user's correct password then answers OK with no session_id and an
@@ -251,6 +333,8 @@ Global___LoginRequest: _TypeAlias = LoginRequest  # noqa: Y015
 
 @_typing.final
 class LoginResponse(_message.Message):
+    """A session, or (for an account with a second factor) a ticket for CompleteLogin."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
@@ -259,20 +343,27 @@ class LoginResponse(_message.Message):
     SECOND_FACTOR_REQUIRED_FIELD_NUMBER: _builtins.int
     MFA_TICKET_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
+    """The session: 256 random bits, handed out once. Send it as `session_id` or
+    `authorization: Bearer <id>` metadata. Empty when second_factor_required.
+    """
     device_token: _builtins.str
     """A signed, expiring token bound to this account (a secret, like the
     session id). Sent back as `device-token` metadata on later Logins, it lets
     its holder past the waits that failures impose on the account or the
-    address (see docs/manual.md, Security).
+    address (docs/security.md).
     """
     second_factor_required: _builtins.bool
     """True when the password was right but a second factor is needed: no
     session yet; send mfa_ticket and a code to CompleteLogin.
     """
     mfa_ticket: _builtins.str
-    """Short-lived and single-use (a secret, like the session id)."""
+    """Short-lived (APP_MFA__TICKET_LIFETIME_SECONDS) and single-use (a secret,
+    like the session id). Empty unless second_factor_required.
+    """
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user who logged in."""
+
     def __init__(
         self,
         *,
@@ -292,6 +383,8 @@ Global___LoginResponse: _TypeAlias = LoginResponse  # noqa: Y015
 
 @_typing.final
 class GetMeRequest(_message.Message):
+    """Needs a session; nothing else."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -307,11 +400,15 @@ Global___GetMeRequest: _TypeAlias = GetMeRequest  # noqa: Y015
 
 @_typing.final
 class GetMeResponse(_message.Message):
+    """The caller."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The caller's user as it is now (never a copy taken at login)."""
+
     def __init__(
         self,
         *,
@@ -327,6 +424,8 @@ Global___GetMeResponse: _TypeAlias = GetMeResponse  # noqa: Y015
 
 @_typing.final
 class LogoutRequest(_message.Message):
+    """Needs a session: the one to end."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -342,6 +441,8 @@ Global___LogoutRequest: _TypeAlias = LogoutRequest  # noqa: Y015
 
 @_typing.final
 class LogoutResponse(_message.Message):
+    """Nothing: the session has ended."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -370,16 +471,25 @@ class SessionInfo(_message.Message):
     CURRENT_FIELD_NUMBER: _builtins.int
     SECOND_FACTOR_FIELD_NUMBER: _builtins.int
     handle: _builtins.str
+    """Names the session for RevokeSession; opaque and random, not the id."""
     client_address: _builtins.str
+    """The client's IP address at login (behind a trusted proxy, the forwarded
+    one); empty when unknown.
+    """
     user_agent: _builtins.str
+    """The client's `user-agent` at login."""
     current: _builtins.bool
     """True for the session that made this call."""
     second_factor: _builtins.bool
     """True when the session was made with a second factor (CompleteLogin)."""
     @_builtins.property
-    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When the session was made (its login)."""
+
     @_builtins.property
-    def last_seen(self) -> _timestamp_pb2.Timestamp: ...
+    def last_seen(self) -> _timestamp_pb2.Timestamp:
+        """When the session was last used."""
+
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp:
         """The absolute end of the session, however busy it is."""
@@ -406,6 +516,8 @@ Global___SessionInfo: _TypeAlias = SessionInfo  # noqa: Y015
 
 @_typing.final
 class ListSessionsRequest(_message.Message):
+    """Needs a session; lists that session's user's sessions."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -421,6 +533,8 @@ Global___ListSessionsRequest: _TypeAlias = ListSessionsRequest  # noqa: Y015
 
 @_typing.final
 class ListSessionsResponse(_message.Message):
+    """The caller's live sessions."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSIONS_FIELD_NUMBER: _builtins.int
@@ -443,10 +557,13 @@ Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015
 
 @_typing.final
 class RevokeSessionRequest(_message.Message):
+    """Ends one of the caller's own sessions (this one too, if named)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     HANDLE_FIELD_NUMBER: _builtins.int
     handle: _builtins.str
+    """A handle from ListSessions; NOT_FOUND when no session of the caller has it."""
     def __init__(
         self,
         *,
@@ -462,6 +579,8 @@ Global___RevokeSessionRequest: _TypeAlias = RevokeSessionRequest  # noqa: Y015
 
 @_typing.final
 class RevokeSessionResponse(_message.Message):
+    """Nothing: the session has ended."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -477,6 +596,8 @@ Global___RevokeSessionResponse: _TypeAlias = RevokeSessionResponse  # noqa: Y015
 
 @_typing.final
 class LogoutOthersRequest(_message.Message):
+    """Needs a session; ends every other session of its user."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -492,10 +613,13 @@ Global___LogoutOthersRequest: _TypeAlias = LogoutOthersRequest  # noqa: Y015
 
 @_typing.final
 class LogoutOthersResponse(_message.Message):
+    """How many sessions ended."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENDED_FIELD_NUMBER: _builtins.int
     ended: _builtins.int
+    """Sessions ended; the calling one lives on."""
     def __init__(
         self,
         *,
@@ -511,6 +635,8 @@ Global___LogoutOthersResponse: _TypeAlias = LogoutOthersResponse  # noqa: Y015
 
 @_typing.final
 class LogoutAllRequest(_message.Message):
+    """Needs a session; ends every session of its user, this one included."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -526,10 +652,13 @@ Global___LogoutAllRequest: _TypeAlias = LogoutAllRequest  # noqa: Y015
 
 @_typing.final
 class LogoutAllResponse(_message.Message):
+    """How many sessions ended."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENDED_FIELD_NUMBER: _builtins.int
     ended: _builtins.int
+    """Sessions ended, the calling one included."""
     def __init__(
         self,
         *,
@@ -545,13 +674,19 @@ Global___LogoutAllResponse: _TypeAlias = LogoutAllResponse  # noqa: Y015
 
 @_typing.final
 class ChangePasswordRequest(_message.Message):
+    """A new password for the caller; every other session of theirs ends and a
+    notice is mailed. Throttled like Login.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
     NEW_PASSWORD_FIELD_NUMBER: _builtins.int
     TOTP_CODE_FIELD_NUMBER: _builtins.int
     current_password: _builtins.str
+    """The password now; a wrong one answers UNAUTHENTICATED."""
     new_password: _builtins.str
+    """Under the same rules as RegisterRequest.password."""
     totp_code: _builtins.str
     """A current code from the authenticator app: required when the caller has a second factor."""
     def __init__(
@@ -571,6 +706,8 @@ Global___ChangePasswordRequest: _TypeAlias = ChangePasswordRequest  # noqa: Y015
 
 @_typing.final
 class ChangePasswordResponse(_message.Message):
+    """Nothing: the password has changed."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -586,12 +723,18 @@ Global___ChangePasswordResponse: _TypeAlias = ChangePasswordResponse  # noqa: Y0
 
 @_typing.final
 class SetUserRoleRequest(_message.Message):
+    """An admin gives a user a role, effective at once. FAILED_PRECONDITION when
+    the last active admin would demote itself.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     UUID_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
+    """The user's id."""
     role: _builtins.str
+    """Required: "user", "admin" or "service"."""
     def __init__(
         self,
         *,
@@ -608,11 +751,15 @@ Global___SetUserRoleRequest: _TypeAlias = SetUserRoleRequest  # noqa: Y015
 
 @_typing.final
 class SetUserRoleResponse(_message.Message):
+    """The user with its new role."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user as it now is."""
+
     def __init__(
         self,
         *,
@@ -628,10 +775,15 @@ Global___SetUserRoleResponse: _TypeAlias = SetUserRoleResponse  # noqa: Y015
 
 @_typing.final
 class DisableUserRequest(_message.Message):
+    """An admin disables a user: no more logins, and every session of theirs ends.
+    FAILED_PRECONDITION when the last active admin would disable itself.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     UUID_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
+    """The user's id."""
     def __init__(
         self,
         *,
@@ -647,11 +799,15 @@ Global___DisableUserRequest: _TypeAlias = DisableUserRequest  # noqa: Y015
 
 @_typing.final
 class DisableUserResponse(_message.Message):
+    """The disabled user."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user as it now is."""
+
     def __init__(
         self,
         *,
@@ -667,10 +823,13 @@ Global___DisableUserResponse: _TypeAlias = DisableUserResponse  # noqa: Y015
 
 @_typing.final
 class EnableUserRequest(_message.Message):
+    """An admin lets a disabled user log in again (ended sessions stay ended)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     UUID_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
+    """The user's id."""
     def __init__(
         self,
         *,
@@ -686,11 +845,15 @@ Global___EnableUserRequest: _TypeAlias = EnableUserRequest  # noqa: Y015
 
 @_typing.final
 class EnableUserResponse(_message.Message):
+    """The enabled user."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user as it now is."""
+
     def __init__(
         self,
         *,
@@ -706,10 +869,13 @@ Global___EnableUserResponse: _TypeAlias = EnableUserResponse  # noqa: Y015
 
 @_typing.final
 class RevokeUserSessionsRequest(_message.Message):
+    """An admin ends every session of a user, including one a racing login is making."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     UUID_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
+    """The user's id."""
     def __init__(
         self,
         *,
@@ -725,10 +891,13 @@ Global___RevokeUserSessionsRequest: _TypeAlias = RevokeUserSessionsRequest  # no
 
 @_typing.final
 class RevokeUserSessionsResponse(_message.Message):
+    """How many sessions ended."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENDED_FIELD_NUMBER: _builtins.int
     ended: _builtins.int
+    """Sessions of the user that ended."""
     def __init__(
         self,
         *,
@@ -753,7 +922,9 @@ class ClearLoginThrottleRequest(_message.Message):
     EMAIL_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
     email: _builtins.str
+    """The account's address, in any spelling; empty: no account."""
     address: _builtins.str
+    """An IPv4 or IPv6 address; empty: no address."""
     def __init__(
         self,
         *,
@@ -770,6 +941,8 @@ Global___ClearLoginThrottleRequest: _TypeAlias = ClearLoginThrottleRequest  # no
 
 @_typing.final
 class ClearLoginThrottleResponse(_message.Message):
+    """What was cleared."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CLEARED_FIELD_NUMBER: _builtins.int
@@ -851,8 +1024,11 @@ class ListedUser(_message.Message):
     USER_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     status: _builtins.str
+    """"active" or "disabled"."""
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user."""
+
     def __init__(
         self,
         *,
@@ -869,6 +1045,8 @@ Global___ListedUser: _TypeAlias = ListedUser  # noqa: Y015
 
 @_typing.final
 class ListUsersResponse(_message.Message):
+    """One page of users."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USERS_FIELD_NUMBER: _builtins.int
@@ -876,7 +1054,9 @@ class ListUsersResponse(_message.Message):
     next_page_token: _builtins.str
     """Empty on the last page."""
     @_builtins.property
-    def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___ListedUser]: ...
+    def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___ListedUser]:
+        """At most the page size, oldest first."""
+
     def __init__(
         self,
         *,
@@ -904,9 +1084,13 @@ class UpdateProfileRequest(_message.Message):
     USER_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The new values; email and role may not be set (INVALID_ARGUMENT)."""
+
     @_builtins.property
-    def update_mask(self) -> _field_mask_pb2.FieldMask: ...
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change; an unknown or unchangeable path is INVALID_ARGUMENT."""
+
     def __init__(
         self,
         *,
@@ -923,11 +1107,15 @@ Global___UpdateProfileRequest: _TypeAlias = UpdateProfileRequest  # noqa: Y015
 
 @_typing.final
 class UpdateProfileResponse(_message.Message):
+    """The caller after the change."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user as it now is."""
+
     def __init__(
         self,
         *,
@@ -952,9 +1140,13 @@ class UpdateUserRequest(_message.Message):
     USER_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The new values, and the user's uuid."""
+
     @_builtins.property
-    def update_mask(self) -> _field_mask_pb2.FieldMask: ...
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change, as in UpdateProfileRequest."""
+
     def __init__(
         self,
         *,
@@ -971,11 +1163,15 @@ Global___UpdateUserRequest: _TypeAlias = UpdateUserRequest  # noqa: Y015
 
 @_typing.final
 class UpdateUserResponse(_message.Message):
+    """The user after the change."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user as it now is."""
+
     def __init__(
         self,
         *,
@@ -991,11 +1187,17 @@ Global___UpdateUserResponse: _TypeAlias = UpdateUserResponse  # noqa: Y015
 
 @_typing.final
 class DeleteAccountRequest(_message.Message):
+    """The caller leaves: the account goes, every session ends, personal data is
+    erased (docs/leaving.md). Throttled like ChangePassword; FAILED_PRECONDITION
+    for the last active admin.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
     TOTP_CODE_FIELD_NUMBER: _builtins.int
     current_password: _builtins.str
+    """The password now; a wrong one answers UNAUTHENTICATED."""
     totp_code: _builtins.str
     """A current code from the authenticator app: required when the caller has a second factor."""
     def __init__(
@@ -1014,6 +1216,8 @@ Global___DeleteAccountRequest: _TypeAlias = DeleteAccountRequest  # noqa: Y015
 
 @_typing.final
 class DeleteAccountResponse(_message.Message):
+    """Nothing: the account is gone."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -1029,10 +1233,13 @@ Global___DeleteAccountResponse: _TypeAlias = DeleteAccountResponse  # noqa: Y015
 
 @_typing.final
 class DeleteUserRequest(_message.Message):
+    """An admin erases a user, as DeleteAccount does."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     UUID_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
+    """The user's id."""
     def __init__(
         self,
         *,
@@ -1048,6 +1255,8 @@ Global___DeleteUserRequest: _TypeAlias = DeleteUserRequest  # noqa: Y015
 
 @_typing.final
 class DeleteUserResponse(_message.Message):
+    """Nothing: the user is gone."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -1063,6 +1272,11 @@ Global___DeleteUserResponse: _TypeAlias = DeleteUserResponse  # noqa: Y015
 
 @_typing.final
 class EnrollTotpRequest(_message.Message):
+    """Needs a session. FAILED_PRECONDITION when a factor is already active, or
+    the service has no key to seal secrets with. Enrolling again replaces a
+    pending secret.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -1078,6 +1292,8 @@ Global___EnrollTotpRequest: _TypeAlias = EnrollTotpRequest  # noqa: Y015
 
 @_typing.final
 class EnrollTotpResponse(_message.Message):
+    """The pending secret, three ways: it becomes active with ConfirmTotp."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SECRET_FIELD_NUMBER: _builtins.int
@@ -1106,10 +1322,15 @@ Global___EnrollTotpResponse: _TypeAlias = EnrollTotpResponse  # noqa: Y015
 
 @_typing.final
 class ConfirmTotpRequest(_message.Message):
+    """Confirms an enrolment. FAILED_PRECONDITION when nothing is pending;
+    throttled like Login.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CODE_FIELD_NUMBER: _builtins.int
     code: _builtins.str
+    """Six digits from the app; a wrong one answers UNAUTHENTICATED."""
     def __init__(
         self,
         *,
@@ -1125,6 +1346,8 @@ Global___ConfirmTotpRequest: _TypeAlias = ConfirmTotpRequest  # noqa: Y015
 
 @_typing.final
 class ConfirmTotpResponse(_message.Message):
+    """The recovery codes, shown this once."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     RECOVERY_CODES_FIELD_NUMBER: _builtins.int
@@ -1147,10 +1370,13 @@ Global___ConfirmTotpResponse: _TypeAlias = ConfirmTotpResponse  # noqa: Y015
 
 @_typing.final
 class RegenerateRecoveryCodesRequest(_message.Message):
+    """New recovery codes. FAILED_PRECONDITION without an active factor."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CODE_FIELD_NUMBER: _builtins.int
     code: _builtins.str
+    """A current six-digit code from the app."""
     def __init__(
         self,
         *,
@@ -1166,11 +1392,15 @@ Global___RegenerateRecoveryCodesRequest: _TypeAlias = RegenerateRecoveryCodesReq
 
 @_typing.final
 class RegenerateRecoveryCodesResponse(_message.Message):
+    """The new recovery codes; the old ones no longer work."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     RECOVERY_CODES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def recovery_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def recovery_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Shown once: each works once in place of a code (xxxx-xxxx-xxxx-xxxx)."""
+
     def __init__(
         self,
         *,
@@ -1186,12 +1416,18 @@ Global___RegenerateRecoveryCodesResponse: _TypeAlias = RegenerateRecoveryCodesRe
 
 @_typing.final
 class DisableTotpRequest(_message.Message):
+    """Removes the caller's second factor. FAILED_PRECONDITION without one;
+    throttled like Login.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
     CODE_FIELD_NUMBER: _builtins.int
     current_password: _builtins.str
+    """The password now."""
     code: _builtins.str
+    """A current six-digit code from the app."""
     def __init__(
         self,
         *,
@@ -1208,6 +1444,8 @@ Global___DisableTotpRequest: _TypeAlias = DisableTotpRequest  # noqa: Y015
 
 @_typing.final
 class DisableTotpResponse(_message.Message):
+    """Nothing: the factor and its recovery codes are gone."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -1223,11 +1461,17 @@ Global___DisableTotpResponse: _TypeAlias = DisableTotpResponse  # noqa: Y015
 
 @_typing.final
 class CompleteLoginRequest(_message.Message):
+    """The second step of Login for an account with a second factor. A wrong or
+    used code, and a ticket unknown, used, expired or ended by five wrong codes,
+    answer the same UNAUTHENTICATED; guesses count as login attempts.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     MFA_TICKET_FIELD_NUMBER: _builtins.int
     CODE_FIELD_NUMBER: _builtins.int
     mfa_ticket: _builtins.str
+    """LoginResponse.mfa_ticket."""
     code: _builtins.str
     """A code from the authenticator app, or a recovery code."""
     def __init__(
@@ -1246,15 +1490,23 @@ Global___CompleteLoginRequest: _TypeAlias = CompleteLoginRequest  # noqa: Y015
 
 @_typing.final
 class CompleteLoginResponse(_message.Message):
+    """What Login gives without a second factor; the session is listed as made
+    with one.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
     DEVICE_TOKEN_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
+    """The session (see LoginResponse.session_id)."""
     device_token: _builtins.str
+    """See LoginResponse.device_token."""
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user who logged in."""
+
     def __init__(
         self,
         *,
@@ -1272,10 +1524,15 @@ Global___CompleteLoginResponse: _TypeAlias = CompleteLoginResponse  # noqa: Y015
 
 @_typing.final
 class ResetUserMfaRequest(_message.Message):
+    """An admin removes a user's second factor (for one who lost both phone and
+    codes). FAILED_PRECONDITION (FACTOR_NOT_ENROLLED) when the user has none.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     UUID_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
+    """The user's id."""
     def __init__(
         self,
         *,
@@ -1291,6 +1548,8 @@ Global___ResetUserMfaRequest: _TypeAlias = ResetUserMfaRequest  # noqa: Y015
 
 @_typing.final
 class ResetUserMfaResponse(_message.Message):
+    """What the reset ended."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENDED_FIELD_NUMBER: _builtins.int
@@ -1311,10 +1570,15 @@ Global___ResetUserMfaResponse: _TypeAlias = ResetUserMfaResponse  # noqa: Y015
 
 @_typing.final
 class RequestPasswordResetRequest(_message.Message):
+    """Asks for a password reset link. RESOURCE_EXHAUSTED past the rate per client
+    address or per account (known or not).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EMAIL_FIELD_NUMBER: _builtins.int
     email: _builtins.str
+    """Any address (INVALID_ARGUMENT only when it is not an address)."""
     def __init__(
         self,
         *,
@@ -1330,6 +1594,8 @@ Global___RequestPasswordResetRequest: _TypeAlias = RequestPasswordResetRequest  
 
 @_typing.final
 class RequestPasswordResetResponse(_message.Message):
+    """Nothing, whether or not a link was sent."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -1345,6 +1611,11 @@ Global___RequestPasswordResetResponse: _TypeAlias = RequestPasswordResetResponse
 
 @_typing.final
 class ResetPasswordRequest(_message.Message):
+    """Sets a new password with a reset link's token: single use, the newest only,
+    for APP_RECOVERY__TOKEN_LIFETIME_SECONDS. A bad token, whatever the reason,
+    answers one INVALID_ARGUMENT.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TOKEN_FIELD_NUMBER: _builtins.int
@@ -1353,6 +1624,7 @@ class ResetPasswordRequest(_message.Message):
     token: _builtins.str
     """The `token` query parameter of the link the reset message carried."""
     new_password: _builtins.str
+    """Under the same rules as RegisterRequest.password."""
     totp_code: _builtins.str
     """A current code from the authenticator app: required when the user has a second factor."""
     def __init__(
@@ -1372,6 +1644,8 @@ Global___ResetPasswordRequest: _TypeAlias = ResetPasswordRequest  # noqa: Y015
 
 @_typing.final
 class ResetPasswordResponse(_message.Message):
+    """What the reset ended."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENDED_FIELD_NUMBER: _builtins.int
@@ -1392,6 +1666,11 @@ Global___ResetPasswordResponse: _TypeAlias = ResetPasswordResponse  # noqa: Y015
 
 @_typing.final
 class VerifyEmailRequest(_message.Message):
+    """Uses a verification link; needs no session. FAILED_PRECONDITION
+    (INVALID_VERIFICATION_TOKEN) for a token unknown, used, expired or replaced;
+    ALREADY_EXISTS (EMAIL_TAKEN) when a change's address was taken meanwhile.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TOKEN_FIELD_NUMBER: _builtins.int
@@ -1412,11 +1691,15 @@ Global___VerifyEmailRequest: _TypeAlias = VerifyEmailRequest  # noqa: Y015
 
 @_typing.final
 class VerifyEmailResponse(_message.Message):
+    """The user, with its address verified."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def user(self) -> Global___User: ...
+    def user(self) -> Global___User:
+        """The user as it now is (email_verified true; the new email after a change)."""
+
     def __init__(
         self,
         *,
@@ -1432,6 +1715,10 @@ Global___VerifyEmailResponse: _TypeAlias = VerifyEmailResponse  # noqa: Y015
 
 @_typing.final
 class ResendVerificationRequest(_message.Message):
+    """Needs a session. FAILED_PRECONDITION (EMAIL_ALREADY_VERIFIED) when there is
+    nothing to verify; throttled per account and address.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -1447,6 +1734,8 @@ Global___ResendVerificationRequest: _TypeAlias = ResendVerificationRequest  # no
 
 @_typing.final
 class ResendVerificationResponse(_message.Message):
+    """Nothing: a new link is on its way."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -1462,13 +1751,19 @@ Global___ResendVerificationResponse: _TypeAlias = ResendVerificationResponse  # 
 
 @_typing.final
 class ChangeEmailRequest(_message.Message):
+    """Asks to change the caller's address. ALREADY_EXISTS (EMAIL_TAKEN) for a
+    taken address; the old address works until the link is used.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
     NEW_EMAIL_FIELD_NUMBER: _builtins.int
     TOTP_CODE_FIELD_NUMBER: _builtins.int
     current_password: _builtins.str
+    """The password now; a wrong one answers UNAUTHENTICATED."""
     new_email: _builtins.str
+    """The address wanted, under RegisterRequest.email's rules."""
     totp_code: _builtins.str
     """A current code from the authenticator app: required when the caller has a second factor."""
     def __init__(
@@ -1488,6 +1783,8 @@ Global___ChangeEmailRequest: _TypeAlias = ChangeEmailRequest  # noqa: Y015
 
 @_typing.final
 class ChangeEmailResponse(_message.Message):
+    """Nothing: a verification link went to the new address."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(

@@ -26,7 +26,12 @@ if _version_not_supported:
 
 
 class UserServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Users and their sessions. A session travels as `session_id` or
+    `authorization: Bearer <id>` metadata, never both. Every RPC may also answer
+    INVALID_ARGUMENT (`malformed request`), UNAVAILABLE (a store did not answer
+    in time: retry), RESOURCE_EXHAUSTED (`server busy`, or a request too large),
+    DEADLINE_EXCEEDED or INTERNAL (`internal error`): docs/reference/behaviour.md.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -197,40 +202,52 @@ class UserServiceStub:
 
 
 class UserServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Users and their sessions. A session travels as `session_id` or
+    `authorization: Bearer <id>` metadata, never both. Every RPC may also answer
+    INVALID_ARGUMENT (`malformed request`), UNAVAILABLE (a store did not answer
+    in time: retry), RESOURCE_EXHAUSTED (`server busy`, or a request too large),
+    DEADLINE_EXCEEDED or INTERNAL (`internal error`): docs/reference/behaviour.md.
+    """
 
     def Register(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Registers a user (see RegisterRequest).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def FindByEmail(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A user by email address (see FindByEmailRequest).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def FindByID(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A user by id (see FindByIDRequest).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Login(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Opens a session for email and password, ending the user's oldest beyond
+        APP_SESSIONS__MAX_PER_USER (see LoginRequest).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetMe(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The caller's user, as it is now; UNAUTHENTICATED without a valid session.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Logout(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Ends the calling session; a second Logout answers UNAUTHENTICATED.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -243,25 +260,29 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeSession(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Ends one of the caller's sessions by its handle.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def LogoutOthers(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Ends every session of the caller but this one.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def LogoutAll(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Ends every session of the caller, this one too.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ChangePassword(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Changes the caller's password (see ChangePasswordRequest).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -274,25 +295,29 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DisableUser(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Admin: disables a user and ends their sessions.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EnableUser(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Admin: lets a disabled user log in again.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RevokeUserSessions(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Admin: ends every session of a user.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ClearLoginThrottle(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Admin: forgets the login throttle's failures of an account or an address.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -334,31 +359,36 @@ class UserServiceServicer:
 
     def EnrollTotp(self, request, context):
         """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
+        Starts an enrolment: a new pending secret (see EnrollTotpResponse).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ConfirmTotp(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Activates the pending secret for a code from the app; answers the recovery codes, once.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RegenerateRecoveryCodes(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """New recovery codes in place of all the old ones, for a current code.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DisableTotp(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Removes the caller's second factor, for the password and a current code.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CompleteLogin(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The second step of a login with a second factor: the ticket and a code.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -387,19 +417,23 @@ class UserServiceServicer:
 
     def VerifyEmail(self, request, context):
         """Email verification and change of address: docs/email-verification.md.
+        Verifies an address (or applies a change of address) with a link's token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResendVerification(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Mails the caller a new verification link (the older one dies).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ChangeEmail(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Asks to change the caller's address: a link goes to the new one, which
+        replaces the old only when that link is used.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -576,7 +610,12 @@ def add_UserServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class UserService:
-    """Missing associated documentation comment in .proto file."""
+    """Users and their sessions. A session travels as `session_id` or
+    `authorization: Bearer <id>` metadata, never both. Every RPC may also answer
+    INVALID_ARGUMENT (`malformed request`), UNAVAILABLE (a store did not answer
+    in time: retry), RESOURCE_EXHAUSTED (`server busy`, or a request too large),
+    DEADLINE_EXCEEDED or INTERNAL (`internal error`): docs/reference/behaviour.md.
+    """
 
     @staticmethod
     def Register(request,

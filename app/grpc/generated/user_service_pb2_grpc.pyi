@@ -3,6 +3,12 @@
 isort:skip_file
 The UserService contract. Wire-compatible with the service it replaces:
 package, service name and field numbers must never change.
+
+Every comment below is the API reference (docs/reference/api.md is generated
+from them); which status each RPC answers, and when, is docs/reference/behaviour.md,
+every error reason docs/errors.md. Every error carries a google.rpc.ErrorInfo
+with a stable reason. Leading and trailing white space is trimmed from emails,
+names and avatars (never from passwords); times are UTC.
 """
 
 from collections import abc as _abc
@@ -29,28 +35,51 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class UserServiceStub:
+    """Users and their sessions. A session travels as `session_id` or
+    `authorization: Bearer <id>` metadata, never both. Every RPC may also answer
+    INVALID_ARGUMENT (`malformed request`), UNAVAILABLE (a store did not answer
+    in time: retry), RESOURCE_EXHAUSTED (`server busy`, or a request too large),
+    DEADLINE_EXCEEDED or INTERNAL (`internal error`): docs/reference/behaviour.md.
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> UserServiceAsyncStub: ...
     Register: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RegisterRequest, _user_service_pb2.RegisterResponse]
+    """Registers a user (see RegisterRequest)."""
     FindByEmail: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.FindByEmailRequest, _user_service_pb2.FindByEmailResponse]
+    """A user by email address (see FindByEmailRequest)."""
     FindByID: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.FindByIDRequest, _user_service_pb2.FindByIDResponse]
+    """A user by id (see FindByIDRequest)."""
     Login: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.LoginRequest, _user_service_pb2.LoginResponse]
+    """Opens a session for email and password, ending the user's oldest beyond
+    APP_SESSIONS__MAX_PER_USER (see LoginRequest).
+    """
     GetMe: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetMeRequest, _user_service_pb2.GetMeResponse]
+    """The caller's user, as it is now; UNAUTHENTICATED without a valid session."""
     Logout: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.LogoutRequest, _user_service_pb2.LogoutResponse]
+    """Ends the calling session; a second Logout answers UNAUTHENTICATED."""
     ListSessions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListSessionsRequest, _user_service_pb2.ListSessionsResponse]
     """The caller's own sessions."""
     RevokeSession: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RevokeSessionRequest, _user_service_pb2.RevokeSessionResponse]
+    """Ends one of the caller's sessions by its handle."""
     LogoutOthers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.LogoutOthersRequest, _user_service_pb2.LogoutOthersResponse]
+    """Ends every session of the caller but this one."""
     LogoutAll: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.LogoutAllRequest, _user_service_pb2.LogoutAllResponse]
+    """Ends every session of the caller, this one too."""
     ChangePassword: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ChangePasswordRequest, _user_service_pb2.ChangePasswordResponse]
+    """Changes the caller's password (see ChangePasswordRequest)."""
     SetUserRole: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.SetUserRoleRequest, _user_service_pb2.SetUserRoleResponse]
     """Admin actions: an admin's session is required."""
     DisableUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DisableUserRequest, _user_service_pb2.DisableUserResponse]
+    """Admin: disables a user and ends their sessions."""
     EnableUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]
+    """Admin: lets a disabled user log in again."""
     RevokeUserSessions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RevokeUserSessionsRequest, _user_service_pb2.RevokeUserSessionsResponse]
+    """Admin: ends every session of a user."""
     ClearLoginThrottle: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ClearLoginThrottleRequest, _user_service_pb2.ClearLoginThrottleResponse]
+    """Admin: forgets the login throttle's failures of an account or an address."""
     ListUsers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.ListUsersResponse]
     """Pages of users, filtered (AIP-158): an admin's session is required."""
     UpdateProfile: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.UpdateProfileRequest, _user_service_pb2.UpdateProfileResponse]
@@ -62,11 +91,17 @@ class UserServiceStub:
     DeleteUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DeleteUserRequest, _user_service_pb2.DeleteUserResponse]
     """An admin erases a user."""
     EnrollTotp: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.EnrollTotpRequest, _user_service_pb2.EnrollTotpResponse]
-    """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md."""
+    """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
+    Starts an enrolment: a new pending secret (see EnrollTotpResponse).
+    """
     ConfirmTotp: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ConfirmTotpRequest, _user_service_pb2.ConfirmTotpResponse]
+    """Activates the pending secret for a code from the app; answers the recovery codes, once."""
     RegenerateRecoveryCodes: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RegenerateRecoveryCodesRequest, _user_service_pb2.RegenerateRecoveryCodesResponse]
+    """New recovery codes in place of all the old ones, for a current code."""
     DisableTotp: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DisableTotpRequest, _user_service_pb2.DisableTotpResponse]
+    """Removes the caller's second factor, for the password and a current code."""
     CompleteLogin: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.CompleteLoginRequest, _user_service_pb2.CompleteLoginResponse]
+    """The second step of a login with a second factor: the ticket and a code."""
     ResetUserMfa: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResetUserMfaRequest, _user_service_pb2.ResetUserMfaResponse]
     """Admin: remove a user's second factor and recovery codes, and end their sessions."""
     RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RequestPasswordResetRequest, _user_service_pb2.RequestPasswordResetResponse]
@@ -76,31 +111,60 @@ class UserServiceStub:
     ResetPassword: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResetPasswordRequest, _user_service_pb2.ResetPasswordResponse]
     """Replaces the password of the link's user and ends every session of theirs."""
     VerifyEmail: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.VerifyEmailRequest, _user_service_pb2.VerifyEmailResponse]
-    """Email verification and change of address: docs/email-verification.md."""
+    """Email verification and change of address: docs/email-verification.md.
+    Verifies an address (or applies a change of address) with a link's token.
+    """
     ResendVerification: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResendVerificationRequest, _user_service_pb2.ResendVerificationResponse]
+    """Mails the caller a new verification link (the older one dies)."""
     ChangeEmail: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ChangeEmailRequest, _user_service_pb2.ChangeEmailResponse]
+    """Asks to change the caller's address: a link goes to the new one, which
+    replaces the old only when that link is used.
+    """
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
+    """Users and their sessions. A session travels as `session_id` or
+    `authorization: Bearer <id>` metadata, never both. Every RPC may also answer
+    INVALID_ARGUMENT (`malformed request`), UNAVAILABLE (a store did not answer
+    in time: retry), RESOURCE_EXHAUSTED (`server busy`, or a request too large),
+    DEADLINE_EXCEEDED or INTERNAL (`internal error`): docs/reference/behaviour.md.
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     Register: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RegisterRequest, _user_service_pb2.RegisterResponse]  # type: ignore[assignment]
+    """Registers a user (see RegisterRequest)."""
     FindByEmail: _aio.UnaryUnaryMultiCallable[_user_service_pb2.FindByEmailRequest, _user_service_pb2.FindByEmailResponse]  # type: ignore[assignment]
+    """A user by email address (see FindByEmailRequest)."""
     FindByID: _aio.UnaryUnaryMultiCallable[_user_service_pb2.FindByIDRequest, _user_service_pb2.FindByIDResponse]  # type: ignore[assignment]
+    """A user by id (see FindByIDRequest)."""
     Login: _aio.UnaryUnaryMultiCallable[_user_service_pb2.LoginRequest, _user_service_pb2.LoginResponse]  # type: ignore[assignment]
+    """Opens a session for email and password, ending the user's oldest beyond
+    APP_SESSIONS__MAX_PER_USER (see LoginRequest).
+    """
     GetMe: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetMeRequest, _user_service_pb2.GetMeResponse]  # type: ignore[assignment]
+    """The caller's user, as it is now; UNAUTHENTICATED without a valid session."""
     Logout: _aio.UnaryUnaryMultiCallable[_user_service_pb2.LogoutRequest, _user_service_pb2.LogoutResponse]  # type: ignore[assignment]
+    """Ends the calling session; a second Logout answers UNAUTHENTICATED."""
     ListSessions: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListSessionsRequest, _user_service_pb2.ListSessionsResponse]  # type: ignore[assignment]
     """The caller's own sessions."""
     RevokeSession: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RevokeSessionRequest, _user_service_pb2.RevokeSessionResponse]  # type: ignore[assignment]
+    """Ends one of the caller's sessions by its handle."""
     LogoutOthers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.LogoutOthersRequest, _user_service_pb2.LogoutOthersResponse]  # type: ignore[assignment]
+    """Ends every session of the caller but this one."""
     LogoutAll: _aio.UnaryUnaryMultiCallable[_user_service_pb2.LogoutAllRequest, _user_service_pb2.LogoutAllResponse]  # type: ignore[assignment]
+    """Ends every session of the caller, this one too."""
     ChangePassword: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ChangePasswordRequest, _user_service_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    """Changes the caller's password (see ChangePasswordRequest)."""
     SetUserRole: _aio.UnaryUnaryMultiCallable[_user_service_pb2.SetUserRoleRequest, _user_service_pb2.SetUserRoleResponse]  # type: ignore[assignment]
     """Admin actions: an admin's session is required."""
     DisableUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DisableUserRequest, _user_service_pb2.DisableUserResponse]  # type: ignore[assignment]
+    """Admin: disables a user and ends their sessions."""
     EnableUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]  # type: ignore[assignment]
+    """Admin: lets a disabled user log in again."""
     RevokeUserSessions: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RevokeUserSessionsRequest, _user_service_pb2.RevokeUserSessionsResponse]  # type: ignore[assignment]
+    """Admin: ends every session of a user."""
     ClearLoginThrottle: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ClearLoginThrottleRequest, _user_service_pb2.ClearLoginThrottleResponse]  # type: ignore[assignment]
+    """Admin: forgets the login throttle's failures of an account or an address."""
     ListUsers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.ListUsersResponse]  # type: ignore[assignment]
     """Pages of users, filtered (AIP-158): an admin's session is required."""
     UpdateProfile: _aio.UnaryUnaryMultiCallable[_user_service_pb2.UpdateProfileRequest, _user_service_pb2.UpdateProfileResponse]  # type: ignore[assignment]
@@ -112,11 +176,17 @@ class UserServiceAsyncStub(UserServiceStub):
     DeleteUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DeleteUserRequest, _user_service_pb2.DeleteUserResponse]  # type: ignore[assignment]
     """An admin erases a user."""
     EnrollTotp: _aio.UnaryUnaryMultiCallable[_user_service_pb2.EnrollTotpRequest, _user_service_pb2.EnrollTotpResponse]  # type: ignore[assignment]
-    """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md."""
+    """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
+    Starts an enrolment: a new pending secret (see EnrollTotpResponse).
+    """
     ConfirmTotp: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ConfirmTotpRequest, _user_service_pb2.ConfirmTotpResponse]  # type: ignore[assignment]
+    """Activates the pending secret for a code from the app; answers the recovery codes, once."""
     RegenerateRecoveryCodes: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RegenerateRecoveryCodesRequest, _user_service_pb2.RegenerateRecoveryCodesResponse]  # type: ignore[assignment]
+    """New recovery codes in place of all the old ones, for a current code."""
     DisableTotp: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DisableTotpRequest, _user_service_pb2.DisableTotpResponse]  # type: ignore[assignment]
+    """Removes the caller's second factor, for the password and a current code."""
     CompleteLogin: _aio.UnaryUnaryMultiCallable[_user_service_pb2.CompleteLoginRequest, _user_service_pb2.CompleteLoginResponse]  # type: ignore[assignment]
+    """The second step of a login with a second factor: the ticket and a code."""
     ResetUserMfa: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResetUserMfaRequest, _user_service_pb2.ResetUserMfaResponse]  # type: ignore[assignment]
     """Admin: remove a user's second factor and recovery codes, and end their sessions."""
     RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RequestPasswordResetRequest, _user_service_pb2.RequestPasswordResetResponse]  # type: ignore[assignment]
@@ -126,52 +196,73 @@ class UserServiceAsyncStub(UserServiceStub):
     ResetPassword: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResetPasswordRequest, _user_service_pb2.ResetPasswordResponse]  # type: ignore[assignment]
     """Replaces the password of the link's user and ends every session of theirs."""
     VerifyEmail: _aio.UnaryUnaryMultiCallable[_user_service_pb2.VerifyEmailRequest, _user_service_pb2.VerifyEmailResponse]  # type: ignore[assignment]
-    """Email verification and change of address: docs/email-verification.md."""
+    """Email verification and change of address: docs/email-verification.md.
+    Verifies an address (or applies a change of address) with a link's token.
+    """
     ResendVerification: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResendVerificationRequest, _user_service_pb2.ResendVerificationResponse]  # type: ignore[assignment]
+    """Mails the caller a new verification link (the older one dies)."""
     ChangeEmail: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ChangeEmailRequest, _user_service_pb2.ChangeEmailResponse]  # type: ignore[assignment]
+    """Asks to change the caller's address: a link goes to the new one, which
+    replaces the old only when that link is used.
+    """
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Users and their sessions. A session travels as `session_id` or
+    `authorization: Bearer <id>` metadata, never both. Every RPC may also answer
+    INVALID_ARGUMENT (`malformed request`), UNAVAILABLE (a store did not answer
+    in time: retry), RESOURCE_EXHAUSTED (`server busy`, or a request too large),
+    DEADLINE_EXCEEDED or INTERNAL (`internal error`): docs/reference/behaviour.md.
+    """
+
     @_abc_1.abstractmethod
     def Register(
         self,
         request: _user_service_pb2.RegisterRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.RegisterResponse, _abc.Awaitable[_user_service_pb2.RegisterResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.RegisterResponse, _abc.Awaitable[_user_service_pb2.RegisterResponse]]:
+        """Registers a user (see RegisterRequest)."""
 
     @_abc_1.abstractmethod
     def FindByEmail(
         self,
         request: _user_service_pb2.FindByEmailRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.FindByEmailResponse, _abc.Awaitable[_user_service_pb2.FindByEmailResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.FindByEmailResponse, _abc.Awaitable[_user_service_pb2.FindByEmailResponse]]:
+        """A user by email address (see FindByEmailRequest)."""
 
     @_abc_1.abstractmethod
     def FindByID(
         self,
         request: _user_service_pb2.FindByIDRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.FindByIDResponse, _abc.Awaitable[_user_service_pb2.FindByIDResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.FindByIDResponse, _abc.Awaitable[_user_service_pb2.FindByIDResponse]]:
+        """A user by id (see FindByIDRequest)."""
 
     @_abc_1.abstractmethod
     def Login(
         self,
         request: _user_service_pb2.LoginRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.LoginResponse, _abc.Awaitable[_user_service_pb2.LoginResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.LoginResponse, _abc.Awaitable[_user_service_pb2.LoginResponse]]:
+        """Opens a session for email and password, ending the user's oldest beyond
+        APP_SESSIONS__MAX_PER_USER (see LoginRequest).
+        """
 
     @_abc_1.abstractmethod
     def GetMe(
         self,
         request: _user_service_pb2.GetMeRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.GetMeResponse, _abc.Awaitable[_user_service_pb2.GetMeResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.GetMeResponse, _abc.Awaitable[_user_service_pb2.GetMeResponse]]:
+        """The caller's user, as it is now; UNAUTHENTICATED without a valid session."""
 
     @_abc_1.abstractmethod
     def Logout(
         self,
         request: _user_service_pb2.LogoutRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.LogoutResponse, _abc.Awaitable[_user_service_pb2.LogoutResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.LogoutResponse, _abc.Awaitable[_user_service_pb2.LogoutResponse]]:
+        """Ends the calling session; a second Logout answers UNAUTHENTICATED."""
 
     @_abc_1.abstractmethod
     def ListSessions(
@@ -186,28 +277,32 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _user_service_pb2.RevokeSessionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.RevokeSessionResponse, _abc.Awaitable[_user_service_pb2.RevokeSessionResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.RevokeSessionResponse, _abc.Awaitable[_user_service_pb2.RevokeSessionResponse]]:
+        """Ends one of the caller's sessions by its handle."""
 
     @_abc_1.abstractmethod
     def LogoutOthers(
         self,
         request: _user_service_pb2.LogoutOthersRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.LogoutOthersResponse, _abc.Awaitable[_user_service_pb2.LogoutOthersResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.LogoutOthersResponse, _abc.Awaitable[_user_service_pb2.LogoutOthersResponse]]:
+        """Ends every session of the caller but this one."""
 
     @_abc_1.abstractmethod
     def LogoutAll(
         self,
         request: _user_service_pb2.LogoutAllRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.LogoutAllResponse, _abc.Awaitable[_user_service_pb2.LogoutAllResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.LogoutAllResponse, _abc.Awaitable[_user_service_pb2.LogoutAllResponse]]:
+        """Ends every session of the caller, this one too."""
 
     @_abc_1.abstractmethod
     def ChangePassword(
         self,
         request: _user_service_pb2.ChangePasswordRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.ChangePasswordResponse, _abc.Awaitable[_user_service_pb2.ChangePasswordResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.ChangePasswordResponse, _abc.Awaitable[_user_service_pb2.ChangePasswordResponse]]:
+        """Changes the caller's password (see ChangePasswordRequest)."""
 
     @_abc_1.abstractmethod
     def SetUserRole(
@@ -222,28 +317,32 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _user_service_pb2.DisableUserRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.DisableUserResponse, _abc.Awaitable[_user_service_pb2.DisableUserResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.DisableUserResponse, _abc.Awaitable[_user_service_pb2.DisableUserResponse]]:
+        """Admin: disables a user and ends their sessions."""
 
     @_abc_1.abstractmethod
     def EnableUser(
         self,
         request: _user_service_pb2.EnableUserRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.EnableUserResponse, _abc.Awaitable[_user_service_pb2.EnableUserResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.EnableUserResponse, _abc.Awaitable[_user_service_pb2.EnableUserResponse]]:
+        """Admin: lets a disabled user log in again."""
 
     @_abc_1.abstractmethod
     def RevokeUserSessions(
         self,
         request: _user_service_pb2.RevokeUserSessionsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.RevokeUserSessionsResponse, _abc.Awaitable[_user_service_pb2.RevokeUserSessionsResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.RevokeUserSessionsResponse, _abc.Awaitable[_user_service_pb2.RevokeUserSessionsResponse]]:
+        """Admin: ends every session of a user."""
 
     @_abc_1.abstractmethod
     def ClearLoginThrottle(
         self,
         request: _user_service_pb2.ClearLoginThrottleRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.ClearLoginThrottleResponse, _abc.Awaitable[_user_service_pb2.ClearLoginThrottleResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.ClearLoginThrottleResponse, _abc.Awaitable[_user_service_pb2.ClearLoginThrottleResponse]]:
+        """Admin: forgets the login throttle's failures of an account or an address."""
 
     @_abc_1.abstractmethod
     def ListUsers(
@@ -291,35 +390,41 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _user_service_pb2.EnrollTotpRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.EnrollTotpResponse, _abc.Awaitable[_user_service_pb2.EnrollTotpResponse]]:
-        """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md."""
+        """A second factor (TOTP, RFC 6238) with recovery codes: docs/second-factor.md.
+        Starts an enrolment: a new pending secret (see EnrollTotpResponse).
+        """
 
     @_abc_1.abstractmethod
     def ConfirmTotp(
         self,
         request: _user_service_pb2.ConfirmTotpRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.ConfirmTotpResponse, _abc.Awaitable[_user_service_pb2.ConfirmTotpResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.ConfirmTotpResponse, _abc.Awaitable[_user_service_pb2.ConfirmTotpResponse]]:
+        """Activates the pending secret for a code from the app; answers the recovery codes, once."""
 
     @_abc_1.abstractmethod
     def RegenerateRecoveryCodes(
         self,
         request: _user_service_pb2.RegenerateRecoveryCodesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.RegenerateRecoveryCodesResponse, _abc.Awaitable[_user_service_pb2.RegenerateRecoveryCodesResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.RegenerateRecoveryCodesResponse, _abc.Awaitable[_user_service_pb2.RegenerateRecoveryCodesResponse]]:
+        """New recovery codes in place of all the old ones, for a current code."""
 
     @_abc_1.abstractmethod
     def DisableTotp(
         self,
         request: _user_service_pb2.DisableTotpRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.DisableTotpResponse, _abc.Awaitable[_user_service_pb2.DisableTotpResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.DisableTotpResponse, _abc.Awaitable[_user_service_pb2.DisableTotpResponse]]:
+        """Removes the caller's second factor, for the password and a current code."""
 
     @_abc_1.abstractmethod
     def CompleteLogin(
         self,
         request: _user_service_pb2.CompleteLoginRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.CompleteLoginResponse, _abc.Awaitable[_user_service_pb2.CompleteLoginResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.CompleteLoginResponse, _abc.Awaitable[_user_service_pb2.CompleteLoginResponse]]:
+        """The second step of a login with a second factor: the ticket and a code."""
 
     @_abc_1.abstractmethod
     def ResetUserMfa(
@@ -353,20 +458,26 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _user_service_pb2.VerifyEmailRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.VerifyEmailResponse, _abc.Awaitable[_user_service_pb2.VerifyEmailResponse]]:
-        """Email verification and change of address: docs/email-verification.md."""
+        """Email verification and change of address: docs/email-verification.md.
+        Verifies an address (or applies a change of address) with a link's token.
+        """
 
     @_abc_1.abstractmethod
     def ResendVerification(
         self,
         request: _user_service_pb2.ResendVerificationRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.ResendVerificationResponse, _abc.Awaitable[_user_service_pb2.ResendVerificationResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.ResendVerificationResponse, _abc.Awaitable[_user_service_pb2.ResendVerificationResponse]]:
+        """Mails the caller a new verification link (the older one dies)."""
 
     @_abc_1.abstractmethod
     def ChangeEmail(
         self,
         request: _user_service_pb2.ChangeEmailRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.ChangeEmailResponse, _abc.Awaitable[_user_service_pb2.ChangeEmailResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.ChangeEmailResponse, _abc.Awaitable[_user_service_pb2.ChangeEmailResponse]]:
+        """Asks to change the caller's address: a link goes to the new one, which
+        replaces the old only when that link is used.
+        """
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
