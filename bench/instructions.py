@@ -48,19 +48,19 @@ AFTER_SECONDS = 10.0  # past the span processor's 5 s schedule: the last spans a
 QUIET = {"APP_HEALTH__CHECK_INTERVAL_SECONDS": "86400", "APP_EVENTS__RELAY_ENABLED": "false"}
 
 
-def under_callgrind(output: Path) -> Any:
+def under_callgrind(dump: Path) -> Any:
     """A ``start_process`` that runs ``python -m app`` under callgrind, instrumentation off."""
 
     async def start(
-        command: list[str], environment: dict[str, str], output_file: Any = None
+        command: list[str], environment: dict[str, str], output: Any = None
     ) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             *("valgrind", "--tool=callgrind", "--instr-atstart=no"),
-            f"--callgrind-out-file={output}",
+            f"--callgrind-out-file={dump}",
             *(sys.executable, "-m", "app", *command),
             cwd=processes.ROOT,
             env=environment,
-            stdout=output_file,
+            stdout=output,
             stderr=asyncio.subprocess.STDOUT,
         )
 
