@@ -12,10 +12,12 @@ sets the service's hashing threads):
   (cache warm) and FindByEmail at ``BENCH_IN_FLIGHT`` calls in flight;
 * Login (h2load) and Register (grpc.aio: each needs a new email) at the
   hashing methods' concurrency limit (16), against argon2id verifications per
-  second on all cores with the service's parameters; the login throttle is
-  configured not to refuse this workload (its free failures are huge);
+  second with the service's parameters on as many threads as the service hashes
+  on; the login throttle is configured not to refuse this workload (its free
+  failures are huge);
 * GetMe at 4 in flight alone, then during a Login flood (p99 ratio);
-* GetMe and FindByID on a second service with tracing off.
+* GetMe and FindByID on a second service with tracing off, each round alternated
+  with the traced one's, and what tracing adds to their CPU per call.
 
 Errors are counted from the service's ``grpc_server_handled_total`` (h2load
 sees HTTP 200 whatever the gRPC status). The server process's CPU per call is
@@ -64,12 +66,13 @@ from tests.support.ports import free_port
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "64"))
-# Set: only the no-op and the traced reads (the CPU table), not hashing or tracing off.
+# Set: only the no-op and the reads, traced and not (the CPU table), not hashing.
 CPU_ONLY = bool(os.environ.get("BENCH_CPU_ONLY"))
 # The service's hashing threads (``passwords.max_workers``); unset: its default.
 HASHING_THREADS = os.environ.get("BENCH_HASHING_THREADS")
 HASHING_IN_FLIGHT = 16  # the hashing methods' default concurrency limit
 LOW_IN_FLIGHT = 4
+TRACING_OFF = ", tracing off"  # the suffix of the rows of the service with tracing off
 SERVICE = "/userService.UserService"
 PASSWORD = "benchmark password, long enough"
 HERE = Path(__file__).resolve().parent
@@ -394,7 +397,8 @@ def report(summary: list[dict[str, Any]], extra: dict[str, float], limits: dict[
     lines = [
         f"service benchmark: generator {GENERATOR}, {SECONDS:g} s x {REPEAT} (median),"
         f" {IN_FLIGHT} in flight (hashing {HASHING_IN_FLIGHT}), {usable_cpus()} CPUs",
-        f"service hashing threads: {HASHING_THREADS or 'default (usable CPUs - 1)'}",
+        f"service hashing threads: {limits['hashing_threads']}"
+        f" ({'BENCH_HASHING_THREADS' if HASHING_THREADS else 'default: usable CPUs - 1, >= 1'})",
         f"no-op ceiling {limits['noop_ceiling']:.0f} req/s; hashing limit"
         f" {limits['hashing_limit']:.1f} argon2id verifications/s on"
         f" {limits['hashing_threads']} threads",
@@ -465,14 +469,31 @@ def cpu_report(rows: dict[str, Row]) -> list[dict[str, Any]]:
     lines, data = cpu_table(measured_rows[0], measured_rows[1:])
     print(f"server CPU per call ({GENERATOR}, {IN_FLIGHT} in flight, {SECONDS:g} s x {REPEAT})")
     print("\n".join(lines))
+    for name, extra in tracing_costs(rows).items():
+        print(f"{name}: {extra:+.1%} CPU per call")
     return data
+
+
+def tracing_costs(rows: dict[str, Row]) -> dict[str, float]:
+    """What tracing at 10 % adds to each read's median CPU per call, against tracing off."""
+    costs = {}
+    for name, row in rows.items():
+        off = rows.get(name + TRACING_OFF)
+        if off is not None and row.cpu_per_call and off.cpu_per_call:
+            traced, untraced = (
+                statistics.median(row.cpu_per_call),
+                statistics.median(off.cpu_per_call),
+            )
+            costs[f"{name}: tracing at 10 % adds"] = traced / untraced - 1
+    return costs
 
 
 async def main() -> None:
     settings = await migrated_bench_settings()
     rows: dict[str, Row] = {}
-    passwords = PasswordSettings()
-    threads = usable_cpus()
+    passwords = PasswordSettings(max_workers=int(HASHING_THREADS) if HASHING_THREADS else None)
+    # The limit on as many threads as the service hashes on, so Login's share is like for like.
+    threads = passwords.worker_count()
     hashing_limits = []
     spans = 0
     try:
@@ -480,7 +501,11 @@ async def main() -> None:
             async with span_sink() as (otlp_port, sink), noop_ceiling() as (noop_port, noop_pid):
                 traced = traced_variables(otlp_port)
                 log = Path(directory) / "service.log"
-                async with service(settings, log, **traced) as running:
+                untraced_log = Path(directory) / "untraced.log"
+                async with (
+                    service(settings, log, **traced) as running,
+                    service(settings, untraced_log, APP_TRACING__ENABLED="false") as untraced,
+                ):
                     for _ in range(REPEAT):
                         await measured(
                             rows,
@@ -491,6 +516,8 @@ async def main() -> None:
                             pid=noop_pid,
                         )
                         await reads(rows, running)
+                        # Alternated with the traced reads, so both see the same machine.
+                        await reads(rows, untraced, TRACING_OFF)
                         if CPU_ONLY:
                             continue
                         await hashing(rows, running)
@@ -508,10 +535,6 @@ async def main() -> None:
                 if CPU_ONLY:
                     cpu_report(rows)
                     return
-                untraced = Path(directory) / "untraced.log"
-                async with service(settings, untraced, APP_TRACING__ENABLED="false") as running:
-                    for _ in range(REPEAT):
-                        await reads(rows, running, ", tracing off")
     finally:
         await remove_run_data(settings)
     cpu = cpu_report(rows)

@@ -88,6 +88,33 @@ class GrpcServerMetrics:
             self.in_flight.labels(*labels)
 
 
+class MethodSeries:
+    """One method's series, bound once when the server is built.
+
+    A ``labels()`` lookup costs several times the update it leads to, so the
+    series a call always touches are bound here; ``handled`` is bound per
+    status code on the first call that ends with it.
+    """
+
+    def __init__(self, metrics: GrpcServerMetrics, labels: tuple[str, str, str]) -> None:
+        self._metrics = metrics
+        self._labels = labels
+        self.started = metrics.started.labels(*labels)
+        self.in_flight = metrics.in_flight.labels(*labels)
+        self.handling = metrics.handling.labels(*labels)
+        self.received = metrics.received.labels(*labels)
+        self.sent = metrics.sent.labels(*labels)
+        self._handled: dict[grpc.StatusCode, Any] = {}
+
+    def handled(self, code: grpc.StatusCode) -> Any:
+        """The ``grpc_server_handled`` series of calls of this method that ended with ``code``."""
+        series = self._handled.get(code)
+        if series is None:
+            series = self._metrics.handled.labels(*self._labels, go_code_name(code))
+            self._handled[code] = series
+        return series
+
+
 class ServerMetricsLayer:
     """Counts and times every RPC, unary and streaming, with its final status code."""
 
@@ -95,10 +122,10 @@ class ServerMetricsLayer:
         self._metrics = metrics
 
     def wrap(self, handler: Handler, method: str) -> Handler:
-        labels = (_grpc_type(handler), *split_method(method))
+        series = MethodSeries(self._metrics, (_grpc_type(handler), *split_method(method)))
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary, labels),  # type: ignore[arg-type]
+                _unary(handler.unary_unary, series),  # type: ignore[arg-type]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -111,84 +138,76 @@ class ServerMetricsLayer:
             else grpc.stream_stream_rpc_method_handler
         )
         return wrap(
-            self._streaming(behavior, labels, handler.request_streaming),  # type: ignore[arg-type]
+            _streaming(behavior, series, handler.request_streaming),  # type: ignore[arg-type]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
-    def _unary(self, behavior: Behavior, labels: tuple[str, str, str]) -> Behavior:
-        metrics = self._metrics
 
-        async def around(request: Any, context: Context) -> Any:
-            with _Call(metrics, labels, context):
-                metrics.received.labels(*labels).inc()
-                response = await behavior(request, context)
-                metrics.sent.labels(*labels).inc()
-                return response
+def _unary(behavior: Behavior, series: MethodSeries) -> Behavior:
+    async def around(request: Any, context: Context) -> Any:
+        with _Call(series, context):
+            series.received.inc()
+            response = await behavior(request, context)
+            series.sent.inc()
+            return response
 
-        return around
+    return around
 
-    def _streaming(
-        self, behavior: Callable[..., Any], labels: tuple[str, str, str], request_streaming: bool
-    ) -> Callable[..., Any]:
-        metrics = self._metrics
 
-        def requests(request: Any) -> Any:
-            if not request_streaming:
-                metrics.received.labels(*labels).inc()
-                return request
-            return _counted(request, metrics.received.labels(*labels))
+def _streaming(
+    behavior: Callable[..., Any], series: MethodSeries, request_streaming: bool
+) -> Callable[..., Any]:
+    def requests(request: Any) -> Any:
+        if not request_streaming:
+            series.received.inc()
+            return request
+        return _counted(request, series.received)
 
-        if inspect.isasyncgenfunction(behavior):
+    if inspect.isasyncgenfunction(behavior):
 
-            async def around_generator(request: Any, context: Context) -> Any:
-                with _Call(metrics, labels, context):
-                    sent = metrics.sent.labels(*labels)
-                    async for response in behavior(requests(request), context):
-                        sent.inc()
-                        yield response
+        async def around_generator(request: Any, context: Context) -> Any:
+            with _Call(series, context):
+                async for response in behavior(requests(request), context):
+                    series.sent.inc()
+                    yield response
 
-            return around_generator
+        return around_generator
 
-        async def around(request: Any, context: Context) -> Any:
-            # Responses written with ``context.write`` go past this wrapper uncounted.
-            with _Call(metrics, labels, context):
-                response = await behavior(requests(request), context)
-                if response is not None:
-                    metrics.sent.labels(*labels).inc()
-                return response
+    async def around(request: Any, context: Context) -> Any:
+        # Responses written with ``context.write`` go past this wrapper uncounted.
+        with _Call(series, context):
+            response = await behavior(requests(request), context)
+            if response is not None:
+                series.sent.inc()
+            return response
 
-        return around
+    return around
 
 
 class _Call:
     """One RPC's bookkeeping: started and in flight on entry, handled and timed on exit."""
 
-    def __init__(
-        self,
-        metrics: GrpcServerMetrics,
-        labels: tuple[str, str, str],
-        context: Context,
-    ) -> None:
-        self._metrics = metrics
-        self._labels = labels
+    __slots__ = ("_context", "_series", "_started")
+
+    def __init__(self, series: MethodSeries, context: Context) -> None:
+        self._series = series
         self._context = context
         self._started = 0.0
 
     def __enter__(self) -> _Call:
-        self._metrics.started.labels(*self._labels).inc()
-        self._metrics.in_flight.labels(*self._labels).inc()
+        self._series.started.inc()
+        self._series.in_flight.inc()
         self._started = time.perf_counter()
         return self
 
     def __exit__(
         self, error_type: type[BaseException] | None, error: BaseException | None, *_: object
     ) -> None:
-        metrics, labels = self._metrics, self._labels
-        metrics.handling.labels(*labels).observe(time.perf_counter() - self._started)
-        metrics.in_flight.labels(*labels).dec()
-        code = call_code(self._context, error)
-        metrics.handled.labels(*labels, go_code_name(code)).inc()
+        series = self._series
+        series.handling.observe(time.perf_counter() - self._started)
+        series.in_flight.dec()
+        series.handled(call_code(self._context, error)).inc()
 
 
 async def _counted(requests: AsyncIterator[Any], counter: Any) -> AsyncIterator[Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context as TraceContext
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -16,8 +17,7 @@ from app.grpc.layers import Behavior, Handler, UnaryEdgeLayer, call_code
 from app.grpc.metadata import parse_peer
 
 _UNTRACED_SERVICES = frozenset({"grpc.health.v1.Health"})
-
-_tracer = trace.get_tracer("app.grpc")
+_NO_PARENT = TraceContext()
 
 
 def _peer_attributes(peer: str | None) -> dict[str, str | int]:
@@ -42,23 +42,38 @@ class ServerTracingLayer(UnaryEdgeLayer):
     read them), and the call runs with the library instrumentations suppressed.
     """
 
+    def __init__(self) -> None:
+        # Taken when the edge is built, after the telemetry set-up installed the
+        # tracer provider: the provider's own tracer, not the API's proxy, whose
+        # every span goes through one more context manager.
+        self._tracer = trace.get_tracer("app.grpc")
+        # The headers the configured propagators read (``OTEL_PROPAGATORS``).
+        self._propagated_fields = frozenset(propagate.get_global_textmap().fields)
+        # Each traced method's span name, service and method name, worked out once.
+        self._names: dict[str, tuple[str, str, str]] = {}
+
     def wrap(self, handler: Handler, method: str) -> Handler:
-        if split_method(method)[0] in _UNTRACED_SERVICES:
+        service, name = split_method(method)
+        if service in _UNTRACED_SERVICES:
             return handler
+        self._names[method] = (f"{service}/{name}", service, name)
         return super().wrap(handler, method)
 
     async def intercept_unary(
         self, behavior: Behavior, request: Any, context: Context, method: str
     ) -> Any:
-        service, name = split_method(method)
+        span_name, service, name = self._names[method]
+        fields = self._propagated_fields
         carrier = {
             key: value
             for key, value in (context.invocation_metadata() or ())
-            if isinstance(value, str)
+            if key in fields and isinstance(value, str)
         }
-        with _tracer.start_as_current_span(
-            f"{service}/{name}",
-            context=propagate.extract(carrier),
+        with self._tracer.start_as_current_span(
+            span_name,
+            # Without any of the propagators' headers, extracting yields an empty
+            # context (a root span) whatever it runs; most calls have none.
+            context=propagate.extract(carrier) if carrier else _NO_PARENT,
             kind=SpanKind.SERVER,
             record_exception=False,
             set_status_on_exception=False,

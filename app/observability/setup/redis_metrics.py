@@ -51,7 +51,25 @@ class RedisWireMetrics(Collector):
         self.bytes_read = Counter(
             "redis_client_bytes_read", "Bytes read from Redis", registry=registry
         )
+        # Each command's series, bound on its first use: a ``labels()`` lookup
+        # costs several times the increment it leads to.
+        self._sent_by_command: dict[str, Any] = {}
+        self._read_by_command: dict[str, Any] = {}
         registry.register(self)
+
+    def sent(self, command: str) -> Any:
+        """The ``redis_client_commands_sent`` series of ``command``."""
+        series = self._sent_by_command.get(command)
+        if series is None:
+            series = self._sent_by_command[command] = self.commands_sent.labels(command)
+        return series
+
+    def read(self, command: str) -> Any:
+        """The ``redis_client_replies_read`` series of ``command``."""
+        series = self._read_by_command.get(command)
+        if series is None:
+            series = self._read_by_command[command] = self.replies_read.labels(command)
+        return series
 
     def instrument(self, pool: ConnectionPool, client: str) -> None:
         """Count the traffic of the connections ``pool`` opens from now on, and its usage."""
@@ -110,7 +128,7 @@ def metered_connection_class(
             name = str(args[0]).upper() if args else UNNAMED
             await super().send_command(*args, **kwargs)
             self._pending.append(name)
-            self._wire.commands_sent.labels(name).inc()
+            self._wire.sent(name).inc()
 
         async def send_packed_command(
             self, command: bytes | str | Iterable[bytes], check_health: bool = True
@@ -125,9 +143,9 @@ def metered_connection_class(
             try:
                 response = await super().read_response(*args, **kwargs)
             except ResponseError:
-                self._wire.replies_read.labels(name).inc()
+                self._wire.read(name).inc()
                 raise
-            self._wire.replies_read.labels(name).inc()
+            self._wire.read(name).inc()
             return response
 
     MeteredConnection.__name__ = MeteredConnection.__qualname__ = f"Metered{base.__name__}"
