@@ -32,7 +32,7 @@ def run(arguments: list[str], **variables: str) -> subprocess.CompletedProcess[s
     return subprocess.run(
         [sys.executable, *arguments],
         cwd=ROOT,
-        env={**environment, "APP_LOGGING__FORMAT": "json", **variables},
+        env={**environment, "APP_LOGGING__FORMAT": "json", "APP_HTTP__PORT": "0", **variables},
         capture_output=True,
         text=True,
         timeout=60,

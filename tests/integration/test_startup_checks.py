@@ -26,7 +26,7 @@ def run(arguments: list[str], **variables: str) -> subprocess.CompletedProcess[s
     return subprocess.run(
         [sys.executable, *arguments],
         cwd=ROOT,
-        env={**environment, **variables},
+        env={**environment, "APP_HTTP__PORT": "0", **variables},
         capture_output=True,
         text=True,
         timeout=60,

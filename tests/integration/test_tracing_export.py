@@ -142,6 +142,7 @@ async def seconds_from_stopped_to_exit(
         **{k: v for k, v in os.environ.items() if not k.startswith(("APP_", "OTEL_"))},
         "APP_GRPC__HOST": "127.0.0.1",
         "APP_GRPC__PORT": str(free_port()),
+        "APP_HTTP__PORT": "0",
         "APP_POSTGRES__DSN": settings.postgres.dsn.get_secret_value(),
         "APP_POSTGRES__CREATE_DATABASE": "true",
         "APP_REDIS__KEY_PREFIX": settings.redis.key_prefix,

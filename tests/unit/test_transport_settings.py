@@ -181,7 +181,7 @@ def _start(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app", "serve"],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **environment},
+        env={"PATH": "/usr/bin:/bin", "APP_HTTP__PORT": "0", **environment},
         capture_output=True,
         text=True,
         timeout=60,
