@@ -26,7 +26,7 @@ async def test_the_pages_curl_calls_register_log_in_read_and_are_refused_after_l
     assert script.count("curl -s") == 5
     result = await asyncio.to_thread(
         subprocess.run,
-        ["bash", "-euo", "pipefail", "-c", script.replace("ada@example.com", email)],
+        ["bash", "-euo", "pipefail", "-c", script.replace("margaret@example.com", email)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -34,7 +34,7 @@ async def test_the_pages_curl_calls_register_log_in_read_and_are_refused_after_l
     )
     assert result.returncode == 0, result.stderr
     output = result.stdout
-    assert f'"email": "{email}"' in output and '"firstName": "Ada"' in output
+    assert f'"email": "{email}"' in output and '"firstName": "Margaret"' in output
     assert "sessionId" not in output  # Login's answer went into $SESSION
     me = output.index('"role": "user"', output.index(f'"email": "{email}"') + 1)
     assert "{}" in output[me:]  # Logout answers an empty message
