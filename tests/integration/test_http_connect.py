@@ -160,18 +160,19 @@ async def test_a_method_at_its_limit_refuses_an_http_call_as_it_refuses_a_grpc_c
 ):
     application = await make_application(grpc={"method_concurrency": {"Login": 1}})
     base = f"http://127.0.0.1:{application.http_port}"
-    login = {"email": unique_email("busy"), "password": PASSWORD}
+    email = unique_email("busy")
+    request = pb.LoginRequest(email=email, password=PASSWORD)
     async with (
         grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel,
         httpx.AsyncClient(base_url=base, timeout=10) as client,
     ):
         stub = pb_grpc.UserServiceStub(channel)
-        await register(stub, login["email"])
+        await register(stub, email)
         checks = HeldVerifications(application.passwords, monkeypatch)
-        held = asyncio.ensure_future(stub.Login(pb.LoginRequest(**login)))
+        held = asyncio.ensure_future(stub.Login(request))
         await checks.wait_for(1)  # the one Login slot, shared by both ports, is taken
-        refused = await ConnectClient(client).post("Login", login)
-        grpc_refused = await failure(stub.Login(pb.LoginRequest(**login)))
+        refused = await ConnectClient(client).post("Login", {"email": email, "password": PASSWORD})
+        grpc_refused = await failure(stub.Login(request))
         checks.release()
         assert (await held).session_id
     assert refused.status_code == 429 and refused.json()["code"] == "resource_exhausted"
