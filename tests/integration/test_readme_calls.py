@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import subprocess
 from pathlib import Path
 
 from tests.support.client import unique_email
-from tests.support.pages import bash_block_under
+from tests.support.pages import bash_block_under, run_strictly
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -24,15 +22,7 @@ async def test_the_readmes_curl_call_and_grpcurl_taste_run_as_written(applicatio
     ).replace("localhost:5000", f"127.0.0.1:{application.port}").replace(
         "ada@example.com", grpc_email
     )
-    result = await asyncio.to_thread(
-        subprocess.run,
-        ["bash", "-euo", "pipefail", "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    result = await run_strictly(script)
     assert result.returncode == 0, result.stderr
     output = result.stdout
     assert f'"email": "{http_email}"' in output and '"firstName": "Margaret"' in output
