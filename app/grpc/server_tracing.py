@@ -86,7 +86,8 @@ class ServerTracingLayer(UnaryEdgeLayer):
                     return await behavior(request, context)
             span.set_attributes(
                 {
-                    "rpc.system": "grpc",
+                    # A Connect call's context names its own system (app/http/).
+                    "rpc.system": getattr(context, "rpc_system", "grpc"),
                     "rpc.service": service,
                     "rpc.method": name,
                     **_peer_attributes(context.peer()),

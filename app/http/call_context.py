@@ -31,6 +31,9 @@ def grpc_peer(client_address: str | None) -> str:
 class ConnectCallContext(grpc.aio.ServicerContext[Any, Any]):
     """One Connect call as a gRPC servicer context: metadata, peer, deadline, status."""
 
+    #: The call's ``rpc.system`` in OpenTelemetry's RPC semantic conventions.
+    rpc_system = "connect_rpc"
+
     def __init__(self, request: RequestContext[Any, Any]) -> None:
         self._request = request
         self._metadata = grpc.aio.Metadata(*request.request_headers.allitems())

@@ -23,6 +23,7 @@ from app.config import GrpcSettings, HttpSettings, TlsSettings
 from app.grpc.generated.user_service_connect import UserServiceASGIApplication
 from app.grpc.layers import Handler
 from app.http.connect_service import ConnectService, tolerant_codecs
+from app.http.explained_refusals import ExplainedRefusals
 from app.http.receive_timeout import ReceiveTimeout
 
 # What a browser page may send and read beyond the CORS-safelisted headers: the
@@ -49,13 +50,15 @@ def connect_application(
     """Every UserService RPC over Connect, behind CORS for ``settings.cors_origins`` (if any),
     with the gRPC port's bounds on a request's size and on the time to receive it."""
     application: ASGIApp = GrpcRefused(
-        ReceiveTimeout(
-            UserServiceASGIApplication(
-                ConnectService(handlers),  # the generated Protocol, satisfied by name
-                read_max_bytes=grpc.max_request_bytes,
-                codecs=tolerant_codecs(),
-            ),
-            grpc.receive_timeout_seconds,
+        ExplainedRefusals(
+            ReceiveTimeout(
+                UserServiceASGIApplication(
+                    ConnectService(handlers),  # the generated Protocol, satisfied by name
+                    read_max_bytes=grpc.max_request_bytes,
+                    codecs=tolerant_codecs(),
+                ),
+                grpc.receive_timeout_seconds,
+            )
         )
     )
     if not settings.cors_origins:

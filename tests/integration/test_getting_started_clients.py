@@ -44,7 +44,7 @@ def empty_reply_example() -> tuple[str, str]:
     return block[1], block[2].strip()
 
 
-async def test_the_python_client_example_prints_what_the_page_says(
+async def test_the_python_client_example_prints_what_the_page_says_each_time_it_runs(
     application: Application,
 ) -> None:
     service = application
@@ -52,12 +52,12 @@ async def test_the_python_client_example_prints_what_the_page_says(
     assert "alan@example.com" in code and printed == "alan@example.com user"
     code = code.replace("localhost:5000", f"127.0.0.1:{service.port}")
 
-    result = await asyncio.to_thread(
-        run_in_repository, [sys.executable, "-c", code], process_environment(service.settings)
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == printed + "\n"
+    for _ in range(2):  # the second run finds Alan registered already
+        result = await asyncio.to_thread(
+            run_in_repository, [sys.executable, "-c", code], process_environment(service.settings)
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == printed + "\n"
 
 
 async def test_grpcurl_prints_an_empty_object_for_a_call_that_returns_nothing(

@@ -3,17 +3,20 @@ as JSON, the Connect error form (401, 429, 400), gRPC-Web and Connect's binary f
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from google.rpc import error_details_pb2
 
 from app.grpc.generated import user_service_pb2 as pb
+from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
 from tests.support.application import use_cases_of
-from tests.support.client import PASSWORD, admin_session, unique_email
+from tests.support.client import PASSWORD, admin_session, failure, register, unique_email
 from tests.support.connect import (
     ConnectClient,
     connect_detail,
@@ -22,7 +25,9 @@ from tests.support.connect import (
     grpc_web_frames,
     method_url,
 )
+from tests.support.error_details import reason_of, retry_delay_seconds
 from tests.support.logs import captured_logs
+from tests.support.passwords import HeldVerifications
 from tests.support.throttling import SMALL, WRONG, address
 
 NEW_PASSWORD = "another quite long passphrase"
@@ -148,6 +153,33 @@ async def test_a_throttled_login_is_429_resource_exhausted_with_the_retry_delay(
     assert connect_reason(refused) == "TOO_MANY_ATTEMPTS"
     delay = connect_detail(refused, error_details_pb2.RetryInfo).retry_delay
     assert delay.seconds > 0
+
+
+async def test_a_method_at_its_limit_refuses_an_http_call_as_it_refuses_a_grpc_call(
+    make_application, monkeypatch
+):
+    application = await make_application(grpc={"method_concurrency": {"Login": 1}})
+    base = f"http://127.0.0.1:{application.http_port}"
+    email = unique_email("busy")
+    request = pb.LoginRequest(email=email, password=PASSWORD)
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{application.port}") as channel,
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+    ):
+        stub = pb_grpc.UserServiceStub(channel)
+        await register(stub, email)
+        checks = HeldVerifications(application.passwords, monkeypatch)
+        held = asyncio.ensure_future(stub.Login(request))
+        await checks.wait_for(1)  # the one Login slot, shared by both ports, is taken
+        refused = await ConnectClient(client).post("Login", {"email": email, "password": PASSWORD})
+        grpc_refused = await failure(stub.Login(request))
+        checks.release()
+        assert (await held).session_id
+    assert refused.status_code == 429 and refused.json()["code"] == "resource_exhausted"
+    assert refused.json()["message"] == grpc_refused.details()
+    assert connect_reason(refused) == reason_of(grpc_refused) == "SERVER_BUSY"
+    delay = connect_detail(refused, error_details_pb2.RetryInfo).retry_delay
+    assert delay.seconds + delay.nanos / 1e9 == retry_delay_seconds(grpc_refused) > 0
 
 
 @pytest.mark.parametrize(

@@ -102,5 +102,9 @@ async def test_an_http_call_continues_the_callers_trace_in_the_same_span(stub):
     assert set(span.attributes) == set(grpc_span.attributes)
     assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.UNAUTHENTICATED.value[0]
     assert span.attributes["network.peer.address"] == "127.0.0.1"
+    assert (span.attributes["rpc.system"], grpc_span.attributes["rpc.system"]) == (
+        "connect_rpc",
+        "grpc",
+    )
     [finished] = logs.events("rpc finished")
     assert finished["trace_id"] == TRACE_ID and finished["protocol"] == "connect"

@@ -1,5 +1,6 @@
 """The HTTP port's transport: TLS with the gRPC port's certificate (mutual too), the client
-address behind trusted proxies only, and plain gRPC sent to the wrong port."""
+address behind trusted proxies only, plain gRPC sent to the wrong port, and requests
+Connect cannot route or read, each told what to send."""
 
 from __future__ import annotations
 
@@ -107,6 +108,26 @@ async def test_plain_grpc_at_the_http_port_is_refused_as_the_wrong_media_type(ap
         )
     assert response.status_code == 415
     assert "gRPC port" in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "status", "hint"),
+    [
+        ("POST", method_url("GetMe"), "application/x-www-form-urlencoded", 415, "application/json"),
+        ("GET", method_url("GetMe"), None, 405, "an RPC is a POST"),
+        ("POST", method_url("GetMee"), "application/json", 404, "no such RPC"),
+    ],
+    ids=["curl without a content type", "a GET", "a misspelt RPC"],
+)
+async def test_a_request_connect_cannot_route_or_read_is_told_what_to_send(
+    application, method, path, content_type, status, hint
+):
+    headers = {} if content_type is None else {"content-type": content_type}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{application.http_port}") as client:
+        response = await client.request(method, path, content=b"{}", headers=headers)
+    assert response.status_code == status and hint in response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    assert int(response.headers["content-length"]) == len(response.content)
 
 
 async def test_a_body_that_stalls_is_answered_deadline_exceeded_after_the_receive_timeout(

@@ -24,3 +24,13 @@ def test_the_readme_names_the_two_commands_and_the_test_command():
     text = README.read_text()
     for command in ("make local", "make run", "make test"):
         assert command in text
+
+
+def test_the_readmes_first_screen_has_the_commands_a_curl_call_and_the_docs_map():
+    lines = README.read_text().splitlines()
+    first_screen = "\n".join(lines[:42])
+    for command in ("make local", "make run", "make test", "curl -s"):
+        assert command in first_screen
+    for page in ("getting-started.md", "http.md", "reference/configuration.md", "adr/index.md"):
+        assert f"](docs/{page})" in first_screen
+    assert len(lines) <= 200

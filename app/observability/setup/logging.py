@@ -22,7 +22,9 @@ SECRET_KEYS = frozenset(
 )
 REDACTED = "[redacted]"
 # Libraries that report their own set-up at INFO ("Observability initialized"…).
-QUIET_LOGGERS = ("redis.observability",)
+# yoyo logs four lines per migration (sixty on a new database); the service's
+# "migrations applied" line counts them.
+QUIET_LOGGERS = ("redis.observability", "yoyo")
 
 
 def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
