@@ -13,6 +13,9 @@ from app.adapters.postgres.bounded_pool import BoundedPool
 from app.adapters.postgres.outbox import OutboxPgRepository
 from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.partitioned_consumer import PartitionedConsumer
+from app.adapters.redis.session_event_sweeper import SessionEventSweeper
+from app.adapters.redis.session_events import SessionEventForwarder
+from app.adapters.redis.session_keys import SessionKeys
 from app.adapters.redis.stream_consumer import ConsumerOptions
 from app.adapters.redis.stream_metrics import StreamMetrics
 from app.adapters.redis.streams import EventStreams, RedisStreamPublisher
@@ -21,7 +24,7 @@ from app.config import Settings
 from app.lifecycle import EventLoop, EventsProcess, Resources
 from app.observability.outbox_metrics import MeasuredOutbox
 from app.usecases.audit import AuditLogProjector
-from app.usecases.relay import OutboxRelay, Pruning
+from app.usecases.relay import OutboxRelay, Pruning, Sweeping
 
 
 def event_streams(settings: Settings) -> EventStreams:
@@ -48,6 +51,21 @@ def build_relay(
             interval_seconds=events.outbox_prune_interval_seconds,
             batch_size=events.outbox_prune_batch_size,
         ),
+        sweeping=session_event_sweeping(settings, redis, metrics_registry),
+    )
+
+
+def session_event_sweeping(
+    settings: Settings, redis: RedisClient, metrics_registry: CollectorRegistry | None = None
+) -> Sweeping | None:
+    """On a Redis Cluster, the sweep of session events left waiting (one Redis needs none)."""
+    if not settings.redis.cluster:
+        return None
+    keys = SessionKeys(settings.redis.key_prefix, cluster=True, streams=event_streams(settings))
+    forwarder = SessionEventForwarder(redis, keys, max_length=settings.events.max_length)
+    return Sweeping(
+        SessionEventSweeper(redis, keys, forwarder, metrics_registry),
+        settings.events.sweep_interval_seconds,
     )
 
 

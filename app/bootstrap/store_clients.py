@@ -78,6 +78,10 @@ def build_redis_cluster(
         "socket_connect_timeout": redis_settings.socket_timeout_seconds,
         "health_check_interval": redis_settings.health_check_interval_seconds,
         "retry": Retry(NoBackoff(), CLUSTER_RETRIES),
+        # On MOVED, patch the slot map from the reply: redis-py's periodic full
+        # refresh (every 5th MOVED) closes every connection, those of calls in
+        # flight too, whose scripts may have run and are then sent again.
+        "reinitialize_steps": 0,
     }
     address = url or redis_settings.url.get_secret_value()
     return BoundedRedisCluster.from_url(

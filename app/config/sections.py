@@ -199,6 +199,9 @@ class EventsSettings(Section):
     outbox_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0, le=YEAR_SECONDS)
     outbox_prune_interval_seconds: float = Field(60.0, gt=0, le=DAY_SECONDS)
     outbox_prune_batch_size: int = Field(1000, ge=1, le=100_000)
+    # On a Redis Cluster, how often the relay publishes session events whose
+    # own forward never ran (docs/redis-cluster.md): the longest they wait.
+    sweep_interval_seconds: float = Field(10.0, gt=0, le=3600)
 
 
 class ThrottlingSettings(Section):

@@ -52,6 +52,14 @@ class EventPublisher(Protocol):
         ...
 
 
+class WaitingEvents(Protocol):
+    """Events a change left on their way to the broker, whose own forward may never run."""
+
+    async def sweep(self) -> int:
+        """Publish every event waiting now (at least once, each user's in order); how many."""
+        ...
+
+
 class AuditLog(Protocol):
     """The audit trail of user events; recording an event twice keeps one row."""
 

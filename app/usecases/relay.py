@@ -5,7 +5,9 @@ outbox, the publisher) with no I/O of its own; the same loop runs inside the
 service (``events.relay_enabled``) and as its own process (``make relay``).
 Several relays may run at once: the outbox hands each batch to one of them.
 Every relay also prunes published events past their retention, a bounded
-batch at a time, so the outbox does not grow for ever.
+batch at a time, so the outbox does not grow for ever, and, given
+:class:`Sweeping`, publishes events a change left waiting (on a Redis
+Cluster, the session events whose own forward never ran).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from app.domain.errors import StoreFault, StoreUnavailable
-from app.domain.event_ports import EventPublisher, OutboxBatches
+from app.domain.event_ports import EventPublisher, OutboxBatches, WaitingEvents
 from app.stoppable_loop import Backoff, StoppableLoop
 
 logger = structlog.get_logger(__name__)
@@ -32,6 +34,14 @@ class Pruning:
     batch_size: int
 
 
+@dataclass(frozen=True, slots=True)
+class Sweeping:
+    """Publish the events left ``waiting`` every ``interval_seconds``."""
+
+    waiting: WaitingEvents
+    interval_seconds: float
+
+
 class OutboxRelay:
     """Publishes outbox events in order, marking each published only after the broker has it."""
 
@@ -43,6 +53,7 @@ class OutboxRelay:
         batch_size: int,
         poll_interval_seconds: float,
         pruning: Pruning | None = None,
+        sweeping: Sweeping | None = None,
     ) -> None:
         self._outbox = outbox
         self._publisher = publisher
@@ -50,6 +61,8 @@ class OutboxRelay:
         self._poll_interval = poll_interval_seconds
         self._pruning = pruning
         self._next_prune = 0.0
+        self._sweeping = sweeping
+        self._next_sweep = 0.0
         self._loop = StoppableLoop(
             Backoff(
                 retry_on=(StoreUnavailable, StoreFault),
@@ -75,6 +88,21 @@ class OutboxRelay:
             logger.info("outbox pruned", deleted=deleted)
         return deleted
 
+    async def sweep_if_due(self) -> int:
+        """Publish the waiting events if the interval has passed; how many.
+
+        The next sweep is due an interval later even when this one fails, so
+        an unreachable node delays the outbox by the back-off only.
+        """
+        sweeping, now = self._sweeping, asyncio.get_running_loop().time()
+        if sweeping is None or now < self._next_sweep:
+            return 0
+        self._next_sweep = now + sweeping.interval_seconds
+        swept = await sweeping.waiting.sweep()
+        if swept:
+            logger.info("waiting events published", swept=swept)
+        return swept
+
     async def run(self) -> None:
         """Relay until :meth:`stop`: full batches back to back, then poll.
 
@@ -91,7 +119,9 @@ class OutboxRelay:
         self._loop.stop()
 
     async def _relay_round(self) -> float:
-        """One batch and a prune if due; then at once after a full batch, else a poll later."""
+        """One batch, a prune and a sweep if due; then at once after a full batch, else a poll
+        later."""
         published = await self.relay_once()
         await self.prune_if_due()
+        await self.sweep_if_due()
         return 0.0 if published >= self._batch_size else self._poll_interval

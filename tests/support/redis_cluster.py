@@ -127,9 +127,11 @@ class ThrowawayRedisCluster:
 
         Its reads wait long: redis-py's cluster client sends a command again
         after a timeout, and a script run twice on a loaded machine would make
-        a test's counts disagree.
+        a test's counts disagree. Like the service's client, it patches its
+        slot map on MOVED instead of closing every connection, in use or not
+        (``reinitialize_steps=0``; see ``app/bootstrap/store_clients.py``).
         """
-        return RedisCluster.from_url(self.url, socket_timeout=30)
+        return RedisCluster.from_url(self.url, socket_timeout=30, reinitialize_steps=0)
 
     async def start(self) -> None:
         """Start the nodes, create the cluster and wait until it is healthy."""

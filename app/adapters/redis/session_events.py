@@ -10,7 +10,9 @@ same user (two logins at once) appends some twice (consumers deduplicate on
 published at least once, in their user's order.
 
 When the stream cannot be reached after the change was made, the call still
-succeeds: its events wait in the list and go with the user's next change.
+succeeds: its events wait in the list and go with the user's next change, or
+sooner with the relay's sweep (``session_event_sweeper``), which forwards
+every waiting list through :meth:`SessionEventForwarder.forward_waiting`.
 """
 
 from __future__ import annotations
@@ -45,20 +47,24 @@ class SessionEventForwarder:
         self._max_length = max_length
 
     async def forward(self, user_id: UUID) -> None:
-        """Publish the user's waiting events; on an outage they wait for the next change."""
+        """Publish the user's waiting events; on an outage they wait for the sweep."""
         try:
-            with redis_errors():
-                await self._forward(user_id)
+            await self.forward_waiting(user_id)
         except StoreUnavailable as error:
             logger.warning(
-                "session events wait for the next change", cause=error.reason, user_id=str(user_id)
+                "session events wait for the sweep", cause=error.reason, user_id=str(user_id)
             )
 
-    async def _forward(self, user_id: UUID) -> None:
+    async def forward_waiting(self, user_id: UUID) -> int:
+        """Publish the user's waiting events; how many. Raises ``StoreUnavailable``."""
+        with redis_errors():
+            return await self._forward(user_id)
+
+    async def _forward(self, user_id: UUID) -> int:
         waiting = self._keys.waiting_events(user_id)
         entries = [str_if_bytes(entry) for entry in await self._redis.lrange(waiting, 0, -1)]
         if not entries:
-            return
+            return 0
         stream = self._keys.stream_of(user_id)
         async with self._redis.pipeline(transaction=False) as appending:
             for entry in entries:
@@ -73,3 +79,4 @@ class SessionEventForwarder:
             for entry in entries:
                 removing.lrem(waiting, 1, entry)
             await removing.execute()
+        return len(entries)

@@ -21,6 +21,7 @@ script reads the index.
 
 from __future__ import annotations
 
+import re
 from uuid import UUID
 
 from app.adapters.redis.streams import EventStreams
@@ -83,6 +84,25 @@ class SessionKeys:
         """On a cluster, the user's events the scripts made, on their way to the stream."""
         return f"{self.prefix}session-events:{{{user_id}}}"
 
+    def waiting_events_pattern(self) -> str:
+        """A SCAN pattern matching every user's waiting-events list (the prefix escaped)."""
+        return f"{_glob_escaped(self.prefix)}session-events:{{*}}"
+
+    def user_of_waiting_events(self, key: str) -> UUID | None:
+        """The user whose waiting-events list ``key`` is (None if it names none)."""
+        head = f"{self.prefix}session-events:{{"
+        if not (key.startswith(head) and key.endswith("}")):
+            return None
+        try:
+            return UUID(key[len(head) : -1])
+        except ValueError:
+            return None
+
     def imported(self, digest: str) -> str:
         """The marker of a session adopted from the Go service; it holds its user's id."""
         return f"{self.prefix}imported-session:{digest}"
+
+
+def _glob_escaped(text: str) -> str:
+    """``text`` as a literal in a Redis glob pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

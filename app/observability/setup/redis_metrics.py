@@ -4,11 +4,16 @@ redis-py 8 reports, through OpenTelemetry, each command's round-trip latency
 (``db.client.operation.duration``), errors by kind (``redis.client.errors``),
 connections created (``db.client.connection.create_time``) and closed
 (``redis.client.connection.closed``). It has no count of what goes over the
-wire, so the pool's connection class is swapped for a subclass that counts
-it; and its connections-in-use gauge drifts with a blocking pool, so the
-pools' usage is read from the pools (``get_connection_count``) at scrape
-time. Pipelines are counted in bytes and replies but not per command name:
-they go out as one packed buffer.
+wire, so the connection class is swapped for a subclass that counts it: a
+client's pool's, or, for a Redis Cluster client, the class in its connection
+settings (``get_connection_kwargs``), from which it makes each node it finds,
+now or after a failover. A single node's connections-in-use gauge drifts
+with a blocking pool, so its pool's usage is read from the pool
+(``get_connection_count``) at scrape time; a cluster's nodes have no such
+pool, and report no usage.
+Commands are named as they are packed (one by one in pipelines too) and
+counted as sent once their bytes are, so each reply read is matched to its
+command.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection, Connection, ConnectionPool
 from redis.exceptions import ResponseError
 from redis.observability.attributes import DB_CLIENT_CONNECTION_STATE, ConnectionState
 
@@ -76,6 +82,15 @@ class RedisWireMetrics(Collector):
         pool.connection_class = metered_connection_class(pool.connection_class, self)
         self._pools.append((client, pool))
 
+    def instrument_cluster(self, cluster: RedisCluster) -> None:
+        """Count the traffic of the connections ``cluster`` opens from now on, to any node."""
+        settings = cluster.get_connection_kwargs()
+        made_with = cast(type[AbstractConnection], settings["connection_class"])
+        settings["connection_class"] = metered_connection_class(made_with, self)
+        for node in cluster.get_nodes():
+            metered = metered_connection_class(node.connection_class, self)
+            node.connection_class = cast(type[Connection], metered)
+
     def describe(self) -> Iterable[Metric]:
         return list(_pool_families())
 
@@ -115,8 +130,10 @@ def metered_connection_class(
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            # Names of the commands sent whose reply is still to be read, in order.
+            # Names of the commands sent whose reply is still to be read, in order,
+            # and of those packed but not yet sent.
             self._pending: deque[str] = deque()
+            self._packed: list[str] = []
 
         async def _connect(self) -> None:
             # redis-py has no public hook on a new socket: pinned by tests/unit/test_redis_wire.py.
@@ -124,19 +141,25 @@ def metered_connection_class(
             self._pending.clear()
             self._reader = _CountingReader(self._reader, self._wire)  # type: ignore[has-type,arg-type]
 
-        async def send_command(self, *args: Any, **kwargs: Any) -> None:
-            name = str(args[0]).upper() if args else UNNAMED
-            await super().send_command(*args, **kwargs)
-            self._pending.append(name)
-            self._wire.sent(name).inc()
+        def pack_command(self, *args: Any) -> list[bytes]:
+            # Every command is packed here, one by one in pipelines too, but a
+            # cluster node packs before it connects, and connecting sends
+            # commands of its own: the name waits until its bytes are sent.
+            self._packed.append(str(args[0]).upper() if args else UNNAMED)
+            packed: list[bytes] = super().pack_command(*args)
+            return packed
 
         async def send_packed_command(
             self, command: bytes | str | Iterable[bytes], check_health: bool = True
         ) -> None:
+            names, self._packed = self._packed, []
             if not isinstance(command, (bytes, str)):
                 command = list(command)
             await super().send_packed_command(command, check_health)
             self._wire.bytes_written.inc(_size(command))
+            for name in names or [UNNAMED]:
+                self._pending.append(name)
+                self._wire.sent(name).inc()
 
         async def read_response(self, *args: Any, **kwargs: Any) -> Any:
             name = self._pending.popleft() if self._pending else UNNAMED

@@ -86,11 +86,14 @@ class Telemetry:
         """Count the client's wire traffic and trace its commands, as configured.
 
         ``name`` tells the client's pool apart in the metrics (``client`` label).
-        A cluster client's traffic is not counted: it has a pool per node, made
-        and dropped as the cluster changes (Redis's own ``INFO`` counts it).
+        A cluster client's traffic is counted too, but it has no one pool to
+        report the usage of (a node's connections come and go with the node).
         """
-        if self._wire is not None and isinstance(client, Redis):
-            self._wire.instrument(client.connection_pool, name)
+        if self._wire is not None:
+            if isinstance(client, RedisCluster):
+                self._wire.instrument_cluster(client)
+            else:
+                self._wire.instrument(client.connection_pool, name)
         if self.tracing is not None:
             self.tracing.instrument_redis(client)
 
