@@ -58,20 +58,23 @@ async def test_the_callers_deadline_shortens_a_commands_bound_and_does_not_blame
     assert not states.known_down(Store.REDIS)
 
 
-async def test_a_lost_connection_marks_redis_down_and_an_answer_marks_it_up():
+@pytest.mark.parametrize(
+    ("error", "marks_down"),
+    [(RedisConnectionError("refused"), True), (ResponseError("WRONGTYPE"), False)],
+)
+async def test_a_failed_command_marks_redis_down_only_if_redis_did_not_answer(
+    error: Exception, marks_down: bool
+) -> None:
     states = StoreStates(open_seconds=60.0)
-    with pytest.raises(RedisConnectionError):
+    with pytest.raises(type(error)):
         async with CallBound(1.0, states).around():
-            raise RedisConnectionError("refused")
-    assert states.known_down(Store.REDIS)
+            raise error
+    assert states.known_down(Store.REDIS) is marks_down
+
+
+async def test_an_answered_command_marks_redis_up():
+    states = StoreStates(open_seconds=60.0)
+    states.failed(Store.REDIS)
     async with CallBound(1.0, states).around():
         await asyncio.sleep(0)
-    assert not states.known_down(Store.REDIS)
-
-
-async def test_a_command_redis_refuses_as_wrong_does_not_mark_redis_down():
-    states = StoreStates(open_seconds=60.0)
-    with pytest.raises(ResponseError):
-        async with CallBound(1.0, states).around():
-            raise ResponseError("WRONGTYPE")
     assert not states.known_down(Store.REDIS)
