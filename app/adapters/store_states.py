@@ -60,12 +60,26 @@ class StoreStates:
         try:
             async with asyncio.timeout(budget):
                 yield
-        except TimeoutError:
-            if budget >= call_timeout:
-                self.failed(store)
-            raise
-        except Exception as err:
-            if unavailable(err):
-                self.failed(store)
+        except BaseException as err:
+            self.note_failure(store, err, budget >= call_timeout, unavailable)
             raise
         self.succeeded(store)
+
+    def note_failure(
+        self,
+        store: Store,
+        error: BaseException,
+        had_whole_timeout: bool,
+        unavailable: Callable[[BaseException], bool],
+    ) -> None:
+        """Mark ``store`` down if ``error``, ending a bounded call, says it does not answer.
+
+        A timeout says so only when the call had its whole ``call_timeout``
+        (``had_whole_timeout``), not when the caller's own deadline cut it short;
+        another error says so when ``unavailable`` accepts it.
+        """
+        if isinstance(error, TimeoutError):
+            if had_whole_timeout:
+                self.failed(store)
+        elif isinstance(error, Exception) and unavailable(error):
+            self.failed(store)

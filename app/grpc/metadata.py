@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ def session_id_from(metadata: Metadata) -> str | None:
     return credentials[0] if credentials else None
 
 
+PARSED_PEERS_KEPT = 4096
+
+
 def _ip(host: str) -> IPAddress | None:
     """``host`` as an address: IPv4-mapped IPv6 as the IPv4, zone ids dropped; None if none."""
     try:
@@ -91,6 +95,9 @@ def _unbracketed(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
+# A connection's calls share its peer: parsing each peer once saves the
+# address parsing on every call but a connection's first.
+@functools.lru_cache(maxsize=PARSED_PEERS_KEPT)
 def _peer_ip(peer: str | None) -> tuple[IPAddress | None, int]:
     # gRPC writes ``ipv4:1.2.3.4:5555`` and ``ipv6:%5B::1%5D:5555`` (brackets and a
     # zone's ``%`` percent-encoded, RFC 3986); older versions wrote ``ipv6:[::1]:5555``.

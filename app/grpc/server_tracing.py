@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import grpc
+from opentelemetry import context as trace_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context as TraceContext
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -18,6 +19,16 @@ from app.grpc.metadata import parse_peer
 
 _UNTRACED_SERVICES = frozenset({"grpc.health.v1.Health"})
 _NO_PARENT = TraceContext()
+
+
+def _suppressed_context() -> TraceContext:
+    """An empty context with the library instrumentations suppressed, made once."""
+    token = trace_context.attach(TraceContext())
+    try:
+        with suppress_instrumentation():
+            return trace_context.get_current()
+    finally:
+        trace_context.detach(token)
 
 
 def _peer_attributes(peer: str | None) -> dict[str, str | int]:
@@ -39,7 +50,10 @@ class ServerTracingLayer(UnaryEdgeLayer):
 
     A call whose trace is sampled out costs the span's start and little else:
     its attributes are set only on a recording span (the SDK's samplers do not
-    read them), and the call runs with the library instrumentations suppressed.
+    read them), and the call runs with the library instrumentations suppressed,
+    in one context attached once: the span over an empty context made at
+    start-up with the suppression set (this layer is the outermost to touch
+    OpenTelemetry's context, so the call's own context holds nothing else).
     """
 
     def __init__(self) -> None:
@@ -51,6 +65,7 @@ class ServerTracingLayer(UnaryEdgeLayer):
         self._propagated_fields = frozenset(propagate.get_global_textmap().fields)
         # Each traced method's span name, service and method name, worked out once.
         self._names: dict[str, tuple[str, str, str]] = {}
+        self._sampled_out_base = _suppressed_context()
 
     def wrap(self, handler: Handler, method: str) -> Handler:
         service, name = split_method(method)
@@ -69,7 +84,7 @@ class ServerTracingLayer(UnaryEdgeLayer):
             for key, value in (context.invocation_metadata() or ())
             if key in fields and isinstance(value, str)
         }
-        with self._tracer.start_as_current_span(
+        span = self._tracer.start_span(
             span_name,
             # Without any of the propagators' headers, extracting yields an empty
             # context (a root span) whatever it runs; most calls have none.
@@ -77,13 +92,19 @@ class ServerTracingLayer(UnaryEdgeLayer):
             kind=SpanKind.SERVER,
             record_exception=False,
             set_status_on_exception=False,
-        ) as span:
-            if not span.is_recording():
-                # Sampled out: no attributes to compute, and no SQL or Redis
-                # spans either; the library instrumentations would only make
-                # spans to drop them.
-                with suppress_instrumentation():
-                    return await behavior(request, context)
+        )
+        if not span.is_recording():
+            # Sampled out: no attributes to compute, and no SQL or Redis spans
+            # either; the library instrumentations would only make spans to drop
+            # them. The span stays current for the log lines' trace id.
+            token = trace_context.attach(trace.set_span_in_context(span, self._sampled_out_base))
+            try:
+                return await behavior(request, context)
+            finally:
+                trace_context.detach(token)
+        with trace.use_span(
+            span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+        ):
             span.set_attributes(
                 {
                     # A Connect call's context names its own system (app/http/).

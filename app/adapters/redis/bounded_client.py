@@ -20,8 +20,8 @@ offer (commands, scripts, pipelines of one slot's keys).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+import asyncio
+from types import TracebackType
 from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
@@ -31,6 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.adapters.redis.errors import redis_unavailable
 from app.adapters.store_states import StoreStates
+from app.domain.deadlines import bound
 from app.domain.errors import Store
 
 #: A client of one Redis or of a Redis Cluster.
@@ -49,27 +50,68 @@ class CallBound:
         self.call_timeout = call_timeout
         self.states = states
 
-    @asynccontextmanager
-    async def around(self) -> AsyncIterator[None]:
-        if self.states is None:
-            with _closed_writes_as_connection_errors():
-                yield
+    def around(self) -> BoundedCall:
+        """The bound of one command or pipeline, entered with ``async with``."""
+        return BoundedCall(self.call_timeout, self.states)
+
+
+class BoundedCall:
+    """One command under :class:`CallBound`: ``StoreStates.bounded``'s rules, as a class.
+
+    Written out rather than composed from generator-based context managers:
+    it runs around every Redis command, where three nested ones cost more than
+    the command's own bookkeeping.
+    """
+
+    __slots__ = ("_budget", "_call_timeout", "_states", "_timeout")
+
+    def __init__(self, call_timeout: float, states: StoreStates | None) -> None:
+        self._call_timeout = call_timeout
+        self._states = states
+
+    async def __aenter__(self) -> None:
+        if self._states is not None:
+            self._budget = bound(self._call_timeout)
+            self._timeout = asyncio.timeout(self._budget)
+            await self._timeout.__aenter__()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not isinstance(error, RuntimeError):
+            if self._states is not None:
+                await self._end_bound(self._states, kind, error, traceback)
             return
-        async with self.states.bounded(Store.REDIS, self.call_timeout, redis_unavailable):
-            with _closed_writes_as_connection_errors():
-                yield
+        # On uvloop, writing to a transport the peer closed raises RuntimeError
+        # (asyncio's own loop raises OSError, which redis-py reads as
+        # ConnectionError); redis-py drops that connection either way. Seen
+        # when a cluster's master is killed under load.
+        closed = RedisConnectionError("the connection was closed while writing")
+        if self._states is not None:
+            await self._end_bound(self._states, RedisConnectionError, closed, traceback)
+        raise closed from error
 
-
-@contextmanager
-def _closed_writes_as_connection_errors() -> Iterator[None]:
-    try:
-        yield
-    except RuntimeError as error:
-        # On uvloop, writing to a transport the peer closed raises
-        # RuntimeError (asyncio's own loop raises OSError, which redis-py
-        # reads as ConnectionError); redis-py drops that connection either
-        # way. Seen when a cluster's master is killed under load.
-        raise RedisConnectionError("the connection was closed while writing") from error
+    async def _end_bound(
+        self,
+        states: StoreStates,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """End the timeout and note in ``states`` what the call says of Redis."""
+        had_whole_timeout = self._budget >= self._call_timeout
+        try:
+            await self._timeout.__aexit__(kind, error, traceback)
+        except TimeoutError as timed_out:
+            states.note_failure(Store.REDIS, timed_out, had_whole_timeout, redis_unavailable)
+            raise
+        if error is None:
+            states.succeeded(Store.REDIS)
+        else:
+            states.note_failure(Store.REDIS, error, had_whole_timeout, redis_unavailable)
 
 
 class BoundedRedis(Redis):
