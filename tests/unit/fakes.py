@@ -622,6 +622,13 @@ class FakeMetrics(SessionMetrics):
             self.ended[reason] = self.ended.get(reason, 0) + count
 
 
+class NoPublisher:
+    """An event publisher that drops what it is given (for relays whose output is not tested)."""
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        return None
+
+
 class FakeOutboxBatches(OutboxBatches):
     """An outbox for the relay: ``pending`` events, and ``prunable`` published ones."""
 

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from app.domain.events import Event
 from app.usecases.relay import OutboxRelay, Pruning
-from tests.unit.fakes import FakeOutboxBatches
+from tests.unit.fakes import FakeOutboxBatches, NoPublisher
 
 RETENTION = 7 * 24 * 3600.0
-
-
-class NoPublisher:
-    async def publish(self, events: Sequence[Event]) -> None:
-        return None
 
 
 def relay(outbox: FakeOutboxBatches, interval: float) -> OutboxRelay:

@@ -8,8 +8,7 @@ import pytest
 
 from app.domain.errors import Store, StoreUnavailable
 from app.usecases.relay import OutboxRelay, Sweeping
-from tests.unit.fakes import FakeOutboxBatches
-from tests.unit.test_relay_pruning import NoPublisher
+from tests.unit.fakes import FakeOutboxBatches, NoPublisher
 
 
 class CountedWaitingEvents:
