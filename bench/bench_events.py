@@ -35,7 +35,7 @@ from app.adapters.postgres.database import create_pool, prepare_database
 from app.adapters.postgres.outbox import insert_event
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import decode_event
-from app.bootstrap import build_redis, build_relay, events_stream_key
+from app.bootstrap import build_redis, build_relay, event_streams
 from app.config import Settings
 from app.domain.events import LoginFailure, user_login_failed
 from app.observability.setup.logging import configure_logging
@@ -113,7 +113,7 @@ async def measure(name: str, make_consumer: MakeConsumer) -> float:
         await fill_outbox(pool, EVENTS)
         projector = AuditLogProjector(AuditLogPgRepository(pool))
         relay = build_relay(settings, pool, redis)
-        consume = make_consumer(redis, events_stream_key(settings), projector)
+        consume = make_consumer(redis, event_streams(settings).unpartitioned, projector)
         started = time.perf_counter()
         tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consume())]
         while await pool.fetchval("SELECT count(*) FROM user_audit_log") < EVENTS:  # noqa: ASYNC110 (the database is the finish line)

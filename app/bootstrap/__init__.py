@@ -38,7 +38,6 @@ from app.bootstrap.use_cases import (
     build_ports,
     build_throttle,
     build_use_cases,
-    events_stream_key,
 )
 
 __all__ = [
@@ -61,7 +60,6 @@ __all__ = [
     "consumer_options",
     "edge_layers",
     "event_streams",
-    "events_stream_key",
     "migrate",
     "migrate_if_asked",
     "open_resources",

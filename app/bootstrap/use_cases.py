@@ -14,7 +14,6 @@ from app.adapters.postgres.verifications import VerificationPgRepository
 from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.login_throttle import LoginBackoff, RedisLoginThrottle
 from app.adapters.redis.sessions import SessionRedisRepository
-from app.adapters.redis.streams import stream_key
 from app.adapters.redis.user_cache import UserRedisCache
 from app.bootstrap.event_processes import event_streams
 from app.bootstrap.recovery import RecoveryPorts, build_recovery_ports
@@ -268,8 +267,3 @@ def build_throttle(
             LimitedAction.RESEND_VERIFICATION: settings.verification.resend_per_minute,
         },
     )
-
-
-def events_stream_key(settings: Settings) -> str:
-    """The Redis key of the user events stream (under the service's key prefix)."""
-    return stream_key(settings.redis.key_prefix, settings.events.stream)

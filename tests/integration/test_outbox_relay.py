@@ -12,7 +12,7 @@ import pytest
 
 from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.outbox import OutboxPgRepository
-from app.bootstrap import build_relay, build_relay_process, events_stream_key
+from app.bootstrap import build_relay, build_relay_process, event_streams
 from app.domain.events import Event, EventType
 from app.lifecycle import Application
 from app.usecases.audit import AuditLogProjector
@@ -41,7 +41,7 @@ async def relaying(application: Application, relays: int = 1) -> AsyncIterator[N
 async def _registered(redis, settings, user_ids: set[uuid.UUID]) -> list[Event]:
     return [
         event
-        for event in await stream_events(redis, events_stream_key(settings))
+        for event in await stream_events(redis, event_streams(settings).unpartitioned)
         if event.type is EventType.USER_REGISTERED and event.user_id in user_ids
     ]
 
@@ -86,7 +86,7 @@ async def test_a_thousand_registrations_with_the_relay_restarted_midway_arrive_o
 ):
     total, failing = 1000, 100
     projector = AuditLogProjector(AuditLogPgRepository(application.pool))
-    stream = events_stream_key(settings)
+    stream = event_streams(settings).unpartitioned
     user_ids: list[uuid.UUID] = []
     async with running(redis, stream, projector.project, options(batch_size=100)):
         async with relaying(application):
@@ -147,7 +147,7 @@ async def test_one_users_backlog_of_200_is_published_in_order_in_full_batches(
     batches = [await relay.relay_once() for _ in range(3)]
 
     assert batches == [100, 100, 0]
-    published = await stream_events(redis, events_stream_key(settings))
+    published = await stream_events(redis, event_streams(settings).unpartitioned)
     assert [event.id for event in published if event.user_id == user_id] == expected
 
 
@@ -161,14 +161,14 @@ async def test_two_relays_publish_interleaved_backlogs_each_in_order(application
     async with relaying(application, relays=2):
         await eventually(lambda: _published_all(redis, settings, expected))
 
-    published = await stream_events(redis, events_stream_key(settings))
+    published = await stream_events(redis, event_streams(settings).unpartitioned)
     for user, ids in expected.items():
         assert [event.id for event in published if event.user_id == user] == ids
 
 
 async def _published_all(redis, settings, expected) -> bool:
     wanted = {event_id for ids in expected.values() for event_id in ids}
-    published = await stream_events(redis, events_stream_key(settings))
+    published = await stream_events(redis, event_streams(settings).unpartitioned)
     return wanted <= {event.id for event in published}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from app.adapters.redis.streams import encode_event
-from app.bootstrap import events_stream_key
+from app.bootstrap import event_streams
 from app.grpc.generated import user_service_pb2 as pb
 from tests.support.client import PASSWORD, login, register, session_metadata, unique_email
 from tests.support.events import stream_events
@@ -46,7 +46,7 @@ async def test_no_password_hash_or_session_id_in_responses_logs_or_events(
     )
     assert password_hash.startswith("$argon2id$")
     wire = b"".join(response.SerializeToString() for response in responses)
-    events = await stream_events(redis, events_stream_key(settings))
+    events = await stream_events(redis, event_streams(settings).unpartitioned)
     stored = "".join(str(encode_event(event)) for event in events)
     for secret in (PASSWORD, NEW_PASSWORD, password_hash, session_id):
         assert secret.encode() not in wire

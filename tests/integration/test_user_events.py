@@ -9,7 +9,7 @@ import pytest
 
 from app.adapters.redis.sessions import SessionRedisRepository
 from app.adapters.redis.streams import EventStreams
-from app.bootstrap import events_stream_key
+from app.bootstrap import event_streams
 from app.domain.clients import UNKNOWN_CLIENT
 from app.domain.errors import StoreFault
 from app.domain.events import EventType, session_revoked, user_logged_in, user_logged_out
@@ -23,7 +23,7 @@ from tests.support.events import stream_events, unique_stream
 
 
 async def _user_events(redis, settings, user_id: str) -> list[EventType]:
-    events = await stream_events(redis, events_stream_key(settings))
+    events = await stream_events(redis, event_streams(settings).unpartitioned)
     return [event.type for event in events if str(event.user_id) == user_id]
 
 
