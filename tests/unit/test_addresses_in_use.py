@@ -49,17 +49,14 @@ def run_with(command: str, **variables: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_serve_names_a_taken_grpc_port_and_its_setting_before_connecting(taken_port):
-    result = run_with(
-        "serve",
-        APP_GRPC__HOST="127.0.0.1",
-        APP_GRPC__PORT=str(taken_port),
-        APP_METRICS__ENABLED="false",
-    )
+@pytest.mark.parametrize("setting", ["APP_GRPC__PORT", "APP_HTTP__PORT"])
+def test_serve_names_a_taken_server_port_and_its_setting_before_connecting(taken_port, setting):
+    ports = {"APP_GRPC__PORT": "0", setting: str(taken_port)}
+    result = run_with("serve", APP_GRPC__HOST="127.0.0.1", APP_METRICS__ENABLED="false", **ports)
     assert result.returncode == ADDRESS_TAKEN
     assert result.stderr == (
         f"user-service: cannot listen on 127.0.0.1:{taken_port}: is already in use"
-        " (set APP_GRPC__PORT to another port)\n"
+        f" (set {setting} to another port)\n"
     )
 
 
@@ -86,21 +83,6 @@ def test_the_server_lists_grpc_and_metrics_with_their_settings():
         ("[::1]:8080", "APP_HTTP__PORT"),
         ("[::1]:7071", "APP_METRICS__PORT"),
     ]
-
-
-def test_serve_names_a_taken_http_port_and_its_setting(taken_port):
-    result = run_with(
-        "serve",
-        APP_GRPC__HOST="127.0.0.1",
-        APP_GRPC__PORT="0",
-        APP_HTTP__PORT=str(taken_port),
-        APP_METRICS__ENABLED="false",
-    )
-    assert result.returncode == ADDRESS_TAKEN
-    assert result.stderr == (
-        f"user-service: cannot listen on 127.0.0.1:{taken_port}: is already in use"
-        " (set APP_HTTP__PORT to another port)\n"
-    )
 
 
 def test_free_addresses_and_ports_chosen_by_the_kernel_pass():
