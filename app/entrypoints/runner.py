@@ -20,7 +20,7 @@ from app.entrypoints.listeners import Listener, first_taken
 from app.entrypoints.memory import return_large_buffers_to_the_os
 from app.observability.setup.logging import configure_logging
 from app.observability.setup.providers import shutdown_process_telemetry
-from app.observability.setup.trace_export import TracingConfigError
+from app.observability.setup.trace_export import TracingConfigError, check_trace_export
 
 logger = structlog.get_logger(__name__)
 
@@ -46,13 +46,15 @@ def settings_with_logging(
     stderr naming the bad setting) when they cannot be read.
 
     ``check`` may refuse settings this process cannot run with (raising
-    :class:`ConfigError`).
+    :class:`ConfigError`); ``OTEL_*`` variables naming an exporter that is not
+    installed are refused here too, before any store is touched.
     """
     try:
         settings = load_settings()
         if check is not None:
             check(settings)
-    except ConfigError as err:
+        check_trace_export(settings.tracing)
+    except (ConfigError, TracingConfigError) as err:
         print(f"{name}: {err}", file=sys.stderr)
         return None
     configure_logging(settings.logging.level, settings.logging.format)

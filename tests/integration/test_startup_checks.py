@@ -80,10 +80,24 @@ def test_a_malformed_dsn_or_url_exits_2_with_one_line_naming_the_setting(
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_an_otel_exporter_that_is_not_installed_exits_2_with_one_line() -> None:
-    result = run(["-m", "app", "serve"], OTEL_TRACES_EXPORTER="zipkin")
+@pytest.mark.parametrize(
+    ("command", "process"),
+    [("serve", "user-service"), ("worker", "user-service-worker"), ("relay", "user-service-relay")],
+)
+def test_an_otel_exporter_that_is_not_installed_exits_2_with_one_line(
+    command: str, process: str
+) -> None:
+    # Stores that do not answer: the exporter is refused before any is asked.
+    result = run(
+        ["-m", "app", command],
+        OTEL_TRACES_EXPORTER="zipkin",
+        APP_POSTGRES__DSN=f"postgresql://postgres@127.0.0.1:{free_port()}/user_service",
+        APP_REDIS__URL=f"redis://127.0.0.1:{free_port()}/0",
+        APP_GRPC__PORT="0",
+        APP_METRICS__PORT="0",
+    )
 
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [
-        "user-service: OTEL_TRACES_EXPORTER: exporter 'zipkin' is not installed"
+        f"{process}: OTEL_TRACES_EXPORTER: exporter 'zipkin' is not installed"
     ]

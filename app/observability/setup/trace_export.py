@@ -102,15 +102,32 @@ def tracing_plan(settings: TracingSettings) -> TracingPlan:
         return TracingPlan((), f"{OTEL_SDK_DISABLED}=true")
     chosen = os.environ.get(OTEL_TRACES_EXPORTER, "").strip()
     if chosen:
-        names = [] if chosen.lower() == "none" else chosen.split(",")
-        exporters = tuple(_exporter_name(name.strip()) for name in names)
-        return TracingPlan(exporters, f"{OTEL_TRACES_EXPORTER}={chosen}")
+        return TracingPlan(_named_exporters(chosen), f"{OTEL_TRACES_EXPORTER}={chosen}")
     if not settings.enabled:
         return TracingPlan((), "APP_TRACING__ENABLED=false")
     otlp = _exporter_name("otlp")
     if settings.console_without_collector and not collector_answers(otlp_endpoint()):
         return TracingPlan(("console",), f"no collector answers at {otlp_endpoint()}")
     return TracingPlan((otlp,), "APP_TRACING__ENABLED=true")
+
+
+def check_trace_export(settings: TracingSettings) -> None:
+    """Raise :class:`TracingConfigError` now, before anything starts, when the
+    exporters tracing would use (``OTEL_TRACES_EXPORTER``, or OTLP by its protocol
+    variables when ``tracing.enabled``) are not installed; asks no collector."""
+    if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() in _TRUE:
+        return
+    chosen = os.environ.get(OTEL_TRACES_EXPORTER, "").strip()
+    names = _named_exporters(chosen) if chosen else (_exporter_name("otlp"),)
+    if chosen or settings.enabled:
+        for name in names:
+            _exporter_class(name)
+
+
+def _named_exporters(chosen: str) -> tuple[str, ...]:
+    """The entry points an ``OTEL_TRACES_EXPORTER`` value names (none for ``none``)."""
+    names = [] if chosen.lower() == "none" else chosen.split(",")
+    return tuple(_exporter_name(name.strip()) for name in names)
 
 
 def _exporter_name(name: str) -> str:
