@@ -21,6 +21,7 @@ from app.adapters.store_states import StoreStates
 from app.config import Settings
 from app.domain.ports import Clock, IdSource, PasswordHasher
 from app.grpc.health import HealthReporter
+from app.grpc.server import listen_address
 from app.http.server import HttpServer
 from app.observability.setup.telemetry import Telemetry
 from app.usecases.relay import OutboxRelay
@@ -97,8 +98,22 @@ class Application:
         for name, loop in self._loops():
             self._loop_tasks.append(asyncio.create_task(loop.run(), name=name))
         logger.info(
-            "serving", port=self.port, http_port=self.http_port, metrics_port=self.metrics_port
+            "serving",
+            port=self.port,
+            http_port=self.http_port,
+            metrics_port=self.metrics_port,
+            **self._addresses(),
         )
+
+    def _addresses(self) -> dict[str, str]:
+        """Where each port listens, ``host:port`` as a client dials it (the ports that are on)."""
+        settings = self.settings
+        listening = {"grpc": listen_address(settings.grpc.host, self.port)}
+        if self.http is not None:
+            listening["http"] = listen_address(self.http.host, self.http.port)
+        if self.metrics_port is not None:
+            listening["metrics"] = listen_address(settings.metrics_host, self.metrics_port)
+        return listening
 
     async def serve_until(
         self, stop: asyncio.Event, started: Callable[[], None] | None = None

@@ -23,12 +23,12 @@ COORDINATION = (
 
 
 def describe(settings: Settings) -> dict[str, str]:
-    return {"stream": event_streams(settings).describe(), "other_relays": COORDINATION}
+    return {"stream": event_streams(settings).describe()}
 
 
 def run(arguments: argparse.Namespace) -> int:
     return run_process(
         "user-service-relay",
-        serving(build_relay_process, "relay process", describe),
+        serving(build_relay_process, "relay process", describe, {"other_relays": COORDINATION}),
         listeners=metrics_listeners,
     )

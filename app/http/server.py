@@ -171,6 +171,11 @@ class HttpServer:
         self._serving: asyncio.Task[None] | None = None
 
     @property
+    def host(self) -> str:
+        """The address the socket is bound to."""
+        return str(self._socket.getsockname()[0])
+
+    @property
     def port(self) -> int:
         return int(self._socket.getsockname()[1])
 

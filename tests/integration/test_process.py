@@ -52,8 +52,17 @@ async def test_the_process_starts_then_stops_gracefully_on_sigterm(
     names = [event["event"] for event in events]
     assert stopped_event in names
     assert names.index(stopped_event) > names.index(ready_event)
-    if command != "serve":
-        started = events[names.index(ready_event)]
+    started = events[names.index(ready_event)]
+    if command == "serve":
+        # One line says where each port listens, host and port, as a client dials it.
+        assert started["grpc"] == f"127.0.0.1:{environment['APP_GRPC__PORT']}"
+        assert started["http"] == f"127.0.0.1:{environment['APP_HTTP__PORT']}"
+        assert started["metrics"] == f"127.0.0.1:{started['metrics_port']}"
+    else:
         assert started["stream"] == f"{settings.redis.key_prefix}events:users"
+        if command == "relay":
+            # Whether a relay beside others is fine is said once, when it starts.
+            assert "SKIP LOCKED" in started["other_relays"]
+            assert "other_relays" not in events[names.index(stopped_event)]
         if command == "worker":
             assert started["group"] == "audit-log"
