@@ -1,6 +1,7 @@
-"""The getting-started page's other clients, run as written: the Python client
-example prints what the page says, and grpcurl prints ``{}`` for a call that
-returns nothing, as the page shows (blanks aside)."""
+"""The docs' other clients, run as written: the Python gRPC client (getting
+started) and the Python Connect client (the HTTP page) print what their pages
+say, and grpcurl prints ``{}`` for a call that returns nothing, as the page
+shows (blanks aside)."""
 
 from __future__ import annotations
 
@@ -17,22 +18,37 @@ from tests.support.processes import process_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 GETTING_STARTED = ROOT / "docs" / "getting-started.md"
+HTTP = ROOT / "docs" / "http.md"
 
 
-def section(title: str) -> str:
-    text = GETTING_STARTED.read_text()
-    start = text.index(title)
-    following = text.find("\n## ", start + len(title))
-    return text[start : following if following != -1 else None]
+def section(page: Path, title: str) -> str:
+    """``title``'s section of ``page``, up to the next heading of its level or above."""
+    text = page.read_text()
+    start = text.index(title) + len(title)
+    level = len(title.split(" ")[0])
+    following = re.compile(rf"\n#{{1,{level}}} ").search(text, start)
+    return text[start : following.start() if following else None]
 
 
-def python_client() -> tuple[str, str]:
+def python_client(page: Path, title: str) -> tuple[str, str]:
     """The example's code and the output the page says it prints."""
-    text = section("## A Python client")
+    text = section(page, title)
     code = re.search(r"```python\n(.*?)```", text, re.DOTALL)
-    printed = re.search(r"prints `([^`]+)`", text)
+    printed = re.search(r"prints\s+`([^`]+)`", text)
     assert code is not None and printed is not None
     return code[1], printed[1]
+
+
+async def prints_each_time(code: str, printed: str, application: Application) -> None:
+    """Run ``code`` twice (the second finds its user registered); each prints ``printed``."""
+    for _ in range(2):
+        result = await asyncio.to_thread(
+            run_in_repository,
+            [sys.executable, "-c", code],
+            process_environment(application.settings),
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == printed + "\n"
 
 
 def empty_reply_example() -> tuple[str, str]:
@@ -47,17 +63,22 @@ def empty_reply_example() -> tuple[str, str]:
 async def test_the_python_client_example_prints_what_the_page_says_each_time_it_runs(
     application: Application,
 ) -> None:
-    service = application
-    code, printed = python_client()
+    code, printed = python_client(GETTING_STARTED, "## A Python client")
     assert "alan@example.com" in code and printed == "alan@example.com user"
-    code = code.replace("localhost:5000", f"127.0.0.1:{service.port}")
+    code = code.replace("localhost:5000", f"127.0.0.1:{application.port}")
 
-    for _ in range(2):  # the second run finds Alan registered already
-        result = await asyncio.to_thread(
-            run_in_repository, [sys.executable, "-c", code], process_environment(service.settings)
-        )
-        assert result.returncode == 0, result.stderr
-        assert result.stdout == printed + "\n"
+    await prints_each_time(code, printed, application)
+
+
+async def test_the_python_connect_client_example_prints_what_the_page_says_each_time_it_runs(
+    application: Application,
+) -> None:
+    code, printed = python_client(HTTP, "### A Python Connect client")
+    assert "grace@example.com" in code and printed == "grace@example.com user"
+    assert "UserServiceClientSync" in code and "import grpc" not in code
+    code = code.replace("localhost:8080", f"127.0.0.1:{application.http_port}")
+
+    await prints_each_time(code, printed, application)
 
 
 async def test_grpcurl_prints_an_empty_object_for_a_call_that_returns_nothing(
