@@ -37,6 +37,7 @@ from app.domain.throttling import LimitedAction
 from app.domain.verification import VerificationRepository
 from app.lifecycle import Resources
 from app.observability.setup.telemetry import Telemetry
+from app.usecases.account_checks import AccountPortSet
 from app.usecases.accounts import AccountUseCase
 from app.usecases.factor_checks import FactorChecks
 from app.usecases.factor_guard import FactorGuard
@@ -103,29 +104,29 @@ def build_use_cases(ports: Ports) -> UseCases:
         factor.factors, factor.cipher, ports.clock, ports.throttle, factor.metrics
     )
     guard = FactorGuard(factor.factors, checks, factor.policy)
-    account_ports = (
-        ports.users,
-        ports.cache,
-        ports.sessions,
-        ports.passwords,
-        ports.throttle,
-        ports.metrics,
-        factor.factors,
-        guard,
+    account_ports = AccountPortSet(
+        users=ports.users,
+        cache=ports.cache,
+        sessions=ports.sessions,
+        passwords=ports.passwords,
+        throttle=ports.throttle,
+        metrics=ports.metrics,
+        factors=factor.factors,
+        guard=guard,
     )
     verification = ports.verification
     tokens = VerificationTokens(
         ports.clock, ports.ids, lifetime_seconds=verification.token_lifetime_seconds
     )
     verification_cases = VerificationUseCase(
-        *account_ports,
+        account_ports,
         verifications=verification.verifications,
         tokens=tokens,
         clock=ports.clock,
         ids=ports.ids,
     )
     users = UserUseCase(
-        *account_ports,
+        account_ports,
         verification_tokens=tokens,
         require_verified_email=verification.required_for_login,
         resend_verification=verification_cases.resend_at_login,
@@ -160,10 +161,10 @@ def build_use_cases(ports: Ports) -> UseCases:
             open_session=users.open_session,
         ),
         sessions=SessionUseCase(ports.sessions, ports.users, ports.metrics),
-        accounts=AccountUseCase(*account_ports),
+        accounts=AccountUseCase(account_ports),
         throttling=ThrottleUseCase(ports.throttle, guard),
         listing=ListingUseCase(ports.directory, ports.page_tokens, guard),
-        profiles=ProfileUseCase(*account_ports),
+        profiles=ProfileUseCase(account_ports),
         recovery=RecoveryUseCase(
             ports.recovery.resets,
             sessions=ports.sessions,

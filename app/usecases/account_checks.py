@@ -3,6 +3,7 @@ password proved again and a changed user dropped from the cache."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -30,30 +31,36 @@ if TYPE_CHECKING:
 logger = structlog.get_logger(__name__)
 
 
-class AccountPorts:
+@dataclass(frozen=True, slots=True)
+class AccountPortSet:
     """The ports every use case on accounts works on: users, their cached copies,
     their sessions, hashing, the login throttle, the session metrics, the users'
-    second factors and what the factor asks of these calls (``FactorGuard``)."""
+    second factors and what the factor asks of these calls (``FactorGuard``).
+    The composition root builds one and hands it to each of them."""
 
-    def __init__(
-        self,
-        users: UserRepository,
-        cache: UserCache,
-        sessions: SessionStore,
-        passwords: PasswordHasher,
-        throttle: LoginThrottle,
-        metrics: SessionMetrics,
-        factors: FactorRepository,
-        guard: FactorGuard,
-    ) -> None:
-        self._users = users
-        self._cache = cache
-        self._sessions = sessions
-        self._passwords = passwords
-        self._throttle = throttle
-        self._metrics = metrics
-        self._factors = factors
-        self._guard = guard
+    users: UserRepository
+    cache: UserCache
+    sessions: SessionStore
+    passwords: PasswordHasher
+    throttle: LoginThrottle
+    metrics: SessionMetrics
+    factors: FactorRepository
+    guard: FactorGuard
+
+
+class AccountPorts:
+    """A use case on accounts: the shared ports (:class:`AccountPortSet`) as its own
+    attributes, and the caller's proof of itself before a sensitive change."""
+
+    def __init__(self, ports: AccountPortSet) -> None:
+        self._users = ports.users
+        self._cache = ports.cache
+        self._sessions = ports.sessions
+        self._passwords = ports.passwords
+        self._throttle = ports.throttle
+        self._metrics = ports.metrics
+        self._factors = ports.factors
+        self._guard = ports.guard
 
     async def _confirm_caller(
         self, caller: Principal, current: OfferedPassword, code: TotpCode | None, client: Client

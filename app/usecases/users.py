@@ -22,16 +22,10 @@ from app.domain.event_ports import EventOutbox
 from app.domain.events import LoginFailure
 from app.domain.ports import (
     LoginOutcome,
-    LoginThrottle,
-    PasswordHasher,
-    SessionMetrics,
-    SessionStore,
     StoreAvailability,
-    UserCache,
-    UserRepository,
 )
 from app.domain.second_factor import SecondFactorRequired
-from app.domain.second_factor_ports import FactorRepository, SecondFactorGate
+from app.domain.second_factor_ports import SecondFactorGate
 from app.domain.sessions import Session, SessionEndReason, new_session_id
 from app.domain.throttling import LimitedAction, ThrottleScope
 from app.domain.users import (
@@ -46,8 +40,7 @@ from app.domain.users import (
 )
 from app.domain.verification import EmailNotVerified
 from app.observability.tracing import traced
-from app.usecases.account_checks import AccountPorts
-from app.usecases.factor_guard import FactorGuard
+from app.usecases.account_checks import AccountPorts, AccountPortSet
 from app.usecases.verification import ResendVerification, VerificationTokens
 
 logger = structlog.get_logger(__name__)
@@ -75,14 +68,7 @@ class UserUseCase(AccountPorts):
 
     def __init__(
         self,
-        users: UserRepository,
-        cache: UserCache,
-        sessions: SessionStore,
-        passwords: PasswordHasher,
-        throttle: LoginThrottle,
-        metrics: SessionMetrics,
-        factors: FactorRepository,
-        guard: FactorGuard,
+        ports: AccountPortSet,
         *,
         outbox: EventOutbox,
         stores: StoreAvailability,
@@ -92,7 +78,7 @@ class UserUseCase(AccountPorts):
         require_verified_email: bool = False,
         resend_verification: ResendVerification | None = None,
     ) -> None:
-        super().__init__(users, cache, sessions, passwords, throttle, metrics, factors, guard)
+        super().__init__(ports)
         self._outbox = outbox
         self._stores = stores
         self._devices = devices

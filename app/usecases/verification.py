@@ -16,15 +16,8 @@ from app.domain.passwords import OfferedPassword
 from app.domain.ports import (
     Clock,
     IdSource,
-    LoginThrottle,
-    PasswordHasher,
-    SessionMetrics,
-    SessionStore,
-    UserCache,
-    UserRepository,
 )
 from app.domain.second_factor import TotpCode
-from app.domain.second_factor_ports import FactorRepository
 from app.domain.throttling import LimitedAction
 from app.domain.users import Email, Principal, User, canonical_email
 from app.domain.verification import (
@@ -35,8 +28,7 @@ from app.domain.verification import (
     token_digest,
 )
 from app.observability.tracing import traced
-from app.usecases.account_checks import AccountPorts, forget_cached
-from app.usecases.factor_guard import FactorGuard
+from app.usecases.account_checks import AccountPorts, AccountPortSet, forget_cached
 
 logger = structlog.get_logger(__name__)
 
@@ -77,21 +69,14 @@ class VerificationUseCase(AccountPorts):
 
     def __init__(
         self,
-        users: UserRepository,
-        cache: UserCache,
-        sessions: SessionStore,
-        passwords: PasswordHasher,
-        throttle: LoginThrottle,
-        metrics: SessionMetrics,
-        factors: FactorRepository,
-        guard: FactorGuard,
+        ports: AccountPortSet,
         *,
         verifications: VerificationRepository,
         tokens: VerificationTokens,
         clock: Clock,
         ids: IdSource,
     ) -> None:
-        super().__init__(users, cache, sessions, passwords, throttle, metrics, factors, guard)
+        super().__init__(ports)
         self._verifications = verifications
         self._tokens = tokens
         self._clock = clock
