@@ -23,10 +23,12 @@ COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project --no-build
 
 FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home app
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
+COPY LICENSE ./
 COPY app ./app
 COPY migrations ./migrations
 ENV PATH=/app/.venv/bin:$PATH \

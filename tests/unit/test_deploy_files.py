@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -427,3 +428,16 @@ def test_the_readmes_deploy_section_is_true_to_the_files() -> None:
     assert f"drain ({settings['APP_GRPC__DRAIN_SECONDS']} s)" in section
     assert f"grace ({settings['APP_GRPC__GRACE_PERIOD_SECONDS']} s)" in section
     assert "docker compose --profile app up" in section
+
+
+def test_the_licence_is_the_same_in_the_repository_the_project_and_the_image() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    licence = (ROOT / "LICENSE").read_text()
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    assert (
+        licence.lstrip().startswith("Apache License\n") and "Version 2.0, January 2004" in licence
+    )
+    assert [f'org.opencontainers.image.licenses="{project["license"]}"'] == dockerfile_instructions(
+        "LABEL"
+    )
+    assert "LICENSE ./" in dockerfile_instructions("COPY")
