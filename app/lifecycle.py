@@ -97,13 +97,7 @@ class Application:
             await self.http.start()
         for name, loop in self._loops():
             self._loop_tasks.append(asyncio.create_task(loop.run(), name=name))
-        logger.info(
-            "serving",
-            port=self.port,
-            http_port=self.http_port,
-            metrics_port=self.metrics_port,
-            **self._addresses(),
-        )
+        logger.info("serving", **self._addresses())
 
     def _addresses(self) -> dict[str, str]:
         """Where each port listens, ``host:port`` as a client dials it (the ports that are on)."""
