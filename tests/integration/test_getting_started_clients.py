@@ -39,6 +39,14 @@ def python_client(page: Path, title: str) -> tuple[str, str]:
     return code[1], printed[1]
 
 
+def nowhere_else(email: str, example: str) -> bool:
+    """Whether ``email`` appears in the docs and the README only in ``example``: the
+    examples run by tests share one database, so another page's run would find the
+    user registered already (or this one would)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return sum(page.read_text().count(email) for page in pages) == example.count(email)
+
+
 async def prints_each_time(code: str, printed: str, application: Application) -> None:
     """Run ``code`` twice (the second finds its user registered); each prints ``printed``."""
     for _ in range(2):
@@ -65,6 +73,7 @@ async def test_the_python_client_example_prints_what_the_page_says_each_time_it_
 ) -> None:
     code, printed = python_client(GETTING_STARTED, "## A Python client")
     assert "alan@example.com" in code and printed == "alan@example.com user"
+    assert nowhere_else("alan@example.com", code + printed)
     code = code.replace("localhost:5000", f"127.0.0.1:{application.port}")
 
     await prints_each_time(code, printed, application)
@@ -74,7 +83,8 @@ async def test_the_python_connect_client_example_prints_what_the_page_says_each_
     application: Application,
 ) -> None:
     code, printed = python_client(HTTP, "### A Python Connect client")
-    assert "grace@example.com" in code and printed == "grace@example.com user"
+    assert "dorothy@example.com" in code and printed == "dorothy@example.com user"
+    assert nowhere_else("dorothy@example.com", code + printed)
     assert "UserServiceClientSync" in code and "import grpc" not in code
     code = code.replace("localhost:8080", f"127.0.0.1:{application.http_port}")
 
