@@ -249,7 +249,9 @@ async def main() -> None:
     async with ThrowawayRedisCluster() as cluster:
         settings = failover_settings(cluster.url)
         dsn = settings.postgres.dsn.get_secret_value()
-        await prepare_database(dsn, connect_timeout=settings.postgres.connect_timeout_seconds)
+        await prepare_database(
+            dsn, connect_timeout=settings.postgres.connect_timeout_seconds, create=True
+        )
         pool = await create_pool(
             dsn, min_size=2, max_size=10, command_timeout=30, connect_timeout=5
         )

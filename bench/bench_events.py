@@ -20,11 +20,11 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, cast
 
 import asyncpg
-from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,6 +33,7 @@ from harness import bench_settings
 from app.adapters.postgres.audit_log import AuditLogPgRepository
 from app.adapters.postgres.database import create_pool, prepare_database
 from app.adapters.postgres.outbox import insert_event
+from app.adapters.redis.bounded_client import RedisClient
 from app.adapters.redis.stream_consumer import ConsumerOptions, StreamConsumer
 from app.adapters.redis.streams import decode_event
 from app.bootstrap import build_redis, build_relay, event_streams
@@ -44,8 +45,10 @@ from tests.support.isolation import remove_run_data
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "5000"))
 
-Consume = Callable[[], Awaitable[None]]
-MakeConsumer = Callable[[Redis, str, AuditLogProjector], Consume]
+Consume = Callable[[], Coroutine[Any, Any, None]]
+MakeConsumer = Callable[[RedisClient, str, AuditLogProjector], Consume]
+# What XREADGROUP answers: per stream, its entries as (id, fields).
+StreamReply = list[tuple[str, list[tuple[str, dict[str | bytes, str | bytes]]]]] | None
 
 
 def events_settings(stream: str) -> Settings:
@@ -73,14 +76,17 @@ async def fill_outbox(pool: asyncpg.Pool, count: int) -> None:
             await insert_event(connection, event)
 
 
-def baseline_consumer(redis: Redis, stream: str, projector: AuditLogProjector) -> Consume:
+def baseline_consumer(redis: RedisClient, stream: str, projector: AuditLogProjector) -> Consume:
     """One message per round trip: read one, project it, acknowledge it."""
 
     async def consume() -> None:
         group = "baseline"
         await redis.xgroup_create(stream, group, id="0", mkstream=True)
         while True:
-            reply = await redis.xreadgroup(group, "one", {stream: ">"}, count=1, block=100)
+            reply = cast(
+                StreamReply,
+                await redis.xreadgroup(group, "one", {stream: ">"}, count=1, block=100),
+            )
             for _, entries in reply or []:
                 for entry_id, fields in entries:
                     await projector.project([decode_event(fields)])
@@ -89,7 +95,7 @@ def baseline_consumer(redis: Redis, stream: str, projector: AuditLogProjector) -
     return consume
 
 
-def batched_consumer(redis: Redis, stream: str, projector: AuditLogProjector) -> Consume:
+def batched_consumer(redis: RedisClient, stream: str, projector: AuditLogProjector) -> Consume:
     consumer = StreamConsumer(
         redis,
         stream_key=stream,

@@ -27,15 +27,17 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness import RUN_ID, bench_settings, measure, percentile, running
-from redis.asyncio import Redis
 
+from app.adapters.redis.bounded_client import RedisClient
 from app.grpc.generated import user_service_pb2 as pb
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.observability.setup.logging import configure_logging
 from tests.support.isolation import remove_run_data
 
 
-async def redis_cost(redis: Redis, call: Callable[[], Awaitable[object]]) -> tuple[list[str], int]:
+async def redis_cost(
+    redis: RedisClient, call: Callable[[], Awaitable[object]]
+) -> tuple[list[str], int]:
     """The commands ``call`` sends to Redis (one per round trip: nothing here pipelines)
     and the number of commands Redis executes for them, scripts' inner ones included.
     """

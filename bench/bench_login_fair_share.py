@@ -139,7 +139,8 @@ def summary(found: dict[str, Any]) -> str:
     calls = sum(codes.values())
     return (
         f"OK {codes['OK']}/{calls} ({100 * codes['OK'] / max(calls, 1):.0f} %)"
-        f"  p50 {percentile(timings, 0.5) / 1000:6.0f} ms  p95 {percentile(timings, 0.95) / 1000:6.0f} ms"
+        f"  p50 {percentile(timings, 0.5) / 1000:6.0f} ms"
+        f"  p95 {percentile(timings, 0.95) / 1000:6.0f} ms"
         f"  {dict(codes)}"
     )
 

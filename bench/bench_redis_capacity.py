@@ -1,7 +1,7 @@
 """Redis capacity, measured: memory per session and per user, commands, round trips and CPU per RPC.
 
     python bench/bench_redis_capacity.py          # make bench runs it
-    BENCH_CAPACITY_USERS=50 python bench/...      # the short form (CI)
+    make bench-smoke                              # its short form (CI), 10 users
 
 The service runs as production runs it (``python -m app serve``, the relay on)
 on a throwaway ``redis-server`` of its own, so Redis's counters see this
@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sys
 import tempfile
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +117,7 @@ async def counters(deployment: Deployment, service_pid: int) -> Counters:
 
 
 async def per_call(
-    deployment: Deployment, pid: int, rpc: str, calls: list[Callable[[], Awaitable[object]]]
+    deployment: Deployment, pid: int, rpc: str, calls: Sequence[Callable[[], Awaitable[object]]]
 ) -> PerCall:
     """Run ``calls`` one after another; Redis's and the service's work per call."""
     before = await counters(deployment, pid)
@@ -170,7 +171,7 @@ async def used_memory(deployment: Deployment) -> int:
 
 
 async def phases(
-    stub: pb_grpc.UserServiceStub, deployment: Deployment, pid: int, prefix: str
+    stub: pb_grpc.UserServiceAsyncStub, deployment: Deployment, pid: int, prefix: str
 ) -> tuple[list[PerCall], Memory]:
     """Register, Login (one session each), GetMe, Logout: each measured per call."""
     emails = [f"capacity-{uuid.uuid4().hex[:12]}@example.com" for _ in range(USERS)]
@@ -184,10 +185,10 @@ async def phases(
     ) -> Callable[[], Awaitable[object]]:
         return lambda: method(request, metadata=session_metadata(session))
 
-    registering = [lambda e=e: register(stub, e) for e in emails]
+    registering = [functools.partial(register, stub, e) for e in emails]
     rows = [await per_call(deployment, pid, "Register", registering)]
     before = await used_memory(deployment)
-    logging_in = [lambda e=e: sign_in(e) for e in emails]
+    logging_in = [functools.partial(sign_in, e) for e in emails]
     rows.append(await per_call(deployment, pid, "Login", logging_in))
     grown = await used_memory(deployment) - before
     memory = Memory(len(sessions), grown, await memory_by_kind(deployment.keys, prefix))

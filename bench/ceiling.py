@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor

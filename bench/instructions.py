@@ -132,8 +132,8 @@ def request_for(method: str, service: bench_service.Service) -> Any:
 async def measure(method: str, count: int, traced: bool, work: Path) -> collections.Counter[str]:
     settings = await bench_service.migrated_bench_settings()
     output = work / "callgrind.out"
-    soak.start_process = under_callgrind(output)  # type: ignore[assignment]
-    soak._wait_until_serving = patiently(soak._wait_until_serving)  # type: ignore[assignment]
+    soak.start_process = under_callgrind(output)  # type: ignore[attr-defined]
+    soak._wait_until_serving = patiently(soak._wait_until_serving)
     try:
         async with bench_service.span_sink() as (otlp_port, _):
             variables = {**(bench_service.traced_variables(otlp_port) if traced else {}), **QUIET}
