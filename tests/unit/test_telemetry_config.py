@@ -21,7 +21,12 @@ from app.grpc.edge import split_method
 from app.grpc.server_metrics import go_code_name
 from app.observability.setup.providers import service_resource
 from app.observability.setup.trace_console import TraceConsole
-from app.observability.setup.trace_export import TracingConfigError, build_exporters, tracing_plan
+from app.observability.setup.trace_export import (
+    TracingConfigError,
+    build_exporters,
+    check_trace_export,
+    tracing_plan,
+)
 from app.observability.trace_context import EVENT_TYPES_ATTRIBUTE, event_type_counts
 from tests.support.ports import free_port, silent_listener
 
@@ -92,6 +97,34 @@ def test_otlp_is_the_exporter_of_its_protocol_variable(
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
     assert tracing_plan(TracingSettings()).exporters == (exporter,)
+
+
+@pytest.mark.parametrize(
+    ("variables", "enabled", "refused"),
+    [
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, False, "exporter 'zipkin' is not installed"),
+        ({"OTEL_TRACES_EXPORTER": "console,jaeger"}, True, "exporter 'jaeger' is not installed"),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}, True, "Unsupported OTLP protocol"),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}, False, None),  # tracing off
+        ({"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_SDK_DISABLED": "true"}, True, None),
+        ({"OTEL_TRACES_EXPORTER": "console"}, False, None),
+        ({"OTEL_TRACES_EXPORTER": "none"}, True, None),
+        ({}, True, None),
+    ],
+)
+def test_exporters_that_are_not_installed_are_refused_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    enabled: bool,
+    refused: str | None,
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    if refused is None:
+        check_trace_export(TracingSettings(enabled=enabled))
+    else:
+        with pytest.raises(TracingConfigError, match=refused):
+            check_trace_export(TracingSettings(enabled=enabled))
 
 
 def test_the_otlp_exporter_is_found_where_the_sdk_registers_it() -> None:

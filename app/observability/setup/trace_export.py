@@ -118,10 +118,14 @@ def check_trace_export(settings: TracingSettings) -> None:
     if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() in _TRUE:
         return
     chosen = os.environ.get(OTEL_TRACES_EXPORTER, "").strip()
-    names = _named_exporters(chosen) if chosen else (_exporter_name("otlp"),)
-    if chosen or settings.enabled:
-        for name in names:
-            _exporter_class(name)
+    if chosen:
+        names = _named_exporters(chosen)
+    elif settings.enabled:
+        names = (_exporter_name("otlp"),)
+    else:
+        return  # tracing off: no exporter is used, whatever the OTLP variables say
+    for name in names:
+        _exporter_class(name)
 
 
 def _named_exporters(chosen: str) -> tuple[str, ...]:
