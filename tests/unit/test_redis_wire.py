@@ -46,7 +46,10 @@ async def test_replies_are_counted_in_bytes_and_the_pools_usage_is_read_from_the
     registry = CollectorRegistry()
     wire = RedisWireMetrics(registry)
     async with answering_ok() as port:
-        pool = BlockingConnectionPool(host="127.0.0.1", port=port, max_connections=2, timeout=1)
+        # The fake speaks RESP2 only (+OK to anything): no HELLO 3 handshake.
+        pool = BlockingConnectionPool(
+            host="127.0.0.1", port=port, max_connections=2, timeout=1, protocol=2
+        )
         wire.instrument(pool, "main")
         connection = await pool.get_connection()
         assert _sample(registry, "redis_pool_connections_in_use", client="main") == 1

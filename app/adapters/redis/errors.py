@@ -25,6 +25,8 @@ REDIS_FAILURES: FailureTable = {
     redis_exceptions.ConnectionError: UNAVAILABLE,
     redis_exceptions.TimeoutError: UNAVAILABLE,
     redis_exceptions.MaxConnectionsError: UNAVAILABLE,
+    # The server at its maxclients: it refuses new connections until some close.
+    redis_exceptions.MaxClientsReachedError: UNAVAILABLE,
     # Refused at connect: nothing can be served until the credentials are right.
     redis_exceptions.AuthenticationError: UNAVAILABLE,
     redis_exceptions.AuthorizationError: UNAVAILABLE,
@@ -40,6 +42,8 @@ REDIS_FAILURES: FailureTable = {
     redis_exceptions.MasterDownError: UNAVAILABLE,
     redis_exceptions.TryAgainError: UNAVAILABLE,
     redis_exceptions.SlotNotCoveredError: UNAVAILABLE,
+    # No node of the cluster answered a refresh of its slot map.
+    redis_exceptions.RedisClusterUnreachableError: UNAVAILABLE,
     # At maxmemory with nothing to evict: an operator's matter, and it passes.
     redis_exceptions.OutOfMemoryError: UNAVAILABLE,
     # The server answered: the command, its arguments or the key's type is wrong.
