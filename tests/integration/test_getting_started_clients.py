@@ -10,6 +10,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.grpc.generated import user_service_pb2_grpc as pb_grpc
 from app.lifecycle import Application
 from tests.support.client import login, register, unique_email
@@ -47,18 +49,6 @@ def nowhere_else(email: str, example: str) -> bool:
     return sum(page.read_text().count(email) for page in pages) == example.count(email)
 
 
-async def prints_each_time(code: str, printed: str, application: Application) -> None:
-    """Run ``code`` twice (the second finds its user registered); each prints ``printed``."""
-    for _ in range(2):
-        result = await asyncio.to_thread(
-            run_in_repository,
-            [sys.executable, "-c", code],
-            process_environment(application.settings),
-        )
-        assert result.returncode == 0, result.stderr
-        assert result.stdout == printed + "\n"
-
-
 def empty_reply_example() -> tuple[str, str]:
     """The grpcurl command the page shows returning nothing, and what it prints."""
     text = GETTING_STARTED.read_text()
@@ -68,27 +58,37 @@ def empty_reply_example() -> tuple[str, str]:
     return block[1], block[2].strip()
 
 
-async def test_the_python_client_example_prints_what_the_page_says_each_time_it_runs(
+@pytest.mark.parametrize(
+    ("page", "title", "email", "client", "dialled", "port"),
+    [
+        (GETTING_STARTED, "## A Python client", "alan@example.com", "UserServiceStub",
+         "localhost:5000", "port"),
+        (HTTP, "### A Python Connect client", "dorothy@example.com", "UserServiceClientSync",
+         "localhost:8080", "http_port"),
+    ],
+)  # fmt: skip
+async def test_a_python_client_example_prints_what_its_page_says_each_time_it_runs(
     application: Application,
+    page: Path,
+    title: str,
+    email: str,
+    client: str,
+    dialled: str,
+    port: str,
 ) -> None:
-    code, printed = python_client(GETTING_STARTED, "## A Python client")
-    assert "alan@example.com" in code and printed == "alan@example.com user"
-    assert nowhere_else("alan@example.com", code + printed)
-    code = code.replace("localhost:5000", f"127.0.0.1:{application.port}")
+    code, printed = python_client(page, title)
+    assert email in code and client in code and printed == f"{email} user"
+    assert nowhere_else(email, code + printed)
+    code = code.replace(dialled, f"127.0.0.1:{getattr(application, port)}")
 
-    await prints_each_time(code, printed, application)
-
-
-async def test_the_python_connect_client_example_prints_what_the_page_says_each_time_it_runs(
-    application: Application,
-) -> None:
-    code, printed = python_client(HTTP, "### A Python Connect client")
-    assert "dorothy@example.com" in code and printed == "dorothy@example.com user"
-    assert nowhere_else("dorothy@example.com", code + printed)
-    assert "UserServiceClientSync" in code and "import grpc" not in code
-    code = code.replace("localhost:8080", f"127.0.0.1:{application.http_port}")
-
-    await prints_each_time(code, printed, application)
+    for _ in range(2):  # the second run finds its user registered already
+        result = await asyncio.to_thread(
+            run_in_repository,
+            [sys.executable, "-c", code],
+            process_environment(application.settings),
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == printed + "\n"
 
 
 async def test_grpcurl_prints_an_empty_object_for_a_call_that_returns_nothing(
