@@ -98,7 +98,7 @@ def tracing_plan(settings: TracingSettings) -> TracingPlan:
     to the console when ``tracing.console_without_collector`` is set and no
     collector answers.
     """
-    if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() in _TRUE:
+    if _sdk_disabled():
         return TracingPlan((), f"{OTEL_SDK_DISABLED}=true")
     chosen = os.environ.get(OTEL_TRACES_EXPORTER, "").strip()
     if chosen:
@@ -115,7 +115,7 @@ def check_trace_export(settings: TracingSettings) -> None:
     """Raise :class:`TracingConfigError` now, before anything starts, when the
     exporters tracing would use (``OTEL_TRACES_EXPORTER``, or OTLP by its protocol
     variables when ``tracing.enabled``) are not installed; asks no collector."""
-    if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() in _TRUE:
+    if _sdk_disabled():
         return
     chosen = os.environ.get(OTEL_TRACES_EXPORTER, "").strip()
     if chosen:
@@ -126,6 +126,11 @@ def check_trace_export(settings: TracingSettings) -> None:
         return  # tracing off: no exporter is used, whatever the OTLP variables say
     for name in names:
         _exporter_class(name)
+
+
+def _sdk_disabled() -> bool:
+    """Whether ``OTEL_SDK_DISABLED`` switches the SDK off."""
+    return os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() in _TRUE
 
 
 def _named_exporters(chosen: str) -> tuple[str, ...]:
